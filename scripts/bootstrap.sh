@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Makes a fresh Debian machine ready: Debian packages, node_modules, build. Idempotent and quiet
+# when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the demo and the tests need (binary -> package).
+declare -A wanted=( [haproxy]=haproxy [openssl]=openssl [curl]=curl )
+if [[ "${CERTD_BOOTSTRAP_TEST:-}" == 1 ]]; then
+  wanted[pebble]=pebble
+fi
+missing=()
+for bin in "${!wanted[@]}"; do
+  command -v "$bin" >/dev/null 2>&1 || [[ -x "/usr/sbin/$bin" ]] || missing+=("${wanted[$bin]}")
+done
+if (( ${#missing[@]} )); then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "bootstrap: installing ${missing[*]} (apt-get)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "bootstrap: missing Debian packages: ${missing[*]}" >&2
+    echo "bootstrap: run as root: apt-get update && apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "bootstrap: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+if [[ ! -f dist/cli/main.js ]] || [[ -n "$(find src -name '*.ts' -newer dist/cli/main.js -print -quit)" ]]; then
+  echo "bootstrap: building" >&2
+  npx tsc -p tsconfig.json
+fi

@@ -1,0 +1,72 @@
+import type { CertBundle } from '../core/bundle.js';
+
+/** Where a certificate came from; decides who may change or remove it. */
+export type CertOrigin = 'config' | 'api' | 'import' | 'ondemand' | 'source';
+
+export interface CertMeta {
+  /** The certificate id (see certId): primary name, `_wildcard.` for `*.`. */
+  id: string;
+  names: string[];
+  /** Issuer id from config, or "import". */
+  issuer: string;
+  origin: CertOrigin;
+  notBefore: string;
+  notAfter: string;
+  serial: string;
+  fingerprint: string;
+  updatedAt: string;
+}
+
+export interface StoredCert extends CertBundle {
+  meta: CertMeta;
+}
+
+/** A request to have a certificate, written before issuing so a crash mid-issue is finished later. */
+export interface PendingIssue {
+  id: string;
+  names: string[];
+  issuer: string;
+  origin: CertOrigin;
+  requestedAt: string;
+}
+
+export interface Lock {
+  readonly key: string;
+  /** Releases the lock; safe to call twice. */
+  release(): Promise<void>;
+}
+
+export interface LockOptions {
+  /** How long the lock stays valid without a refresh; the holder refreshes it at a third of this. */
+  leaseMs?: number;
+  /** How long lock() waits for a held lock before failing with StoreLockedError. */
+  waitMs?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Persistent state: certificates (bundle + metadata, saved as one unit), pending issue requests,
+ * opaque blobs (local CA, ACME accounts) and cluster-wide locks with a lease.
+ * All methods are safe to call concurrently; a save is atomic (readers see old or new, never a mix).
+ */
+export interface Store {
+  loadCert(id: string): Promise<StoredCert | undefined>;
+  saveCert(cert: StoredCert): Promise<void>;
+  deleteCert(id: string): Promise<boolean>;
+  listCerts(): Promise<CertMeta[]>;
+
+  putPending(p: PendingIssue): Promise<void>;
+  deletePending(id: string): Promise<void>;
+  listPending(): Promise<PendingIssue[]>;
+
+  getBlob(key: string): Promise<Buffer | undefined>;
+  /** `secret` blobs are written 0600. */
+  putBlob(key: string, data: Buffer | string, opts?: { secret?: boolean }): Promise<void>;
+
+  /** Waits for the lock (bounded by waitMs), or throws StoreLockedError. */
+  lock(key: string, opts?: LockOptions): Promise<Lock>;
+  /** Takes the lock if free (or stale), else returns undefined at once. */
+  tryLock(key: string, opts?: Omit<LockOptions, 'waitMs'>): Promise<Lock | undefined>;
+
+  close(): Promise<void>;
+}
