@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+export interface AtomicWriteOptions {
+  /**
+   * Permission bits of the file (default 0o600: safe unless the caller says the data is public).
+   * Set exactly, whatever the umask, so a file meant for another reader (HAProxy) is readable.
+   */
+  mode?: number;
+}
+
+/** Temp files are hidden and carry a random tag, so they never collide and are easy to recognize. */
+const TEMP_NAME = /^\..+\.[0-9a-f]{16}\.tmp$/;
+
+/** Whether a file name is one of writeFileAtomic's temp files (left behind only by a crash). */
+export function isTempFileName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+function tempPathFor(path: string): string {
+  // Truncated so the temp name stays within NAME_MAX (255) for any target name that fits.
+  return join(dirname(path), `.${basename(path).slice(0, 200)}.${randomBytes(8).toString('hex')}.tmp`);
+}
+
+/**
+ * Replaces `path` with `data` so that, after a crash at any moment, the file holds either the old
+ * or the new content in full, never a mix: writes a temp file in the same directory, fsyncs it,
+ * renames it over the target, then fsyncs the directory so the rename itself is durable.
+ * The directory must exist. On failure the temp file is removed and the target is untouched.
+ * Safe to call concurrently, also for the same path (the last rename wins; each writer has its own
+ * temp file).
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
+  const mode = opts.mode ?? 0o600;
+  const tmp = tempPathFor(path);
+  let fh: FileHandle | undefined;
+  try {
+    // 'wx' never follows or reuses something planted at the temp name. The mode is given at
+    // creation so a secret is never readable by more than `mode` allows, even for an instant;
+    // chmod then restores bits the umask may have removed.
+    fh = await open(tmp, 'wx', mode);
+    await fh.chmod(mode);
+    await fh.writeFile(data);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await rename(tmp, path);
+  } catch (err) {
+    await fh?.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await syncDir(dirname(path));
+}
+
+/**
+ * Removes a file and fsyncs its directory so the removal survives a crash.
+ * Returns false when the file did not exist. Safe to call concurrently.
+ */
+export async function removeFileDurable(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if (fsErrorCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+  await syncDir(dirname(path));
+  return true;
+}
+
+/**
+ * Creates a directory and its missing parents with `mode` (default 0o700), and fsyncs the parents
+ * of every directory it created so files later renamed into them cannot be lost with the directory.
+ * Existing directories keep their mode. Safe to call concurrently.
+ */
+export async function ensureDir(dir: string, mode = 0o700): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode });
+  if (first === undefined) return;
+  for (let d = dir; ; d = dirname(d)) {
+    await syncDir(dirname(d));
+    if (d === first || dirname(d) === d) break;
+  }
+}
+
+/** Fsyncs a directory, making renames and unlinks in it durable. */
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch (err) {
+    // Some file systems cannot fsync a directory; their renames are as durable as they get.
+    if (fsErrorCode(err) !== 'EINVAL') throw err;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The `code` of a Node system error (ENOENT, EEXIST…), if any. */
+export function fsErrorCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}

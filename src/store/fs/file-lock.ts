@@ -1,0 +1,289 @@
+import { randomBytes } from 'node:crypto';
+import { open, stat, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StoreLockedError } from '../../core/errors.js';
+import type { Lock } from '../store.js';
+import { fsErrorCode, writeFileAtomic } from './atomic-write.js';
+
+export const DEFAULT_LEASE_MS = 30_000;
+export const DEFAULT_WAIT_MS = 60_000;
+/** A takeover holds its break token for milliseconds; an older token belongs to a dead process. */
+const BREAK_TOKEN_STALE_MS = 10_000;
+
+/** The content of a lock file. */
+export interface LockRecord {
+  /** hostname:pid:random, unique per acquisition (two locks in one process differ). */
+  owner: string;
+  /** ISO time; past it the lock is stale and anyone may take it over. */
+  expiresAt: string;
+}
+
+export interface FileLockOptions {
+  /** Lease length (default 30 s); the holder refreshes it at a third of this. */
+  leaseMs?: number;
+  signal?: AbortSignal;
+  /** Told when a held lock could not be refreshed or was lost to a takeover. */
+  onWarning?: (err: Error) => void;
+  /** Called once when the lock is released (to let an owner forget it). */
+  onReleased?: (lock: FileLock) => void;
+}
+
+/** A lock file as read at one moment. */
+interface Seen {
+  text: string;
+  record: LockRecord | undefined;
+  mtimeMs: number;
+}
+
+/** Why tryAcquireFileLock did not get the lock: the holder, when its file was readable. */
+export interface LockHeld {
+  holder: LockRecord | undefined;
+}
+
+/**
+ * A lock held through a lock file with a lease. A timer (unref'd: it never keeps the process
+ * alive) rewrites the file with a new expiry at a third of the lease. Safe to use concurrently;
+ * release() is idempotent.
+ */
+export class FileLock implements Lock {
+  readonly key: string;
+  readonly #path: string;
+  readonly #owner: string;
+  readonly #leaseMs: number;
+  readonly #onWarning: (err: Error) => void;
+  readonly #onReleased: ((lock: FileLock) => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #refreshing: Promise<unknown> = Promise.resolve();
+  #released: Promise<void> | undefined;
+
+  constructor(key: string, path: string, owner: string, opts: Required<Pick<FileLockOptions, 'leaseMs' | 'onWarning'>> & FileLockOptions) {
+    this.key = key;
+    this.#path = path;
+    this.#owner = owner;
+    this.#leaseMs = opts.leaseMs;
+    this.#onWarning = opts.onWarning;
+    this.#onReleased = opts.onReleased;
+    this.#schedule();
+  }
+
+  release(): Promise<void> {
+    this.#released ??= this.#release();
+    return this.#released;
+  }
+
+  async #release(): Promise<void> {
+    clearTimeout(this.#timer);
+    await this.#refreshing;
+    this.#onReleased?.(this);
+    // After a takeover the file belongs to the new holder: delete it only if it is still ours.
+    const seen = await readLockFile(this.#path);
+    if (seen?.record?.owner !== this.#owner) return;
+    await unlink(this.#path).catch((err: unknown) => {
+      if (fsErrorCode(err) !== 'ENOENT') throw err;
+    });
+  }
+
+  #schedule(): void {
+    this.#timer = setTimeout(() => {
+      if (this.#released) return;
+      const run = this.#refresh();
+      this.#refreshing = run;
+      void run.then((keep) => {
+        if (keep && !this.#released) this.#schedule();
+      });
+    }, this.#leaseMs / 3);
+    this.#timer.unref();
+  }
+
+  /** Extends the lease; returns false once the lock is lost (then refreshing stops). */
+  async #refresh(): Promise<boolean> {
+    try {
+      const seen = await readLockFile(this.#path);
+      if (seen?.record?.owner !== this.#owner) {
+        const why = seen ? `${seen.record?.owner ?? 'another process'} took it over after its lease expired` : 'its file was removed';
+        this.#onWarning(new StoreLockedError(`lock ${this.key} was lost: ${why}; the work it protected may run twice`));
+        return false;
+      }
+      await writeFileAtomic(this.#path, recordText(this.#owner, this.#leaseMs), { mode: 0o644 });
+    } catch (cause) {
+      this.#onWarning(new StoreLockedError(`could not refresh lock ${this.key} (will retry): ${String(cause)}`, { cause }));
+    }
+    return true;
+  }
+}
+
+/**
+ * One attempt at the lock file `path` (its directory must exist): creates it with O_EXCL, or takes
+ * it over if stale, else reports the holder at once. Safe against any number of concurrent
+ * contenders, in this process or others sharing the file system: exactly one wins.
+ */
+export async function tryAcquireFileLock(path: string, key: string, opts: FileLockOptions = {}): Promise<FileLock | LockHeld> {
+  const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
+  // Below this the refresh timer would spin and clock jitter alone would expire locks.
+  if (!(leaseMs >= 30)) throw new RangeError(`lock lease ${leaseMs} ms is too short: use at least 30 ms (default ${DEFAULT_LEASE_MS})`);
+  const onWarning = opts.onWarning ?? ((err: Error) => process.emitWarning(err));
+  let seen: Seen | undefined;
+  // A few rounds only: each lost round means another contender made progress; the caller polls.
+  for (let round = 0; round < 3; round++) {
+    const owner = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+    if (await createExclusive(path, recordText(owner, leaseMs))) {
+      return new FileLock(key, path, owner, { ...opts, leaseMs, onWarning });
+    }
+    seen = await readLockFile(path);
+    if (seen === undefined) continue;
+    if (!isStale(seen, leaseMs) || !(await breakStale(path, seen, leaseMs))) break;
+  }
+  return { holder: seen?.record };
+}
+
+/**
+ * Waits for the lock file `path`, polling with backoff (10 ms doubling to 200 ms, jittered) for up
+ * to waitMs (default 60 s), then throws StoreLockedError naming the holder. Rejects with the
+ * signal's reason when aborted. Safe to call concurrently.
+ */
+export async function acquireFileLock(path: string, key: string, opts: FileLockOptions & { waitMs?: number } = {}): Promise<FileLock> {
+  const { signal } = opts;
+  const waitMs = opts.waitMs ?? DEFAULT_WAIT_MS;
+  if (!(waitMs >= 0)) throw new RangeError(`lock wait ${waitMs} ms is invalid: use 0 or more (default ${DEFAULT_WAIT_MS})`);
+  const deadline = Date.now() + waitMs;
+  for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+    signal?.throwIfAborted();
+    const got = await tryAcquireFileLock(path, key, opts);
+    if (got instanceof FileLock) {
+      if (signal?.aborted) {
+        await got.release();
+        signal.throwIfAborted();
+      }
+      return got;
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      const who = got.holder ? `by ${got.holder.owner} (lease until ${got.holder.expiresAt})` : `(its file ${path} is unreadable)`;
+      throw new StoreLockedError(
+        `lock ${key} is still held ${who} after waiting ${waitMs} ms; retry later — a lock whose holder died frees itself when its lease expires`,
+      );
+    }
+    try {
+      await sleep(Math.min(delay / 2 + Math.random() * (delay / 2), left), undefined, { signal });
+    } catch (err) {
+      signal?.throwIfAborted();
+      throw err;
+    }
+  }
+}
+
+/**
+ * A holder on this host whose process is gone (killed -9 mid-issue) need not wait out its lease:
+ * the next daemon start can finish the job at once. Other hosts' holders only expire.
+ */
+function ownerIsDead(owner: string): boolean {
+  const [host, pidText] = owner.split(':');
+  const pid = Number(pidText);
+  if (host !== hostname() || !Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return fsErrorCode(err) === 'ESRCH';
+  }
+}
+
+function recordText(owner: string, leaseMs: number): string {
+  const record: LockRecord = { owner, expiresAt: new Date(Date.now() + leaseMs).toISOString() };
+  return `${JSON.stringify(record)}\n`;
+}
+
+/** Creates the lock file only if absent; false when it exists. */
+async function createExclusive(path: string, text: string): Promise<boolean> {
+  let fh;
+  try {
+    fh = await open(path, 'wx', 0o644);
+  } catch (err) {
+    if (fsErrorCode(err) === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    await fh.writeFile(text);
+  } catch (err) {
+    await fh.close();
+    await unlink(path).catch(() => undefined);
+    throw err;
+  }
+  await fh.close();
+  return true;
+}
+
+async function readLockFile(path: string): Promise<Seen | undefined> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    if (fsErrorCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    const { mtimeMs } = await fh.stat();
+    const text = await fh.readFile('utf8');
+    return { text, record: parseRecord(text), mtimeMs };
+  } finally {
+    await fh.close();
+  }
+}
+
+function parseRecord(text: string): LockRecord | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    if (typeof v === 'object' && v !== null && 'owner' in v && 'expiresAt' in v) {
+      const { owner, expiresAt } = v;
+      if (typeof owner === 'string' && typeof expiresAt === 'string' && !Number.isNaN(Date.parse(expiresAt))) {
+        return { owner, expiresAt };
+      }
+    }
+  } catch {
+    // Not JSON: handled as garbage by the caller.
+  }
+  return undefined;
+}
+
+function isStale(seen: Seen, leaseMs: number): boolean {
+  if (seen.record) return Date.parse(seen.record.expiresAt) <= Date.now() || ownerIsDead(seen.record.owner);
+  // Unreadable: a holder that crashed before filling the file, or one filling it right now.
+  // Give it one lease from its last change before calling it stale.
+  return seen.mtimeMs + leaseMs <= Date.now();
+}
+
+/**
+ * Removes a stale lock file so the caller can retry O_EXCL; true if the caller should retry.
+ * Removal is not conditional in POSIX, so all takeovers of one lock go through a break token
+ * created with O_EXCL: its holder alone re-reads the lock file and removes it if it is still the
+ * stale one; everyone else backs off. (Renaming the stale file aside is not enough: a contender
+ * that read the stale file late would move a fresh lock aside, and putting it back races with
+ * O_EXCL creators.) What remains unprotected is a holder that goes on past its lease, which no
+ * lease can prevent, and a breaker dying within its few-millisecond window (its token then expires).
+ */
+async function breakStale(path: string, seen: Seen, leaseMs: number): Promise<boolean> {
+  const token = join(dirname(path), `.${basename(path)}.break`);
+  if (!(await createExclusive(token, `${process.pid}\n`))) {
+    const since = await stat(token).then((st) => st.mtimeMs, () => undefined);
+    if (since !== undefined && since + BREAK_TOKEN_STALE_MS <= Date.now()) await unlink(token).catch(() => undefined);
+    return false;
+  }
+  try {
+    const now = await readLockFile(path);
+    if (now === undefined) return true;
+    if (now.text !== seen.text && !isStale(now, leaseMs)) return false;
+    await unlink(path).catch((err: unknown) => {
+      if (fsErrorCode(err) !== 'ENOENT') throw err;
+    });
+    return true;
+  } finally {
+    await unlink(token).catch(() => undefined);
+  }
+}
+
+/** Whether a file name is a stale-lock break token (left behind only by a crash mid-takeover). */
+export function isBreakTokenName(name: string): boolean {
+  return /^\..+\.lock\.break$/.test(name);
+}

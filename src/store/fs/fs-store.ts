@@ -1,0 +1,294 @@
+import { readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { StoreCorruptError } from '../../core/errors.js';
+import type { CertMeta, Lock, LockOptions, PendingIssue, Store, StoredCert } from '../store.js';
+import { ensureDir, fsErrorCode, isTempFileName, removeFileDurable, writeFileAtomic } from './atomic-write.js';
+import { acquireFileLock, FileLock, isBreakTokenName, tryAcquireFileLock } from './file-lock.js';
+import { checkCertId, checkStoreKey, isCertId } from './keys.js';
+
+export interface FsStoreOptions {
+  /**
+   * Told about problems that do not fail the call: a corrupt file skipped by a list, a leftover
+   * that could not be cleaned, a lock lost to a takeover. Default: process.emitWarning.
+   */
+  onWarning?: (err: Error) => void;
+}
+
+/** Version of the certificate and pending file formats, so a later layout can read old files. */
+const FORMAT = 1;
+/**
+ * Leftover temp files older than this are removed on open. Younger ones may belong to a live
+ * writer in another process sharing the data directory (a CLI next to the daemon); removing those
+ * would fail its rename. They are ignored by lists either way.
+ */
+const LEFTOVER_AGE_MS = 60_000;
+const SUBDIRS = ['certs', 'pending', 'blobs', 'locks'];
+/** Bounds open files while listing thousands of certificates. */
+const READ_CONCURRENCY = 16;
+
+const CERT_META_STRINGS = ['id', 'issuer', 'origin', 'notBefore', 'notAfter', 'serial', 'fingerprint', 'updatedAt'] as const;
+const PENDING_STRINGS = ['id', 'issuer', 'origin', 'requestedAt'] as const;
+
+/**
+ * Store on a local (or shared POSIX) file system under `dataDir`:
+ * `certs/<id>.json` (cert, key and meta in one file, 0600), `pending/<id>.json`, `blobs/<key>`,
+ * `locks/<key>.lock`; directories 0700.
+ * Every method is safe to call concurrently, from this process and from other processes using the
+ * same directory: writes are atomic renames, locks are O_EXCL files with a lease.
+ */
+export class FsStore implements Store {
+  readonly dataDir: string;
+  readonly #onWarning: (err: Error) => void;
+  readonly #locks = new Set<FileLock>();
+  readonly #lockHooks = {
+    onWarning: (err: Error) => this.#onWarning(err),
+    onReleased: (lock: FileLock) => this.#locks.delete(lock),
+  };
+  #ready: Promise<void> | undefined;
+
+  constructor(dataDir: string, opts: FsStoreOptions = {}) {
+    this.dataDir = resolve(dataDir);
+    this.#onWarning = opts.onWarning ?? ((err) => process.emitWarning(err));
+  }
+
+  /** Creates a store and prepares its directories (also done lazily by the first call). */
+  static async open(dataDir: string, opts: FsStoreOptions = {}): Promise<FsStore> {
+    const store = new FsStore(dataDir, opts);
+    await store.#init();
+    return store;
+  }
+
+  async loadCert(id: string): Promise<StoredCert | undefined> {
+    const path = this.#certPath(id);
+    await this.#init();
+    const text = await readIfExists(path);
+    return text === undefined ? undefined : parseCertFile(text, path, id);
+  }
+
+  async saveCert(cert: StoredCert): Promise<void> {
+    const path = this.#certPath(cert.meta?.id);
+    await this.#init();
+    // Only the known fields: a caller's richer object (parse facts…) must not leak into the file.
+    const file = { format: FORMAT, meta: cert.meta, certPem: cert.certPem, keyPem: cert.keyPem };
+    const problem = certProblem(file, cert.meta.id);
+    if (problem) throw new StoreCorruptError(`refusing to save certificate ${cert.meta.id}: it ${problem}`);
+    await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+  }
+
+  async deleteCert(id: string): Promise<boolean> {
+    const path = this.#certPath(id);
+    await this.#init();
+    return removeFileDurable(path);
+  }
+
+  /** Metadata of every readable certificate, sorted by id; corrupt files are skipped and reported to onWarning. */
+  async listCerts(): Promise<CertMeta[]> {
+    await this.#init();
+    const certs = await this.#readAll('certs', (text, path, id) => parseCertFile(text, path, id).meta);
+    return certs.sort((a, b) => compare(a.id, b.id));
+  }
+
+  async putPending(p: PendingIssue): Promise<void> {
+    const path = this.#pendingPath(p.id);
+    await this.#init();
+    const file = { format: FORMAT, pending: p };
+    const problem = pendingProblem(file, p.id);
+    if (problem) throw new StoreCorruptError(`refusing to save pending request ${p.id}: it ${problem}`);
+    await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o644 });
+  }
+
+  async deletePending(id: string): Promise<void> {
+    const path = this.#pendingPath(id);
+    await this.#init();
+    await removeFileDurable(path);
+  }
+
+  /** Pending requests, oldest first; corrupt files are skipped and reported to onWarning. */
+  async listPending(): Promise<PendingIssue[]> {
+    await this.#init();
+    const pending = await this.#readAll('pending', parsePendingFile);
+    return pending.sort((a, b) => compare(a.requestedAt, b.requestedAt) || compare(a.id, b.id));
+  }
+
+  async getBlob(key: string): Promise<Buffer | undefined> {
+    const path = join(this.dataDir, 'blobs', checkStoreKey(key, 'blob key'));
+    await this.#init();
+    try {
+      return await readFile(path);
+    } catch (err) {
+      // ENOTDIR/EISDIR: a prefix of the key is a blob, or the key is a "folder": no such blob.
+      if (['ENOENT', 'ENOTDIR', 'EISDIR'].includes(fsErrorCode(err) ?? '')) return undefined;
+      throw err;
+    }
+  }
+
+  async putBlob(key: string, data: Buffer | string, opts: { secret?: boolean } = {}): Promise<void> {
+    const path = join(this.dataDir, 'blobs', checkStoreKey(key, 'blob key'));
+    await this.#init();
+    await ensureDir(dirname(path));
+    await writeFileAtomic(path, data, { mode: opts.secret ? 0o600 : 0o644 });
+  }
+
+  async lock(key: string, opts: LockOptions = {}): Promise<Lock> {
+    const path = await this.#lockPath(key);
+    const lock = await acquireFileLock(path, key, { ...opts, ...this.#lockHooks });
+    this.#locks.add(lock);
+    return lock;
+  }
+
+  async tryLock(key: string, opts: Omit<LockOptions, 'waitMs'> = {}): Promise<Lock | undefined> {
+    const path = await this.#lockPath(key);
+    opts.signal?.throwIfAborted();
+    const got = await tryAcquireFileLock(path, key, { ...opts, ...this.#lockHooks });
+    if (!(got instanceof FileLock)) return undefined;
+    this.#locks.add(got);
+    return got;
+  }
+
+  /** Releases the locks this instance still holds. Safe to call twice. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#locks].map((l) => l.release()));
+  }
+
+  #certPath(id: string): string {
+    return join(this.dataDir, 'certs', `${checkCertId(id)}.json`);
+  }
+
+  #pendingPath(id: string): string {
+    return join(this.dataDir, 'pending', `${checkCertId(id)}.json`);
+  }
+
+  async #lockPath(key: string): Promise<string> {
+    const path = join(this.dataDir, 'locks', `${checkStoreKey(key, 'lock key')}.lock`);
+    await this.#init();
+    await ensureDir(dirname(path));
+    return path;
+  }
+
+  #init(): Promise<void> {
+    this.#ready ??= (async () => {
+      for (const dir of SUBDIRS) await ensureDir(join(this.dataDir, dir));
+      for (const dir of SUBDIRS) await this.#removeLeftovers(join(this.dataDir, dir));
+    })().catch((err: unknown) => {
+      // Let a later call try again (the directory may be mounted or fixed meanwhile).
+      this.#ready = undefined;
+      throw err;
+    });
+    return this.#ready;
+  }
+
+  /** Removes temp files and stale-lock break tokens that a crash left behind. */
+  async #removeLeftovers(dir: string): Promise<void> {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        await this.#removeLeftovers(path);
+      } else if (isTempFileName(entry.name) || isBreakTokenName(entry.name)) {
+        try {
+          if ((await stat(path)).mtimeMs + LEFTOVER_AGE_MS < Date.now()) await unlink(path);
+        } catch (cause) {
+          if (fsErrorCode(cause) !== 'ENOENT') this.#onWarning(new Error(`could not remove leftover ${path}`, { cause }));
+        }
+      }
+    }
+  }
+
+  /** Reads and parses every `<id>.json` in a folder with bounded concurrency, skipping bad files. */
+  async #readAll<T>(folder: string, parse: (text: string, path: string, id: string) => T): Promise<T[]> {
+    const dir = join(this.dataDir, folder);
+    const ids = (await readdir(dir))
+      .filter((name) => name.endsWith('.json') && isCertId(name.slice(0, -5)))
+      .map((name) => name.slice(0, -5));
+    const out: T[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < ids.length) {
+        const id = ids[next++]!;
+        const path = join(dir, `${id}.json`);
+        try {
+          const text = await readIfExists(path);
+          if (text !== undefined) out.push(parse(text, path, id));
+        } catch (err) {
+          if (!(err instanceof StoreCorruptError)) throw err;
+          this.#onWarning(err);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, ids.length) }, worker));
+    return out;
+  }
+}
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if (fsErrorCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Parses a certificate file; StoreCorruptError names the file. */
+function parseCertFile(text: string, path: string, id: string): StoredCert {
+  const v = parseJson(text, path);
+  const problem = certProblem(v, id);
+  if (problem) throw corrupt(path, problem);
+  return { certPem: v.certPem, keyPem: v.keyPem, meta: v.meta } as StoredCert;
+}
+
+function parsePendingFile(text: string, path: string, id: string): PendingIssue {
+  const v = parseJson(text, path);
+  const problem = pendingProblem(v, id);
+  if (problem) throw corrupt(path, problem);
+  return v.pending as PendingIssue;
+}
+
+/** What is wrong with a certificate file's content, checked on save and on load. */
+function certProblem(v: Record<string, unknown>, id: string): string | undefined {
+  const { meta } = v;
+  const ok =
+    v.format === FORMAT &&
+    typeof v.certPem === 'string' &&
+    typeof v.keyPem === 'string' &&
+    isObject(meta) &&
+    CERT_META_STRINGS.every((f) => typeof meta[f] === 'string') &&
+    isStringArray(meta.names);
+  if (!ok) return `is not a format-${FORMAT} certificate (string certPem and keyPem, meta with string fields and a names list)`;
+  if (meta.id !== id) return `holds certificate ${JSON.stringify(meta.id)}, not ${JSON.stringify(id)}`;
+  return undefined;
+}
+
+function pendingProblem(v: Record<string, unknown>, id: string): string | undefined {
+  const p = v.pending;
+  const ok = v.format === FORMAT && isObject(p) && PENDING_STRINGS.every((f) => typeof p[f] === 'string') && isStringArray(p.names);
+  if (!ok) return `is not a format-${FORMAT} pending request (string id, issuer, origin, requestedAt and a names list)`;
+  if (p.id !== id) return `holds request ${JSON.stringify(p.id)}, not ${JSON.stringify(id)}`;
+  return undefined;
+}
+
+function parseJson(text: string, path: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (cause) {
+    throw corrupt(path, 'is not valid JSON', cause);
+  }
+  if (!isObject(v)) throw corrupt(path, 'is not a JSON object');
+  return v;
+}
+
+function corrupt(path: string, what: string, cause?: unknown): StoreCorruptError {
+  return new StoreCorruptError(`store file ${path} ${what}: restore it from a backup, or delete it and issue or import again`, { cause });
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((s) => typeof s === 'string');
+}
