@@ -1,0 +1,150 @@
+import { UsageError, CertExpiredError, InvalidNameError } from '../../core/errors.js';
+import type { CertBundle } from '../../core/bundle.js';
+import { MAX_DN_VALUE } from '../../crypto/dn.js';
+import { exportPrivateKeyPem, generateKeyPair } from '../../crypto/keys.js';
+import { buildCertificate } from '../../crypto/x509.js';
+import type { KeyType } from '../issuer.js';
+import { LocalCaExistsError } from './errors.js';
+import { CLOCK_SKEW_MS, createRoot, loadRoot, type LocalCaRoot } from './root.js';
+import { localCaKeys, readStoredRoot, writeStoredRoot, type LocalCaStorage } from './storage.js';
+
+export interface LeafRequest {
+  /** Validated names (DNS or IP); the first becomes the CN. */
+  names: readonly string[];
+  keyType?: KeyType;
+  validityMs: number;
+  now?: Date;
+}
+
+/** A local certificate authority: one root that signs leaves directly. */
+export class LocalCa {
+  private constructor(private readonly root: LocalCaRoot) {}
+
+  /** A CA around an already checked root (see loadRoot / createRoot). */
+  static fromRoot(root: LocalCaRoot): LocalCa {
+    return new LocalCa(root);
+  }
+
+  /** The root certificate PEM: what clients add to their trust store. */
+  get rootPem(): string {
+    return this.root.certPem;
+  }
+
+  /** SHA-256 fingerprint of the root, for the operator to compare. */
+  get fingerprint(): string {
+    return this.root.fingerprint;
+  }
+
+  /**
+   * Issues a leaf for the names with a fresh key. notBefore is a minute back for clients whose
+   * clock lags; notAfter never passes the root's. certPem holds the leaf only: clients trust
+   * the root itself, so there is no intermediate to send. Safe to call concurrently.
+   */
+  async issueLeaf(req: LeafRequest): Promise<CertBundle> {
+    const names = [...new Set(req.names)];
+    if (names.length === 0) throw new InvalidNameError('no names to issue for: give at least one DNS name or IP');
+    const now = req.now ?? new Date();
+    if (this.root.notAfter <= now) {
+      throw new CertExpiredError(
+        `the local CA root expired at ${this.root.notAfter.toISOString()}: replace it with \`haproxy-certd ca init --force\``,
+      );
+    }
+    const { privateKey, publicKey } = await generateKeyPair(req.keyType ?? 'ecdsa-p256');
+    const notAfter = new Date(Math.min(now.getTime() + req.validityMs, this.root.notAfter.getTime()));
+    const primary = names[0]!;
+    const leaf = buildCertificate({
+      // CN is capped at 64 characters; longer names live in the SAN alone.
+      subject: primary.length <= MAX_DN_VALUE ? { commonName: primary } : {},
+      subjectAltNames: names,
+      publicKey,
+      issuer: this.root.issuer,
+      notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
+      notAfter,
+    });
+    return { certPem: leaf.pem, keyPem: exportPrivateKeyPem(privateKey) };
+  }
+}
+
+/**
+ * Loads the issuer's root from storage, creating and storing one when there is none. Calls for the
+ * same storage and issuer run one at a time, so concurrent first calls create a single root; with
+ * a lockable store the creation also holds a cluster-wide lock and re-reads under it.
+ * Safe to call concurrently.
+ */
+export function loadOrCreateLocalCa(storage: LocalCaStorage, issuerId: string): Promise<LocalCa> {
+  return exclusive(storage, issuerId, async () => {
+    const stored = await readStoredRoot(storage, issuerId);
+    if (stored) return LocalCa.fromRoot(stored);
+    return withStoreLock(storage, issuerId, async () => {
+      const again = await readStoredRoot(storage, issuerId);
+      if (again) return LocalCa.fromRoot(again);
+      const root = await createRoot();
+      await writeStoredRoot(storage, issuerId, root);
+      return LocalCa.fromRoot(root);
+    });
+  });
+}
+
+export interface InitLocalCaOptions {
+  /** A root to use instead of generating one; needs keyPem too. */
+  certPem?: string;
+  keyPem?: string;
+  /** Replace a stored root. Leaves it signed stop validating once clients drop the old root. */
+  force?: boolean;
+}
+
+/**
+ * `ca init`: stores a supplied root (checked) or a new one. Refuses with LocalCaExistsError when a
+ * root is already stored, unless force. A daemon already running keeps the root it loaded until
+ * restarted. Safe to call concurrently (serialized with loadOrCreateLocalCa).
+ */
+export async function initLocalCa(storage: LocalCaStorage, issuerId: string, opts: InitLocalCaOptions = {}): Promise<LocalCa> {
+  if ((opts.certPem === undefined) !== (opts.keyPem === undefined)) {
+    throw new UsageError('give both the CA certificate and its key, or neither to generate a new root');
+  }
+  const keys = localCaKeys(issuerId);
+  // Checked before queueing so a bad cert/key fails fast and never touches the store.
+  const supplied = opts.certPem !== undefined ? loadRoot(opts.certPem, opts.keyPem!) : undefined;
+  return exclusive(storage, issuerId, () =>
+    withStoreLock(storage, issuerId, async () => {
+      if (!opts.force && (await storage.getBlob(keys.cert))) {
+        throw new LocalCaExistsError(
+          `a local CA root is already stored for issuer "${issuerId}"; ` +
+            'pass --force to replace it (leaves it signed will stop validating)',
+        );
+      }
+      const root = supplied ?? (await createRoot());
+      await writeStoredRoot(storage, issuerId, root);
+      return LocalCa.fromRoot(root);
+    }),
+  );
+}
+
+// Per storage object and issuer id, the tail of the queue of running root operations.
+const queues = new WeakMap<object, Map<string, Promise<unknown>>>();
+
+function exclusive<T>(storage: LocalCaStorage, issuerId: string, work: () => Promise<T>): Promise<T> {
+  let byId = queues.get(storage);
+  if (!byId) queues.set(storage, (byId = new Map()));
+  const queue = byId;
+  const run = (queue.get(issuerId) ?? Promise.resolve()).then(work);
+  const tail = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  queue.set(issuerId, tail);
+  void tail.then(() => {
+    if (queue.get(issuerId) === tail) queue.delete(issuerId);
+  });
+  return run;
+}
+
+async function withStoreLock<T>(storage: LocalCaStorage, issuerId: string, work: () => Promise<T>): Promise<T> {
+  if (!storage.lock) return work();
+  const lock = await storage.lock(localCaKeys(issuerId).lock, { waitMs: 60_000 });
+  try {
+    return await work();
+  } finally {
+    await lock.release();
+  }
+}
