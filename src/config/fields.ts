@@ -1,0 +1,140 @@
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { validateName, type NameRules } from '../core/names.js';
+
+/*
+ * Scalar field schemas shared by the config sections. Each one checks a value once, at load, so
+ * the rest of the daemon can take it as given.
+ */
+
+/** A file path; relative paths resolve against the config file's directory, not the cwd. */
+export function pathField(baseDir: string) {
+  return z
+    .string()
+    .min(1, 'expected a file path, got an empty string')
+    .refine((p) => !p.includes('\0'), 'a path cannot contain NUL characters')
+    .transform((p) => resolve(baseDir, p));
+}
+
+/** An http(s) URL; kept as written (a source URL may hold a `{name}` placeholder). */
+export function httpUrl() {
+  return z.string().superRefine((text, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `expected an http(s) URL like https://host/path; got ${JSON.stringify(text)}` });
+      return;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      ctx.addIssue({ code: 'custom', message: `expected an http: or https: URL; got ${url.protocol}` });
+    }
+  });
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/**
+ * Reads `host:port`, `[v6]:port`, or a bare host/IP when a default port is given.
+ * Returns undefined when unreadable. Pure.
+ */
+export function parseHostPort(text: string, defaultPort?: number): HostPort | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(text);
+  let host: string | undefined;
+  let portText: string | undefined;
+  if (m) {
+    host = m[1] ?? m[2];
+    portText = m[3];
+    if (m[1] !== undefined && isIP(m[1]) !== 6) return undefined;
+  } else if (defaultPort !== undefined && isIP(text) === 6) {
+    host = text;
+  }
+  if (host === undefined) return undefined;
+  if (isIP(host) === 0 && !isHostName(host)) return undefined;
+  const port = portText === undefined ? defaultPort : Number(portText);
+  if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { host: host.toLowerCase(), port };
+}
+
+/** `host:port` with IPv6 hosts in brackets. */
+export function formatHostPort({ host, port }: HostPort): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function isHostName(host: string): boolean {
+  try {
+    validateName(host);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A `host:port` field, normalized to that form (the default port filled in). */
+export function hostPortField(defaultPort?: number) {
+  const shape = defaultPort === undefined ? 'host:port' : `host:port (port defaults to ${defaultPort})`;
+  return z.string().transform((text, ctx) => {
+    const hp = parseHostPort(text, defaultPort);
+    if (!hp) {
+      ctx.issues.push({ code: 'custom', input: text, message: `expected ${shape} like 127.0.0.1:9180 or [::1]:9180; got ${JSON.stringify(text)}` });
+      return z.NEVER;
+    }
+    return formatHostPort(hp);
+  });
+}
+
+/*
+ * Inside `{ … }` YAML needs `"${PORT}"` quoted, which makes it a string: whole-number and
+ * true/false fields therefore also take their text form.
+ */
+const fromDigits = (v: unknown) => (typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : v);
+const fromBoolText = (v: unknown) => (v === 'true' ? true : v === 'false' ? false : v);
+
+/** A whole number of at least `min`. */
+export function wholeNumber(what: string, min = 1) {
+  return z.preprocess(fromDigits, z.number().int(`${what} must be a whole number`).min(min, `${what} must be at least ${min}`));
+}
+
+/** true or false. */
+export function flag() {
+  return z.preprocess(fromBoolText, z.boolean());
+}
+
+/** A TCP/UDP port number. */
+export function portField() {
+  return z.preprocess(
+    fromDigits,
+    z.number().int('expected a whole port number').min(1, 'a port is 1-65535').max(65535, 'a port is 1-65535'),
+  );
+}
+
+/**
+ * A config id (issuer ids, instance names): these end up in store keys, file names and metrics
+ * labels, so they keep to a filename-safe charset.
+ */
+export function identifier(what: string) {
+  return z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, `${what} must be 1-63 letters, digits, "-" or "_", starting with a letter or digit`);
+}
+
+/** A DNS name checked by the core name rules, normalized (lowercase, no trailing dot). */
+export function dnsName(rules: NameRules = {}) {
+  return z.string().transform((text, ctx) => {
+    try {
+      return validateName(text, rules);
+    } catch (err) {
+      ctx.issues.push({ code: 'custom', input: text, message: err instanceof Error ? err.message : String(err) });
+      return z.NEVER;
+    }
+  });
+}
+
+/** A list with at least one entry. */
+export function nonEmptyList<T extends z.ZodType>(item: T, what: string) {
+  return z.array(item).min(1, `list at least one ${what}`);
+}

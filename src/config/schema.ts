@@ -1,0 +1,168 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { tryValidateName } from '../core/names.js';
+import { duration } from './duration.js';
+import { dnsName, hostPortField, nonEmptyList, parseHostPort, pathField } from './fields.js';
+import { haproxySchema } from './haproxy.js';
+import { issuerId, issuerSchema, KEY_TYPES } from './issuers.js';
+import { onDemandSchema } from './ondemand.js';
+import { sourceSchema } from './sources.js';
+import { tlsSchema } from './tls.js';
+
+export { CLIENT_AUTH_MODES, SUPPORTED_TLS_OPTIONS, TLS_VERSIONS, tlsToCrtListOptions, type TlsOptions } from './tls.js';
+export { KEY_TYPES, TSIG_ALGORITHMS } from './issuers.js';
+
+/** Names per certificate: Let's Encrypt's limit, and plenty for one crt-list line. */
+const MAX_NAMES_PER_CERT = 100;
+
+// The URL holds the database password, so messages describe it without echoing it.
+const postgresUrl = z.string().superRefine((text, ctx) => {
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(text).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
+    ctx.addIssue({ code: 'custom', message: 'expected a URL like postgres://user:password@host:5432/certd' });
+  }
+});
+
+const storeSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('fs') }),
+  z.strictObject({ type: z.literal('postgres'), url: postgresUrl }),
+]);
+
+function isLoopback(listen: string): boolean {
+  const host = parseHostPort(listen)?.host;
+  if (host === undefined) return false;
+  if (host === 'localhost' || host === '::1') return true;
+  return isIP(host) === 4 && host.startsWith('127.');
+}
+
+const apiSchema = z
+  .strictObject({
+    listen: hostPortField().prefault('127.0.0.1:9180'),
+    token: z
+      .string()
+      .min(1, 'token is empty (is its ${VAR} set?): remove the key to run without one, on loopback only')
+      .regex(/^[\x21-\x7e]*$/, 'a token is printable ASCII without spaces (it travels in an HTTP header)')
+      .optional(),
+  })
+  .superRefine((api, ctx) => {
+    // The API can issue and remove certificates: beyond this host it must ask for a token.
+    if (api.token === undefined && !isLoopback(api.listen)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['token'],
+        message: `listen ${api.listen} is reachable from other hosts: set token (e.g. "\${CERTD_TOKEN}"), or listen on 127.0.0.1`,
+      });
+    }
+  });
+
+function certificateSchema(baseDir: string) {
+  return z.strictObject({
+    names: nonEmptyList(dnsName({ wildcard: true, ip: true }), 'name (the first is the primary)')
+      .max(MAX_NAMES_PER_CERT, `at most ${MAX_NAMES_PER_CERT} names per certificate; split it into several`)
+      .transform((names) => [...new Set(names)]),
+    issuer: z.string().min(1, 'issuer is empty: name one of the ids under issuers:'),
+    /** Overrides the issuer's key type for this certificate. */
+    keyType: z.enum(KEY_TYPES).optional(),
+    tls: tlsSchema(baseDir).optional(),
+  });
+}
+
+/**
+ * The whole config (DESIGN §3). Strict everywhere: an unknown key is an error, not ignored, so a
+ * typo cannot silently drop a setting. Relative paths resolve against baseDir (the config file's
+ * directory); defaults are filled here and nowhere else.
+ */
+export function configSchema(baseDir: string) {
+  return z
+    .strictObject({
+      /** Store root for the fs store: certificates, local CA, ACME accounts, locks. */
+      dataDir: pathField(baseDir).prefault('./data'),
+      store: storeSchema.prefault({ type: 'fs' }),
+      haproxy: haproxySchema(baseDir),
+      issuers: z.record(issuerId, issuerSchema(baseDir)).prefault({}),
+      certificates: z.array(certificateSchema(baseDir)).prefault([]),
+      onDemand: onDemandSchema.optional(),
+      sources: z.array(sourceSchema(baseDir)).prefault([]),
+      api: apiSchema.prefault({}),
+      /** Renew when this much validity is left; absent: in the last third of the lifetime. */
+      renewBefore: duration().optional(),
+    })
+    .superRefine(crossCheck, { when: () => true });
+}
+
+export type Config = z.output<ReturnType<typeof configSchema>>;
+/** What configFromObject accepts (durations as text or seconds, relative paths, defaults optional). */
+export type ConfigInput = z.input<ReturnType<typeof configSchema>>;
+export type StoreSpec = Config['store'];
+export type HaproxySpec = Config['haproxy'];
+export type HaproxyInstanceSpec = HaproxySpec['instances'][number];
+export type IssuerSpec = Config['issuers'][string];
+export type LocalCaIssuerSpec = Extract<IssuerSpec, { type: 'local-ca' }>;
+export type AcmeIssuerSpec = Extract<IssuerSpec, { type: 'acme' }>;
+export type CertificateSpec = Config['certificates'][number];
+export type OnDemandSpec = NonNullable<Config['onDemand']>;
+export type SourceSpec = Config['sources'][number];
+export type DirectorySourceSpec = Extract<SourceSpec, { type: 'directory' }>;
+export type HttpSourceSpec = Extract<SourceSpec, { type: 'http' }>;
+export type ApiSpec = Config['api'];
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Checks that span sections. It runs even when other fields failed (`when`), so one run reports
+ * every problem; that is why it reads the half-parsed value defensively instead of trusting types.
+ */
+function crossCheck(value: unknown, ctx: z.core.$RefinementCtx<unknown>): void {
+  if (!isRecord(value)) return;
+  const issuers = isRecord(value.issuers) ? value.issuers : {};
+  const declared = Object.keys(issuers);
+  const undeclared = (id: string) =>
+    `issuer ${JSON.stringify(id)} is not declared; ` +
+    (declared.length > 0 ? `declared issuers: ${declared.join(', ')}` : 'no issuers are declared: add one under issuers:');
+
+  const owner = new Map<string, number>();
+  const certificates = Array.isArray(value.certificates) ? value.certificates : [];
+  certificates.forEach((cert: unknown, i) => {
+    if (!isRecord(cert)) return;
+    const issuerKnown = typeof cert.issuer === 'string' && Object.hasOwn(issuers, cert.issuer);
+    if (typeof cert.issuer === 'string' && cert.issuer !== '' && !issuerKnown) {
+      ctx.addIssue({ code: 'custom', path: ['certificates', i, 'issuer'], message: undeclared(cert.issuer) });
+    }
+    const issuer = issuerKnown ? issuers[cert.issuer as string] : undefined;
+    const needsDns01 = isRecord(issuer) && issuer.type === 'acme' && issuer.challenge !== 'dns-01';
+    const names: unknown[] = Array.isArray(cert.names) ? cert.names : [];
+    names.forEach((raw, j) => {
+      const name = tryValidateName(raw, { wildcard: true, ip: true });
+      if (name === undefined) return;
+      const first = owner.get(name);
+      if (first !== undefined && first !== i) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['certificates', i, 'names', j],
+          message: `${name} is also in certificates[${first}]: HAProxy serves one certificate per name, so list it once`,
+        });
+      } else {
+        owner.set(name, i);
+      }
+      if (needsDns01 && name.startsWith('*.')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['certificates', i, 'names', j],
+          message: `wildcard ${name} needs an ACME issuer with challenge: dns-01; issuer ${JSON.stringify(cert.issuer)} uses http-01`,
+        });
+      }
+    });
+  });
+
+  const onDemand = value.onDemand;
+  if (isRecord(onDemand) && typeof onDemand.issuer === 'string' && !Object.hasOwn(issuers, onDemand.issuer)) {
+    ctx.addIssue({ code: 'custom', path: ['onDemand', 'issuer'], message: undeclared(onDemand.issuer) });
+  }
+}
