@@ -1,0 +1,66 @@
+import { isIP } from 'node:net';
+import { ConfigError } from '../../core/errors.js';
+
+/** Where an HAProxy runtime API (a `stats socket`) listens. */
+export type RuntimeAddress =
+  | { kind: 'unix'; path: string }
+  | { kind: 'tcp'; host: string; port: number };
+
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const HINT = 'write "unix:/run/haproxy/admin.sock", "/run/haproxy/admin.sock" or "tcp:127.0.0.1:9999"';
+
+/**
+ * Parses a runtime API address as operators write it, in our forms (`unix:/path`, `/path`,
+ * `tcp:host:port`) or a bare path (absolute or `./`), or HAProxy's own (`unix@/path`, `ipv4@host:port`, `ipv6@[::1]:port`), so a
+ * `stats socket` line can be pasted as is. Throws ConfigError naming the accepted forms.
+ * Safe to call concurrently (pure).
+ */
+export function parseRuntimeAddress(input: string): RuntimeAddress {
+  const text = input.trim();
+  const shown = JSON.stringify(input);
+  const prefix = /^(unix|tcp|ipv4|ipv6)[:@]/.exec(text);
+  if (!prefix) {
+    if (/^\.{0,2}\//.test(text)) return unix(text, shown);
+    if (/^abns@/.test(text)) {
+      throw new ConfigError(`runtime address ${shown}: abns@ sockets live in HAProxy's network namespace only; ${HINT}`);
+    }
+    throw new ConfigError(`runtime address ${shown} is not understood: ${HINT}`);
+  }
+  const rest = text.slice(prefix[0].length);
+  if (prefix[1] === 'unix') return unix(rest, shown);
+  return tcp(rest, prefix[1] as 'tcp' | 'ipv4' | 'ipv6', shown);
+}
+
+/** The canonical text form (`unix:/path` or `tcp:host:port`), for logs and status pages. */
+export function formatRuntimeAddress(a: RuntimeAddress): string {
+  if (a.kind === 'unix') return `unix:${a.path}`;
+  return `tcp:${isIP(a.host) === 6 ? `[${a.host}]` : a.host}:${a.port}`;
+}
+
+function unix(path: string, shown: string): RuntimeAddress {
+  // eslint-disable-next-line no-control-regex
+  if (path.length === 0 || /[\x00-\x1f]/.test(path)) {
+    throw new ConfigError(`runtime address ${shown}: give the socket's path, e.g. unix:/run/haproxy/admin.sock`);
+  }
+  return { kind: 'unix', path };
+}
+
+function tcp(rest: string, family: 'tcp' | 'ipv4' | 'ipv6', shown: string): RuntimeAddress {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(rest);
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  if (!m || !host || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new ConfigError(`runtime address ${shown}: give host and port, e.g. tcp:127.0.0.1:9999 or tcp:[::1]:9999`);
+  }
+  const ipVersion = isIP(host);
+  if (m[1] !== undefined && ipVersion !== 6) {
+    throw new ConfigError(`runtime address ${shown}: brackets are for IPv6 literals only`);
+  }
+  if (ipVersion === 0 && !HOSTNAME.test(host)) {
+    throw new ConfigError(`runtime address ${shown}: ${JSON.stringify(host)} is not an IP address or host name`);
+  }
+  if ((family === 'ipv4' && ipVersion !== 4) || (family === 'ipv6' && ipVersion !== 6)) {
+    throw new ConfigError(`runtime address ${shown}: ${family}@ needs an IP${family.slice(2)} literal`);
+  }
+  return { kind: 'tcp', host, port };
+}

@@ -1,0 +1,550 @@
+import { channel } from 'node:diagnostics_channel';
+import {
+  HaproxyExistsError,
+  HaproxyLockedError,
+  HaproxyNoTransactionError,
+  HaproxyNotFoundError,
+  HaproxyTxnMismatchError,
+  HaproxyUnreachableError,
+} from '../../core/errors.js';
+import { formatRuntimeAddress, parseRuntimeAddress, type RuntimeAddress } from './address.js';
+import { checkCrtListOption, checkMapWord, checkPath, checkSniFilter, sanitizePem } from './args.js';
+import { SerialQueue } from './queue.js';
+import {
+  type CrtListEntry,
+  expectReply,
+  foreignTransaction,
+  isLocked,
+  type MapEntry,
+  OK,
+  parseCaFileList,
+  parseCrtList,
+  parseInfo,
+  parseMap,
+  parseSslCertDetails,
+  parseSslCertList,
+  replyError,
+  type RuntimeInfo,
+  severalEntryLines,
+  showError,
+  type SslCertDetails,
+  type StoreListing,
+} from './reply.js';
+import { RuntimeSession } from './session.js';
+
+export interface RuntimeClientOptions {
+  /** Bound on connecting and getting the first prompt (default 2000 ms). */
+  connectTimeoutMs?: number;
+  /** Bound on each reply (default 15000 ms; a commit of a cert used by thousands of binds takes ~1 s). */
+  commandTimeoutMs?: number;
+  /** Connection attempts per call before HaproxyUnreachableError (default 3). */
+  connectAttempts?: number;
+  /** First delay between connection attempts, doubling (default 100 ms). */
+  reconnectDelayMs?: number;
+  /** Retries of a command refused with "currently locked" (default 8, ~3.5 s in all). */
+  lockedRetries?: number;
+  /** First delay before a locked retry, doubling up to 1 s (default 25 ms). */
+  lockedDelayMs?: number;
+  /**
+   * A session idle this long is replaced before use (default 30 s). At connect we raise the
+   * session's CLI timeout to twice this, so HAProxy never closes it under a command in flight.
+   */
+  idleTimeoutMs?: number;
+  /** See SessionOptions.maxCommandBytes (default 16000). */
+  maxCommandBytes?: number;
+  /**
+   * At each connect, abort a cert or CA-file transaction left open (by a crashed writer or another
+   * client): in 2.6.12 an open transaction captures the next `set` of *any* path (default true).
+   */
+  abortStaleTransactions?: boolean;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Bound on each reply of this call (default: commandTimeoutMs). */
+  timeoutMs?: number;
+}
+
+/** A crt-list line to add: `path [options] sni…`. */
+export interface CrtListLine {
+  path: string;
+  /** `keyword` or `keyword value`, e.g. "alpn h2,http/1.1", "ssl-min-ver TLSv1.2". */
+  options?: readonly string[];
+  /** SNI filters; none means the certificate's own names. */
+  sni?: readonly string[];
+}
+
+export type { CrtListEntry, MapEntry, RuntimeInfo, SslCertDetails, StoreListing };
+
+/** Diagnostics channel: connects, stale transactions aborted, lock retries, transaction mismatches. */
+export const runtimeChannel = channel('haproxy-certd:haproxy-runtime');
+
+const DEFAULTS: Required<RuntimeClientOptions> = {
+  connectTimeoutMs: 2_000,
+  commandTimeoutMs: 15_000,
+  connectAttempts: 3,
+  reconnectDelayMs: 100,
+  lockedRetries: 8,
+  lockedDelayMs: 25,
+  idleTimeoutMs: 30_000,
+  maxCommandBytes: 16_000,
+  abortStaleTransactions: true,
+};
+
+/** What differs between certificate and CA-file stores in the runtime API. */
+const STORES = {
+  cert: { noun: 'ssl cert', created: OK.newCert, set: OK.setCert, deleted: OK.delCert },
+  caFile: { noun: 'ssl ca-file', created: OK.newCaFile, set: OK.setCaFile, deleted: OK.delCaFile },
+} as const;
+type StoreKind = keyof typeof STORES;
+
+/**
+ * Client for one HAProxy instance's runtime API. Keeps ONE prompt-mode session, opened lazily
+ * and reopened after a failure (bounded attempts), and runs every call through one serial queue:
+ * the instance's single certificate transaction is never shared between our own calls, and the
+ * multi-command operations (putCert, putCaFile, putMap, delCrtListEntry) run as one unit.
+ * Every method is safe to call concurrently; calls complete in call order.
+ * Arguments are validated before anything is sent (InvalidNameError / InvalidPemError).
+ */
+export class RuntimeClient {
+  readonly address: RuntimeAddress;
+  private readonly o: Required<RuntimeClientOptions>;
+  private readonly queue = new SerialQueue();
+  private session?: RuntimeSession;
+  /** Cert paths HAProxy has (from `show ssl cert` at connect, then our own changes): saves a `new`. */
+  private known = new Set<string>();
+  private closed = false;
+
+  constructor(address: string | RuntimeAddress, options: RuntimeClientOptions = {}) {
+    this.address = typeof address === 'string' ? parseRuntimeAddress(address) : address;
+    this.o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
+  }
+
+  /**
+   * `show info`: the worker's pid (a new pid means a restart or reload that lost runtime state),
+   * uptime, version. After a reload our open session still reaches the *old* worker, which keeps
+   * it while soft-stopping (measured): when it reports `Stopping: 1`, the session is replaced and
+   * the new worker asked, so polling this notices reloads.
+   */
+  async showInfo(o: CallOptions = {}): Promise<RuntimeInfo> {
+    return this.job(async (s) => {
+      const info = parseInfo(await this.show(s, 'show info', o));
+      if (info.raw.Stopping !== '1') return info;
+      s.destroy('the worker is stopping (HAProxy reloaded)');
+      return parseInfo(await this.show(await this.ensureSession(o), 'show info', o));
+    }, o, true);
+  }
+
+  /** `show ssl cert`: loaded certificate paths, and the open transaction's path if any. */
+  async showSslCerts(o: CallOptions = {}): Promise<StoreListing> {
+    return this.read('show ssl cert', o, (body) => {
+      const listing = parseSslCertList(body);
+      this.known = new Set(listing.certs);
+      return listing;
+    });
+  }
+
+  /** `show ssl cert <path>`: serial, validity, SHA-1, SANs. HaproxyNotFoundError if absent. */
+  async showSslCert(path: string, o: CallOptions = {}): Promise<SslCertDetails> {
+    return this.read(`show ssl cert ${checkPath(path)}`, o, parseSslCertDetails);
+  }
+
+  /** SHA-1 fingerprint (hex, upper case) of the committed certificate, undefined if absent or empty. */
+  async certSha1(path: string, o: CallOptions = {}): Promise<string | undefined> {
+    try {
+      return (await this.showSslCert(path, o)).sha1;
+    } catch (err) {
+      if (err instanceof HaproxyNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** `new ssl cert`: an empty store for a (possibly virtual) path. HaproxyExistsError if present. */
+  async newSslCert(path: string, o: CallOptions = {}): Promise<void> {
+    checkPath(path);
+    return this.job((s) => this.create(s, 'cert', path, o), o);
+  }
+
+  /**
+   * `set ssl cert` with the PEM as payload: opens or updates the instance's transaction. If HAProxy
+   * names another path (the 2.6.12 bug: someone's transaction was open), that transaction now
+   * holds our PEM: it is aborted and HaproxyTxnMismatchError thrown.
+   */
+  async setSslCert(path: string, pem: string, o: CallOptions = {}): Promise<void> {
+    checkPath(path);
+    const payload = sanitizePem(pem);
+    return this.job(async (s) => void (await this.set(s, 'cert', path, payload, o)), o);
+  }
+
+  /** `commit ssl cert`: new handshakes get the certificate; existing connections keep theirs. */
+  async commitSslCert(path: string, o: CallOptions = {}): Promise<void> {
+    checkPath(path);
+    return this.job((s) => this.commit(s, 'cert', path, o), o);
+  }
+
+  /** `abort ssl cert`. HaproxyNoTransactionError if none is open; TxnMismatch if it is another path's. */
+  async abortSslCert(path: string, o: CallOptions = {}): Promise<void> {
+    checkPath(path);
+    return this.job((s) => this.abort(s, 'cert', path, o), o);
+  }
+
+  /** `del ssl cert`. HaproxyInUseError while a crt-list entry uses it, HaproxyNotFoundError if absent. */
+  async delSslCert(path: string, o: CallOptions = {}): Promise<void> {
+    checkPath(path);
+    return this.job((s) => this.remove(s, 'cert', path, o), o);
+  }
+
+  /**
+   * Creates (if missing), sets and commits a certificate as one unit: what a deploy needs. Checks
+   * the path HAProxy names in every reply; a transaction left open on another path (2.6.12 bug)
+   * is aborted and HaproxyTxnMismatchError thrown, so another path never gets our PEM committed.
+   * A failed commit is aborted too (2.6 would leave it open). "Locked" is retried with backoff.
+   */
+  async putCert(path: string, pem: string, o: CallOptions = {}): Promise<void> {
+    checkPath(path);
+    const payload = sanitizePem(pem);
+    return this.job((s) => this.put(s, 'cert', path, payload, o), o);
+  }
+
+  /** `show ssl ca-file`: loaded CA files and the open CA-file transaction, if any. */
+  async showSslCaFiles(o: CallOptions = {}): Promise<StoreListing> {
+    return this.read('show ssl ca-file', o, parseCaFileList);
+  }
+
+  async newSslCaFile(path: string, o: CallOptions = {}): Promise<void> {
+    checkPath(path);
+    return this.job((s) => this.create(s, 'caFile', path, o), o);
+  }
+
+  /** `set ssl ca-file` (CA certificates, PEM). Same transaction rules as setSslCert. */
+  async setSslCaFile(path: string, pem: string, o: CallOptions = {}): Promise<void> {
+    checkPath(path);
+    const payload = sanitizePem(pem, 'CA PEM');
+    return this.job(async (s) => void (await this.set(s, 'caFile', path, payload, o)), o);
+  }
+
+  async commitSslCaFile(path: string, o: CallOptions = {}): Promise<void> {
+    checkPath(path);
+    return this.job((s) => this.commit(s, 'caFile', path, o), o);
+  }
+
+  async abortSslCaFile(path: string, o: CallOptions = {}): Promise<void> {
+    checkPath(path);
+    return this.job((s) => this.abort(s, 'caFile', path, o), o);
+  }
+
+  async delSslCaFile(path: string, o: CallOptions = {}): Promise<void> {
+    checkPath(path);
+    return this.job((s) => this.remove(s, 'caFile', path, o), o);
+  }
+
+  /**
+   * Creates (if missing), sets and commits an in-memory CA file as one unit, so crt-list lines can
+   * use `[verify required ca-file <path>]` (2.6 accepts only CA files created this way at runtime).
+   */
+  async putCaFile(path: string, pem: string, o: CallOptions = {}): Promise<void> {
+    checkPath(path);
+    const payload = sanitizePem(pem, 'CA PEM');
+    return this.job((s) => this.put(s, 'caFile', path, payload, o), o);
+  }
+
+  /**
+   * Adds one line to a crt-list, in the payload form: 2.6's one-line form answers Success but
+   * drops options and SNI filters. HAProxy accepts duplicates: a second add adds a second line.
+   */
+  async addCrtListEntry(list: string, entry: CrtListLine, o: CallOptions = {}): Promise<void> {
+    checkPath(list, 'crt-list');
+    const path = checkPath(entry.path);
+    const options = (entry.options ?? []).map(checkCrtListOption);
+    const sni = (entry.sni ?? []).map(checkSniFilter);
+    const line = [path, options.length > 0 ? `[${options.join(' ')}]` : '', ...sni].filter(Boolean).join(' ');
+    return this.job(async (s) => {
+      const command = `add ssl crt-list ${list}`;
+      const m = expectReply(command, await this.exec(s, command, line, o), OK.addCrtList);
+      if (m[1] !== path || m[2] !== list) throw replyError(command, `unexpected reply naming ${m[1]} in ${m[2]}`);
+    }, o);
+  }
+
+  /**
+   * Removes every line of `list` for `path` (HAProxy wants `path:line` when there are several) and
+   * resolves with how many were removed. HaproxyNotFoundError if the list or the entry is absent.
+   */
+  async delCrtListEntry(list: string, path: string, o: CallOptions = {}): Promise<number> {
+    checkPath(list, 'crt-list');
+    checkPath(path);
+    return this.job(async (s) => {
+      const command = `del ssl crt-list ${list} ${path}`;
+      const body = await this.exec(s, command, undefined, o);
+      const lines = severalEntryLines(body);
+      if (!lines) {
+        expectReply(command, body, OK.delCrtList);
+        return 1;
+      }
+      // Line numbers stay as they were at load/add time (2.6 doesn't renumber), so order is free.
+      for (const n of lines) {
+        const one = `del ssl crt-list ${list} ${path}:${n}`;
+        expectReply(one, await this.exec(s, one, undefined, o), OK.delCrtList);
+      }
+      return lines.length;
+    }, o);
+  }
+
+  /** `show ssl crt-list -n <list>`: lines with their numbers, options and SNI filters. */
+  async showCrtList(list: string, o: CallOptions = {}): Promise<CrtListEntry[]> {
+    return this.read(`show ssl crt-list -n ${checkPath(list, 'crt-list')}`, o, parseCrtList);
+  }
+
+  /** `add map`: adds an entry (a key may end up with several entries; see putMap). */
+  async addMap(map: string, key: string, value: string, o: CallOptions = {}): Promise<void> {
+    const command = `add map ${checkPath(map, 'map')} ${checkMapWord(key, 'key')} ${checkMapWord(value, 'value')}`;
+    return this.job(async (s) => void expectReply(command, await this.exec(s, command, undefined, o), OK.empty), o);
+  }
+
+  /** `set map`: changes an existing key's value; HaproxyNotFoundError if the key is absent. */
+  async setMap(map: string, key: string, value: string, o: CallOptions = {}): Promise<void> {
+    const command = `set map ${checkPath(map, 'map')} ${checkMapWord(key, 'key')} ${checkMapWord(value, 'value')}`;
+    return this.job(async (s) => void expectReply(command, await this.exec(s, command, undefined, o), OK.empty), o);
+  }
+
+  /** Sets a key's value, adding the key if absent, as one unit. */
+  async putMap(map: string, key: string, value: string, o: CallOptions = {}): Promise<void> {
+    const tail = `${checkPath(map, 'map')} ${checkMapWord(key, 'key')} ${checkMapWord(value, 'value')}`;
+    return this.job(async (s) => {
+      const body = await this.exec(s, `set map ${tail}`, undefined, o);
+      if (OK.empty.test(body)) return;
+      const err = replyError(`set map ${tail}`, body);
+      if (!(err instanceof HaproxyNotFoundError) || /Unknown map/.test(body)) throw err;
+      expectReply(`add map ${tail}`, await this.exec(s, `add map ${tail}`, undefined, o), OK.empty);
+    }, o);
+  }
+
+  /** `del map`: removes every entry of the key; HaproxyNotFoundError if there is none. */
+  async delMap(map: string, key: string, o: CallOptions = {}): Promise<void> {
+    const command = `del map ${checkPath(map, 'map')} ${checkMapWord(key, 'key')}`;
+    return this.job(async (s) => void expectReply(command, await this.exec(s, command, undefined, o), OK.empty), o);
+  }
+
+  /** `show map <map>`. */
+  async showMap(map: string, o: CallOptions = {}): Promise<MapEntry[]> {
+    return this.read(`show map ${checkPath(map, 'map')}`, o, parseMap);
+  }
+
+  /**
+   * Sends any command (escape hatch for tests and diagnostics) and resolves with HAProxy's reply
+   * text. Only the framing is checked: the caller owns the line's content. Not retried.
+   */
+  async raw(line: string, payload?: string, o: CallOptions = {}): Promise<string> {
+    return this.job((s) => s.execute(line, payload, this.execOptions(o)), o);
+  }
+
+  /** Closes the session; calls made afterwards fail with HaproxyUnreachableError. Safe to repeat. */
+  close(): void {
+    this.closed = true;
+    this.session?.destroy('client closed');
+    this.session = undefined;
+  }
+
+  private async put(s: RuntimeSession, kind: StoreKind, path: string, payload: string, o: CallOptions): Promise<void> {
+    if (kind === 'caFile' || !this.known.has(path)) await this.create(s, kind, path, o, true);
+    for (let attempt = 0; ; attempt++) {
+      let how: string;
+      try {
+        how = await this.set(s, kind, path, payload, o);
+      } catch (err) {
+        // Someone deleted it since we learnt it existed: create and set again, once.
+        if (err instanceof HaproxyNotFoundError && attempt === 0) {
+          await this.create(s, kind, path, o, true);
+          continue;
+        }
+        throw err;
+      }
+      // "updated" for our path: a transaction on it was left open with other content; start over
+      // from what is committed so nothing of that stale content is committed with ours.
+      if (how === 'updated' && attempt < 2) {
+        await this.abort(s, kind, path, o);
+        continue;
+      }
+      if (how === 'updated') {
+        await this.abortQuietly(s, kind, path, o);
+        throw new HaproxyTxnMismatchError(`haproxy: \`set ${STORES[kind].noun} ${path}\`: a transaction on it keeps being reopened by another client; aborted`);
+      }
+      break;
+    }
+    await this.commit(s, kind, path, o);
+  }
+
+  /** `new`; with `existsOk`, an existing store is fine (HAProxy still has it: nothing to do). */
+  private async create(s: RuntimeSession, kind: StoreKind, path: string, o: CallOptions, existsOk = false): Promise<void> {
+    const command = `new ${STORES[kind].noun} ${path}`;
+    try {
+      const m = expectReply(command, await this.exec(s, command, undefined, o), STORES[kind].created);
+      if (m[1] !== path) throw replyError(command, `unexpected reply naming ${m[1]}`);
+    } catch (err) {
+      if (!(existsOk && err instanceof HaproxyExistsError)) throw err;
+    }
+    if (kind === 'cert') this.known.add(path);
+  }
+
+  /** `set`, checking the path HAProxy names; resolves with "created" or "updated". */
+  private async set(s: RuntimeSession, kind: StoreKind, path: string, payload: string, o: CallOptions): Promise<string> {
+    const command = `set ${STORES[kind].noun} ${path}`;
+    const body = await this.exec(s, command, payload, o);
+    if (/not referenced by the configuration/.test(body)) this.known.delete(path);
+    const m = expectReply(command, body, STORES[kind].set);
+    const named = m[2]!;
+    if (named !== path) {
+      // The 2.6.12 bug: our PEM went into the transaction open on `named`. Never commit that.
+      await this.abortQuietly(s, kind, named, o);
+      runtimeChannel.publish({ event: 'txn-mismatch', address: formatRuntimeAddress(this.address), path, named });
+      throw new HaproxyTxnMismatchError(
+        `haproxy: \`${command}\`: HAProxy put the PEM into the transaction open on ${named} (2.6.12 bug: another client ` +
+          `left it open); that transaction was aborted, nothing was committed — retry`,
+      );
+    }
+    return m[1]!;
+  }
+
+  private async commit(s: RuntimeSession, kind: StoreKind, path: string, o: CallOptions): Promise<void> {
+    const command = `commit ${STORES[kind].noun} ${path}`;
+    const body = await this.exec(s, command, undefined, o);
+    const m = OK.commit.exec(body);
+    // The dots after the path are progress, so a path ending in dots is compared without them.
+    if (m && m[1] === path.replace(/\.+$/, '')) return;
+    const err = m ? replyError(command, `unexpected reply naming ${m[1]}`) : replyError(command, body);
+    // 2.6 keeps a transaction open after a failed commit; close it so it can't capture later sets.
+    if (!(err instanceof HaproxyLockedError || err instanceof HaproxyNoTransactionError)) {
+      await this.abortQuietly(s, kind, foreignTransaction(body) ?? path, o);
+    }
+    throw err;
+  }
+
+  private async abort(s: RuntimeSession, kind: StoreKind, path: string, o: CallOptions): Promise<void> {
+    const command = `abort ${STORES[kind].noun} ${path}`;
+    const m = expectReply(command, await this.exec(s, command, undefined, o), OK.abort);
+    if (m[1] !== path) throw replyError(command, `unexpected reply naming ${m[1]}`);
+  }
+
+  /** Best-effort abort while another error is being reported: the session stays usable. */
+  private async abortQuietly(s: RuntimeSession, kind: StoreKind, path: string, o: CallOptions): Promise<void> {
+    try {
+      await this.abort(s, kind, path, o);
+    } catch (err) {
+      if (err instanceof HaproxyUnreachableError) throw err;
+    }
+  }
+
+  private async remove(s: RuntimeSession, kind: StoreKind, path: string, o: CallOptions): Promise<void> {
+    const command = `del ${STORES[kind].noun} ${path}`;
+    const body = await this.exec(s, command, undefined, o);
+    if (kind === 'cert' && /doesn't exist!/.test(body)) this.known.delete(path);
+    const m = expectReply(command, body, STORES[kind].deleted);
+    if (m[1] !== path) throw replyError(command, `unexpected reply naming ${m[1]}`);
+    if (kind === 'cert') this.known.delete(path);
+  }
+
+  /** Sends a command, retrying with backoff while HAProxy answers "currently locked". */
+  private async exec(s: RuntimeSession, line: string, payload: string | undefined, o: CallOptions): Promise<string> {
+    for (let attempt = 0; ; attempt++) {
+      const body = await s.execute(line, payload, this.execOptions(o));
+      if (!isLocked(body) || attempt >= this.o.lockedRetries) return body;
+      runtimeChannel.publish({ event: 'locked-retry', address: formatRuntimeAddress(this.address), command: line, attempt });
+      await sleep(Math.min(this.o.lockedDelayMs * 2 ** attempt, 1_000), o.signal);
+    }
+  }
+
+  /** A `show` command, retried once on a fresh session if the connection dropped (it is read-only). */
+  private read<T>(command: string, o: CallOptions, parse: (body: string) => T): Promise<T> {
+    return this.job(async (s) => parse(await this.show(s, command, o)), o, true);
+  }
+
+  /** Runs a `show` command; its known refusals become typed errors, anything else is the listing. */
+  private async show(s: RuntimeSession, command: string, o: CallOptions): Promise<string> {
+    const body = await this.exec(s, command, undefined, o);
+    const err = showError(command, body);
+    if (err) throw err;
+    return body;
+  }
+
+  private job<T>(fn: (s: RuntimeSession) => Promise<T>, o: CallOptions, idempotent = false): Promise<T> {
+    return this.queue.run(async () => {
+      for (let attempt = 0; ; attempt++) {
+        const s = await this.ensureSession(o);
+        try {
+          return await fn(s);
+        } catch (err) {
+          if (!(idempotent && attempt === 0 && err instanceof HaproxyUnreachableError && s.closed && !o.signal?.aborted)) throw err;
+        }
+      }
+    }, o.signal);
+  }
+
+  private async ensureSession(o: CallOptions): Promise<RuntimeSession> {
+    if (this.closed) throw new HaproxyUnreachableError(`runtime client for ${formatRuntimeAddress(this.address)} is closed`);
+    const current = this.session;
+    if (current && !current.closed && performance.now() - current.lastUsed < this.o.idleTimeoutMs) return current;
+    current?.destroy('idle session replaced');
+    this.session = undefined;
+    let last: unknown;
+    for (let attempt = 0; attempt < this.o.connectAttempts; attempt++) {
+      if (attempt > 0) await sleep(this.o.reconnectDelayMs * 2 ** (attempt - 1), o.signal);
+      let fresh: RuntimeSession | undefined;
+      try {
+        fresh = await RuntimeSession.open(this.address, {
+          connectTimeoutMs: this.o.connectTimeoutMs,
+          commandTimeoutMs: this.o.commandTimeoutMs,
+          maxCommandBytes: this.o.maxCommandBytes,
+          signal: o.signal,
+        });
+        await this.prepare(fresh, o);
+        runtimeChannel.publish({ event: 'connect', address: formatRuntimeAddress(this.address) });
+        this.session = fresh;
+        return fresh;
+      } catch (err) {
+        fresh?.destroy('session setup failed');
+        if (!(err instanceof HaproxyUnreachableError) || o.signal?.aborted) throw err;
+        last = err;
+      }
+    }
+    throw last;
+  }
+
+  /** Per-session setup: a CLI timeout longer than our idle limit, then stale-transaction cleanup. */
+  private async prepare(s: RuntimeSession, o: CallOptions): Promise<void> {
+    // Ignored if refused (older versions, lower levels): the idle limit still recycles sessions.
+    await s.execute(`set timeout cli ${Math.ceil((this.o.idleTimeoutMs * 2) / 1000)}`, undefined, this.execOptions(o));
+    if (!this.o.abortStaleTransactions) {
+      this.known.clear();
+      return;
+    }
+    const certs = parseSslCertList(await this.show(s, 'show ssl cert', o));
+    this.known = new Set(certs.certs);
+    const cas = parseCaFileList(await this.show(s, 'show ssl ca-file', o));
+    for (const [kind, stale] of [['cert', certs.transaction], ['caFile', cas.transaction]] as const) {
+      if (stale === undefined) continue;
+      await this.abortQuietly(s, kind, stale, o);
+      runtimeChannel.publish({ event: 'stale-transaction-aborted', address: formatRuntimeAddress(this.address), kind, path: stale });
+    }
+  }
+
+  private execOptions(o: CallOptions) {
+    return { timeoutMs: o.timeoutMs ?? this.o.commandTimeoutMs, signal: o.signal };
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,250 @@
+import { connect, type Socket } from 'node:net';
+import {
+  HaproxyCommandError,
+  HaproxyTimeoutError,
+  HaproxyUnreachableError,
+  InvalidNameError,
+} from '../../core/errors.js';
+import { formatRuntimeAddress, type RuntimeAddress } from './address.js';
+
+export interface ExecuteOptions {
+  /** Bound on waiting for this reply (default: the session's commandTimeoutMs). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface SessionOptions {
+  connectTimeoutMs?: number;
+  commandTimeoutMs?: number;
+  /**
+   * Largest command (line + payload + framing) we send. HAProxy 2.6.12 reads a command into one
+   * buffer of `tune.bufsize` (16384): a longer one makes it drop the connection, and one of exactly
+   * that size spins the CLI applet until the watchdog kills the worker (measured here). Stay below.
+   */
+  maxCommandBytes?: number;
+  signal?: AbortSignal;
+}
+
+const PROMPT = '\n> ';
+const DEFAULTS = { connectTimeoutMs: 2_000, commandTimeoutMs: 15_000, maxCommandBytes: 16_000 };
+/** A reply this large means we lost the framing; give up rather than buffer without end. */
+const MAX_REPLY_CHARS = 256 * 1024 * 1024;
+
+interface Pending {
+  command: string;
+  chunks: string[];
+  size: number;
+  tail: string;
+  resolve: (body: string) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * One connection to an HAProxy runtime API in `prompt` mode: each reply ends at the `\n> ` prompt,
+ * so the connection carries many commands. Strictly one command in flight: a second concurrent
+ * `execute` is a programming error and throws (callers serialize — see RuntimeClient). A timeout,
+ * an abort or a close while waiting destroys the session, since the stream can't be resynchronized.
+ */
+export class RuntimeSession {
+  readonly address: RuntimeAddress;
+  private readonly socket: Socket;
+  private readonly o: typeof DEFAULTS;
+  private pending?: Pending;
+  private ended = false;
+  private endReason?: HaproxyUnreachableError;
+  private closeListeners: (() => void)[] = [];
+  /** performance.now() of the last reply: the client recycles sessions idle too long. */
+  lastUsed = performance.now();
+
+  private constructor(address: RuntimeAddress, socket: Socket, o: typeof DEFAULTS) {
+    this.address = address;
+    this.socket = socket;
+    this.o = o;
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => this.onData(chunk));
+    socket.on('error', (err) => this.end(unreachable(address, `connection failed: ${err.message}`, err)));
+    socket.on('close', () => this.end(unreachable(address, 'HAProxy closed the connection')));
+  }
+
+  /**
+   * Connects and switches to prompt mode. Throws HaproxyUnreachableError when nothing answers
+   * within connectTimeoutMs (refused, missing socket, timeout).
+   */
+  static async open(address: RuntimeAddress, options: SessionOptions = {}): Promise<RuntimeSession> {
+    const { signal, ...rest } = options;
+    const o = { ...DEFAULTS, ...stripUndefined(rest) };
+    signal?.throwIfAborted();
+    const socket = address.kind === 'unix' ? connect({ path: address.path }) : connect({ host: address.host, port: address.port });
+    // Listeners go on before the first tick, so an early error can't go unhandled.
+    const session = new RuntimeSession(address, socket, o);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => session.fail(unreachable(address, `no connection within ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs);
+      const onAbort = () => session.fail(signal!.reason as Error);
+      const settle = (err?: Error) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve();
+      };
+      socket.once('connect', () => settle());
+      session.onClose(() => settle(signal?.aborted ? (signal.reason as Error) : session.endReason));
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await session.send('prompt', 'prompt\n', { timeoutMs: o.connectTimeoutMs, signal });
+    } catch (err) {
+      session.destroy();
+      throw err instanceof HaproxyTimeoutError ? unreachable(address, `no prompt within ${o.connectTimeoutMs} ms`, err) : err;
+    }
+    return session;
+  }
+
+  /** True once the connection is gone; the session can't be used again. */
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  get busy(): boolean {
+    return this.pending !== undefined;
+  }
+
+  /**
+   * Sends one command line, with an optional payload framed as `line <<\n payload \n\n`, and
+   * resolves with the reply text (payload echo and prompt removed, trailing newlines trimmed).
+   * The line must be a single line; the payload must not contain an empty line (it would end the
+   * payload early and the rest would run as commands). Callers validate arguments; these checks
+   * only keep the framing intact.
+   */
+  execute(line: string, payload?: string, opts: ExecuteOptions = {}): Promise<string> {
+    if (/[\r\n]/.test(line) || line.trim() === '') {
+      return Promise.reject(new InvalidNameError('refused before sending: a runtime command must be one non-empty line'));
+    }
+    let text = `${line}\n`;
+    if (payload !== undefined) {
+      const body = payload.endsWith('\n') ? payload : `${payload}\n`;
+      if (/\r|^\n|\n\n/.test(body)) {
+        return Promise.reject(new InvalidNameError(`refused before sending \`${line}\`: the payload has an empty line or a CR`));
+      }
+      text = `${line} <<\n${body}\n`;
+    }
+    const bytes = Buffer.byteLength(text);
+    if (bytes > this.o.maxCommandBytes) {
+      return Promise.reject(
+        new HaproxyCommandError(
+          `refused before sending \`${line}\`: ${bytes} bytes exceed ${this.o.maxCommandBytes}; HAProxy reads a command into one ` +
+            'tune.bufsize buffer (16384 by default) and 2.6 drops or crashes on larger ones: shorten the chain or raise tune.bufsize and maxCommandBytes',
+        ),
+      );
+    }
+    return this.send(line, text, opts);
+  }
+
+  /** Closes the connection; a command in flight fails with HaproxyUnreachableError. */
+  destroy(reason = 'session closed by the client'): void {
+    this.fail(unreachable(this.address, reason));
+  }
+
+  /** Called once when the connection ends, for whatever reason. */
+  onClose(listener: () => void): void {
+    if (this.ended) listener();
+    else this.closeListeners.push(listener);
+  }
+
+  private send(command: string, text: string, opts: ExecuteOptions): Promise<string> {
+    if (this.ended) return Promise.reject(this.endReason!);
+    if (this.pending) {
+      return Promise.reject(new HaproxyCommandError(`\`${command}\` sent while \`${this.pending.command}\` is in flight: one command per session`));
+    }
+    if (opts.signal?.aborted) return Promise.reject(opts.signal.reason as Error);
+    const timeoutMs = opts.timeoutMs ?? this.o.commandTimeoutMs;
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.fail(
+          new HaproxyTimeoutError(
+            `haproxy at ${formatRuntimeAddress(this.address)}: no reply to \`${command}\` within ${timeoutMs} ms; the session was closed`,
+          ),
+        );
+      }, timeoutMs);
+      const onAbort = () => this.fail(opts.signal!.reason as Error);
+      const done = () => {
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        this.pending = undefined;
+      };
+      this.pending = {
+        command,
+        chunks: [],
+        size: 0,
+        tail: '',
+        resolve: (body) => {
+          done();
+          this.lastUsed = performance.now();
+          resolve(body);
+        },
+        reject: (err) => {
+          done();
+          reject(err);
+        },
+      };
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      this.socket.write(text);
+    });
+  }
+
+  private onData(chunk: string): void {
+    const p = this.pending;
+    if (!p) {
+      // Nothing was asked: HAProxy and we disagree on the framing. Don't guess.
+      this.destroy('unexpected data from HAProxy between commands');
+      return;
+    }
+    p.chunks.push(chunk);
+    p.size += chunk.length;
+    p.tail = (p.tail + chunk).slice(-PROMPT.length);
+    if (p.size > MAX_REPLY_CHARS) {
+      this.destroy(`reply to \`${p.command}\` exceeds ${MAX_REPLY_CHARS} characters`);
+      return;
+    }
+    // HAProxy writes nothing after the prompt until the next command, so a reply ends exactly when
+    // the received text ends with the prompt.
+    if (p.tail === PROMPT) p.resolve(replyBody(p.chunks.join('')));
+  }
+
+  /** Ends the session with `reason` for the command in flight (if any), and closes the socket. */
+  private fail(reason: Error): void {
+    this.end(reason);
+    this.socket.destroy();
+  }
+
+  private end(reason: Error): void {
+    if (this.ended) return;
+    this.ended = true;
+    // Later calls learn only that the session is gone; the specific reason went to the caller.
+    this.endReason =
+      reason instanceof HaproxyUnreachableError ? reason : unreachable(this.address, 'session closed after an earlier failure', reason);
+    this.pending?.reject(reason);
+    for (const l of this.closeListeners.splice(0)) l();
+  }
+}
+
+/**
+ * Strips the framing from a prompt-mode reply: the `+ ` HAProxy prints for each payload line it
+ * reads, the final prompt, and the blank line before it.
+ */
+export function replyBody(raw: string): string {
+  return raw
+    .slice(0, raw.endsWith(PROMPT) ? -PROMPT.length + 1 : undefined)
+    .replace(/^(?:\+ )+/, '')
+    .replace(/\n+$/, '');
+}
+
+function unreachable(address: RuntimeAddress, why: string, cause?: unknown): HaproxyUnreachableError {
+  return new HaproxyUnreachableError(
+    `haproxy at ${formatRuntimeAddress(address)}: ${why} — is HAProxy running with this stats socket at level admin?`,
+    { cause },
+  );
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

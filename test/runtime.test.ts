@@ -1,0 +1,364 @@
+/*
+ * RuntimeClient against a real HAProxy (Debian 2.6.12): every fact it relies on is exercised here,
+ * including the 2.6.12 transaction bug and the "locked" reply.
+ */
+import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { after, before, describe, it } from 'node:test';
+import {
+  HaproxyCommandError,
+  HaproxyInUseError,
+  HaproxyLockedError,
+  HaproxyNotFoundError,
+  HaproxyTxnMismatchError,
+  HaproxyUnreachableError,
+  InvalidNameError,
+} from '../src/core/errors.js';
+import { parseRuntimeAddress } from '../src/haproxy/runtime/address.js';
+import { RuntimeClient, runtimeChannel } from '../src/haproxy/runtime/client.js';
+import { RuntimeSession } from '../src/haproxy/runtime/session.js';
+import { startHaproxy, type TestHaproxy } from './helpers/haproxy.js';
+import { handshake, makeCert } from './helpers/tls.js';
+
+const CHANNEL = runtimeChannel.name;
+
+/** Collects runtime-channel events while `fn` runs. */
+async function events<T>(fn: () => Promise<T>): Promise<{ result: T; seen: { event: string; [k: string]: unknown }[] }> {
+  const seen: { event: string }[] = [];
+  const listener = (m: unknown) => seen.push(m as { event: string });
+  subscribe(CHANNEL, listener);
+  try {
+    return { result: await fn(), seen };
+  } finally {
+    unsubscribe(CHANNEL, listener);
+  }
+}
+
+describe('RuntimeClient against a real HAProxy', () => {
+  let h: TestHaproxy;
+  let client: RuntimeClient;
+
+  before(async () => {
+    h = await startHaproxy({ tcpRuntime: true });
+    client = new RuntimeClient(h.runtime);
+  });
+  after(async () => {
+    client?.close();
+    await h?.stop();
+  });
+
+  it('connects over the unix and the tcp socket, and reports the worker pid', async () => {
+    const pid = await h.haproxy.workerPid();
+    const viaTcp = new RuntimeClient(h.tcpRuntime!);
+    try {
+      const [unix, tcp] = await Promise.all([client.showInfo(), viaTcp.showInfo()]);
+      assert.equal(unix.pid, pid);
+      assert.equal(tcp.pid, pid);
+      assert.match(unix.version, /^2\.6\./);
+      assert.ok(unix.uptimeSec >= 0);
+      assert.equal(unix.raw.Name, 'HAProxy');
+      assert.deepEqual((await viaTcp.showSslCerts()).certs, [`${h.dir}/default.pem`]);
+    } finally {
+      viaTcp.close();
+    }
+  });
+
+  it('putCert + addCrtListEntry ([alpn] sni): served to new handshakes at once; update; remove', async () => {
+    const path = '/v/www.example.test.pem';
+    const first = await makeCert('www.example.test');
+    await client.putCert(path, first.pem);
+    await client.addCrtListEntry(h.crtList, { path, options: ['alpn h2,http/1.1'], sni: ['www.example.test'] });
+    const served = await handshake(h.tlsPort, 'www.example.test', { alpn: ['h2', 'http/1.1'] });
+    assert.equal(served.serial, first.serial);
+    assert.deepEqual(served.san, ['www.example.test']);
+    assert.equal(served.alpn, 'h2');
+    assert.equal((await handshake(h.tlsPort, 'other.example.test')).serial, h.defaultCert.serial);
+    const listed = (await client.showCrtList(h.crtList)).find((e) => e.path === path);
+    assert.deepEqual(listed?.options, ['alpn h2,http/1.1']);
+    assert.deepEqual(listed?.sni, ['www.example.test']);
+
+    const second = await makeCert('www.example.test');
+    await client.putCert(path, second.pem.replace(/\n/g, '\r\n'));
+    assert.equal((await handshake(h.tlsPort, 'www.example.test')).serial, second.serial);
+    const details = await client.showSslCert(path);
+    assert.equal(details.status, 'Used');
+    assert.deepEqual(details.san, ['www.example.test']);
+    assert.match((await client.certSha1(path)) ?? '', /^[0-9A-F]{40}$/);
+
+    await assert.rejects(client.delSslCert(path), HaproxyInUseError);
+    assert.equal(await client.delCrtListEntry(h.crtList, path), 1);
+    await client.delSslCert(path);
+    assert.equal((await handshake(h.tlsPort, 'www.example.test')).serial, h.defaultCert.serial);
+    assert.ok(!(await client.showSslCerts()).certs.includes(path));
+    assert.equal(await client.certSha1(path), undefined);
+    await assert.rejects(client.delSslCert(path), HaproxyNotFoundError);
+    await assert.rejects(client.delCrtListEntry(h.crtList, path), HaproxyNotFoundError);
+  });
+
+  it('refuses injection attempts before anything is sent', async () => {
+    const victim = '/v/victim.pem';
+    const cert = await makeCert('victim.test');
+    await client.putCert(victim, cert.pem);
+    const evilPaths = [
+      `/v/x.pem;del ssl cert ${victim}`,
+      `/v/x.pem\ndel ssl cert ${victim}`,
+      '/v/x y.pem',
+      '/v/x.pem#',
+      "/v/x'.pem",
+      '/v/x".pem',
+      '/v/x\\.pem',
+      '/v/x.pem <<',
+      '-n',
+    ];
+    // A client that can't connect anywhere proves the refusal happens before sending.
+    const nowhere = new RuntimeClient('unix:/nonexistent/certd.sock');
+    for (const p of evilPaths) {
+      for (const c of [client, nowhere]) {
+        await assert.rejects(c.putCert(p, cert.pem), InvalidNameError, JSON.stringify(p));
+        await assert.rejects(c.delSslCert(p), InvalidNameError);
+        await assert.rejects(c.showCrtList(p), InvalidNameError);
+        await assert.rejects(c.addCrtListEntry(h.crtList, { path: p }), InvalidNameError);
+        await assert.rejects(c.addMap(p, 'k', 'v'), InvalidNameError);
+      }
+    }
+    await assert.rejects(nowhere.addCrtListEntry(h.crtList, { path: victim, sni: [`a.test;del ssl cert ${victim}`] }), InvalidNameError);
+    await assert.rejects(nowhere.addCrtListEntry(h.crtList, { path: victim, options: ['alpn h2] evil.test [alpn h2'] }), InvalidNameError);
+    await assert.rejects(nowhere.addMap(h.map, `k;del ssl cert ${victim}`, 'v'), InvalidNameError);
+    await assert.rejects(nowhere.putMap(h.map, 'k', 'v v'), InvalidNameError);
+    nowhere.close();
+
+    // Blank lines can't end the payload early: what follows one is not PEM and is dropped.
+    await client.putCert('/v/smuggle.pem', `${cert.pem}\n\ndel ssl cert ${victim}\n\n`);
+    const certs = (await client.showSslCerts()).certs;
+    assert.ok(certs.includes(victim), 'victim still loaded');
+    assert.ok(!certs.some((c) => c.startsWith('/v/x')));
+    await client.delSslCert('/v/smuggle.pem');
+    await client.delSslCert(victim);
+  });
+
+  it('measured 2.6.12 bug: with a transaction open on A, "set ssl cert B" lands in A', async () => {
+    const a = await makeCert('fact-a.test');
+    const b = await makeCert('fact-b.test');
+    const raw = await RuntimeSession.open(parseRuntimeAddress(h.runtime));
+    try {
+      for (const p of ['/v/fact-a.pem', '/v/fact-b.pem']) assert.match(await raw.execute(`new ssl cert ${p}`), /^New empty certificate store/);
+      assert.equal(await raw.execute('set ssl cert /v/fact-a.pem', a.pem), 'Transaction created for certificate /v/fact-a.pem!');
+      assert.equal(await raw.execute('set ssl cert /v/fact-b.pem', b.pem), 'Transaction updated for certificate /v/fact-a.pem!');
+      assert.equal(
+        await raw.execute('commit ssl cert /v/fact-b.pem'),
+        "The ongoing transaction is about '/v/fact-a.pem' but you are trying to set '/v/fact-b.pem'\nCan't commit /v/fact-b.pem!",
+      );
+      assert.equal(await raw.execute('abort ssl cert /v/fact-a.pem'), "Transaction aborted for certificate '/v/fact-a.pem'!");
+      for (const p of ['/v/fact-a.pem', '/v/fact-b.pem']) assert.equal(await raw.execute(`del ssl cert ${p}`), `Certificate '${p}' deleted!`);
+    } finally {
+      raw.destroy();
+    }
+  });
+
+  it('2.6.12 bug: putCert(B) while another client holds a transaction on A never commits B under A', async () => {
+    const A = '/v/bug-a.pem';
+    const B = '/v/bug-b.pem';
+    const [a1, a2, b] = await Promise.all([makeCert('bug-a.test'), makeCert('bug-a.test'), makeCert('bug-b.test')]);
+    await client.putCert(A, a1.pem);
+    await client.addCrtListEntry(h.crtList, { path: A, sni: ['bug-a.test'] });
+
+    // Our session is already up (its connect-time cleanup is past): another writer opens a
+    // transaction on A and leaves it open.
+    const other = await RuntimeSession.open(parseRuntimeAddress(h.runtime));
+    try {
+      assert.match(await other.execute(`set ssl cert ${A}`, a2.pem), /^Transaction created for certificate \/v\/bug-a\.pem!$/);
+      const { seen } = await events(() => assert.rejects(client.putCert(B, b.pem), HaproxyTxnMismatchError));
+      assert.ok(seen.some((e) => e.event === 'txn-mismatch' && e.named === A));
+      assert.equal((await handshake(h.tlsPort, 'bug-a.test')).serial, a1.serial, 'A still serves its own certificate');
+      assert.equal((await client.showSslCerts()).transaction, undefined, 'the hijacked transaction was aborted');
+      assert.equal((await client.showSslCert(A)).serial, (await client.showSslCert(A)).serial);
+
+      // Retrying works, and A is untouched.
+      await client.putCert(B, b.pem);
+      await client.addCrtListEntry(h.crtList, { path: B, sni: ['bug-b.test'] });
+      assert.equal((await handshake(h.tlsPort, 'bug-b.test')).serial, b.serial);
+      assert.equal((await handshake(h.tlsPort, 'bug-a.test')).serial, a1.serial);
+
+      // A transaction left open *before* a session connects is aborted at connect.
+      assert.match(await other.execute(`set ssl cert ${A}`, a2.pem), /^Transaction created/);
+      const fresh = new RuntimeClient(h.runtime);
+      try {
+        const { seen: atConnect } = await events(() => fresh.putCert(B, b.pem));
+        assert.ok(atConnect.some((e) => e.event === 'stale-transaction-aborted' && e.path === A));
+        assert.equal((await handshake(h.tlsPort, 'bug-a.test')).serial, a1.serial);
+        assert.equal((await fresh.showSslCerts()).transaction, undefined);
+      } finally {
+        fresh.close();
+      }
+    } finally {
+      other.destroy();
+    }
+    for (const p of [A, B]) {
+      await client.delCrtListEntry(h.crtList, p);
+      await client.delSslCert(p);
+    }
+  });
+
+  it('20 concurrent putCert + addCrtListEntry on one client: all served correctly', async () => {
+    const certs = await Promise.all(Array.from({ length: 20 }, (_, i) => makeCert(`c${i}.conc.test`)));
+    await Promise.all(
+      certs.map(async (c, i) => {
+        await client.putCert(`/v/conc-${i}.pem`, c.pem);
+        await client.addCrtListEntry(h.crtList, { path: `/v/conc-${i}.pem`, sni: [`c${i}.conc.test`] });
+      }),
+    );
+    const served = await Promise.all(certs.map((_, i) => handshake(h.tlsPort, `c${i}.conc.test`)));
+    assert.deepEqual(
+      served.map((s) => s.serial),
+      certs.map((c) => c.serial),
+    );
+    assert.equal((await client.showSslCerts()).transaction, undefined);
+  });
+
+  it('"currently locked" is retried with backoff (and typed when retries are off)', async () => {
+    // A commit of a certificate used by many crt-list lines holds the lock for a while (~0.6 s).
+    const busy = '/v/busy.pem';
+    const [c1, c2, other] = await Promise.all([makeCert('busy.test'), makeCert('busy.test'), makeCert('patient.test')]);
+    await client.putCert(busy, c1.pem);
+    const raw = await RuntimeSession.open(parseRuntimeAddress(h.runtime));
+    const impatient = new RuntimeClient(h.runtime, { lockedRetries: 0 });
+    try {
+      for (let i = 0; i < 2000; i++) await raw.execute(`add ssl crt-list ${h.crtList}`, `${busy} b${i}.busy.test`);
+      await impatient.showInfo();
+      assert.match(await raw.execute(`set ssl cert ${busy}`, c2.pem), /^Transaction created/);
+      const commit = raw.execute(`commit ssl cert ${busy}`, undefined, { timeoutMs: 60_000 });
+      await new Promise((r) => setTimeout(r, 30));
+      await assert.rejects(impatient.newSslCert('/v/impatient.pem'), HaproxyLockedError);
+      const { seen } = await events(() => client.putCert('/v/patient.pem', other.pem));
+      assert.ok(seen.some((e) => e.event === 'locked-retry'), 'the lock was met and retried');
+      assert.match(await commit, /^Committing \/v\/busy\.pem\.*\nSuccess!$/);
+      assert.equal((await handshake(h.tlsPort, 'b1999.busy.test')).serial, c2.serial);
+      // The 2000 lines stay: deleting them one by one takes ~12 ms each on 2.6.12 (measured).
+      await client.delSslCert('/v/patient.pem');
+    } finally {
+      raw.destroy();
+      impatient.close();
+    }
+  });
+
+  it('delCrtListEntry removes every line of a path (HAProxy wants path:line when there are several)', async () => {
+    const dup = await makeCert('dup.test');
+    await client.putCert('/v/dup.pem', dup.pem);
+    for (const sni of ['dup.test', 'dup2.test', 'dup3.test']) await client.addCrtListEntry(h.crtList, { path: '/v/dup.pem', sni: [sni] });
+    assert.equal((await client.showCrtList(h.crtList)).filter((e) => e.path === '/v/dup.pem').length, 3);
+    assert.equal(await client.delCrtListEntry(h.crtList, '/v/dup.pem'), 3);
+    assert.equal((await client.showCrtList(h.crtList)).filter((e) => e.path === '/v/dup.pem').length, 0);
+    await client.delSslCert('/v/dup.pem');
+  });
+
+  it('a failed commit is aborted, not left open', async () => {
+    const a = await makeCert('mismatch.test');
+    const b = await makeCert('mismatch.test');
+    const certOnly = a.certPem;
+    await assert.rejects(client.putCert('/v/badkey.pem', certOnly + b.keyPem), (err: Error) => {
+      assert.ok(err instanceof HaproxyCommandError);
+      assert.match(err.message, /inconsistencies between private key and certificate/);
+      return true;
+    });
+    assert.equal((await client.showSslCerts()).transaction, undefined);
+    await client.delSslCert('/v/badkey.pem');
+  });
+
+  it('refuses a command larger than HAProxy\'s buffer before sending (2.6 would drop or crash)', async () => {
+    const a = await makeCert('big.test');
+    const chain = a.certPem.repeat(Math.ceil(17_000 / a.certPem.length));
+    await assert.rejects(client.putCert('/v/big.pem', a.keyPem + chain), HaproxyCommandError);
+    assert.equal((await client.showInfo()).pid, await h.haproxy.workerPid());
+  });
+
+  it('maps: add, set, put, show, del', async () => {
+    await client.addMap(h.map, 'a.test', '1');
+    await client.setMap(h.map, 'a.test', '2');
+    await client.putMap(h.map, 'b.test', '3');
+    await client.putMap(h.map, 'b.test', '4');
+    assert.deepEqual(
+      (await client.showMap(h.map)).map((e) => [e.key, e.value]),
+      [
+        ['a.test', '2'],
+        ['b.test', '4'],
+      ],
+    );
+    await assert.rejects(client.setMap(h.map, 'zz.test', '1'), HaproxyNotFoundError);
+    await client.delMap(h.map, 'a.test');
+    await client.delMap(h.map, 'b.test');
+    await assert.rejects(client.delMap(h.map, 'a.test'), HaproxyNotFoundError);
+    await assert.rejects(client.showMap('/nonexistent.map'), HaproxyNotFoundError);
+    await assert.rejects(client.putMap('/nonexistent.map', 'k', 'v'), HaproxyNotFoundError);
+    assert.deepEqual(await client.showMap(h.map), []);
+  });
+
+  it('CA files: put, list, use in a crt-list line, delete', async () => {
+    const ca = await makeCert('client-ca.test');
+    const leaf = await makeCert('mtls.test');
+    await client.putCaFile('/v/clients-ca.pem', ca.certPem);
+    assert.ok((await client.showSslCaFiles()).certs.includes('/v/clients-ca.pem'));
+    await client.putCert('/v/mtls.pem', leaf.pem);
+    await client.addCrtListEntry(h.crtList, { path: '/v/mtls.pem', options: ['verify optional', 'ca-file /v/clients-ca.pem'], sni: ['mtls.test'] });
+    assert.equal((await handshake(h.tlsPort, 'mtls.test')).serial, leaf.serial);
+    await client.delCrtListEntry(h.crtList, '/v/mtls.pem');
+    await client.delSslCert('/v/mtls.pem');
+    await client.delSslCaFile('/v/clients-ca.pem');
+    await assert.rejects(client.delSslCaFile('/v/clients-ca.pem'), HaproxyNotFoundError);
+  });
+
+  it('replaces idle sessions and survives HAProxy closing an idle one', async () => {
+    const idle = new RuntimeClient(h.runtime, { idleTimeoutMs: 200 });
+    try {
+      const { seen } = await events(async () => {
+        await idle.showInfo();
+        await new Promise((r) => setTimeout(r, 300));
+        await idle.showInfo();
+        // HAProxy closes this session after 1 s idle; the next call reconnects.
+        assert.equal(await idle.raw('set timeout cli 1'), '');
+        await new Promise((r) => setTimeout(r, 1_300));
+        await idle.showInfo();
+      });
+      assert.equal(seen.filter((e) => e.event === 'connect').length, 3);
+    } finally {
+      idle.close();
+    }
+  });
+
+  it('an aborted call never runs; the client stays usable', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(client.putCert('/v/aborted.pem', h.defaultCert.pem, { signal: ac.signal }), { name: 'AbortError' });
+    assert.ok(!(await client.showSslCerts()).certs.includes('/v/aborted.pem'));
+  });
+});
+
+describe('RuntimeClient when HAProxy dies', () => {
+  it('fails fast with HaproxyUnreachableError, then recovers after a restart', async () => {
+    const h = await startHaproxy();
+    const client = new RuntimeClient(h.runtime, { connectAttempts: 3, reconnectDelayMs: 50 });
+    try {
+      const cert = await makeCert('phoenix.test');
+      await client.putCert('/v/phoenix.pem', cert.pem);
+      await client.addCrtListEntry(h.crtList, { path: '/v/phoenix.pem', sni: ['phoenix.test'] });
+      const before = (await client.showInfo()).pid;
+
+      await h.haproxy.kill();
+      const started = performance.now();
+      await assert.rejects(client.showInfo(), HaproxyUnreachableError);
+      await assert.rejects(client.putCert('/v/phoenix.pem', cert.pem), HaproxyUnreachableError);
+      // Bounded, not a timing assertion: without bounds these would hang on the dead socket.
+      assert.ok(performance.now() - started < 10_000);
+
+      await h.haproxy.start();
+      const info = await client.showInfo();
+      assert.notEqual(info.pid, before);
+      assert.ok(!(await client.showSslCerts()).certs.includes('/v/phoenix.pem'), 'runtime changes do not survive a restart');
+      await client.putCert('/v/phoenix.pem', cert.pem);
+      await client.addCrtListEntry(h.crtList, { path: '/v/phoenix.pem', sni: ['phoenix.test'] });
+      assert.equal((await handshake(h.tlsPort, 'phoenix.test')).serial, cert.serial);
+    } finally {
+      client.close();
+      await h.stop();
+    }
+  });
+});
