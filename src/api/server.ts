@@ -1,0 +1,139 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { serve, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Logger } from 'pino';
+import { UsageError } from '../core/errors.js';
+import type { CertService } from '../service/cert-service.js';
+import type { Deployer } from '../haproxy/deploy/deployer.js';
+import { errorBody, httpStatusFor } from './errors.js';
+import type { Metrics } from './metrics.js';
+import { renderStatusPage } from './status-page.js';
+
+export interface ApiOptions {
+  service: CertService;
+  deployer?: Deployer;
+  metrics: Metrics;
+  token: string;
+  log: Logger;
+}
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+/** The daemon's HTTP API: /healthz and /metrics open, everything under /v1 behind the token. */
+export function createApi(o: ApiOptions): Hono {
+  const app = new Hono();
+  app.onError((err, c) => {
+    const status = httpStatusFor(err);
+    if (status >= 500) o.log.error({ err: err.message, path: c.req.path }, 'api error');
+    return c.json(errorBody(err), status);
+  });
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get('/metrics', async (c) => c.text(await o.metrics.registry.metrics(), 200, { 'content-type': o.metrics.registry.contentType }));
+
+  const v1 = new Hono();
+  v1.use('*', async (c, next) => {
+    if (!tokenMatches(c.req.header('authorization')?.replace(/^Bearer /, '') ?? '', o.token)) return c.json(authError(), 401);
+    await next();
+  });
+  v1.use('*', bodyLimit({ maxSize: MAX_BODY_BYTES }));
+
+  v1.get('/certs', async (c) => c.json({ certs: await o.service.list() }));
+  v1.post('/certs', async (c) => {
+    const body = await jsonBody(c.req.raw);
+    const result = await o.service.ensure(stringList(body.names, 'names'), { issuer: optString(body.issuer, 'issuer'), origin: 'api' });
+    return c.json(result, 200);
+  });
+  v1.post('/renew', async (c) => {
+    const body = await jsonBody(c.req.raw);
+    const target = body.all === true ? 'all' : stringList(body.names, 'names');
+    return c.json({ results: await o.service.renew(target) });
+  });
+  v1.post('/import', async (c) => {
+    const body = await jsonBody(c.req.raw);
+    return c.json(await o.service.importPem(reqString(body.cert, 'cert'), optString(body.key, 'key') ?? ''));
+  });
+  v1.delete('/certs/:id', async (c) => c.json(await o.service.remove(c.req.param('id'))));
+  v1.get('/status', async (c) => c.json(await statusOf(o)));
+
+  app.route('/v1', v1);
+  app.get('/', async (c) => {
+    // A browser cannot send a bearer header: the page also takes ?token=.
+    const given = c.req.header('authorization')?.replace(/^Bearer /, '') ?? c.req.query('token') ?? '';
+    if (!tokenMatches(given, o.token)) return c.json(authError(), 401);
+    return c.html(renderStatusPage(await statusOf(o)));
+  });
+  return app;
+}
+
+export interface StatusView {
+  instances: ReturnType<Deployer['status']>;
+  certs: Awaited<ReturnType<CertService['list']>>;
+}
+
+async function statusOf(o: ApiOptions): Promise<StatusView> {
+  return { instances: o.deployer?.status() ?? [], certs: await o.service.list() };
+}
+
+export interface RunningApi {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Listens on host:port (port 0 picks a free one); resolves with the bound URL. */
+export function listenApi(app: Hono, listen: string): Promise<RunningApi> {
+  const [host, portText] = splitHostPort(listen);
+  return new Promise((resolve, reject) => {
+    let server: ServerType | undefined;
+    server = serve({ fetch: app.fetch, hostname: host, port: Number(portText) }, (info) => {
+      const shownHost = info.address.includes(':') ? `[${info.address}]` : info.address;
+      resolve({
+        url: `http://${shownHost}:${info.port}`,
+        close: () => new Promise((done) => server!.close(() => done())),
+      });
+    });
+    server.once('error', reject);
+  });
+}
+
+export function splitHostPort(listen: string): [string, string] {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(listen);
+  if (!m) throw new UsageError(`api.listen "${listen}" must be host:port, e.g. 127.0.0.1:9180`);
+  return [m[1]!, m[2]!];
+}
+
+function tokenMatches(given: string, token: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(given), digest(token));
+}
+
+function authError() {
+  return { error: { code: 'CERTD_E_API_AUTH', message: 'missing or wrong API token: send Authorization: Bearer <token>' } };
+}
+
+async function jsonBody(req: Request): Promise<Record<string, unknown>> {
+  try {
+    const body = await req.json();
+    if (body && typeof body === 'object' && !Array.isArray(body)) return body as Record<string, unknown>;
+  } catch {
+    /* reported below */
+  }
+  throw new UsageError('request body must be a JSON object');
+}
+
+function stringList(v: unknown, key: string): string[] {
+  if (!Array.isArray(v) || v.length === 0 || !v.every((s) => typeof s === 'string')) {
+    throw new UsageError(`"${key}" must be a non-empty array of strings`);
+  }
+  return v as string[];
+}
+
+function reqString(v: unknown, key: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw new UsageError(`"${key}" must be a non-empty string`);
+  return v;
+}
+
+function optString(v: unknown, key: string): string | undefined {
+  return v === undefined ? undefined : reqString(v, key);
+}

@@ -1,0 +1,92 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig } from '../../config/load.js';
+import { UsageError } from '../../core/errors.js';
+import { createLogger } from '../../core/log.js';
+import { Daemon } from '../../daemon/daemon.js';
+import { EMBEDDED_ISSUER } from '../../daemon/issuers.js';
+import { demoHaproxyConfig } from '../../haproxy/assets/config.js';
+import { ManagedHaproxy } from '../../haproxy/managed/managed-haproxy.js';
+import { LocalCaIssuer } from '../../issuers/local-ca/index.js';
+import { untilSignal } from './run.js';
+
+/** `*.localhost` names resolve to loopback by spec (RFC 6761); curl's --resolve pins them anyway. */
+const DEMO_SUFFIX = 'demo.localhost';
+const DEMO_NAMES = ['app', 'api', 'www'].map((n) => `${n}.${DEMO_SUFFIX}`);
+
+function demoYaml(port: number, apiPort: number): string {
+  return `# written by \`haproxy-certd demo\`: the embedded defaults, spelled out
+dataDir: ./data
+store: { type: fs }
+haproxy:
+  instances: [ { runtime: "unix:./haproxy/admin.sock", name: demo-haproxy } ]
+  certDir: ./haproxy/certs
+issuers:
+  ${EMBEDDED_ISSUER}: { type: local-ca, keyType: ecdsa-p256, validity: 30d }
+api: { listen: "127.0.0.1:${apiPort}" }
+# HAProxy's TLS listener for this demo: 127.0.0.1:${port}
+`;
+}
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('run a managed HAProxy + the daemon with a local CA on loopback, and show how to try it')
+    .option('--port <n>', 'HAProxy TLS port on 127.0.0.1', '8443')
+    .option('--api-port <n>', 'daemon API port on 127.0.0.1', '9180')
+    .option('--dir <dir>', 'where the demo keeps its config, store and HAProxy files', './demo')
+    .action(async (o: { port: string; apiPort: string; dir: string }) => {
+      const port = Number(o.port);
+      const apiPort = Number(o.apiPort);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port ${o.port}: give a TCP port`);
+      if (!Number.isInteger(apiPort) || apiPort < 1 || apiPort > 65535) throw new UsageError(`--api-port ${o.apiPort}: give a TCP port`);
+      const dir = resolve(o.dir);
+      await mkdir(join(dir, 'haproxy'), { recursive: true, mode: 0o700 });
+      const configFile = join(dir, 'certd.yaml');
+      await writeFile(configFile, demoYaml(port, apiPort));
+      const config = await loadConfig(configFile);
+      const log = createLogger(process.env.CERTD_LOG_LEVEL ?? 'warn');
+
+      const daemon = await Daemon.start(config, { log });
+      const haproxyCfg = join(dir, 'haproxy', 'haproxy.cfg');
+      await writeFile(
+        haproxyCfg,
+        demoHaproxyConfig({ adminSocket: join(dir, 'haproxy', 'admin.sock'), crtList: config.haproxy.crtList, bind: `127.0.0.1:${port}` }),
+      );
+      const haproxy = new ManagedHaproxy({ configFile: haproxyCfg, masterSocket: join(dir, 'haproxy', 'master.sock'), runtimeSocket: join(dir, 'haproxy', 'admin.sock') });
+      try {
+        await haproxy.start();
+        for (const name of DEMO_NAMES) await daemon.service.ensure([name], { origin: 'api' });
+        const rootPem = (await new LocalCaIssuer(daemon.store, { id: EMBEDDED_ISSUER }).ca()).rootPem;
+        const caFile = join(dir, 'ca.pem');
+        await writeFile(caFile, rootPem);
+        printHowTo({ port, caFile, configFile });
+        await untilSignal();
+      } finally {
+        process.stderr.write('stopping HAProxy and the daemon…\n');
+        await haproxy.stop();
+        await daemon.stop();
+      }
+    });
+}
+
+function printHowTo(o: { port: number; caFile: string; configFile: string }): void {
+  const rel = (p: string) => relative(process.cwd(), p) || '.';
+  const cli = `node ${rel(resolve('dist/cli/main.js'))} --config ${rel(o.configFile)}`;
+  const curl = (name: string) => `curl --cacert ${rel(o.caFile)} --resolve ${name}:${o.port}:127.0.0.1 https://${name}:${o.port}/`;
+  console.log(`
+haproxy-certd demo is running: HAProxy on https://127.0.0.1:${o.port}, certificates from a local CA.
+
+Try a name it already serves (verified against the demo CA):
+  ${curl(DEMO_NAMES[0]!)}
+
+Add a name live — no reload, HAProxy's worker pid stays the same:
+  ${cli} issue shop.${DEMO_SUFFIX}
+  ${curl(`shop.${DEMO_SUFFIX}`)}
+
+See what is deployed:   ${cli} list
+Remove a name:          ${cli} remove shop.${DEMO_SUFFIX}
+
+Ctrl-C stops HAProxy and the daemon.`);
+}

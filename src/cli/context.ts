@@ -1,0 +1,58 @@
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { createLogger, type Logger } from '../core/log.js';
+import { createIssuers, defaultIssuerId } from '../daemon/issuers.js';
+import { openStore } from '../daemon/daemon.js';
+import { policiesFromConfig } from '../daemon/policies.js';
+import { readToken } from '../daemon/token.js';
+import { CertService } from '../service/cert-service.js';
+import type { Store } from '../store/store.js';
+import { DaemonClient } from './daemon-client.js';
+
+export interface GlobalOptions {
+  config: string;
+  json?: boolean;
+}
+
+/** What a state-changing command acts through: the running daemon's API, or the store itself. */
+export type Target = { kind: 'daemon'; client: DaemonClient } | { kind: 'store'; service: CertService; store: Store };
+
+export class CliContext {
+  private constructor(
+    readonly config: Config,
+    readonly log: Logger,
+  ) {}
+
+  static async load(opts: GlobalOptions): Promise<CliContext> {
+    return new CliContext(await loadConfig(opts.config), createLogger(process.env.CERTD_LOG_LEVEL ?? 'warn'));
+  }
+
+  /** The daemon's API client when a daemon answers, else undefined. */
+  async daemon(): Promise<DaemonClient | undefined> {
+    const [host, port] = [this.config.api.listen.replace(/:\d+$/, ''), this.config.api.listen.replace(/^.*:/, '')];
+    const shownHost = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+    const token = this.config.api.token ?? (await readToken(this.config.dataDir));
+    const client = new DaemonClient(`http://${shownHost}:${port}`, token ?? '');
+    return (await client.isUp()) ? client : undefined;
+  }
+
+  /** The running daemon if there is one, else a service acting on the store alone (no deploy). */
+  async target(): Promise<Target> {
+    const client = await this.daemon();
+    if (client) return { kind: 'daemon', client };
+    const store = await openStore(this.config, this.log);
+    const issuers = await createIssuers(this.config, store);
+    const service = new CertService({
+      store,
+      issuers,
+      defaultIssuer: defaultIssuerId(issuers),
+      certDir: this.config.haproxy.certDir,
+      log: this.log,
+      policies: await policiesFromConfig(this.config),
+    });
+    return { kind: 'store', service, store };
+  }
+}
+
+/** Said after a change made on the store alone. */
+export const OFFLINE_NOTE = 'daemon not running: saved to the store; it is deployed when `haproxy-certd run` starts';

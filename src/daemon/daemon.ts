@@ -1,0 +1,126 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { ConfigError } from '../core/errors.js';
+import { certId } from '../core/names.js';
+import { createApi, listenApi, type RunningApi } from '../api/server.js';
+import { Metrics } from '../api/metrics.js';
+import { Deployer } from '../haproxy/deploy/deployer.js';
+import { DEFAULT_CERT_ID, makeDeployEntry } from '../haproxy/deploy/entry.js';
+import { CertService } from '../service/cert-service.js';
+import { FsStore } from '../store/fs/fs-store.js';
+import type { Store } from '../store/store.js';
+import { loadOrCreateDefaultCert } from './default-cert.js';
+import { createIssuers, defaultIssuerId } from './issuers.js';
+import { policiesFromConfig } from './policies.js';
+import { loadOrCreateToken } from './token.js';
+
+export interface DaemonOptions {
+  log: Logger;
+  /** Restart-detection poll interval per instance (default 1 s). */
+  pollMs?: number;
+  /** How often certificates are checked for renewal (default 1 min). */
+  renewCheckMs?: number;
+}
+
+/** Opens the configured store. */
+export async function openStore(config: Config, log: Logger): Promise<Store> {
+  if (config.store.type !== 'fs') throw new ConfigError('store.type postgres is not available in this build yet; use type: fs');
+  return FsStore.open(config.dataDir, { onWarning: (err) => log.warn({ err: err.message }, 'store warning') });
+}
+
+/**
+ * The running daemon: store, issuers, deployer and API wired together. Start order: files and
+ * crt-list first (so an HAProxy can start), then instance workers, then the API, then the work
+ * left from config and from an interrupted previous run.
+ */
+export class Daemon {
+  private renewTimer?: NodeJS.Timeout;
+  private renewing = false;
+
+  private constructor(
+    readonly config: Config,
+    readonly store: Store,
+    readonly service: CertService,
+    readonly deployer: Deployer,
+    readonly metrics: Metrics,
+    readonly api: RunningApi,
+    readonly token: string,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(config: Config, o: DaemonOptions): Promise<Daemon> {
+    const { log } = o;
+    const store = await openStore(config, log);
+    const metrics = new Metrics();
+    const issuers = await createIssuers(config, store);
+    const certDir = config.haproxy.certDir;
+    const defaultEntry = makeDeployEntry(certDir, { id: DEFAULT_CERT_ID, bundle: await loadOrCreateDefaultCert(store), sni: [] });
+    const deployer = new Deployer({
+      certDir,
+      crtList: config.haproxy.crtList,
+      instances: config.haproxy.instances,
+      defaultEntry,
+      log,
+      metrics,
+      pollMs: o.pollMs,
+    });
+    const service = new CertService({
+      store,
+      issuers,
+      defaultIssuer: defaultIssuerId(issuers),
+      deployer,
+      certDir,
+      log,
+      metrics,
+      policies: await policiesFromConfig(config),
+    });
+    await deployer.start(await service.deployEntries());
+    const token = await loadOrCreateToken(config.dataDir, config.api.token);
+    const api = await listenApi(createApi({ service, deployer, metrics, token, log }), config.api.listen);
+    const daemon = new Daemon(config, store, service, deployer, metrics, api, token, log);
+    log.info({ api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
+    void daemon.catchUp();
+    daemon.renewTimer = setInterval(() => void daemon.renewDue(), o.renewCheckMs ?? 60_000);
+    daemon.renewTimer.unref();
+    return daemon;
+  }
+
+  /** Finishes interrupted issues, then makes sure every configured certificate exists. */
+  private async catchUp(): Promise<void> {
+    await this.service.finishPending();
+    for (const spec of this.config.certificates) {
+      try {
+        await this.service.ensure(spec.names, { issuer: spec.issuer, origin: 'config' });
+      } catch (err) {
+        this.log.error({ cert: certId(spec.names[0]!), err: (err as Error).message }, 'configured certificate not issued');
+      }
+    }
+    await this.renewDue();
+  }
+
+  /** Re-issues certificates past their renewal point; the old one serves until the new is deployed. */
+  private async renewDue(): Promise<void> {
+    if (this.renewing) return;
+    this.renewing = true;
+    try {
+      for (const meta of await this.store.listCerts()) {
+        if (meta.origin === 'import' || !this.service.dueForRenewal(meta)) continue;
+        try {
+          await this.service.ensure(meta.names, { issuer: meta.issuer, origin: meta.origin });
+        } catch (err) {
+          this.log.error({ cert: meta.id, err: (err as Error).message }, 'renewal failed; retrying at the next check');
+        }
+      }
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.renewTimer);
+    await this.api.close();
+    await this.deployer.stop();
+    await this.store.close();
+    this.log.info('daemon stopped');
+  }
+}

@@ -1,0 +1,53 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { removeFileDurable, writeFileAtomic } from '../../store/fs/atomic-write.js';
+import { crtListLine, type DeployEntry } from './entry.js';
+
+/** How many PEM files are written at once: fsyncs overlap, the disk queue stays short. */
+const WRITE_CONCURRENCY = 16;
+
+/**
+ * The on-disk half of a deploy: PEM files (0600), client-CA files and the crt-list, all written
+ * atomically, so an HAProxy that (re)starts at any moment reads a complete, consistent set.
+ * Not safe for concurrent calls: the Deployer serializes them.
+ */
+export class DeployFiles {
+  constructor(
+    readonly certDir: string,
+    readonly crtListPath: string,
+  ) {}
+
+  async prepare(): Promise<void> {
+    await mkdir(join(this.certDir, 'ca'), { recursive: true, mode: 0o700 });
+    await mkdir(dirname(this.crtListPath), { recursive: true });
+  }
+
+  async writeEntries(entries: DeployEntry[]): Promise<void> {
+    await forEachLimited(entries, WRITE_CONCURRENCY, async (e) => {
+      if (e.caFile) await writeFileAtomic(e.caFile.path, e.caFile.pem, { mode: 0o644 });
+      await writeFileAtomic(e.pemPath, e.pem, { mode: 0o600 });
+    });
+  }
+
+  async removeEntries(entries: DeployEntry[]): Promise<void> {
+    await forEachLimited(entries, WRITE_CONCURRENCY, async (e) => {
+      await removeFileDurable(e.pemPath);
+      if (e.caFile) await removeFileDurable(e.caFile.path);
+    });
+  }
+
+  /** Rewrites the crt-list: `entries` in order, the default certificate first. */
+  async writeCrtList(entries: Iterable<DeployEntry>): Promise<void> {
+    const lines = ['# written by haproxy-certd: edits are overwritten'];
+    for (const e of entries) lines.push(crtListLine(e));
+    await writeFileAtomic(this.crtListPath, `${lines.join('\n')}\n`, { mode: 0o644 });
+  }
+}
+
+async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

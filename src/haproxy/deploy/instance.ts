@@ -1,0 +1,268 @@
+import type { Logger } from 'pino';
+import { CertdError, HaproxyNotFoundError } from '../../core/errors.js';
+import type { RuntimeClient } from '../runtime/client.js';
+import { sameListLine, type DeployEntry } from './entry.js';
+import type { DeployMetrics } from './metrics.js';
+
+export type InstanceState = 'starting' | 'up' | 'down';
+
+export interface InstanceStatus {
+  name: string;
+  state: InstanceState;
+  pid?: number;
+  lastError?: string;
+  lastErrorAt?: string;
+  /** Certificates this instance serves as desired. */
+  inSync: number;
+  /** Desired certificates it does not serve yet, or serves in an older version. */
+  pending: number;
+}
+
+export interface InstanceOptions {
+  name: string;
+  client: RuntimeClient;
+  crtList: string;
+  /** Only certificates under this directory are ours to add and remove. */
+  certDir: string;
+  desired: ReadonlyMap<string, DeployEntry>;
+  log: Logger;
+  metrics: DeployMetrics;
+  /** How often `show info` is polled to notice a restarted or reloaded HAProxy. */
+  pollMs?: number;
+}
+
+interface Waiter {
+  ids: Set<string>;
+  resolve: (err?: Error) => void;
+}
+
+const BACKOFF_MIN_MS = 200;
+const BACKOFF_MAX_MS = 5_000;
+
+/**
+ * Keeps one HAProxy instance serving the desired set: a single worker drains a set of dirty ids,
+ * pushing adds, updates and removals over the runtime API; a restart (new worker pid) or an outage
+ * triggers a full reconcile against what the instance reports. Calls are safe concurrently; work
+ * for one instance is strictly serial, so the 2.6 one-transaction rule holds.
+ */
+export class InstanceSync {
+  readonly name: string;
+  private readonly o: InstanceOptions;
+  /** What we know the instance serves: id → entry as pushed. */
+  private readonly served = new Map<string, DeployEntry>();
+  private readonly dirty = new Set<string>();
+  private waiters: Waiter[] = [];
+  private needReconcile = true;
+  private state: InstanceState = 'starting';
+  private pid?: number;
+  private lastError?: { message: string; at: string };
+  private wake?: () => void;
+  private stopped = false;
+  private loop?: Promise<void>;
+  private poller?: NodeJS.Timeout;
+
+  constructor(options: InstanceOptions) {
+    this.o = options;
+    this.name = options.name;
+  }
+
+  start(): void {
+    this.loop = this.run();
+    this.poller = setInterval(() => void this.checkRestart(), this.o.pollMs ?? 1_000);
+    this.poller.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.poller);
+    this.wake?.();
+    await this.loop;
+    this.o.client.close();
+    this.settle(new CertdError('CERTD_E_STOPPED', `instance ${this.name}: daemon stopping`));
+  }
+
+  /** Marks ids as changed; resolves once this instance has them as desired (or rejects on failure). */
+  sync(ids: Iterable<string>): Promise<void> {
+    const set = new Set(ids);
+    for (const id of set) this.dirty.add(id);
+    const done = new Promise<void>((resolve, reject) =>
+      this.waiters.push({ ids: set, resolve: (err) => (err ? reject(err) : resolve()) }),
+    );
+    this.wake?.();
+    return done;
+  }
+
+  serves(id: string): boolean {
+    const want = this.o.desired.get(id);
+    const have = this.served.get(id);
+    return Boolean(want && have && have.sha1 === want.sha1 && sameListLine(have, want));
+  }
+
+  status(): InstanceStatus {
+    let inSync = 0;
+    for (const id of this.o.desired.keys()) if (this.serves(id)) inSync++;
+    return {
+      name: this.name,
+      state: this.state,
+      pid: this.pid,
+      lastError: this.lastError?.message,
+      lastErrorAt: this.lastError?.at,
+      inSync,
+      pending: this.o.desired.size - inSync,
+    };
+  }
+
+  private async run(): Promise<void> {
+    let backoff = BACKOFF_MIN_MS;
+    while (!this.stopped) {
+      if (!this.needReconcile && this.dirty.size === 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = undefined;
+        continue;
+      }
+      try {
+        if (this.needReconcile) await this.reconcile();
+        const batch = [...this.dirty];
+        this.dirty.clear();
+        for (const id of batch) {
+          try {
+            await this.apply(id);
+          } catch (err) {
+            this.dirty.add(id);
+            throw err;
+          }
+        }
+        this.markUp();
+        backoff = BACKOFF_MIN_MS;
+        this.settle();
+      } catch (err) {
+        this.markDown(err);
+        this.settle(err instanceof Error ? err : new Error(String(err)));
+        await this.sleep(backoff);
+        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+      }
+    }
+  }
+
+  /**
+   * Resolves waiters whose ids are all clean. With an error every current waiter is rejected: the
+   * caller learns now, the worker keeps retrying in the background.
+   */
+  private settle(err?: Error): void {
+    const keep: Waiter[] = [];
+    for (const w of this.waiters) {
+      const pending = this.needReconcile || [...w.ids].some((id) => this.dirty.has(id));
+      if (err) w.resolve(err);
+      else if (!pending) w.resolve();
+      else keep.push(w);
+    }
+    this.waiters = keep;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  /** Brings one id to the desired state on this instance. */
+  private async apply(id: string): Promise<void> {
+    const want = this.o.desired.get(id);
+    const have = this.served.get(id);
+    const { client, crtList, metrics } = this.o;
+    const started = performance.now();
+    if (!want) {
+      if (!have) return;
+      await ignoreNotFound(client.delCrtListEntry(crtList, have.pemPath));
+      await ignoreNotFound(client.delSslCert(have.pemPath));
+      if (have.caFile) await ignoreNotFound(client.delSslCaFile(have.caFile.path));
+      this.served.delete(id);
+      metrics.observe(this.name, 'remove', started);
+      return;
+    }
+    if (have && have.sha1 === want.sha1 && sameListLine(have, want)) return;
+    if (want.caFile && want.caFile.pem !== have?.caFile?.pem) await client.putCaFile(want.caFile.path, want.caFile.pem);
+    if (!have || have.sha1 !== want.sha1) await client.putCert(want.pemPath, want.pem);
+    if (!have || !sameListLine(have, want)) {
+      if (have) await ignoreNotFound(client.delCrtListEntry(crtList, have.pemPath));
+      await client.addCrtListEntry(crtList, { path: want.pemPath, options: want.options, sni: want.sni });
+    }
+    this.served.set(id, want);
+    metrics.observe(this.name, have ? 'update' : 'add', started);
+  }
+
+  /**
+   * Learns what the instance really serves (after a start, restart or outage), then marks every
+   * difference dirty: missing or stale certs are pushed, ours that are no longer desired removed.
+   */
+  private async reconcile(): Promise<void> {
+    const { client, crtList, certDir, desired } = this.o;
+    const info = await client.showInfo();
+    const [certs, list] = await Promise.all([client.showSslCerts(), client.showCrtList(crtList)]);
+    const listed = new Set(list.map((e) => e.path));
+    const byPath = new Map([...desired.values()].map((e) => [e.pemPath, e]));
+    this.served.clear();
+    for (const path of certs.certs) {
+      const want = byPath.get(path);
+      if (want) {
+        if (!listed.has(path)) continue;
+        const sha1 = await client.certSha1(path);
+        // Same crt-list line as desired is assumed: lines only ever come from our own file or pushes.
+        this.served.set(want.id, { ...want, sha1: sha1 ?? '' });
+      } else if (path.startsWith(`${certDir}/`)) {
+        // Ours, not desired any more: remember it so apply() removes it.
+        const id = `stale:${path}`;
+        this.served.set(id, { id, pemPath: path, pem: '', sha1: '', sni: [], options: [] });
+        this.dirty.add(id);
+      }
+    }
+    for (const id of desired.keys()) this.dirty.add(id);
+    this.pid = info.pid;
+    this.needReconcile = false;
+    this.o.log.info({ instance: this.name, pid: info.pid, serving: this.served.size, desired: desired.size }, 'reconciled');
+  }
+
+  private async checkRestart(): Promise<void> {
+    if (this.stopped || this.state !== 'up') return;
+    try {
+      const info = await this.o.client.showInfo();
+      if (this.pid !== undefined && info.pid !== this.pid) {
+        this.o.log.warn({ instance: this.name, oldPid: this.pid, pid: info.pid }, 'haproxy restarted: re-pushing');
+        this.needReconcile = true;
+        this.wake?.();
+      }
+    } catch (err) {
+      this.markDown(err);
+      this.needReconcile = true;
+      this.wake?.();
+    }
+  }
+
+  private markUp(): void {
+    if (this.state !== 'up') this.o.log.info({ instance: this.name }, 'instance up');
+    this.state = 'up';
+    this.o.metrics.instanceUp(this.name, true);
+  }
+
+  private markDown(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    if (this.state !== 'down') this.o.log.warn({ instance: this.name, err: message }, 'instance down; retrying with backoff');
+    this.state = 'down';
+    this.needReconcile = true;
+    this.lastError = { message, at: new Date().toISOString() };
+    this.o.metrics.instanceUp(this.name, false);
+    this.o.metrics.error(this.name);
+  }
+}
+
+async function ignoreNotFound(p: Promise<unknown>): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    if (!(err instanceof HaproxyNotFoundError)) throw err;
+  }
+}

@@ -1,0 +1,228 @@
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import { parseBundle, type CertBundle } from '../core/bundle.js';
+import { NotFoundError, UsageError } from '../core/errors.js';
+import { certId, validateName } from '../core/names.js';
+import type { Metrics } from '../api/metrics.js';
+import type { Deployer, DeployOutcome } from '../haproxy/deploy/deployer.js';
+import { makeDeployEntry, type DeployEntry } from '../haproxy/deploy/entry.js';
+import type { Issuer, KeyType } from '../issuers/issuer.js';
+import type { CertMeta, CertOrigin, Store, StoredCert } from '../store/store.js';
+import { SingleFlight } from './single-flight.js';
+
+/** Per-certificate settings from config: crt-list options and an optional client CA. */
+export interface CertPolicy {
+  issuer: string;
+  keyType?: KeyType;
+  options: string[];
+  clientCaPem?: string;
+}
+
+export interface ServiceOptions {
+  store: Store;
+  issuers: ReadonlyMap<string, Issuer>;
+  defaultIssuer: string;
+  /** Absent when acting on the store only (CLI without a running daemon). */
+  deployer?: Deployer;
+  certDir: string;
+  log: Logger;
+  metrics?: Metrics;
+  /** crt-list options per certificate id, from config. */
+  policies?: ReadonlyMap<string, CertPolicy>;
+  /** Fraction of the lifetime after which `ensure` re-issues (default 2/3). */
+  renewAt?: number;
+}
+
+export interface CertView extends CertMeta {
+  deployedOn: string[];
+}
+
+export interface IssueResult {
+  cert: CertMeta;
+  /** False when an existing valid certificate was returned (another caller or daemon issued it). */
+  issued: boolean;
+  deploy?: DeployOutcome;
+}
+
+const ISSUE_LOCK_WAIT_MS = 120_000;
+
+/**
+ * The one flow: decide → issue (or load) → store → deploy. Every entry point (CLI, API, config,
+ * restart recovery) goes through here. Safe to call concurrently: one issuance per certificate
+ * at a time (single-flight in-process, store lock across daemons, re-checked after locking).
+ */
+export class CertService {
+  private readonly flights = new SingleFlight<IssueResult>();
+
+  constructor(private readonly o: ServiceOptions) {}
+
+  /**
+   * Ensures a valid certificate for `names` exists and is deployed; issues only when none is
+   * stored, the names changed, it is past its renewal point, or `force` (renew) is set.
+   */
+  ensure(
+    rawNames: string[],
+    opts: { issuer?: string; origin?: CertOrigin; force?: boolean; signal?: AbortSignal } = {},
+  ): Promise<IssueResult> {
+    if (rawNames.length === 0) throw new UsageError('give at least one name');
+    const names = [...new Set(rawNames.map((n) => validateName(n, { wildcard: true, ip: true })))];
+    const id = certId(names[0]!);
+    const issuerId = opts.issuer ?? this.o.policies?.get(id)?.issuer ?? this.o.defaultIssuer;
+    const issuer = this.o.issuers.get(issuerId);
+    if (!issuer) throw new UsageError(`unknown issuer "${issuerId}"; configured: ${[...this.o.issuers.keys()].join(', ')}`);
+    return this.flights.run(id, async () => {
+      const fresh = await this.usable(id, names, opts.force);
+      if (fresh) return { cert: fresh.meta, issued: false, deploy: await this.deploy([fresh]) };
+      // Record the intent first: a daemon killed mid-issue finishes it at its next start.
+      await this.o.store.putPending({ id, names, issuer: issuerId, origin: opts.origin ?? 'api', requestedAt: new Date().toISOString() });
+      const lock = await this.o.store.lock(`issue/${id}`, { waitMs: ISSUE_LOCK_WAIT_MS, signal: opts.signal });
+      let stored: StoredCert;
+      try {
+        // Lock, check again, then work: another daemon may have finished while we waited.
+        const again = opts.force ? undefined : await this.usable(id, names, false);
+        stored = again ?? (await this.issueAndSave(id, names, issuer, opts.origin ?? 'api', opts.signal));
+        await this.o.store.deletePending(id);
+      } finally {
+        await lock.release();
+      }
+      return { cert: stored.meta, issued: true, deploy: await this.deploy([stored]) };
+    });
+  }
+
+  /** Re-issues stored certificates now (`renew NAME…` / `renew --all`); imports cannot be renewed. */
+  async renew(target: string[] | 'all'): Promise<IssueResult[]> {
+    const metas = await this.o.store.listCerts();
+    const chosen =
+      target === 'all'
+        ? metas.filter((m) => this.o.issuers.has(m.issuer))
+        : target.map((raw) => {
+            const name = validateName(raw, { wildcard: true, ip: true });
+            const meta = metas.find((m) => m.id === certId(name) || m.names.includes(name));
+            if (!meta) throw new NotFoundError(`no certificate for "${name}"; see \`haproxy-certd list\``);
+            if (!this.o.issuers.has(meta.issuer)) throw new UsageError(`"${meta.id}" was imported (issuer "${meta.issuer}"): import a new one instead`);
+            return meta;
+          });
+    const results: IssueResult[] = [];
+    for (const meta of chosen) results.push(await this.ensure(meta.names, { issuer: meta.issuer, origin: meta.origin, force: true }));
+    return results;
+  }
+
+  /** Stores and deploys a certificate the operator brings (combined PEM or cert + key). */
+  async importPem(certPem: string, keyPem = ''): Promise<IssueResult> {
+    const parsed = parseBundle(certPem, keyPem);
+    const names = parsed.names.map((n) => validateName(n, { wildcard: true, ip: true }));
+    const id = certId(names[0]!);
+    const stored = toStored(id, names, 'import', 'import', parsed);
+    await this.o.store.saveCert(stored);
+    this.o.metrics?.certExpiry(id, 'import', stored.meta.notAfter);
+    this.o.log.info({ cert: id, names, notAfter: stored.meta.notAfter }, 'imported');
+    return { cert: stored.meta, issued: false, deploy: await this.deploy([stored]) };
+  }
+
+  async remove(rawId: string): Promise<{ removed: string; deploy?: DeployOutcome }> {
+    const id = certId(validateName(rawId, { wildcard: true, ip: true }));
+    const existed = await this.o.store.deleteCert(id);
+    await this.o.store.deletePending(id);
+    if (!existed && !this.o.deployer?.has(id)) throw new NotFoundError(`no certificate "${id}"; see \`haproxy-certd list\``);
+    this.o.metrics?.certExpiry(id, '', undefined);
+    this.o.log.info({ cert: id }, 'removed');
+    return { removed: id, deploy: await this.o.deployer?.remove([id]) };
+  }
+
+  async list(): Promise<CertView[]> {
+    const metas = await this.o.store.listCerts();
+    return metas
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((m) => ({ ...m, deployedOn: this.o.deployer?.deployedOn(m.id) ?? [] }));
+  }
+
+  /** Deploy entries for everything stored: the deployer's starting set. */
+  async deployEntries(): Promise<DeployEntry[]> {
+    const entries: DeployEntry[] = [];
+    for (const meta of await this.o.store.listCerts()) {
+      const cert = await this.o.store.loadCert(meta.id);
+      if (cert) entries.push(this.entryFor(cert));
+      this.o.metrics?.certExpiry(meta.id, meta.issuer, meta.notAfter);
+    }
+    return entries;
+  }
+
+  /** Finishes issue requests a previous daemon left behind (killed mid-issue). */
+  async finishPending(): Promise<void> {
+    for (const p of await this.o.store.listPending()) {
+      this.o.log.info({ cert: p.id, names: p.names }, 'finishing an issue interrupted by a stop');
+      try {
+        await this.ensure(p.names, { issuer: p.issuer, origin: p.origin });
+      } catch (err) {
+        this.o.log.error({ cert: p.id, err: (err as Error).message }, 'could not finish interrupted issue');
+      }
+    }
+  }
+
+  /** A stored certificate for exactly these names that is not yet due for renewal. */
+  private async usable(id: string, names: string[], force?: boolean): Promise<StoredCert | undefined> {
+    if (force) return undefined;
+    const cert = await this.o.store.loadCert(id);
+    if (!cert) return undefined;
+    const same = cert.meta.names.length === names.length && names.every((n) => cert.meta.names.includes(n));
+    return same && !this.dueForRenewal(cert.meta) ? cert : undefined;
+  }
+
+  dueForRenewal(meta: CertMeta, now = Date.now()): boolean {
+    const start = Date.parse(meta.notBefore);
+    const end = Date.parse(meta.notAfter);
+    return now >= start + (end - start) * (this.o.renewAt ?? 2 / 3);
+  }
+
+  private async issueAndSave(id: string, names: string[], issuer: Issuer, origin: CertOrigin, signal?: AbortSignal): Promise<StoredCert> {
+    const started = performance.now();
+    let bundle: CertBundle;
+    try {
+      bundle = await issuer.issue({ names, signal, keyType: this.o.policies?.get(id)?.keyType });
+    } catch (err) {
+      this.o.metrics?.issued(issuer.id, 'error', started);
+      this.o.log.error({ cert: id, issuer: issuer.id, err: (err as Error).message }, 'issue failed');
+      throw err;
+    }
+    this.o.metrics?.issued(issuer.id, 'ok', started);
+    const stored = toStored(id, names, issuer.id, origin, parseBundle(bundle.certPem, bundle.keyPem));
+    await this.o.store.saveCert(stored);
+    this.o.metrics?.certExpiry(id, issuer.id, stored.meta.notAfter);
+    this.o.log.info({ cert: id, names, issuer: issuer.id, notAfter: stored.meta.notAfter, ms: Math.round(performance.now() - started) }, 'issued');
+    return stored;
+  }
+
+  private async deploy(certs: StoredCert[]): Promise<DeployOutcome | undefined> {
+    return this.o.deployer?.upsert(certs.map((c) => this.entryFor(c)));
+  }
+
+  private entryFor(cert: StoredCert): DeployEntry {
+    const policy = this.o.policies?.get(cert.meta.id);
+    return makeDeployEntry(this.o.certDir, {
+      id: cert.meta.id,
+      bundle: cert,
+      // SNI never carries an IP address; IP SANs are served through the default line's fallback.
+      sni: cert.meta.names.filter((n) => isIP(n) === 0),
+      options: policy?.options,
+      caFilePem: policy?.clientCaPem,
+    });
+  }
+}
+
+function toStored(id: string, names: string[], issuer: string, origin: CertOrigin, parsed: ReturnType<typeof parseBundle>): StoredCert {
+  return {
+    certPem: parsed.certPem,
+    keyPem: parsed.keyPem,
+    meta: {
+      id,
+      names,
+      issuer,
+      origin,
+      notBefore: parsed.notBefore,
+      notAfter: parsed.notAfter,
+      serial: parsed.serial,
+      fingerprint: parsed.fingerprint,
+      updatedAt: new Date().toISOString(),
+    },
+  };
+}

@@ -1,0 +1,118 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exportPrivateKeyPem, generateKeyPair } from '../src/crypto/keys.js';
+import { buildCertificate, selfSignedIssuer } from '../src/crypto/x509.js';
+import { runCli } from './helpers/cli.js';
+import { handshake, startStack, type Stack } from './helpers/stack.js';
+
+async function selfSigned(name: string, notAfter: Date, notBefore = new Date(Date.now() - 60_000)) {
+  const { privateKey, publicKey } = await generateKeyPair('ecdsa-p256');
+  const subject = { commonName: name };
+  const cert = buildCertificate({ subject, subjectAltNames: [name], publicKey, issuer: selfSignedIssuer(subject, privateKey), notBefore, notAfter });
+  return { certPem: cert.pem, keyPem: exportPrivateKeyPem(privateKey) };
+}
+
+describe('CLI without a daemon: acts on the store, clear errors, exit codes', () => {
+  let dir: string;
+  const cli = (...args: string[]) => runCli(['--config', join(dir, 'certd.yaml'), ...args]);
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'certd-cli-'));
+    // A port nobody listens on: the CLI must fall back to the store.
+    await writeFile(join(dir, 'certd.yaml'), 'dataDir: ./data\nhaproxy: { certDir: ./certs }\napi: { listen: "127.0.0.1:1" }\n');
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test('an unknown config key is a usage error naming file, line and key', async () => {
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(bad, 'dataDir: ./data\nhaproxy:\n  certDir: ./certs\n  crtlist: ./x\n');
+    const r = await runCli(['--config', bad, 'list']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /bad\.yaml:4:3 haproxy\.crtlist/);
+    assert.match(r.stderr, /crtList/);
+  });
+
+  test('issue, list, remove on the store', async () => {
+    const issued = await cli('issue', 'offline.test', 'www.offline.test');
+    assert.equal(issued.code, 0, issued.stderr);
+    assert.match(issued.stdout, /offline\.test, www\.offline\.test: issued, valid until/);
+    assert.match(issued.stdout, /daemon not running/);
+    const listed = await cli('list');
+    assert.match(listed.stdout, /^NAMES\s+ISSUER/m);
+    assert.match(listed.stdout, /offline\.test, www\.offline\.test\s+internal\s+\S+ \S+\s+(29|30)d\s+-/);
+    const json = JSON.parse((await cli('list', '--json')).stdout);
+    assert.equal(json[0].id, 'offline.test');
+    assert.equal((await cli('remove', 'offline.test')).code, 0);
+    const missing = await cli('remove', 'offline.test');
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /CERTD_E_NOT_FOUND/);
+  });
+
+  test('hostile names: exit 1, clear error, nothing stored', async () => {
+    for (const bad of ['../x', 'a b', 'x;y', 'a'.repeat(254)]) {
+      const r = await cli('issue', bad);
+      assert.equal(r.code, 1, bad);
+      assert.match(r.stderr, /CERTD_E_INVALID_NAME/);
+    }
+    assert.deepEqual(await readdir(join(dir, 'data', 'certs')).catch(() => []), []);
+  });
+
+  test('import: combined PEM and cert + key work; broken, mismatched and expired are refused', async () => {
+    const good = await selfSigned('imported.test', new Date(Date.now() + 86_400_000 * 60));
+    const other = await selfSigned('other.test', new Date(Date.now() + 86_400_000 * 60));
+    const expired = await selfSigned('old.test', new Date(Date.now() - 86_400_000), new Date(Date.now() - 86_400_000 * 30));
+    const f = (name: string, text: string) => writeFile(join(dir, name), text).then(() => join(dir, name));
+    const fullchain = await f('fullchain.pem', good.certPem);
+    const privkey = await f('privkey.pem', good.keyPem);
+    const broken = await f('broken.pem', good.certPem.slice(0, 200));
+    const wrongKey = await f('wrong-key.pem', other.keyPem);
+    const old = await f('old.pem', expired.certPem + expired.keyPem);
+
+    const r = await cli('import', '--cert', fullchain, '--key', privkey);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /imported\.test: imported/);
+    for (const [args, code] of [
+      [['--cert', broken, '--key', privkey], 'CERTD_E_BAD_PEM'],
+      [['--cert', fullchain, '--key', wrongKey], 'CERTD_E_KEY_MISMATCH'],
+      [['--cert', old], 'CERTD_E_CERT_EXPIRED'],
+    ] as const) {
+      const bad = await cli('import', ...args);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, new RegExp(code));
+    }
+    const stored = JSON.parse((await cli('list', '--json')).stdout) as { id: string }[];
+    assert.deepEqual(stored.map((c) => c.id), ['imported.test']);
+  });
+
+  test('ca init refuses to replace a root without --force', async () => {
+    const r = await cli('ca', 'init');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /already stored.*--force/);
+  });
+});
+
+describe('CLI with a running daemon', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack();
+    await writeFile(
+      join(stack.dir, 'certd.yaml'),
+      `dataDir: ./data\nhaproxy: { certDir: ./certs }\napi: { listen: "${stack.config.api.listen}" }\n`,
+    );
+  });
+  after(() => stack.stop());
+
+  test('issue goes through the daemon and is served when the command returns', async () => {
+    const r = await runCli(['--config', join(stack.dir, 'certd.yaml'), 'issue', 'via-cli.test']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /served by 1\/1 instance/);
+    const hs = await handshake(stack.tlsPort, 'via-cli.test', { ca: await stack.rootPem() });
+    assert.equal(hs.authorized, true);
+    const status = await runCli(['--config', join(stack.dir, 'certd.yaml'), 'status']);
+    assert.match(status.stdout, /^h1\s+up\s+\d+\s+\d+\s+0/m);
+    assert.match(await readFile(stack.config.haproxy.crtList, 'utf8'), /via-cli\.test\.pem via-cli\.test$/m);
+  });
+});

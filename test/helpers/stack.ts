@@ -1,0 +1,83 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configFromObject } from '../../src/config/load.js';
+import type { Config, ConfigInput } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/core/log.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { EMBEDDED_ISSUER } from '../../src/daemon/issuers.js';
+import { demoHaproxyConfig } from '../../src/haproxy/assets/config.js';
+import { ManagedHaproxy } from '../../src/haproxy/managed/managed-haproxy.js';
+import { LocalCaIssuer } from '../../src/issuers/local-ca/index.js';
+import { freePort } from './ports.js';
+
+export { freePort } from './ports.js';
+export { handshake } from './tls.js';
+
+/** A daemon and one real HAProxy wired as in production, in a temp dir, loopback only. */
+export interface Stack {
+  dir: string;
+  config: Config;
+  daemon: Daemon;
+  haproxy: ManagedHaproxy;
+  tlsPort: number;
+  haproxyConfigFile: string;
+  rootPem(): Promise<string>;
+  /** Starts a new daemon on the same config (after `daemon.stop()` or a crash test). */
+  restartDaemon(): Promise<Daemon>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(extra: Partial<ConfigInput> = {}, opts: { pollMs?: number } = {}): Promise<Stack> {
+  const dir = await mkdtemp(join(tmpdir(), 'certd-stack-'));
+  const tlsPort = await freePort();
+  const apiPort = await freePort();
+  const adminSocket = join(dir, 'admin.sock');
+  const config = configFromObject(
+    {
+      dataDir: './data',
+      haproxy: { instances: [{ runtime: `unix:${adminSocket}`, name: 'h1' }], certDir: './certs' },
+      api: { listen: `127.0.0.1:${apiPort}` },
+      ...extra,
+    },
+    dir,
+  );
+  const startDaemon = () => Daemon.start(config, { log: silentLogger, pollMs: opts.pollMs ?? 200 });
+  let daemon = await startDaemon();
+  const haproxyConfigFile = join(dir, 'haproxy.cfg');
+  await writeFile(haproxyConfigFile, demoHaproxyConfig({ adminSocket, crtList: config.haproxy.crtList, bind: `127.0.0.1:${tlsPort}` }));
+  const haproxy = new ManagedHaproxy({ configFile: haproxyConfigFile, masterSocket: join(dir, 'master.sock'), runtimeSocket: adminSocket });
+  await haproxy.start();
+  const stack: Stack = {
+    dir,
+    config,
+    get daemon() {
+      return daemon;
+    },
+    haproxy,
+    tlsPort,
+    haproxyConfigFile,
+    rootPem: async () => (await new LocalCaIssuer(daemon.store, { id: EMBEDDED_ISSUER }).ca()).rootPem,
+    restartDaemon: async () => (daemon = await startDaemon()),
+    stop: async () => {
+      await haproxy.stop().catch(() => undefined);
+      await daemon.stop().catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
+
+/** Retries `check` until it returns true or `ms` pass; returns the elapsed time or throws. */
+export async function eventually(check: () => Promise<boolean>, ms: number, what: string): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      if (await check()) return Date.now() - started;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() - started > ms) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
