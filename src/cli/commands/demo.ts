@@ -72,7 +72,11 @@ export function registerDemo(program: Command): void {
 }
 
 function printHowTo(o: { port: number; caFile: string; configFile: string }): void {
-  const rel = (p: string) => relative(process.cwd(), p) || '.';
+  // Short paths when they are under the current directory, absolute otherwise.
+  const rel = (p: string) => {
+    const r = relative(process.cwd(), p);
+    return r && !r.startsWith('..') ? r : p;
+  };
   const cli = `node ${rel(resolve('dist/cli/main.js'))} --config ${rel(o.configFile)}`;
   const curl = (name: string) => `curl --cacert ${rel(o.caFile)} --resolve ${name}:${o.port}:127.0.0.1 https://${name}:${o.port}/`;
   console.log(`

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { CertdError, HaproxyNotFoundError } from '../../core/errors.js';
 import type { RuntimeClient } from '../runtime/client.js';
-import { sameListLine, type DeployEntry } from './entry.js';
+import { DEFAULT_CERT_ID, sameListLine, type DeployEntry } from './entry.js';
 import type { DeployMetrics } from './metrics.js';
 
 export type InstanceState = 'starting' | 'up' | 'down';
@@ -98,9 +98,15 @@ export class InstanceSync {
     return Boolean(want && have && have.sha1 === want.sha1 && sameListLine(have, want));
   }
 
+  /** Counts leave out the default certificate: operators count their own certificates. */
   status(): InstanceStatus {
     let inSync = 0;
-    for (const id of this.o.desired.keys()) if (this.serves(id)) inSync++;
+    let total = 0;
+    for (const id of this.o.desired.keys()) {
+      if (id === DEFAULT_CERT_ID) continue;
+      total++;
+      if (this.serves(id)) inSync++;
+    }
     return {
       name: this.name,
       state: this.state,
@@ -108,7 +114,7 @@ export class InstanceSync {
       lastError: this.lastError?.message,
       lastErrorAt: this.lastError?.at,
       inSync,
-      pending: this.o.desired.size - inSync,
+      pending: total - inSync,
     };
   }
 
