@@ -76,7 +76,10 @@ describe('per-certificate TLS options from config, at runtime (crt-list line opt
     const tls12 = (servername: string) =>
       new Promise<string>((resolve, reject) => {
         const s = connect({ host: '127.0.0.1', port: stack.tlsPort, servername, rejectUnauthorized: false, maxVersion: 'TLSv1.2' });
-        s.once('secureConnect', () => resolve(String(s.getProtocol())) && s.end());
+        s.once('secureConnect', () => {
+          resolve(String(s.getProtocol()));
+          s.end();
+        });
         s.once('error', reject);
       });
     await assert.rejects(tls12('modern.test'));

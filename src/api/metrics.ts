@@ -49,6 +49,19 @@ export class Metrics implements DeployMetrics {
     registers: [this.registry],
   });
 
+  private readonly onDemandDecisions = new Counter({
+    name: 'certd_ondemand_decisions_total',
+    help: 'On-demand requests by outcome (known, issued, pending, refused, limited, failed) and reason',
+    labelNames: ['status', 'reason'] as const,
+    registers: [this.registry],
+  });
+  private readonly onDemandSeconds = new Histogram({
+    name: 'certd_ondemand_issue_duration_seconds',
+    help: 'From an unknown SNI to its certificate deployed',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -69,6 +82,15 @@ export class Metrics implements DeployMetrics {
   certExpiry(cert: string, issuer: string, notAfter: string | undefined): void {
     if (notAfter === undefined) this.notAfter.remove({ cert, issuer });
     else this.notAfter.set({ cert, issuer }, Math.floor(Date.parse(notAfter) / 1000));
+  }
+
+  /** Rate-limit drops are the `limited` status (reasons rate-client, rate-global, cap). */
+  onDemand(status: string, reason: string): void {
+    this.onDemandDecisions.inc({ status, reason });
+  }
+
+  onDemandIssued(startedMs: number): void {
+    this.onDemandSeconds.observe((performance.now() - startedMs) / 1000);
   }
 
   issued(issuer: string, result: 'ok' | 'error', startedMs: number): void {

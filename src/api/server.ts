@@ -8,10 +8,13 @@ import type { CertService } from '../service/cert-service.js';
 import type { Deployer } from '../haproxy/deploy/deployer.js';
 import { errorBody, httpStatusFor } from './errors.js';
 import type { Metrics } from './metrics.js';
+import type { OnDemand } from '../ondemand/ondemand.js';
 import { renderStatusPage } from './status-page.js';
 
 export interface ApiOptions {
   service: CertService;
+  /** Present when on-demand TLS is configured. */
+  onDemand?: { handler: OnDemand; token: string };
   deployer?: Deployer;
   metrics: Metrics;
   token: string;
@@ -30,6 +33,16 @@ export function createApi(o: ApiOptions): Hono {
   });
 
   app.get('/healthz', (c) => c.json({ ok: true }));
+  if (o.onDemand) {
+    const { handler, token } = o.onDemand;
+    // Called by HAProxy's Lua with the raw SNI as the body; the answer only says what happened.
+    app.post('/ondemand', bodyLimit({ maxSize: 1024 }), async (c) => {
+      if (!tokenMatches(c.req.header('authorization')?.replace(/^Bearer /, '') ?? '', token)) return c.json(authError(), 401);
+      const outcome = await handler.handle(await c.req.text(), c.req.header('x-certd-client') ?? '');
+      const status = { known: 200, issued: 200, pending: 202, refused: 403, limited: 429, failed: 502 }[outcome.status];
+      return c.json(outcome, status as 200);
+    });
+  }
   app.get('/metrics', async (c) => c.text(await o.metrics.registry.metrics(), 200, { 'content-type': o.metrics.registry.contentType }));
 
   const v1 = new Hono();

@@ -12,7 +12,12 @@ import type { Store } from '../store/store.js';
 import { loadOrCreateDefaultCert } from './default-cert.js';
 import { createIssuers, defaultIssuerId } from './issuers.js';
 import { policiesFromConfig } from './policies.js';
-import { loadOrCreateToken } from './token.js';
+import { loadOrCreateToken, onDemandToken } from './token.js';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ONDEMAND_LUA, ONDEMAND_LUA_FILE } from '../haproxy/assets/ondemand-lua.js';
+import { OnDemand } from '../ondemand/ondemand.js';
+import { writeFileAtomic } from '../store/fs/atomic-write.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -74,9 +79,15 @@ export class Daemon {
       metrics,
       policies: await policiesFromConfig(config),
     });
+    // HAProxy lua-loads this at start, so it is written before any instance is expected up.
+    await mkdir(certDir, { recursive: true });
+    await writeFileAtomic(join(certDir, ONDEMAND_LUA_FILE), ONDEMAND_LUA, { mode: 0o644 });
     await deployer.start(await service.deployEntries());
     const token = await loadOrCreateToken(config.dataDir, config.api.token);
-    const api = await listenApi(createApi({ service, deployer, metrics, token, log }), config.api.listen);
+    const onDemand = config.onDemand
+      ? { handler: await OnDemand.create({ spec: config.onDemand, service, deployer, store, metrics, log }), token: onDemandToken(token) }
+      : undefined;
+    const api = await listenApi(createApi({ service, deployer, metrics, token, log, onDemand }), config.api.listen);
     const daemon = new Daemon(config, store, service, deployer, metrics, api, token, log);
     log.info({ api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
     void daemon.catchUp();

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../store/fs/atomic-write.js';
@@ -24,4 +24,12 @@ export async function readToken(dataDir: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The token HAProxy's Lua sends to /ondemand: derived from the admin token, so the HAProxy config
+ * never holds a token that can issue arbitrary names or remove certificates.
+ */
+export function onDemandToken(apiToken: string): string {
+  return createHmac('sha256', apiToken).update('haproxy-certd on-demand').digest('base64url').slice(0, 32);
 }

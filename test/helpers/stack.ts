@@ -5,6 +5,7 @@ import { configFromObject } from '../../src/config/load.js';
 import type { Config, ConfigInput } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/core/log.js';
 import { Daemon } from '../../src/daemon/daemon.js';
+import { onDemandSnippetOptions } from '../../src/daemon/haproxy-snippets.js';
 import { EMBEDDED_ISSUER } from '../../src/daemon/issuers.js';
 import { demoHaproxyConfig } from '../../src/haproxy/assets/config.js';
 import { ManagedHaproxy } from '../../src/haproxy/managed/managed-haproxy.js';
@@ -45,7 +46,9 @@ export async function startStack(extra: Partial<ConfigInput> = {}, opts: { pollM
   const startDaemon = () => Daemon.start(config, { log: silentLogger, pollMs: opts.pollMs ?? 200 });
   let daemon = await startDaemon();
   const haproxyConfigFile = join(dir, 'haproxy.cfg');
-  await writeFile(haproxyConfigFile, demoHaproxyConfig({ adminSocket, crtList: config.haproxy.crtList, bind: `127.0.0.1:${tlsPort}` }));
+  const bind = `127.0.0.1:${tlsPort}`;
+  const onDemand = onDemandSnippetOptions(config, daemon.token, bind);
+  await writeFile(haproxyConfigFile, demoHaproxyConfig({ adminSocket, crtList: config.haproxy.crtList, bind, onDemand }));
   const haproxy = new ManagedHaproxy({ configFile: haproxyConfigFile, masterSocket: join(dir, 'master.sock'), runtimeSocket: adminSocket });
   await haproxy.start();
   const stack: Stack = {

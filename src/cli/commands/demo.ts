@@ -5,6 +5,7 @@ import { loadConfig } from '../../config/load.js';
 import { UsageError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
 import { Daemon } from '../../daemon/daemon.js';
+import { onDemandSnippetOptions } from '../../daemon/haproxy-snippets.js';
 import { EMBEDDED_ISSUER } from '../../daemon/issuers.js';
 import { demoHaproxyConfig } from '../../haproxy/assets/config.js';
 import { ManagedHaproxy } from '../../haproxy/managed/managed-haproxy.js';
@@ -24,6 +25,12 @@ haproxy:
   certDir: ./haproxy/certs
 issuers:
   ${EMBEDDED_ISSUER}: { type: local-ca, keyType: ecdsa-p256, validity: 30d }
+onDemand:                     # any *.${DEMO_SUFFIX} gets a certificate at its first handshake
+  issuer: ${EMBEDDED_ISSUER}
+  allow: ["*.${DEMO_SUFFIX}"]
+  maxCertificates: 1000
+  maxWait: 5s
+  rateLimit: { perMinute: 600, burst: 100 }
 api: { listen: "127.0.0.1:${apiPort}" }
 # HAProxy's TLS listener for this demo: 127.0.0.1:${port}
 `;
@@ -52,7 +59,12 @@ export function registerDemo(program: Command): void {
       const haproxyCfg = join(dir, 'haproxy', 'haproxy.cfg');
       await writeFile(
         haproxyCfg,
-        demoHaproxyConfig({ adminSocket: join(dir, 'haproxy', 'admin.sock'), crtList: config.haproxy.crtList, bind: `127.0.0.1:${port}` }),
+        demoHaproxyConfig({
+          adminSocket: join(dir, 'haproxy', 'admin.sock'),
+          crtList: config.haproxy.crtList,
+          bind: `127.0.0.1:${port}`,
+          onDemand: onDemandSnippetOptions(config, daemon.token, `127.0.0.1:${port}`),
+        }),
       );
       const haproxy = new ManagedHaproxy({ configFile: haproxyCfg, masterSocket: join(dir, 'haproxy', 'master.sock'), runtimeSocket: join(dir, 'haproxy', 'admin.sock') });
       try {
@@ -85,7 +97,10 @@ haproxy-certd demo is running: HAProxy on https://127.0.0.1:${o.port}, certifica
 Try a name it already serves (verified against the demo CA):
   ${curl(DEMO_NAMES[0]!)}
 
-Add a name live — no reload, HAProxy's worker pid stays the same:
+Any other *.${DEMO_SUFFIX} name gets its certificate at the first handshake (on-demand):
+  ${curl(`anything-you-like.${DEMO_SUFFIX}`)}
+
+Add a name from the CLI — no reload, HAProxy's worker pid stays the same:
   ${cli} issue shop.${DEMO_SUFFIX}
   ${curl(`shop.${DEMO_SUFFIX}`)}
 

@@ -26,19 +26,75 @@ frontend https
 `;
 }
 
+export interface OnDemandSnippetOptions {
+  crtList: string;
+  knownMap: string;
+  luaFile: string;
+  /** The daemon's /ondemand URL and the on-demand token (not the admin token). */
+  url: string;
+  token: string;
+  /** The longest the daemon holds a handshake (onDemand.maxWait). */
+  maxWaitMs: number;
+  /** Where clients connect, e.g. ":443" or "127.0.0.1:8443". */
+  bind: string;
+  /** Makes the internal abns@ listener name unique per HAProxy (several on one host). */
+  instanceTag: string;
+}
+
+/**
+ * Timings: the daemon answers by maxWait; one httpclient attempt may take maxWait + 1 s; 2.6 makes
+ * up to 4 attempts, so the SNI wait (inspect-delay) must cover 4 of them or HAProxy would stop
+ * waiting for the ClientHello decision before Lua is done.
+ */
+export function onDemandTimings(maxWaitMs: number): { attemptMs: number; inspectDelayMs: number } {
+  const attemptMs = maxWaitMs + 1_000;
+  return { attemptMs, inspectDelayMs: 4 * attemptMs + 1_000 };
+}
+
+/**
+ * On-demand TLS in one HAProxy process: a `mode tcp` front reads the SNI; names in known.map go
+ * straight on; others run the Lua action first; then everything is passed (PROXY v2, so the TLS
+ * side still sees the client's address) into the TLS frontend that binds the crt-list.
+ */
+export function onDemandFrontends(o: OnDemandSnippetOptions, httpBody: string): string {
+  const { attemptMs, inspectDelayMs } = onDemandTimings(o.maxWaitMs);
+  const loop = `abns@certd-tls-${o.instanceTag}`;
+  return `frontend certd_sni
+    mode tcp
+    bind ${o.bind}
+    tcp-request inspect-delay ${inspectDelayMs}ms
+    tcp-request content lua.certd_ondemand ${o.url} ${o.token} ${attemptMs} if { req.ssl_hello_type 1 } { req.ssl_sni -m found } !{ req.ssl_sni,lower,map(${o.knownMap}) -m found }
+    tcp-request content accept if { req.ssl_hello_type 1 }
+    default_backend certd_tls_loop
+
+backend certd_tls_loop
+    mode tcp
+    server tls ${loop} send-proxy-v2
+
+frontend certd_https
+    mode http
+    bind ${loop} accept-proxy ssl crt-list ${o.crtList} alpn h2,http/1.1
+${httpBody}`;
+}
+
 export interface DemoConfigOptions {
   adminSocket: string;
   crtList: string;
   /** Loopback address and port of the TLS listener. */
   bind: string;
+  /** With on-demand: unknown SNIs get a certificate at their first handshake. */
+  onDemand?: Omit<OnDemandSnippetOptions, 'crtList' | 'bind'>;
 }
+
+const DEMO_RESPONSE = `    http-request return status 200 content-type text/plain lf-string "hello from haproxy-certd: %[ssl_fc_sni]\\n"
+`;
 
 /** A complete, loopback-only config for the demo: one TLS frontend answering who it is. */
 export function demoHaproxyConfig(o: DemoConfigOptions): string {
-  return `global
+  const head = `global
     stats socket ${o.adminSocket} mode 600 level admin
     log stderr format short local0 notice
-
+${o.onDemand ? `    lua-load ${o.onDemand.luaFile}\n` : ''}
 defaults
     mode http
     log global
@@ -46,8 +102,9 @@ defaults
     timeout client 30s
     timeout server 30s
 
-frontend demo_https
-    bind ${o.bind} ssl crt-list ${o.crtList} alpn h2,http/1.1
-    http-request return status 200 content-type text/plain lf-string "hello from haproxy-certd: %[ssl_fc_sni]\\n"
 `;
+  if (o.onDemand) return head + onDemandFrontends({ ...o.onDemand, crtList: o.crtList, bind: o.bind }, DEMO_RESPONSE);
+  return `${head}frontend demo_https
+    bind ${o.bind} ssl crt-list ${o.crtList} alpn h2,http/1.1
+${DEMO_RESPONSE}`;
 }

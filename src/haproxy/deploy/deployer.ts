@@ -1,10 +1,11 @@
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { coalesced } from '../../core/coalesce.js';
 import { CertdError } from '../../core/errors.js';
 import { RuntimeClient } from '../runtime/client.js';
 import { DEFAULT_CERT_ID, type DeployEntry } from './entry.js';
 import { DeployFiles } from './files.js';
-import { InstanceSync, type InstanceStatus } from './instance.js';
+import { certWork, InstanceSync, mapWork, type InstanceStatus, type WorkKey } from './instance.js';
 import { noDeployMetrics, type DeployMetrics } from './metrics.js';
 
 export interface DeployerOptions {
@@ -18,6 +19,9 @@ export interface DeployerOptions {
   metrics?: DeployMetrics;
   pollMs?: number;
 }
+
+/** Maps the daemon keeps on every instance (files in certDir, loaded by the haproxy-config snippets). */
+export type ManagedMap = 'known' | 'acme';
 
 export interface DeployOutcome {
   /** Instances that serve the change now. */
@@ -33,6 +37,10 @@ export interface DeployOutcome {
  */
 export class Deployer {
   private readonly desired = new Map<string, DeployEntry>();
+  /** map path → key → value; known.map is derived from the certificates' names. */
+  private readonly desiredMaps = new Map<string, Map<string, string>>();
+  private readonly mapPaths: Record<ManagedMap, string>;
+  private readonly writeMap: Record<ManagedMap, () => Promise<void>>;
   private readonly files: DeployFiles;
   private readonly instances: InstanceSync[];
   private readonly writeCrtList: () => Promise<void>;
@@ -42,6 +50,10 @@ export class Deployer {
     this.files = new DeployFiles(o.certDir, o.crtList);
     this.desired.set(DEFAULT_CERT_ID, o.defaultEntry);
     this.writeCrtList = coalesced(() => this.files.writeCrtList(this.desired.values()));
+    this.mapPaths = { known: join(o.certDir, 'known.map'), acme: join(o.certDir, 'acme.map') };
+    const mapWriter = (path: string) => coalesced(() => this.files.writeMap(path, this.desiredMaps.get(path)!));
+    this.writeMap = { known: mapWriter(this.mapPaths.known), acme: mapWriter(this.mapPaths.acme) };
+    for (const path of Object.values(this.mapPaths)) this.desiredMaps.set(path, new Map());
     this.instances = o.instances.map(
       (inst, i) =>
         new InstanceSync({
@@ -50,6 +62,7 @@ export class Deployer {
           crtList: o.crtList,
           certDir: o.certDir,
           desired: this.desired,
+          desiredMaps: this.desiredMaps,
           log: o.log,
           metrics: o.metrics ?? noDeployMetrics,
           pollMs: o.pollMs,
@@ -61,8 +74,9 @@ export class Deployer {
   async start(initial: DeployEntry[]): Promise<void> {
     await this.files.prepare();
     for (const e of initial) this.desired.set(e.id, e);
+    for (const e of initial) this.noteKnown(e);
     await this.files.writeEntries([...this.desired.values()]);
-    await this.writeCrtList();
+    await Promise.all([this.writeCrtList(), this.writeMap.known(), this.writeMap.acme()]);
     for (const inst of this.instances) inst.start();
   }
 
@@ -72,20 +86,76 @@ export class Deployer {
 
   /** Adds or replaces certificates everywhere; resolves when every instance answered (or failed). */
   async upsert(entries: DeployEntry[], timeoutMs = 30_000): Promise<DeployOutcome> {
+    const work: WorkKey[] = [];
     await this.serialFiles(async () => {
       await this.files.writeEntries(entries);
-      for (const e of entries) this.desired.set(e.id, e);
+      for (const e of entries) {
+        const old = this.desired.get(e.id);
+        if (old) work.push(...this.forgetKnown(old));
+        this.desired.set(e.id, e);
+        work.push(certWork(e.id), ...this.noteKnown(e));
+      }
     });
-    await this.writeCrtList();
-    return this.fanOut(entries.map((e) => e.id), timeoutMs);
+    await Promise.all([this.writeCrtList(), this.writeMap.known()]);
+    return this.fanOut(work, timeoutMs);
+  }
+
+  /** Sets entries of a managed map on every instance (file first); resolves when all answered. */
+  async setMapEntries(map: ManagedMap, entries: Record<string, string>, timeoutMs = 30_000): Promise<DeployOutcome> {
+    const path = this.mapPaths[map];
+    const want = this.desiredMaps.get(path)!;
+    for (const [k, v] of Object.entries(entries)) want.set(k, v);
+    await this.writeMap[map]();
+    return this.fanOut(Object.keys(entries).map((k) => mapWork(path, k)), timeoutMs);
+  }
+
+  async deleteMapEntries(map: ManagedMap, keys: string[], timeoutMs = 30_000): Promise<DeployOutcome> {
+    const path = this.mapPaths[map];
+    for (const k of keys) this.desiredMaps.get(path)!.delete(k);
+    await this.writeMap[map]();
+    return this.fanOut(keys.map((k) => mapWork(path, k)), timeoutMs);
+  }
+
+  /** Path of a managed map file, as the HAProxy config must reference it. */
+  mapPath(map: ManagedMap): string {
+    return this.mapPaths[map];
+  }
+
+  /** Whether a certificate line serves this name: exactly, or through a `*.parent` wildcard. */
+  covers(name: string): boolean {
+    if (this.desiredMaps.get(this.mapPaths.known)!.has(name)) return true;
+    const parent = name.slice(name.indexOf('.') + 1);
+    const wildcard = `*.${parent}`;
+    for (const e of this.desired.values()) if (e.sni.includes(wildcard)) return true;
+    return false;
+  }
+
+  /** Adds an entry's exact names to known.map (wildcards cannot be looked up exactly). */
+  private noteKnown(e: DeployEntry): WorkKey[] {
+    const known = this.desiredMaps.get(this.mapPaths.known)!;
+    const names = e.sni.filter((n) => !n.startsWith('*.'));
+    for (const n of names) known.set(n, e.id);
+    return names.map((n) => mapWork(this.mapPaths.known, n));
+  }
+
+  /** Removes an entry's names from known.map unless another certificate still claims them. */
+  private forgetKnown(e: DeployEntry): WorkKey[] {
+    const known = this.desiredMaps.get(this.mapPaths.known)!;
+    const names = e.sni.filter((n) => known.get(n) === e.id);
+    for (const n of names) known.delete(n);
+    return names.map((n) => mapWork(this.mapPaths.known, n));
   }
 
   /** Stops serving certificates everywhere and removes their files. */
   async remove(ids: string[], timeoutMs = 30_000): Promise<DeployOutcome> {
     const gone = ids.map((id) => this.desired.get(id)).filter((e): e is DeployEntry => Boolean(e) && e!.id !== DEFAULT_CERT_ID);
-    for (const e of gone) this.desired.delete(e.id);
-    await this.writeCrtList();
-    const outcome = await this.fanOut(gone.map((e) => e.id), timeoutMs);
+    const work: WorkKey[] = [];
+    for (const e of gone) {
+      this.desired.delete(e.id);
+      work.push(certWork(e.id), ...this.forgetKnown(e));
+    }
+    await Promise.all([this.writeCrtList(), this.writeMap.known()]);
+    const outcome = await this.fanOut(work, timeoutMs);
     // After the crt-list no longer names them, a restarting HAProxy can't need the files.
     await this.serialFiles(() => this.files.removeEntries(gone.filter((e) => !this.desired.has(e.id))));
     return outcome;
@@ -104,7 +174,7 @@ export class Deployer {
     return this.instances.map((i) => i.status());
   }
 
-  private async fanOut(ids: string[], timeoutMs: number): Promise<DeployOutcome> {
+  private async fanOut(ids: WorkKey[], timeoutMs: number): Promise<DeployOutcome> {
     const outcome: DeployOutcome = { ok: [], failed: [] };
     await Promise.all(
       this.instances.map(async (inst) => {

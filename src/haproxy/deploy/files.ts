@@ -42,6 +42,13 @@ export class DeployFiles {
     for (const e of entries) lines.push(crtListLine(e));
     await writeFileAtomic(this.crtListPath, `${lines.join('\n')}\n`, { mode: 0o644 });
   }
+
+  /** Rewrites a map file: one `key value` per line (HAProxy's map format). */
+  async writeMap(path: string, entries: ReadonlyMap<string, string>): Promise<void> {
+    let text = '# written by haproxy-certd: edits are overwritten\n';
+    for (const [k, v] of entries) text += `${k} ${v}\n`;
+    await writeFileAtomic(path, text, { mode: 0o644 });
+  }
 }
 
 async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {

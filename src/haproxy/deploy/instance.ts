@@ -25,14 +25,25 @@ export interface InstanceOptions {
   /** Only certificates under this directory are ours to add and remove. */
   certDir: string;
   desired: ReadonlyMap<string, DeployEntry>;
+  /** Map files (path → key → value) this instance should hold, e.g. known.map and acme.map. */
+  desiredMaps: ReadonlyMap<string, ReadonlyMap<string, string>>;
   log: Logger;
   metrics: DeployMetrics;
   /** How often `show info` is polled to notice a restarted or reloaded HAProxy. */
   pollMs?: number;
 }
 
+/**
+ * One unit of work: `c:<cert id>` or `m:<map path>\n<key>`. Certificates sort before map keys, so a
+ * name enters known.map only after its certificate is served.
+ */
+export type WorkKey = `c:${string}` | `m:${string}`;
+
+export const certWork = (id: string): WorkKey => `c:${id}`;
+export const mapWork = (path: string, key: string): WorkKey => `m:${path}\n${key}`;
+
 interface Waiter {
-  ids: Set<string>;
+  ids: Set<WorkKey>;
   resolve: (err?: Error) => void;
 }
 
@@ -50,7 +61,9 @@ export class InstanceSync {
   private readonly o: InstanceOptions;
   /** What we know the instance serves: id → entry as pushed. */
   private readonly served = new Map<string, DeployEntry>();
-  private readonly dirty = new Set<string>();
+  /** Map contents as the instance has them; a map this HAProxy does not load is absent here. */
+  private readonly servedMaps = new Map<string, Map<string, string>>();
+  private readonly dirty = new Set<WorkKey>();
   private waiters: Waiter[] = [];
   private needReconcile = true;
   private state: InstanceState = 'starting';
@@ -81,8 +94,8 @@ export class InstanceSync {
     this.settle(new CertdError('CERTD_E_STOPPED', `instance ${this.name}: daemon stopping`));
   }
 
-  /** Marks ids as changed; resolves once this instance has them as desired (or rejects on failure). */
-  sync(ids: Iterable<string>): Promise<void> {
+  /** Marks work as changed; resolves once this instance has it as desired (or rejects on failure). */
+  sync(ids: Iterable<WorkKey>): Promise<void> {
     const set = new Set(ids);
     for (const id of set) this.dirty.add(id);
     const done = new Promise<void>((resolve, reject) =>
@@ -128,13 +141,13 @@ export class InstanceSync {
       }
       try {
         if (this.needReconcile) await this.reconcile();
-        const batch = [...this.dirty];
+        const batch = [...this.dirty].sort();
         this.dirty.clear();
-        for (const id of batch) {
+        for (const [i, work] of batch.entries()) {
           try {
-            await this.apply(id);
+            await (work.startsWith('c:') ? this.apply(work.slice(2)) : this.applyMap(work.slice(2)));
           } catch (err) {
-            this.dirty.add(id);
+            for (const left of batch.slice(i)) this.dirty.add(left);
             throw err;
           }
         }
@@ -201,6 +214,22 @@ export class InstanceSync {
     metrics.observe(this.name, have ? 'update' : 'add', started);
   }
 
+  /** Brings one map key (`<path>\n<key>`) to the desired value on this instance. */
+  private async applyMap(pathAndKey: string): Promise<void> {
+    const [path, key] = pathAndKey.split('\n') as [string, string];
+    const served = this.servedMaps.get(path);
+    if (!served) return; // this HAProxy does not load that map: nothing to keep in step
+    const want = this.o.desiredMaps.get(path)?.get(key);
+    if (want === served.get(key)) return;
+    if (want === undefined) {
+      await ignoreNotFound(this.o.client.delMap(path, key));
+      served.delete(key);
+    } else {
+      await this.o.client.putMap(path, key, want);
+      served.set(key, want);
+    }
+  }
+
   /**
    * Learns what the instance really serves (after a start, restart or outage), then marks every
    * difference dirty: missing or stale certs are pushed, ours that are no longer desired removed.
@@ -223,13 +252,31 @@ export class InstanceSync {
         // Ours, not desired any more: remember it so apply() removes it.
         const id = `stale:${path}`;
         this.served.set(id, { id, pemPath: path, pem: '', sha1: '', sni: [], options: [] });
-        this.dirty.add(id);
+        this.dirty.add(certWork(id));
       }
     }
-    for (const id of desired.keys()) this.dirty.add(id);
+    for (const id of desired.keys()) this.dirty.add(certWork(id));
+    await this.reconcileMaps();
     this.pid = info.pid;
     this.needReconcile = false;
     this.o.log.info({ instance: this.name, pid: info.pid, serving: this.served.size, desired: desired.size }, 'reconciled');
+  }
+
+  private async reconcileMaps(): Promise<void> {
+    this.servedMaps.clear();
+    for (const [path, want] of this.o.desiredMaps) {
+      let entries;
+      try {
+        entries = await this.o.client.showMap(path);
+      } catch (err) {
+        if (!(err instanceof HaproxyNotFoundError)) throw err;
+        this.o.log.debug({ instance: this.name, map: path }, 'map not loaded by this haproxy: skipped');
+        continue;
+      }
+      const served = new Map(entries.map((e) => [e.key, e.value]));
+      this.servedMaps.set(path, served);
+      for (const key of new Set([...want.keys(), ...served.keys()])) this.dirty.add(mapWork(path, key));
+    }
   }
 
   private async checkRestart(): Promise<void> {

@@ -1,0 +1,32 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { Config } from '../config/schema.js';
+import { ONDEMAND_LUA_FILE } from '../haproxy/assets/ondemand-lua.js';
+import type { OnDemandSnippetOptions } from '../haproxy/assets/config.js';
+import { onDemandToken } from './token.js';
+
+/** The daemon URL HAProxy's Lua calls: a wildcard listen address is reached on loopback. */
+export function onDemandUrl(apiListen: string): string {
+  const port = apiListen.slice(apiListen.lastIndexOf(':') + 1);
+  let host = apiListen.slice(0, apiListen.lastIndexOf(':'));
+  if (host === '0.0.0.0' || host === '') host = '127.0.0.1';
+  if (host === '[::]' || host === '::') host = '[::1]';
+  return `http://${host}:${port}/ondemand`;
+}
+
+/** Everything the on-demand HAProxy snippet needs, derived from the config and the API token. */
+export function onDemandSnippetOptions(config: Config, apiToken: string, bind: string): OnDemandSnippetOptions | undefined {
+  if (!config.onDemand) return undefined;
+  const certDir = config.haproxy.certDir;
+  return {
+    crtList: config.haproxy.crtList,
+    knownMap: join(certDir, 'known.map'),
+    luaFile: join(certDir, ONDEMAND_LUA_FILE),
+    url: onDemandUrl(config.api.listen),
+    token: onDemandToken(apiToken),
+    maxWaitMs: config.onDemand.maxWait,
+    bind,
+    // abns@ names are per network namespace: several HAProxies on one host need distinct ones.
+    instanceTag: createHash('sha256').update(config.haproxy.crtList).digest('hex').slice(0, 8),
+  };
+}

@@ -1,0 +1,99 @@
+import type { Logger } from 'pino';
+import type { OnDemandSpec } from '../config/schema.js';
+import { tryValidateName } from '../core/names.js';
+import type { Metrics } from '../api/metrics.js';
+import type { Deployer } from '../haproxy/deploy/deployer.js';
+import type { CertService, IssueResult } from '../service/cert-service.js';
+import type { Store } from '../store/store.js';
+import { OnDemandPolicy } from './policy.js';
+
+export type OnDemandStatus = 'known' | 'issued' | 'pending' | 'refused' | 'limited' | 'failed';
+
+export interface OnDemandOutcome {
+  status: OnDemandStatus;
+  reason?: string;
+  ms?: number;
+}
+
+/** A failed issuance is not retried for this long (the handshake gets the default certificate). */
+const FAILURE_BACKOFF_MS = 60_000;
+
+/**
+ * The daemon side of on-demand TLS: validate the SNI before anything else, then policy, then one
+ * issuance per name however many handshakes race (joiners do not spend rate-limit tokens), then
+ * answer within maxWait — a slower issuer finishes in the background and the next handshake gets
+ * the certificate. Safe to call concurrently.
+ */
+export class OnDemand {
+  private readonly policy: OnDemandPolicy;
+  private readonly inflight = new Map<string, Promise<IssueResult>>();
+  private issuedCount: number;
+
+  private constructor(
+    private readonly spec: OnDemandSpec,
+    private readonly service: CertService,
+    private readonly deployer: Deployer,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    count: number,
+  ) {
+    this.policy = new OnDemandPolicy(spec);
+    this.issuedCount = count;
+  }
+
+  static async create(o: { spec: OnDemandSpec; service: CertService; deployer: Deployer; store: Store; metrics: Metrics; log: Logger }) {
+    const count = (await o.store.listCerts()).filter((m) => m.origin === 'ondemand').length;
+    return new OnDemand(o.spec, o.service, o.deployer, o.metrics, o.log, count);
+  }
+
+  async handle(rawSni: string, client: string): Promise<OnDemandOutcome> {
+    const outcome = await this.decideAndIssue(rawSni, client);
+    this.metrics.onDemand(outcome.status, outcome.reason ?? outcome.status);
+    return outcome;
+  }
+
+  private async decideAndIssue(rawSni: string, client: string): Promise<OnDemandOutcome> {
+    const name = tryValidateName(rawSni.trim());
+    // Hostile SNIs stop here: never a path, a CA order or a runtime command.
+    if (!name) return { status: 'refused', reason: 'invalid-name' };
+    if (this.deployer.covers(name)) return { status: 'known' };
+    const running = this.inflight.get(name);
+    if (running) return this.await(name, running, performance.now());
+    const verdict = await this.policy.decide(name, client, this.issuedCount + this.inflight.size);
+    if (!verdict.allow) {
+      if (verdict.status === 'refused') this.log.debug({ name, client, reason: verdict.reason }, 'on-demand refused');
+      else this.log.warn({ name, client, reason: verdict.reason }, 'on-demand limited');
+      return { status: verdict.status, reason: verdict.reason };
+    }
+    const started = performance.now();
+    const issuing = this.service.ensure([name], { issuer: this.spec.issuer, origin: 'ondemand' });
+    this.inflight.set(name, issuing);
+    issuing.then(
+      (r) => {
+        if (r.issued) this.issuedCount++;
+        this.metrics.onDemandIssued(started);
+        this.log.info({ name, client, ms: Math.round(performance.now() - started) }, 'on-demand certificate issued');
+      },
+      (err: Error) => {
+        this.policy.backOff(name, 'issue-failed', FAILURE_BACKOFF_MS);
+        this.log.error({ name, err: err.message }, 'on-demand issuance failed');
+      },
+    ).finally(() => this.inflight.delete(name));
+    return this.await(name, issuing, started);
+  }
+
+  /** Waits for an issuance up to maxWait; past it the handshake goes on with the default cert. */
+  private async await(name: string, issuing: Promise<IssueResult>, started: number): Promise<OnDemandOutcome> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, this.spec.maxWait, 'late')));
+    try {
+      const r = await Promise.race([issuing, late]);
+      if (r === 'late') return { status: 'pending', reason: 'issuing in the background' };
+      return { status: 'issued', ms: Math.round(performance.now() - started) };
+    } catch (err) {
+      return { status: 'failed', reason: `${name}: ${(err as Error).message}` };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
