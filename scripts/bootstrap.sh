@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 # Debian packages the demo and the tests need (binary -> package).
 declare -A wanted=( [haproxy]=haproxy [openssl]=openssl [curl]=curl )
 if [[ "${CERTD_BOOTSTRAP_TEST:-}" == 1 ]]; then
+  # Test servers, started privately by the tests (never as system services).
   wanted[pebble]=pebble
+  wanted[named]=bind9
+  wanted[dig]=bind9-dnsutils
 fi
 missing=()
 for bin in "${!wanted[@]}"; do
@@ -17,6 +20,9 @@ if (( ${#missing[@]} )); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     echo "bootstrap: installing ${missing[*]} (apt-get)" >&2
     export DEBIAN_FRONTEND=noninteractive
+    # haproxy, bind9 and friends must not start as system services: tests run private copies.
+    policy=/usr/sbin/policy-rc.d
+    [[ -e $policy ]] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; trap 'rm -f "$policy"' EXIT; }
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
