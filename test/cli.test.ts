@@ -112,7 +112,8 @@ describe('CLI with a running daemon', () => {
     const hs = await handshake(stack.tlsPort, 'via-cli.test', { ca: await stack.rootPem() });
     assert.equal(hs.authorized, true);
     const status = await runCli(['--config', join(stack.dir, 'certd.yaml'), 'status']);
-    assert.match(status.stdout, /^h1\s+up\s+\d+\s+\d+\s+0/m);
+    assert.match(status.stdout, /^INSTANCE\s+RUNTIME\s+STATE\s+PID\s+IN SYNC\s+MISSING\s+STALE\s+LAST ERROR$/m);
+    assert.match(status.stdout, /^h1\s+unix:\S+\s+up\s+\d+\s+1\s+0\s+0$/m);
     assert.match(await readFile(stack.config.haproxy.crtList, 'utf8'), /via-cli\.test\.pem via-cli\.test$/m);
   });
 });

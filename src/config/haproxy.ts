@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { duration, MAX_TIMER_MS } from './duration.js';
-import { dnsName, formatHostPort, parseHostPort, pathField, portField } from './fields.js';
+import { dnsName, formatHostPort, hostPortField, parseHostPort, pathField, portField } from './fields.js';
 
 const RUNTIME_FORMS = 'unix:/path/to/admin.sock or tcp:host:port';
 
@@ -39,11 +39,16 @@ export function haproxySchema(baseDir: string) {
       /** Instances found by resolving a DNS name (e.g. Swarm `tasks.haproxy`), on top of the listed ones. */
       discover: z
         .strictObject({
-          dns: dnsName(),
+          /** A/AAAA name (Swarm `tasks.<service>`), or an SRV name starting with `_` (its ports win). */
+          dns: dnsName({ underscore: true }),
           port: portField(),
           every: duration({ maxMs: MAX_TIMER_MS }).prefault('10s'),
+          /** A DNS server to ask instead of the system resolver (host:port). */
+          server: hostPortField(53).optional(),
         })
         .optional(),
+      /** Full comparison of every instance with the desired set (drift repair). */
+      reconcileEvery: duration({ maxMs: MAX_TIMER_MS }).prefault('60s'),
       certDir: pathField(baseDir),
       crtList: pathField(baseDir).optional(),
     })

@@ -9,6 +9,8 @@ export interface NameRules {
   wildcard?: boolean;
   /** Accept IPv4/IPv6 literals (local CA SANs). */
   ip?: boolean;
+  /** Accept labels with a leading `_` (SRV names like `_haproxy._tcp.example.com`; never certificates). */
+  underscore?: boolean;
 }
 
 /**
@@ -40,7 +42,7 @@ export function validateName(input: unknown, rules: NameRules = {}): string {
     throw new InvalidNameError(`name ${shown} is too short for a certificate name`);
   }
   for (const label of plain) {
-    if (!LABEL.test(label)) {
+    if (!LABEL.test(rules.underscore && label.startsWith('_') ? label.slice(1) : label)) {
       throw new InvalidNameError(
         `name ${shown} has an invalid label ${JSON.stringify(label)}: use letters, digits and inner hyphens, 1-63 per label`,
       );

@@ -17,6 +17,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ONDEMAND_LUA, ONDEMAND_LUA_FILE } from '../haproxy/assets/ondemand-lua.js';
 import { OnDemand } from '../ondemand/ondemand.js';
+import { DnsDiscovery } from '../haproxy/discovery/dns.js';
 import { writeFileAtomic } from '../store/fs/atomic-write.js';
 
 export interface DaemonOptions {
@@ -51,6 +52,7 @@ export class Daemon {
     readonly api: RunningApi,
     readonly token: string,
     private readonly log: Logger,
+    private readonly discovery?: DnsDiscovery,
   ) {}
 
   static async start(config: Config, o: DaemonOptions): Promise<Daemon> {
@@ -68,6 +70,7 @@ export class Daemon {
       log,
       metrics,
       pollMs: o.pollMs,
+      reconcileEveryMs: config.haproxy.reconcileEvery,
     });
     const service = new CertService({
       store,
@@ -88,7 +91,11 @@ export class Daemon {
       ? { handler: await OnDemand.create({ spec: config.onDemand, service, deployer, store, metrics, log }), token: onDemandToken(token) }
       : undefined;
     const api = await listenApi(createApi({ service, deployer, metrics, token, log, onDemand }), config.api.listen);
-    const daemon = new Daemon(config, store, service, deployer, metrics, api, token, log);
+    const discovery = config.haproxy.discover
+      ? new DnsDiscovery({ ...config.haproxy.discover, everyMs: config.haproxy.discover.every, log, onChange: (found) => deployer.setDiscovered(found) })
+      : undefined;
+    await discovery?.start();
+    const daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery);
     log.info({ api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
     void daemon.catchUp();
     daemon.renewTimer = setInterval(() => void daemon.renewDue(), o.renewCheckMs ?? 60_000);
@@ -129,6 +136,7 @@ export class Daemon {
 
   async stop(): Promise<void> {
     clearInterval(this.renewTimer);
+    this.discovery?.stop();
     await this.api.close();
     await this.deployer.stop();
     await this.store.close();

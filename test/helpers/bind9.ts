@@ -77,7 +77,7 @@ export async function startBind9(opts: { startTimeoutMs?: number } = {}): Promis
       'controls { };',
       ...Object.values(keys).map((k) => `key "${k.name}" { algorithm ${k.algorithm}; secret "${k.secret}"; };`),
       `zone "${ZONE}" { type primary; file "${join(dir, `${ZONE}.zone`)}";`,
-      `  update-policy { grant ${keys.sha256.name} zonesub TXT; grant ${keys.sha512.name} zonesub TXT; }; };`,
+      `  update-policy { grant ${keys.sha256.name} zonesub TXT A AAAA SRV; grant ${keys.sha512.name} zonesub TXT; }; };`,
       `zone "${DELEGATED}" { type primary; file "${join(dir, `${DELEGATED}.zone`)}";`,
       `  update-policy { grant ${keys.sha256.name} zonesub TXT; }; };`,
       '',

@@ -21,8 +21,17 @@ export function registerStatus(program: Command): void {
       console.log(`daemon: running on ${client.baseUrl}\n`);
       console.log(
         table(
-          ['INSTANCE', 'STATE', 'PID', 'IN SYNC', 'PENDING', 'LAST ERROR'],
-          view.instances.map((i) => [i.name, i.state, String(i.pid ?? '-'), String(i.inSync), String(i.pending), i.lastError ?? '']),
+          ['INSTANCE', 'RUNTIME', 'STATE', 'PID', 'IN SYNC', 'MISSING', 'STALE', 'LAST ERROR'],
+          view.instances.map((i) => [
+            i.name,
+            i.runtime ?? '-',
+            i.state,
+            String(i.pid ?? '-'),
+            String(i.inSync),
+            String(i.missing),
+            String(i.stale),
+            i.lastError ? `${i.lastError} (${i.lastErrorAt})` : '',
+          ]),
         ),
       );
       const soon = view.certs.filter((c) => Date.parse(c.notAfter) - Date.now() < 14 * 86_400_000);

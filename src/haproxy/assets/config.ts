@@ -84,6 +84,8 @@ export interface DemoConfigOptions {
   bind: string;
   /** With on-demand: unknown SNIs get a certificate at their first handshake. */
   onDemand?: Omit<OnDemandSnippetOptions, 'crtList' | 'bind'>;
+  /** A second runtime socket on TCP (`ip:port`), as remote or discovered instances expose it. */
+  runtimeTcp?: string;
 }
 
 const DEMO_RESPONSE = `    http-request return status 200 content-type text/plain lf-string "hello from haproxy-certd: %[ssl_fc_sni]\\n"
@@ -93,7 +95,7 @@ const DEMO_RESPONSE = `    http-request return status 200 content-type text/plai
 export function demoHaproxyConfig(o: DemoConfigOptions): string {
   const head = `global
     stats socket ${o.adminSocket} mode 600 level admin
-    log stderr format short local0 notice
+${o.runtimeTcp ? `    stats socket ipv4@${o.runtimeTcp} level admin\n` : ''}    log stderr format short local0 notice
 ${o.onDemand ? `    lua-load ${o.onDemand.luaFile}\n` : ''}
 defaults
     mode http

@@ -18,10 +18,18 @@ export interface DeployerOptions {
   log: Logger;
   metrics?: DeployMetrics;
   pollMs?: number;
+  /** Full reconcile of every instance this often (drift repair); off when absent. */
+  reconcileEveryMs?: number;
 }
 
 /** Maps the daemon keeps on every instance (files in certDir, loaded by the haproxy-config snippets). */
 export type ManagedMap = 'known' | 'acme';
+
+/**
+ * How long a caller waits for the slowest instance. Past it the answer names the instances still
+ * pending (they keep retrying): one hung HAProxy must not hold up an `issue` for long.
+ */
+const DEPLOY_WAIT_MS = 5_000;
 
 export interface DeployOutcome {
   /** Instances that serve the change now. */
@@ -42,11 +50,15 @@ export class Deployer {
   private readonly mapPaths: Record<ManagedMap, string>;
   private readonly writeMap: Record<ManagedMap, () => Promise<void>>;
   private readonly files: DeployFiles;
-  private readonly instances: InstanceSync[];
+  /** By instance name; static ones from config, discovered ones come and go. */
+  private readonly instances = new Map<string, InstanceSync>();
+  private started = false;
+  private readonly discovered = new Set<string>();
+  private reconcileTimer?: NodeJS.Timeout;
   private readonly writeCrtList: () => Promise<void>;
   private fileQueue: Promise<unknown> = Promise.resolve();
 
-  constructor(o: DeployerOptions) {
+  constructor(private readonly o: DeployerOptions) {
     this.files = new DeployFiles(o.certDir, o.crtList);
     this.desired.set(DEFAULT_CERT_ID, o.defaultEntry);
     this.writeCrtList = coalesced(() => this.files.writeCrtList(this.desired.values()));
@@ -54,20 +66,48 @@ export class Deployer {
     const mapWriter = (path: string) => coalesced(() => this.files.writeMap(path, this.desiredMaps.get(path)!));
     this.writeMap = { known: mapWriter(this.mapPaths.known), acme: mapWriter(this.mapPaths.acme) };
     for (const path of Object.values(this.mapPaths)) this.desiredMaps.set(path, new Map());
-    this.instances = o.instances.map(
-      (inst, i) =>
-        new InstanceSync({
-          name: inst.name ?? (o.instances.length === 1 ? 'haproxy' : `haproxy-${i + 1}`),
-          client: new RuntimeClient(inst.runtime),
-          crtList: o.crtList,
-          certDir: o.certDir,
-          desired: this.desired,
-          desiredMaps: this.desiredMaps,
-          log: o.log,
-          metrics: o.metrics ?? noDeployMetrics,
-          pollMs: o.pollMs,
-        }),
-    );
+    o.instances.forEach((inst, i) => this.addInstance(inst.name ?? (o.instances.length === 1 ? 'haproxy' : `haproxy-${i + 1}`), inst.runtime));
+  }
+
+  private addInstance(name: string, runtime: string): InstanceSync {
+    const o = this.o;
+    const sync = new InstanceSync({
+      name,
+      client: new RuntimeClient(runtime),
+      crtList: o.crtList,
+      certDir: o.certDir,
+      desired: this.desired,
+      desiredMaps: this.desiredMaps,
+      log: o.log,
+      metrics: o.metrics ?? noDeployMetrics,
+      pollMs: o.pollMs,
+      runtime,
+    });
+    this.instances.set(name, sync);
+    if (this.started) sync.start();
+    return sync;
+  }
+
+  /**
+   * Makes the discovered part of the fleet exactly `found` (name → runtime address): new instances
+   * start with a full reconcile, vanished ones are stopped. Static instances are never touched.
+   */
+  async setDiscovered(found: ReadonlyMap<string, string>): Promise<void> {
+    for (const [name, runtime] of found) {
+      const have = this.instances.get(name);
+      if (have && have.runtime === runtime) continue;
+      if (have) await have.stop();
+      this.o.log.info({ instance: name, runtime }, 'instance discovered');
+      this.addInstance(name, runtime);
+      this.discovered.add(name);
+    }
+    for (const name of [...this.discovered]) {
+      if (found.has(name)) continue;
+      this.o.log.info({ instance: name }, 'instance gone from discovery');
+      await this.instances.get(name)?.stop();
+      this.instances.delete(name);
+      this.discovered.delete(name);
+    }
   }
 
   /** Writes every file for the initial set, then starts one worker per instance (each reconciles). */
@@ -77,15 +117,24 @@ export class Deployer {
     for (const e of initial) this.noteKnown(e);
     await this.files.writeEntries([...this.desired.values()]);
     await Promise.all([this.writeCrtList(), this.writeMap.known(), this.writeMap.acme()]);
-    for (const inst of this.instances) inst.start();
+    this.started = true;
+    for (const inst of this.instances.values()) inst.start();
+    if (this.o.reconcileEveryMs) {
+      // Drift repair: whatever changed an instance behind our back is put right at the next pass.
+      this.reconcileTimer = setInterval(() => {
+        for (const inst of this.instances.values()) inst.requestReconcile();
+      }, this.o.reconcileEveryMs);
+      this.reconcileTimer.unref();
+    }
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.instances.map((i) => i.stop()));
+    clearInterval(this.reconcileTimer);
+    await Promise.all([...this.instances.values()].map((i) => i.stop()));
   }
 
   /** Adds or replaces certificates everywhere; resolves when every instance answered (or failed). */
-  async upsert(entries: DeployEntry[], timeoutMs = 30_000): Promise<DeployOutcome> {
+  async upsert(entries: DeployEntry[], timeoutMs = DEPLOY_WAIT_MS): Promise<DeployOutcome> {
     const work: WorkKey[] = [];
     await this.serialFiles(async () => {
       await this.files.writeEntries(entries);
@@ -101,7 +150,7 @@ export class Deployer {
   }
 
   /** Sets entries of a managed map on every instance (file first); resolves when all answered. */
-  async setMapEntries(map: ManagedMap, entries: Record<string, string>, timeoutMs = 30_000): Promise<DeployOutcome> {
+  async setMapEntries(map: ManagedMap, entries: Record<string, string>, timeoutMs = DEPLOY_WAIT_MS): Promise<DeployOutcome> {
     const path = this.mapPaths[map];
     const want = this.desiredMaps.get(path)!;
     for (const [k, v] of Object.entries(entries)) want.set(k, v);
@@ -109,7 +158,7 @@ export class Deployer {
     return this.fanOut(Object.keys(entries).map((k) => mapWork(path, k)), timeoutMs);
   }
 
-  async deleteMapEntries(map: ManagedMap, keys: string[], timeoutMs = 30_000): Promise<DeployOutcome> {
+  async deleteMapEntries(map: ManagedMap, keys: string[], timeoutMs = DEPLOY_WAIT_MS): Promise<DeployOutcome> {
     const path = this.mapPaths[map];
     for (const k of keys) this.desiredMaps.get(path)!.delete(k);
     await this.writeMap[map]();
@@ -147,7 +196,7 @@ export class Deployer {
   }
 
   /** Stops serving certificates everywhere and removes their files. */
-  async remove(ids: string[], timeoutMs = 30_000): Promise<DeployOutcome> {
+  async remove(ids: string[], timeoutMs = DEPLOY_WAIT_MS): Promise<DeployOutcome> {
     const gone = ids.map((id) => this.desired.get(id)).filter((e): e is DeployEntry => Boolean(e) && e!.id !== DEFAULT_CERT_ID);
     const work: WorkKey[] = [];
     for (const e of gone) {
@@ -167,17 +216,17 @@ export class Deployer {
 
   /** Names of the instances that serve this certificate as desired now. */
   deployedOn(id: string): string[] {
-    return this.instances.filter((i) => i.serves(id)).map((i) => i.name);
+    return [...this.instances.values()].filter((i) => i.serves(id)).map((i) => i.name);
   }
 
   status(): InstanceStatus[] {
-    return this.instances.map((i) => i.status());
+    return [...this.instances.values()].map((i) => i.status());
   }
 
   private async fanOut(ids: WorkKey[], timeoutMs: number): Promise<DeployOutcome> {
     const outcome: DeployOutcome = { ok: [], failed: [] };
     await Promise.all(
-      this.instances.map(async (inst) => {
+      [...this.instances.values()].map(async (inst) => {
         try {
           await withTimeout(inst.sync(ids), timeoutMs, `instance ${inst.name}: deploy took over ${timeoutMs} ms`);
           outcome.ok.push(inst.name);

@@ -8,13 +8,18 @@ export type InstanceState = 'starting' | 'up' | 'down';
 
 export interface InstanceStatus {
   name: string;
+  runtime?: string;
   state: InstanceState;
   pid?: number;
   lastError?: string;
   lastErrorAt?: string;
   /** Certificates this instance serves as desired. */
   inSync: number;
-  /** Desired certificates it does not serve yet, or serves in an older version. */
+  /** Desired certificates it does not serve at all. */
+  missing: number;
+  /** Desired certificates it serves in an older version or with other crt-list options. */
+  stale: number;
+  /** missing + stale. */
   pending: number;
 }
 
@@ -31,6 +36,8 @@ export interface InstanceOptions {
   metrics: DeployMetrics;
   /** How often `show info` is polled to notice a restarted or reloaded HAProxy. */
   pollMs?: number;
+  /** The runtime address, for status output. */
+  runtime?: string;
 }
 
 /**
@@ -58,6 +65,7 @@ const BACKOFF_MAX_MS = 5_000;
  */
 export class InstanceSync {
   readonly name: string;
+  readonly runtime?: string;
   private readonly o: InstanceOptions;
   /** What we know the instance serves: id → entry as pushed. */
   private readonly served = new Map<string, DeployEntry>();
@@ -77,6 +85,7 @@ export class InstanceSync {
   constructor(options: InstanceOptions) {
     this.o = options;
     this.name = options.name;
+    this.runtime = options.runtime;
   }
 
   start(): void {
@@ -105,6 +114,13 @@ export class InstanceSync {
     return done;
   }
 
+  /** Asks for a full comparison with what the instance reports (periodic drift repair). */
+  requestReconcile(): void {
+    if (this.state !== 'up') return;
+    this.needReconcile = true;
+    this.wake?.();
+  }
+
   serves(id: string): boolean {
     const want = this.o.desired.get(id);
     const have = this.served.get(id);
@@ -114,19 +130,23 @@ export class InstanceSync {
   /** Counts leave out the default certificate: operators count their own certificates. */
   status(): InstanceStatus {
     let inSync = 0;
-    let total = 0;
+    let missing = 0;
     for (const id of this.o.desired.keys()) {
       if (id === DEFAULT_CERT_ID) continue;
-      total++;
       if (this.serves(id)) inSync++;
+      else if (!this.served.has(id)) missing++;
     }
+    const total = this.o.desired.size - 1;
     return {
       name: this.name,
+      runtime: this.runtime,
       state: this.state,
       pid: this.pid,
       lastError: this.lastError?.message,
       lastErrorAt: this.lastError?.at,
       inSync,
+      missing,
+      stale: total - inSync - missing,
       pending: total - inSync,
     };
   }
