@@ -115,7 +115,7 @@ describe('defaults', () => {
     assert.deepEqual(c, {
       dataDir: '/srv/certd/data',
       store: { type: 'fs' },
-      haproxy: { instances: [], certDir: '/srv/certd/certs', crtList: '/srv/certd/certs/crt-list.txt' },
+      haproxy: { instances: [], certDir: '/srv/certd/certs', crtList: '/srv/certd/certs/crt-list.txt', reconcileEvery: 60_000 },
       issuers: {},
       certificates: [],
       sources: [],

@@ -62,6 +62,19 @@ export class Metrics implements DeployMetrics {
     registers: [this.registry],
   });
 
+  private readonly renewals = new Counter({
+    name: 'certd_renewal_total',
+    help: 'Renewal attempts by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  private readonly renewalFailing = new Gauge({
+    name: 'certd_renewal_failing',
+    help: '1 while the last renewal attempt of a certificate failed (alert on it)',
+    labelNames: ['cert'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -82,6 +95,11 @@ export class Metrics implements DeployMetrics {
   certExpiry(cert: string, issuer: string, notAfter: string | undefined): void {
     if (notAfter === undefined) this.notAfter.remove({ cert, issuer });
     else this.notAfter.set({ cert, issuer }, Math.floor(Date.parse(notAfter) / 1000));
+  }
+
+  renewal(cert: string, result: 'ok' | 'error'): void {
+    this.renewals.inc({ result });
+    this.renewalFailing.set({ cert }, result === 'ok' ? 0 : 1);
   }
 
   /** Rate-limit drops are the `limited` status (reasons rate-client, rate-global, cap). */

@@ -18,14 +18,19 @@ import { join } from 'node:path';
 import { ONDEMAND_LUA, ONDEMAND_LUA_FILE } from '../haproxy/assets/ondemand-lua.js';
 import { OnDemand } from '../ondemand/ondemand.js';
 import { DnsDiscovery } from '../haproxy/discovery/dns.js';
+import type { Issuer } from '../issuers/issuer.js';
+import type { BackoffRules } from '../renew/plan.js';
+import { RenewalScheduler } from '../renew/scheduler.js';
 import { writeFileAtomic } from '../store/fs/atomic-write.js';
 
 export interface DaemonOptions {
   log: Logger;
   /** Restart-detection poll interval per instance (default 1 s). */
   pollMs?: number;
-  /** How often certificates are checked for renewal (default 1 min). */
-  renewCheckMs?: number;
+  /** Renewal retry backoff (default 1 min doubling to 6 h). */
+  renewBackoff?: BackoffRules;
+  /** Longest sleep between renewal passes (default 1 min). */
+  renewMaxSleepMs?: number;
 }
 
 /** Opens the configured store. */
@@ -40,8 +45,7 @@ export async function openStore(config: Config, log: Logger): Promise<Store> {
  * left from config and from an interrupted previous run.
  */
 export class Daemon {
-  private renewTimer?: NodeJS.Timeout;
-  private renewing = false;
+  readonly scheduler: RenewalScheduler;
 
   private constructor(
     readonly config: Config,
@@ -52,8 +56,21 @@ export class Daemon {
     readonly api: RunningApi,
     readonly token: string,
     private readonly log: Logger,
-    private readonly discovery?: DnsDiscovery,
-  ) {}
+    private readonly discovery: DnsDiscovery | undefined,
+    issuers: ReadonlyMap<string, Issuer>,
+    o: DaemonOptions,
+  ) {
+    this.scheduler = new RenewalScheduler({
+      store,
+      service,
+      issuers,
+      log,
+      metrics,
+      renewBeforeMs: config.renewBefore,
+      backoff: o.renewBackoff,
+      maxSleepMs: o.renewMaxSleepMs,
+    });
+  }
 
   static async start(config: Config, o: DaemonOptions): Promise<Daemon> {
     const { log } = o;
@@ -81,6 +98,7 @@ export class Daemon {
       log,
       metrics,
       policies: await policiesFromConfig(config),
+      renewBeforeMs: config.renewBefore,
     });
     // HAProxy lua-loads this at start, so it is written before any instance is expected up.
     await mkdir(certDir, { recursive: true });
@@ -95,11 +113,9 @@ export class Daemon {
       ? new DnsDiscovery({ ...config.haproxy.discover, everyMs: config.haproxy.discover.every, log, onChange: (found) => deployer.setDiscovered(found) })
       : undefined;
     await discovery?.start();
-    const daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery);
+    const daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery, issuers, o);
     log.info({ api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
-    void daemon.catchUp();
-    daemon.renewTimer = setInterval(() => void daemon.renewDue(), o.renewCheckMs ?? 60_000);
-    daemon.renewTimer.unref();
+    void daemon.catchUp().then(() => daemon.scheduler.start());
     return daemon;
   }
 
@@ -113,29 +129,10 @@ export class Daemon {
         this.log.error({ cert: certId(spec.names[0]!), err: (err as Error).message }, 'configured certificate not issued');
       }
     }
-    await this.renewDue();
-  }
-
-  /** Re-issues certificates past their renewal point; the old one serves until the new is deployed. */
-  private async renewDue(): Promise<void> {
-    if (this.renewing) return;
-    this.renewing = true;
-    try {
-      for (const meta of await this.store.listCerts()) {
-        if (meta.origin === 'import' || !this.service.dueForRenewal(meta)) continue;
-        try {
-          await this.service.ensure(meta.names, { issuer: meta.issuer, origin: meta.origin });
-        } catch (err) {
-          this.log.error({ cert: meta.id, err: (err as Error).message }, 'renewal failed; retrying at the next check');
-        }
-      }
-    } finally {
-      this.renewing = false;
-    }
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.renewTimer);
+    await this.scheduler.stop();
     this.discovery?.stop();
     await this.api.close();
     await this.deployer.stop();

@@ -7,6 +7,15 @@ export interface IssueRequest {
   names: string[];
   keyType?: KeyType;
   signal?: AbortSignal;
+  /** PEM of the certificate this one renews (ACME sends it as RFC 9773 `replaces`). */
+  replaces?: string;
+}
+
+/** A CA's renewal window for one certificate (RFC 9773 ARI). */
+export interface RenewalWindow {
+  suggestedWindow: { start: Date; end: Date };
+  /** When to ask again. */
+  retryAfterMs: number;
 }
 
 /**
@@ -17,4 +26,6 @@ export interface Issuer {
   /** The issuer's config id (e.g. "internal", "le"). */
   readonly id: string;
   issue(req: IssueRequest): Promise<CertBundle>;
+  /** Optional ability: the CA's renewal window for a certificate it issued (undefined: none offered). */
+  renewalInfo?(certPem: string, signal?: AbortSignal): Promise<RenewalWindow | undefined>;
 }

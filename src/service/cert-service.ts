@@ -8,6 +8,7 @@ import type { Deployer, DeployOutcome } from '../haproxy/deploy/deployer.js';
 import { makeDeployEntry, type DeployEntry } from '../haproxy/deploy/entry.js';
 import type { Issuer, KeyType } from '../issuers/issuer.js';
 import type { CertMeta, CertOrigin, Store, StoredCert } from '../store/store.js';
+import { dueFromLifetime } from '../renew/plan.js';
 import { SingleFlight } from './single-flight.js';
 
 /** Per-certificate settings from config: crt-list options and an optional client CA. */
@@ -29,8 +30,8 @@ export interface ServiceOptions {
   metrics?: Metrics;
   /** crt-list options per certificate id, from config. */
   policies?: ReadonlyMap<string, CertPolicy>;
-  /** Fraction of the lifetime after which `ensure` re-issues (default 2/3). */
-  renewAt?: number;
+  /** Renew this long before expiry instead of at two thirds of the lifetime (see renew/plan.ts). */
+  renewBeforeMs?: number;
 }
 
 export interface CertView extends CertMeta {
@@ -62,7 +63,7 @@ export class CertService {
    */
   ensure(
     rawNames: string[],
-    opts: { issuer?: string; origin?: CertOrigin; force?: boolean; signal?: AbortSignal } = {},
+    opts: { issuer?: string; origin?: CertOrigin; force?: boolean; signal?: AbortSignal; replaces?: string } = {},
   ): Promise<IssueResult> {
     if (rawNames.length === 0) throw new UsageError('give at least one name');
     const names = [...new Set(rawNames.map((n) => validateName(n, { wildcard: true, ip: true })))];
@@ -80,7 +81,7 @@ export class CertService {
       try {
         // Lock, check again, then work: another daemon may have finished while we waited.
         const again = opts.force ? undefined : await this.usable(id, names, false);
-        stored = again ?? (await this.issueAndSave(id, names, issuer, opts.origin ?? 'api', opts.signal));
+        stored = again ?? (await this.issueAndSave(id, names, issuer, opts.origin ?? 'api', opts.signal, opts.replaces));
         await this.o.store.deletePending(id);
       } finally {
         await lock.release();
@@ -168,17 +169,23 @@ export class CertService {
     return same && !this.dueForRenewal(cert.meta) ? cert : undefined;
   }
 
+  /** Past its renewal point (without jitter): `ensure` issues a fresh one instead of reusing it. */
   dueForRenewal(meta: CertMeta, now = Date.now()): boolean {
-    const start = Date.parse(meta.notBefore);
-    const end = Date.parse(meta.notAfter);
-    return now >= start + (end - start) * (this.o.renewAt ?? 2 / 3);
+    return now >= dueFromLifetime({ notBefore: Date.parse(meta.notBefore), notAfter: Date.parse(meta.notAfter) }, 0, this.o.renewBeforeMs);
   }
 
-  private async issueAndSave(id: string, names: string[], issuer: Issuer, origin: CertOrigin, signal?: AbortSignal): Promise<StoredCert> {
+  private async issueAndSave(
+    id: string,
+    names: string[],
+    issuer: Issuer,
+    origin: CertOrigin,
+    signal?: AbortSignal,
+    replaces?: string,
+  ): Promise<StoredCert> {
     const started = performance.now();
     let bundle: CertBundle;
     try {
-      bundle = await issuer.issue({ names, signal, keyType: this.o.policies?.get(id)?.keyType });
+      bundle = await issuer.issue({ names, signal, keyType: this.o.policies?.get(id)?.keyType, replaces });
     } catch (err) {
       this.o.metrics?.issued(issuer.id, 'error', started);
       this.o.log.error({ cert: id, issuer: issuer.id, err: (err as Error).message }, 'issue failed');

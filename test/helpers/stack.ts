@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { configFromObject } from '../../src/config/load.js';
 import type { Config, ConfigInput } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/core/log.js';
-import { Daemon } from '../../src/daemon/daemon.js';
+import { Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
 import { onDemandSnippetOptions } from '../../src/daemon/haproxy-snippets.js';
 import { EMBEDDED_ISSUER } from '../../src/daemon/issuers.js';
 import { demoHaproxyConfig } from '../../src/haproxy/assets/config.js';
@@ -29,7 +29,7 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(extra: Partial<ConfigInput> = {}, opts: { pollMs?: number } = {}): Promise<Stack> {
+export async function startStack(extra: Partial<ConfigInput> = {}, opts: Partial<DaemonOptions> = {}): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), 'certd-stack-'));
   const tlsPort = await freePort();
   const apiPort = await freePort();
@@ -43,7 +43,7 @@ export async function startStack(extra: Partial<ConfigInput> = {}, opts: { pollM
     },
     dir,
   );
-  const startDaemon = () => Daemon.start(config, { log: silentLogger, pollMs: opts.pollMs ?? 200 });
+  const startDaemon = () => Daemon.start(config, { log: silentLogger, pollMs: 200, ...opts });
   let daemon = await startDaemon();
   const haproxyConfigFile = join(dir, 'haproxy.cfg');
   const bind = `127.0.0.1:${tlsPort}`;

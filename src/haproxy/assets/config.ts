@@ -5,6 +5,8 @@
 
 export interface SnippetOptions {
   crtList: string;
+  /** With an ACME issuer using HTTP-01: the map HAProxy answers challenges from. */
+  acmeMap?: string;
   /** The runtime socket path the daemon talks to (unix) or undefined for tcp setups. */
   adminSocket?: string;
 }
@@ -23,7 +25,8 @@ frontend https
     # run \`haproxy-certd run\` once (or \`haproxy-certd wait --crt-list ${o.crtList}\` in ExecStartPre).
     bind :443 ssl crt-list ${o.crtList} alpn h2,http/1.1
     default_backend app
-`;
+
+${o.acmeMap ? acmeHttpFrontend({ bind: ':80', acmeMap: o.acmeMap }) : ''}`;
 }
 
 export interface OnDemandSnippetOptions {
@@ -77,6 +80,21 @@ frontend certd_https
 ${httpBody}`;
 }
 
+/**
+ * HTTP-01 straight from HAProxy: the token is the 4th path field; its key authorization comes from
+ * acme.map, which the daemon fills on every instance. Other plain-HTTP requests go to HTTPS.
+ */
+export function acmeHttpFrontend(o: { bind: string; acmeMap: string }): string {
+  const lookup = `path,field(4,/),map(${o.acmeMap})`;
+  return `frontend certd_http
+    mode http
+    bind ${o.bind}
+    http-request return status 200 content-type text/plain lf-string "%[${lookup}]" if { path_beg /.well-known/acme-challenge/ } { ${lookup} -m found }
+    http-request return status 404 if { path_beg /.well-known/acme-challenge/ }
+    http-request redirect scheme https code 301
+`;
+}
+
 export interface DemoConfigOptions {
   adminSocket: string;
   crtList: string;
@@ -86,6 +104,8 @@ export interface DemoConfigOptions {
   onDemand?: Omit<OnDemandSnippetOptions, 'crtList' | 'bind'>;
   /** A second runtime socket on TCP (`ip:port`), as remote or discovered instances expose it. */
   runtimeTcp?: string;
+  /** Plain-HTTP listener answering ACME HTTP-01 from acme.map. */
+  acmeHttp?: { bind: string; acmeMap: string };
 }
 
 const DEMO_RESPONSE = `    http-request return status 200 content-type text/plain lf-string "hello from haproxy-certd: %[ssl_fc_sni]\\n"
@@ -105,8 +125,9 @@ defaults
     timeout server 30s
 
 `;
-  if (o.onDemand) return head + onDemandFrontends({ ...o.onDemand, crtList: o.crtList, bind: o.bind }, DEMO_RESPONSE);
-  return `${head}frontend demo_https
+  const withHttp = o.acmeHttp ? `${head}${acmeHttpFrontend(o.acmeHttp)}\n` : head;
+  if (o.onDemand) return withHttp + onDemandFrontends({ ...o.onDemand, crtList: o.crtList, bind: o.bind }, DEMO_RESPONSE);
+  return `${withHttp}frontend demo_https
     bind ${o.bind} ssl crt-list ${o.crtList} alpn h2,http/1.1
 ${DEMO_RESPONSE}`;
 }

@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { forEachLimited } from '../../core/concurrency.js';
 import { removeFileDurable, writeFileAtomic } from '../../store/fs/atomic-write.js';
 import { crtListLine, type DeployEntry } from './entry.js';
 
@@ -49,12 +50,4 @@ export class DeployFiles {
     for (const [k, v] of entries) text += `${k} ${v}\n`;
     await writeFileAtomic(path, text, { mode: 0o644 });
   }
-}
-
-async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
