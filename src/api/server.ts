@@ -13,6 +13,8 @@ import { renderStatusPage } from './status-page.js';
 
 export interface ApiOptions {
   service: CertService;
+  /** Key authorizations of HTTP-01 tokens being presented, for setups that route the path here. */
+  acmeAnswer?: (token: string) => string | undefined;
   /** Present when on-demand TLS is configured. */
   onDemand?: { handler: OnDemand; token: string };
   deployer?: Deployer;
@@ -33,6 +35,10 @@ export function createApi(o: ApiOptions): Hono {
   });
 
   app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get('/.well-known/acme-challenge/:token', (c) => {
+    const answer = o.acmeAnswer?.(c.req.param('token'));
+    return answer ? c.text(answer) : c.text('not found\n', 404);
+  });
   if (o.onDemand) {
     const { handler, token } = o.onDemand;
     // Called by HAProxy's Lua with the raw SNI as the body; the answer only says what happened.

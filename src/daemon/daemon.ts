@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { ONDEMAND_LUA, ONDEMAND_LUA_FILE } from '../haproxy/assets/ondemand-lua.js';
 import { OnDemand } from '../ondemand/ondemand.js';
 import { DnsDiscovery } from '../haproxy/discovery/dns.js';
+import { MapHttp01Solver } from '../challenges/http-01/map-solver.js';
 import type { Issuer } from '../issuers/issuer.js';
 import type { BackoffRules } from '../renew/plan.js';
 import { RenewalScheduler } from '../renew/scheduler.js';
@@ -76,7 +77,6 @@ export class Daemon {
     const { log } = o;
     const store = await openStore(config, log);
     const metrics = new Metrics();
-    const issuers = await createIssuers(config, store);
     const certDir = config.haproxy.certDir;
     const defaultEntry = makeDeployEntry(certDir, { id: DEFAULT_CERT_ID, bundle: await loadOrCreateDefaultCert(store), sni: [] });
     const deployer = new Deployer({
@@ -89,6 +89,8 @@ export class Daemon {
       pollMs: o.pollMs,
       reconcileEveryMs: config.haproxy.reconcileEvery,
     });
+    const http01 = new MapHttp01Solver(deployer);
+    const issuers = await createIssuers(config, store, http01);
     const service = new CertService({
       store,
       issuers,
@@ -108,7 +110,10 @@ export class Daemon {
     const onDemand = config.onDemand
       ? { handler: await OnDemand.create({ spec: config.onDemand, service, deployer, store, metrics, log }), token: onDemandToken(token) }
       : undefined;
-    const api = await listenApi(createApi({ service, deployer, metrics, token, log, onDemand }), config.api.listen);
+    const api = await listenApi(
+      createApi({ service, deployer, metrics, token, log, onDemand, acmeAnswer: (t) => http01.answer(t) }),
+      config.api.listen,
+    );
     const discovery = config.haproxy.discover
       ? new DnsDiscovery({ ...config.haproxy.discover, everyMs: config.haproxy.discover.every, log, onChange: (found) => deployer.setDiscovered(found) })
       : undefined;

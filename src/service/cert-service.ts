@@ -82,8 +82,9 @@ export class CertService {
         // Lock, check again, then work: another daemon may have finished while we waited.
         const again = opts.force ? undefined : await this.usable(id, names, false);
         stored = again ?? (await this.issueAndSave(id, names, issuer, opts.origin ?? 'api', opts.signal, opts.replaces));
-        await this.o.store.deletePending(id);
       } finally {
+        // The intent is for crash recovery only: an issuer's answer (even a refusal) settles it.
+        await this.o.store.deletePending(id);
         await lock.release();
       }
       return { cert: stored.meta, issued: true, deploy: await this.deploy([stored]) };

@@ -21,6 +21,10 @@ export interface PebbleOptions {
   alternateRoots?: number;
   /** PEBBLE_AUTHZREUSE (percent); Pebble's default 50 when unset. */
   authzReusePercent?: number;
+  /** Pebble's resolver instead of the private challtestsrv (e.g. a bind9 for RFC 2136 DNS-01). */
+  dnsServer?: string;
+  /** certificateValidityPeriod: short-lived certificates for renewal tests. */
+  validitySeconds?: number;
 }
 
 export interface TestPebble {
@@ -36,6 +40,10 @@ export interface TestPebble {
   root(index: number): Promise<string>;
   /** Publishes DNS-01 TXT records through pebble-challtestsrv, which Pebble uses as its resolver. */
   dns01Solver: Dns01Solver & { presented: number; cleaned: number };
+  /** Simulates a CA outage: stops Pebble alone (it forgets its accounts, as a real reset would). */
+  stopCa(): Promise<void>;
+  /** Starts Pebble again on the same ports after stopCa(). */
+  startCa(): Promise<void>;
   /** Stops Pebble and the DNS server, removes the temp dir. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -99,6 +107,7 @@ export async function startPebble(opts: PebbleOptions): Promise<TestPebble> {
           ocspResponderURL: '',
           externalAccountBindingRequired: opts.eab !== undefined,
           ...(opts.eab ? { externalAccountMACKeys: opts.eab } : {}),
+          ...(opts.validitySeconds ? { certificateValidityPeriod: opts.validitySeconds } : {}),
         },
       }),
     );
@@ -106,12 +115,12 @@ export async function startPebble(opts: PebbleOptions): Promise<TestPebble> {
     if (opts.nonceRejectPercent !== undefined) env.PEBBLE_WFE_NONCEREJECT = String(opts.nonceRejectPercent);
     if (opts.alternateRoots !== undefined) env.PEBBLE_ALTERNATE_ROOTS = String(opts.alternateRoots);
     if (opts.authzReusePercent !== undefined) env.PEBBLE_AUTHZREUSE = String(opts.authzReusePercent);
-    const pebble = spawnLogged(
-      'pebble',
-      ['-config', configFile, '-dnsserver', `127.0.0.1:${dnsPort}`],
-      env,
-    );
-    children.push(pebble);
+    const spawnPebble = () => {
+      const child = spawnLogged('pebble', ['-config', configFile, '-dnsserver', opts.dnsServer ?? `127.0.0.1:${dnsPort}`], env);
+      children.push(child);
+      return child;
+    };
+    let pebble = spawnPebble();
 
     const directoryUrl = `https://127.0.0.1:${listenPort}/dir`;
     const managementUrl = `https://127.0.0.1:${mgmtPort}`;
@@ -142,7 +151,15 @@ export async function startPebble(opts: PebbleOptions): Promise<TestPebble> {
         await post(`${dnsMgmt}/clear-txt`, { host: `${fqdn}.` });
       },
     };
-    return { dir, directoryUrl, tlsCaPem, rootPem: await root(0), managementUrl, root, dns01Solver, stop };
+    const stopCa = async () => {
+      await terminate(pebble);
+      children.splice(children.indexOf(pebble), 1);
+    };
+    const startCa = async () => {
+      pebble = spawnPebble();
+      await waitFor(() => get(directoryUrl, tlsCaPem), Date.now() + READY_TIMEOUT_MS, children, dir);
+    };
+    return { dir, directoryUrl, tlsCaPem, rootPem: await root(0), managementUrl, root, dns01Solver, stopCa, startCa, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -29,7 +29,12 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(extra: Partial<ConfigInput> = {}, opts: Partial<DaemonOptions> = {}): Promise<Stack> {
+export interface StackHaproxyOptions {
+  /** Also answer ACME HTTP-01 from acme.map on 127.0.0.1:<port> (Pebble's httpPort). */
+  acmeHttpPort?: number;
+}
+
+export async function startStack(extra: Partial<ConfigInput> = {}, opts: Partial<DaemonOptions> = {}, h: StackHaproxyOptions = {}): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), 'certd-stack-'));
   const tlsPort = await freePort();
   const apiPort = await freePort();
@@ -48,7 +53,8 @@ export async function startStack(extra: Partial<ConfigInput> = {}, opts: Partial
   const haproxyConfigFile = join(dir, 'haproxy.cfg');
   const bind = `127.0.0.1:${tlsPort}`;
   const onDemand = onDemandSnippetOptions(config, daemon.token, bind);
-  await writeFile(haproxyConfigFile, demoHaproxyConfig({ adminSocket, crtList: config.haproxy.crtList, bind, onDemand }));
+  const acmeHttp = h.acmeHttpPort ? { bind: `127.0.0.1:${h.acmeHttpPort}`, acmeMap: daemon.deployer.mapPath('acme') } : undefined;
+  await writeFile(haproxyConfigFile, demoHaproxyConfig({ adminSocket, crtList: config.haproxy.crtList, bind, onDemand, acmeHttp }));
   const haproxy = new ManagedHaproxy({ configFile: haproxyConfigFile, masterSocket: join(dir, 'master.sock'), runtimeSocket: adminSocket });
   await haproxy.start();
   const stack: Stack = {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { configSnippets, onDemandFrontends } from '../../haproxy/assets/config.js';
+import { join } from 'node:path';
+import { acmeHttpFrontend, configSnippets, onDemandFrontends } from '../../haproxy/assets/config.js';
 import { onDemandSnippetOptions } from '../../daemon/haproxy-snippets.js';
 import { readToken } from '../../daemon/token.js';
 import { UsageError } from '../../core/errors.js';
@@ -14,8 +15,10 @@ export function registerHaproxyConfig(program: Command): void {
       const { config } = await CliContext.load(program.opts<GlobalOptions>());
       const unix = config.haproxy.instances.find((i) => i.runtime.startsWith('unix:'));
       const adminSocket = unix?.runtime.slice('unix:'.length);
+      const usesHttp01 = Object.values(config.issuers).some((i) => i.type === 'acme' && i.challenge === 'http-01');
+      const acmeMap = usesHttp01 ? join(config.haproxy.certDir, 'acme.map') : undefined;
       if (!config.onDemand) {
-        process.stdout.write(configSnippets({ crtList: config.haproxy.crtList, adminSocket }));
+        process.stdout.write(configSnippets({ crtList: config.haproxy.crtList, adminSocket, acmeMap }));
         return;
       }
       const token = config.api.token ?? (await readToken(config.dataDir));
@@ -26,6 +29,7 @@ global
     stats socket ${adminSocket ?? '/run/haproxy/admin.sock'} mode 600 level admin
     lua-load ${od.luaFile}
 
-${onDemandFrontends(od, '    default_backend app\n')}`);
+${onDemandFrontends(od, '    default_backend app\n')}
+${acmeMap ? acmeHttpFrontend({ bind: ':80', acmeMap }) : ''}`);
     });
 }
