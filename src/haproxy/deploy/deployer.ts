@@ -54,6 +54,8 @@ export class Deployer {
   private readonly instances = new Map<string, InstanceSync>();
   private started = false;
   private readonly discovered = new Set<string>();
+  /** Certificates whose PEM file is written (any version). */
+  private readonly onDisk = new Set<string>();
   private reconcileTimer?: NodeJS.Timeout;
   private readonly writeCrtList: () => Promise<void>;
   private fileQueue: Promise<unknown> = Promise.resolve();
@@ -61,7 +63,8 @@ export class Deployer {
   constructor(private readonly o: DeployerOptions) {
     this.files = new DeployFiles(o.certDir, o.crtList);
     this.desired.set(DEFAULT_CERT_ID, o.defaultEntry);
-    this.writeCrtList = coalesced(() => this.files.writeCrtList(this.desired.values()));
+    // The crt-list only ever names PEMs already on disk: an HAProxy starting at any moment can load it.
+    this.writeCrtList = coalesced(() => this.files.writeCrtList([...this.desired.values()].filter((e) => this.onDisk.has(e.id))));
     this.mapPaths = { known: join(o.certDir, 'known.map'), acme: join(o.certDir, 'acme.map') };
     const mapWriter = (path: string) => coalesced(() => this.files.writeMap(path, this.desiredMaps.get(path)!));
     this.writeMap = { known: mapWriter(this.mapPaths.known), acme: mapWriter(this.mapPaths.acme) };
@@ -116,6 +119,7 @@ export class Deployer {
     for (const e of initial) this.desired.set(e.id, e);
     for (const e of initial) this.noteKnown(e);
     await this.files.writeEntries([...this.desired.values()]);
+    for (const id of this.desired.keys()) this.onDisk.add(id);
     await Promise.all([this.writeCrtList(), this.writeMap.known(), this.writeMap.acme()]);
     this.started = true;
     for (const inst of this.instances.values()) inst.start();
@@ -136,17 +140,20 @@ export class Deployer {
   /** Adds or replaces certificates everywhere; resolves when every instance answered (or failed). */
   async upsert(entries: DeployEntry[], timeoutMs = DEPLOY_WAIT_MS): Promise<DeployOutcome> {
     const work: WorkKey[] = [];
-    await this.serialFiles(async () => {
-      await this.files.writeEntries(entries);
-      for (const e of entries) {
-        const old = this.desired.get(e.id);
-        if (old) work.push(...this.forgetKnown(old));
-        this.desired.set(e.id, e);
-        work.push(certWork(e.id), ...this.noteKnown(e));
-      }
+    for (const e of entries) {
+      const old = this.desired.get(e.id);
+      if (old) work.push(...this.forgetKnown(old));
+      this.desired.set(e.id, e);
+      work.push(certWork(e.id), ...this.noteKnown(e));
+    }
+    // Files and the runtime push run side by side (fsyncs cost more than the push); both are
+    // done when this resolves. A restart in between is covered: the push follows restarts.
+    const durable = this.serialFiles(() => this.files.writeEntries(entries)).then(async () => {
+      for (const e of entries) this.onDisk.add(e.id);
+      await Promise.all([this.writeCrtList(), this.writeMap.known()]);
     });
-    await Promise.all([this.writeCrtList(), this.writeMap.known()]);
-    return this.fanOut(work, timeoutMs);
+    const [outcome] = await Promise.all([this.fanOut(work, timeoutMs), durable]);
+    return outcome;
   }
 
   /** Sets entries of a managed map on every instance (file first); resolves when all answered. */
@@ -206,7 +213,9 @@ export class Deployer {
     await Promise.all([this.writeCrtList(), this.writeMap.known()]);
     const outcome = await this.fanOut(work, timeoutMs);
     // After the crt-list no longer names them, a restarting HAProxy can't need the files.
-    await this.serialFiles(() => this.files.removeEntries(gone.filter((e) => !this.desired.has(e.id))));
+    const unused = gone.filter((e) => !this.desired.has(e.id));
+    await this.serialFiles(() => this.files.removeEntries(unused));
+    for (const e of unused) this.onDisk.delete(e.id);
     return outcome;
   }
 
