@@ -38,7 +38,8 @@ test('kill -9 of the daemon mid-issue leaves a consistent store; the next start 
   const first = await startDaemon(port);
   const calls = names.map((n) => first.client.call('POST', '/certs', { names: [n] }).catch((err: Error) => err));
   // Killed once the intents are recorded and before every issuance can have finished.
-  await eventually(async () => (await readdir(join(dir, 'data', 'pending')).catch(() => [])).length >= 3, 10_000, 'pending intents');
+  const intents = async () => (await readdir(join(dir, 'data', 'pending')).catch(() => [])).filter((f) => f.endsWith('.json')).length;
+  await eventually(async () => (await intents()) >= 3, 10_000, 'pending intents');
   first.child.kill('SIGKILL');
   await once(first.child, 'close');
   await Promise.all(calls);

@@ -47,6 +47,7 @@ describe('fleet: three HAProxy instances kept in sync', () => {
     const watcher = (async () => {
       while (watching) {
         for (const m of [h1, h3]) if (!(await handshake(m.tlsPort, 'f77.fleet.test', { ca })).authorized) othersFailed++;
+        await new Promise((r) => setTimeout(r, 20));
       }
     })();
     await h2.haproxy.start();

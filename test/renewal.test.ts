@@ -18,8 +18,7 @@ describe('renewal scheduler with short-lived local-CA certificates, served witho
     await eventually(async () => (await handshake(stack.tlsPort, 'short.test', { ca })).authorized, 10_000, 'issued from config');
     const first = (await handshake(stack.tlsPort, 'short.test', { ca })).serial;
     const pid = await stack.haproxy.workerPid();
-    const plan = stack.daemon.scheduler.dueTimes().get('short.test');
-    assert.equal(plan?.source, 'lifetime');
+    await eventually(async () => stack.daemon.scheduler.dueTimes().get('short.test')?.source === 'lifetime', 5_000, 'planned');
     await eventually(async () => (await handshake(stack.tlsPort, 'short.test', { ca })).serial !== first, 15_000, 'renewed and served');
     assert.equal(await stack.haproxy.workerPid(), pid);
     const text = await (await fetch(`${stack.daemon.api.url}/metrics`)).text();

@@ -27,8 +27,17 @@ function instanceSchema(baseDir: string) {
       runtime: runtimeAddress(baseDir),
       /** Shown in logs, metrics and status; defaults to the runtime address. */
       name: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'a name is 1-128 printable characters without spaces').optional(),
+      /**
+       * The master CLI (`haproxy -W -S <socket>`), `unix:/path`: enables a hitless reload for the
+       * rare change the runtime API cannot take (e.g. a certificate larger than one CLI buffer).
+       */
+      master: z
+        .string()
+        .regex(/^unix:[^\0]+$/, 'expected unix:/path/to/master.sock (the socket given to haproxy -S)')
+        .transform((m) => `unix:${resolve(baseDir, m.slice('unix:'.length))}`)
+        .optional(),
     })
-    .transform((i) => ({ runtime: i.runtime, name: i.name ?? i.runtime }));
+    .transform((i) => ({ runtime: i.runtime, name: i.name ?? i.runtime, ...(i.master ? { master: i.master } : {}) }));
 }
 
 /** The `haproxy:` section. crtList defaults to `<certDir>/crt-list.txt`. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { duration, MAX_TIMER_MS } from './duration.js';
-import { httpUrl, pathField } from './fields.js';
+import { httpUrl, pathField, dnsName } from './fields.js';
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
 
@@ -17,8 +17,10 @@ function directorySource(baseDir: string) {
 function httpSource(baseDir: string) {
   return z.strictObject({
     type: z.literal('http'),
-    /** May hold `{name}`, replaced by each certificate name. */
+    /** May hold `{name}`, replaced by each of `names`. */
     url: httpUrl(),
+    /** The names a `{name}` URL is fetched for (one bundle each). */
+    names: z.array(dnsName({ wildcard: true })).optional(),
     headers: z
       .record(
         z.string().regex(HEADER_NAME, 'a header name is an HTTP token (letters, digits, - and a few symbols)'),

@@ -22,6 +22,7 @@ import { MapHttp01Solver } from '../challenges/http-01/map-solver.js';
 import type { Issuer } from '../issuers/issuer.js';
 import type { BackoffRules } from '../renew/plan.js';
 import { RenewalScheduler } from '../renew/scheduler.js';
+import { createSources, ServiceSink, type CertSource } from '../sources/index.js';
 import { writeFileAtomic } from '../store/fs/atomic-write.js';
 
 export interface DaemonOptions {
@@ -32,6 +33,8 @@ export interface DaemonOptions {
   renewBackoff?: BackoffRules;
   /** Longest sleep between renewal passes (default 1 min). */
   renewMaxSleepMs?: number;
+  /** Least time between two fallback reloads of one instance (default 30 s). */
+  reloadMinIntervalMs?: number;
 }
 
 /** Opens the configured store. */
@@ -60,6 +63,7 @@ export class Daemon {
     private readonly discovery: DnsDiscovery | undefined,
     issuers: ReadonlyMap<string, Issuer>,
     o: DaemonOptions,
+    private readonly sources: CertSource[],
   ) {
     this.scheduler = new RenewalScheduler({
       store,
@@ -88,6 +92,7 @@ export class Daemon {
       metrics,
       pollMs: o.pollMs,
       reconcileEveryMs: config.haproxy.reconcileEvery,
+      reloadMinIntervalMs: o.reloadMinIntervalMs,
     });
     const http01 = new MapHttp01Solver(deployer);
     const issuers = await createIssuers(config, store, http01);
@@ -105,7 +110,11 @@ export class Daemon {
     // HAProxy lua-loads this at start, so it is written before any instance is expected up.
     await mkdir(certDir, { recursive: true });
     await writeFileAtomic(join(certDir, ONDEMAND_LUA_FILE), ONDEMAND_LUA, { mode: 0o644 });
+    const sources = await createSources(config.sources);
     await deployer.start(await service.deployEntries());
+    const sink = new ServiceSink(service, log.child({ component: 'sources' }));
+    // Not awaited: a slow HTTP source must not hold up the daemon's start.
+    for (const source of sources) void source.start(sink).catch((err: Error) => log.error({ source: source.name, err: err.message }, 'source failed to start'));
     const token = await loadOrCreateToken(config.dataDir, config.api.token);
     const onDemand = config.onDemand
       ? { handler: await OnDemand.create({ spec: config.onDemand, service, deployer, store, metrics, log }), token: onDemandToken(token) }
@@ -118,7 +127,7 @@ export class Daemon {
       ? new DnsDiscovery({ ...config.haproxy.discover, everyMs: config.haproxy.discover.every, log, onChange: (found) => deployer.setDiscovered(found) })
       : undefined;
     await discovery?.start();
-    const daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery, issuers, o);
+    const daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery, issuers, o, sources);
     log.info({ api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
     void daemon.catchUp().then(() => daemon.scheduler.start());
     return daemon;
@@ -139,6 +148,7 @@ export class Daemon {
   async stop(): Promise<void> {
     await this.scheduler.stop();
     this.discovery?.stop();
+    await Promise.all(this.sources.map((s) => s.stop()));
     await this.api.close();
     await this.deployer.stop();
     await this.store.close();

@@ -109,15 +109,20 @@ export class CertService {
     return results;
   }
 
-  /** Stores and deploys a certificate the operator brings (combined PEM or cert + key). */
-  async importPem(certPem: string, keyPem = ''): Promise<IssueResult> {
+  /**
+   * Stores and deploys a certificate the operator (or a source) brings: combined PEM or cert + key.
+   * The same certificate again is a no-op (sources rescan; restarts re-import everything).
+   */
+  async importPem(certPem: string, keyPem = '', origin: 'import' | 'source' = 'import'): Promise<IssueResult> {
     const parsed = parseBundle(certPem, keyPem);
     const names = parsed.names.map((n) => validateName(n, { wildcard: true, ip: true }));
     const id = certId(names[0]!);
-    const stored = toStored(id, names, 'import', 'import', parsed);
+    const existing = await this.o.store.loadCert(id);
+    if (existing?.meta.fingerprint === parsed.fingerprint) return { cert: existing.meta, issued: false, deploy: await this.deploy([existing]) };
+    const stored = toStored(id, names, 'import', origin, parsed);
     await this.o.store.saveCert(stored);
     this.o.metrics?.certExpiry(id, 'import', stored.meta.notAfter);
-    this.o.log.info({ cert: id, names, notAfter: stored.meta.notAfter }, 'imported');
+    this.o.log.info({ cert: id, names, origin, notAfter: stored.meta.notAfter }, 'imported');
     return { cert: stored.meta, issued: false, deploy: await this.deploy([stored]) };
   }
 

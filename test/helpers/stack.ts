@@ -32,6 +32,8 @@ export interface Stack {
 export interface StackHaproxyOptions {
   /** Also answer ACME HTTP-01 from acme.map on 127.0.0.1:<port> (Pebble's httpPort). */
   acmeHttpPort?: number;
+  /** Give the daemon the instance's master socket (enables the reload fallback). */
+  master?: boolean;
 }
 
 export async function startStack(extra: Partial<ConfigInput> = {}, opts: Partial<DaemonOptions> = {}, h: StackHaproxyOptions = {}): Promise<Stack> {
@@ -42,7 +44,10 @@ export async function startStack(extra: Partial<ConfigInput> = {}, opts: Partial
   const config = configFromObject(
     {
       dataDir: './data',
-      haproxy: { instances: [{ runtime: `unix:${adminSocket}`, name: 'h1' }], certDir: './certs' },
+      haproxy: {
+        instances: [{ runtime: `unix:${adminSocket}`, name: 'h1', ...(h.master ? { master: `unix:${join(dir, 'master.sock')}` } : {}) }],
+        certDir: './certs',
+      },
       api: { listen: `127.0.0.1:${apiPort}` },
       ...extra,
     },

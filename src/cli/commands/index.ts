@@ -5,6 +5,7 @@ import { registerDemo } from './demo.js';
 import { registerHaproxyConfig } from './haproxy-config.js';
 import { registerRun } from './run.js';
 import { registerStatus } from './status.js';
+import { registerWait } from './wait.js';
 
 export function registerCommands(program: Command): void {
   registerRun(program);
@@ -13,4 +14,5 @@ export function registerCommands(program: Command): void {
   registerCerts(program);
   registerStatus(program);
   registerHaproxyConfig(program);
+  registerWait(program);
 }

@@ -3,16 +3,17 @@ import type { Logger } from 'pino';
 import { coalesced } from '../../core/coalesce.js';
 import { CertdError } from '../../core/errors.js';
 import { RuntimeClient } from '../runtime/client.js';
-import { DEFAULT_CERT_ID, type DeployEntry } from './entry.js';
+import { DEFAULT_CERT_ID, sameListLine, type DeployEntry } from './entry.js';
 import { DeployFiles } from './files.js';
 import { certWork, InstanceSync, mapWork, type InstanceStatus, type WorkKey } from './instance.js';
 import { noDeployMetrics, type DeployMetrics } from './metrics.js';
+import { ReloadFallback } from './reload.js';
 
 export interface DeployerOptions {
   certDir: string;
   crtList: string;
   /** Runtime API addresses ("unix:/run/haproxy/admin.sock", "tcp:127.0.0.1:9999"). */
-  instances: { name?: string; runtime: string }[];
+  instances: { name?: string; runtime: string; master?: string }[];
   /** The fallback certificate: the crt-list's first line, served to names we do not know. */
   defaultEntry: DeployEntry;
   log: Logger;
@@ -20,6 +21,8 @@ export interface DeployerOptions {
   pollMs?: number;
   /** Full reconcile of every instance this often (drift repair); off when absent. */
   reconcileEveryMs?: number;
+  /** Least time between two fallback reloads of one instance (default 30 s). */
+  reloadMinIntervalMs?: number;
 }
 
 /** Maps the daemon keeps on every instance (files in certDir, loaded by the haproxy-config snippets). */
@@ -69,10 +72,12 @@ export class Deployer {
     const mapWriter = (path: string) => coalesced(() => this.files.writeMap(path, this.desiredMaps.get(path)!));
     this.writeMap = { known: mapWriter(this.mapPaths.known), acme: mapWriter(this.mapPaths.acme) };
     for (const path of Object.values(this.mapPaths)) this.desiredMaps.set(path, new Map());
-    o.instances.forEach((inst, i) => this.addInstance(inst.name ?? (o.instances.length === 1 ? 'haproxy' : `haproxy-${i + 1}`), inst.runtime));
+    o.instances.forEach((inst, i) =>
+      this.addInstance(inst.name ?? (o.instances.length === 1 ? 'haproxy' : `haproxy-${i + 1}`), inst.runtime, inst.master),
+    );
   }
 
-  private addInstance(name: string, runtime: string): InstanceSync {
+  private addInstance(name: string, runtime: string, master?: string): InstanceSync {
     const o = this.o;
     const sync = new InstanceSync({
       name,
@@ -85,6 +90,7 @@ export class Deployer {
       metrics: o.metrics ?? noDeployMetrics,
       pollMs: o.pollMs,
       runtime,
+      reload: master ? new ReloadFallback(master.slice('unix:'.length), name, o.log, o.reloadMinIntervalMs) : undefined,
     });
     this.instances.set(name, sync);
     if (this.started) sync.start();
@@ -138,8 +144,16 @@ export class Deployer {
   }
 
   /** Adds or replaces certificates everywhere; resolves when every instance answered (or failed). */
-  async upsert(entries: DeployEntry[], timeoutMs = DEPLOY_WAIT_MS): Promise<DeployOutcome> {
+  async upsert(all: DeployEntry[], timeoutMs = DEPLOY_WAIT_MS): Promise<DeployOutcome> {
     const work: WorkKey[] = [];
+    // What is already desired as is needs no file write; instances are still asked, so the
+    // answer says where it is served.
+    const entries = all.filter((e) => {
+      const have = this.desired.get(e.id);
+      const same = have !== undefined && have.sha1 === e.sha1 && sameListLine(have, e) && have.caFile?.pem === e.caFile?.pem;
+      if (same) work.push(certWork(e.id));
+      return !same;
+    });
     for (const e of entries) {
       const old = this.desired.get(e.id);
       if (old) work.push(...this.forgetKnown(old));

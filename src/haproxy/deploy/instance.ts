@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { CertdError, HaproxyNotFoundError } from '../../core/errors.js';
+import { CertdError, HaproxyCommandError, HaproxyNotFoundError } from '../../core/errors.js';
+import type { ReloadFallback } from './reload.js';
 import type { RuntimeClient } from '../runtime/client.js';
 import { DEFAULT_CERT_ID, sameListLine, type DeployEntry } from './entry.js';
 import type { DeployMetrics } from './metrics.js';
@@ -38,6 +39,8 @@ export interface InstanceOptions {
   pollMs?: number;
   /** The runtime address, for status output. */
   runtime?: string;
+  /** Hitless reload for changes the runtime API refuses (needs the instance's master socket). */
+  reload?: ReloadFallback;
 }
 
 /**
@@ -72,6 +75,8 @@ export class InstanceSync {
   /** Map contents as the instance has them; a map this HAProxy does not load is absent here. */
   private readonly servedMaps = new Map<string, Map<string, string>>();
   private readonly dirty = new Set<WorkKey>();
+  /** Certificates HAProxy refused at runtime (not a connection problem): retried at the next reconcile. */
+  private readonly refused = new Map<string, Error>();
   private waiters: Waiter[] = [];
   private needReconcile = true;
   private state: InstanceState = 'starting';
@@ -166,7 +171,13 @@ export class InstanceSync {
         for (const [i, work] of batch.entries()) {
           try {
             await (work.startsWith('c:') ? this.apply(work.slice(2)) : this.applyMap(work.slice(2)));
+            if (work.startsWith('c:')) this.refused.delete(work.slice(2));
           } catch (err) {
+            // HAProxy said no to this one change: the others must not wait behind it.
+            if (err instanceof HaproxyCommandError && work.startsWith('c:')) {
+              await this.refusedAtRuntime(work.slice(2), err);
+              continue;
+            }
             for (const left of batch.slice(i)) this.dirty.add(left);
             throw err;
           }
@@ -183,6 +194,22 @@ export class InstanceSync {
     }
   }
 
+  /** Records a runtime refusal; with a master socket, falls back to a hitless reload from the files. */
+  private async refusedAtRuntime(id: string, err: HaproxyCommandError): Promise<void> {
+    this.o.log.error({ instance: this.name, cert: id, err: err.message }, 'haproxy refused the change at runtime');
+    if (!this.o.reload) {
+      this.refused.set(id, new HaproxyCommandError(`${err.message} (set a master socket for this instance to allow a reload fallback)`));
+      return;
+    }
+    try {
+      await this.o.reload.request(`${id}: ${err.message}`);
+      // The new worker loaded the files: learn what it serves before anything else.
+      this.needReconcile = true;
+    } catch (reloadErr) {
+      this.refused.set(id, reloadErr as Error);
+    }
+  }
+
   /**
    * Resolves waiters whose ids are all clean. With an error every current waiter is rejected: the
    * caller learns now, the worker keeps retrying in the background.
@@ -191,7 +218,9 @@ export class InstanceSync {
     const keep: Waiter[] = [];
     for (const w of this.waiters) {
       const pending = this.needReconcile || [...w.ids].some((id) => this.dirty.has(id));
+      const refused = [...w.ids].map((id) => this.refused.get(id.slice(2))).find((e) => e !== undefined);
       if (err) w.resolve(err);
+      else if (refused && !pending) w.resolve(refused);
       else if (!pending) w.resolve();
       else keep.push(w);
     }
@@ -245,7 +274,8 @@ export class InstanceSync {
       await ignoreNotFound(this.o.client.delMap(path, key));
       served.delete(key);
     } else {
-      await this.o.client.putMap(path, key, want);
+      // We know the instance's map: one command, not putMap's set-then-add probe.
+      await (served.has(key) ? this.o.client.setMap(path, key, want) : this.o.client.addMap(path, key, want));
       served.set(key, want);
     }
   }

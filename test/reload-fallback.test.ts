@@ -1,0 +1,83 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { exportPrivateKeyPem, generateKeyPair } from '../src/crypto/keys.js';
+import { buildCertificate, selfSignedIssuer } from '../src/crypto/x509.js';
+import { DaemonClient } from '../src/cli/daemon-client.js';
+import type { IssueResult } from '../src/service/cert-service.js';
+import { handshake, startStack, type Stack } from './helpers/stack.js';
+import { parseShowProc } from '../src/haproxy/deploy/reload.js';
+
+async function selfSignedPem(name: string) {
+  const { privateKey, publicKey } = await generateKeyPair('ecdsa-p256');
+  const subject = { commonName: name };
+  const cert = buildCertificate({
+    subject, subjectAltNames: [name], publicKey, issuer: selfSignedIssuer(subject, privateKey),
+    notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 30 * 86_400_000),
+  });
+  return { certPem: cert.pem, keyPem: exportPrivateKeyPem(privateKey) };
+}
+
+/** A bundle bigger than one HAProxy CLI buffer (16 KiB): leaf + 30 extra chain certificates. */
+async function hugeBundle(name: string): Promise<string> {
+  const leaf = await selfSignedPem(name);
+  const filler = await Promise.all(Array.from({ length: 30 }, (_, i) => selfSignedPem(`filler${i}.chain.test`)));
+  const pem = leaf.certPem + filler.map((f) => f.certPem).join('') + leaf.keyPem;
+  assert.ok(pem.length > 17_000);
+  return pem;
+}
+
+test('show proc parsing: current workers and failed reloads', () => {
+  const text = `#<PID>          <type>          <reloads>       <uptime>        <version>
+7603            master          1 [failed: 2]   0d00h00m02s     2.6.12
+# workers
+7666            worker          0               0d00h00m01s     2.6.12
+# old workers
+7616            worker          1               0d00h00m03s     2.6.12
+# programs
+`;
+  assert.deepEqual(parseShowProc(text), { workers: [7666], failedReloads: 2 });
+});
+
+describe('what the 2.6 runtime API cannot take: a hitless reload through the master CLI', () => {
+  let stack: Stack;
+  let api: DaemonClient;
+  before(async () => {
+    stack = await startStack({}, { reloadMinIntervalMs: 100 }, { master: true });
+    api = new DaemonClient(stack.daemon.api.url, stack.daemon.token);
+  });
+  after(() => stack.stop());
+
+  test('a certificate too large for one CLI buffer is loaded by a reload and served', async () => {
+    const pid = await stack.haproxy.workerPid();
+    const r = await api.call<IssueResult>('POST', '/import', { cert: await hugeBundle('huge.test') });
+    assert.deepEqual(r.deploy?.ok, ['h1'], JSON.stringify(r.deploy));
+    assert.equal((await handshake(stack.tlsPort, 'huge.test')).serial, r.cert.serial);
+    assert.notEqual(await stack.haproxy.workerPid(), pid, 'served through a reload');
+  });
+
+  test('ordinary adds never reload', async () => {
+    const pid = await stack.haproxy.workerPid();
+    const r = await api.call<IssueResult>('POST', '/certs', { names: ['normal.test'] });
+    assert.equal((await handshake(stack.tlsPort, 'normal.test')).serial, r.cert.serial);
+    assert.equal(await stack.haproxy.workerPid(), pid);
+  });
+});
+
+describe('without a master socket the refusal is reported and blocks nothing else', () => {
+  let stack: Stack;
+  let api: DaemonClient;
+  before(async () => {
+    stack = await startStack();
+    api = new DaemonClient(stack.daemon.api.url, stack.daemon.token);
+  });
+  after(() => stack.stop());
+
+  test('the huge certificate fails on h1 with a hint; other certificates still deploy', async () => {
+    const r = await api.call<IssueResult>('POST', '/import', { cert: await hugeBundle('huge2.test') });
+    assert.equal(r.deploy?.failed[0]?.instance, 'h1');
+    assert.match(r.deploy!.failed[0]!.error, /bufsize.*master socket/s);
+    const ok = await api.call<IssueResult>('POST', '/certs', { names: ['after-huge.test'] });
+    assert.deepEqual(ok.deploy?.ok, ['h1']);
+    assert.equal((await handshake(stack.tlsPort, 'after-huge.test')).serial, ok.cert.serial);
+  });
+});
