@@ -10,6 +10,7 @@ import { demoHaproxyConfig } from '../../src/haproxy/assets/config.js';
 import { ManagedHaproxy } from '../../src/haproxy/managed/managed-haproxy.js';
 import { LocalCaIssuer } from '../../src/issuers/local-ca/index.js';
 import { freePort } from './ports.js';
+import { startOnFreePort } from './stack.js';
 
 export interface FleetMember {
   name: string;
@@ -52,12 +53,12 @@ export async function startFleet(o: { listed: number; extra?: Partial<ConfigInpu
   const daemon = await Daemon.start(config, { log: silentLogger, pollMs: o.pollMs ?? 200 });
   const members: FleetMember[] = [];
   const addMember = async (name: string, runtimeTcp?: string) => {
-    const tlsPort = await freePort();
     const adminSocket = join(dir, `${name}.sock`);
     const configFile = join(dir, `${name}.cfg`);
-    await writeFile(configFile, demoHaproxyConfig({ adminSocket, crtList: config.haproxy.crtList, bind: `127.0.0.1:${tlsPort}`, runtimeTcp }));
     const haproxy = new ManagedHaproxy({ configFile, masterSocket: join(dir, `${name}.master`), runtimeSocket: adminSocket });
-    await haproxy.start();
+    const tlsPort = await startOnFreePort(haproxy, (port) =>
+      writeFile(configFile, demoHaproxyConfig({ adminSocket, crtList: config.haproxy.crtList, bind: `127.0.0.1:${port}`, runtimeTcp })),
+    );
     const member = { name, haproxy, tlsPort, adminSocket, runtimeTcp };
     members.push(member);
     return member;

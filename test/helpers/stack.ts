@@ -38,7 +38,6 @@ export interface StackHaproxyOptions {
 
 export async function startStack(extra: Partial<ConfigInput> = {}, opts: Partial<DaemonOptions> = {}, h: StackHaproxyOptions = {}): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), 'certd-stack-'));
-  const tlsPort = await freePort();
   const apiPort = await freePort();
   const adminSocket = join(dir, 'admin.sock');
   const config = configFromObject(
@@ -56,12 +55,14 @@ export async function startStack(extra: Partial<ConfigInput> = {}, opts: Partial
   const startDaemon = () => Daemon.start(config, { log: silentLogger, pollMs: 200, ...opts });
   let daemon = await startDaemon();
   const haproxyConfigFile = join(dir, 'haproxy.cfg');
-  const bind = `127.0.0.1:${tlsPort}`;
-  const onDemand = onDemandSnippetOptions(config, daemon.token, bind);
   const acmeHttp = h.acmeHttpPort ? { bind: `127.0.0.1:${h.acmeHttpPort}`, acmeMap: daemon.deployer.mapPath('acme') } : undefined;
-  await writeFile(haproxyConfigFile, demoHaproxyConfig({ adminSocket, crtList: config.haproxy.crtList, bind, onDemand, acmeHttp }));
+  const writeConfig = (port: number) => {
+    const bind = `127.0.0.1:${port}`;
+    const onDemand = onDemandSnippetOptions(config, daemon.token, bind);
+    return writeFile(haproxyConfigFile, demoHaproxyConfig({ adminSocket, crtList: config.haproxy.crtList, bind, onDemand, acmeHttp }));
+  };
   const haproxy = new ManagedHaproxy({ configFile: haproxyConfigFile, masterSocket: join(dir, 'master.sock'), runtimeSocket: adminSocket });
-  await haproxy.start();
+  const tlsPort = await startOnFreePort(haproxy, writeConfig);
   const stack: Stack = {
     dir,
     config,
@@ -80,6 +81,23 @@ export async function startStack(extra: Partial<ConfigInput> = {}, opts: Partial
     },
   };
   return stack;
+}
+
+/**
+ * Starts HAProxy on a port the kernel just handed out. Between picking and binding, another
+ * process may take it (parallel tests, a benchmark): then pick again, a few times.
+ */
+export async function startOnFreePort(haproxy: ManagedHaproxy, writeConfig: (port: number) => Promise<void>): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    await writeConfig(port);
+    try {
+      await haproxy.start();
+      return port;
+    } catch (err) {
+      if (attempt >= 5 || !/Address already in use/.test((err as Error).message)) throw err;
+    }
+  }
 }
 
 /** Retries `check` until it returns true or `ms` pass; returns the elapsed time or throws. */
