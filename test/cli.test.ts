@@ -3,17 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportPrivateKeyPem, generateKeyPair } from '../src/crypto/keys.js';
-import { buildCertificate, selfSignedIssuer } from '../src/crypto/x509.js';
+import { selfSigned } from './helpers/certs.js';
 import { runCli } from './helpers/cli.js';
 import { handshake, startStack, type Stack } from './helpers/stack.js';
-
-async function selfSigned(name: string, notAfter: Date, notBefore = new Date(Date.now() - 60_000)) {
-  const { privateKey, publicKey } = await generateKeyPair('ecdsa-p256');
-  const subject = { commonName: name };
-  const cert = buildCertificate({ subject, subjectAltNames: [name], publicKey, issuer: selfSignedIssuer(subject, privateKey), notBefore, notAfter });
-  return { certPem: cert.pem, keyPem: exportPrivateKeyPem(privateKey) };
-}
 
 describe('CLI without a daemon: acts on the store, clear errors, exit codes', () => {
   let dir: string;
@@ -61,9 +53,9 @@ describe('CLI without a daemon: acts on the store, clear errors, exit codes', ()
   });
 
   test('import: combined PEM and cert + key work; broken, mismatched and expired are refused', async () => {
-    const good = await selfSigned('imported.test', new Date(Date.now() + 86_400_000 * 60));
-    const other = await selfSigned('other.test', new Date(Date.now() + 86_400_000 * 60));
-    const expired = await selfSigned('old.test', new Date(Date.now() - 86_400_000), new Date(Date.now() - 86_400_000 * 30));
+    const good = await selfSigned('imported.test', { notAfter: new Date(Date.now() + 86_400_000 * 60) });
+    const other = await selfSigned('other.test', { notAfter: new Date(Date.now() + 86_400_000 * 60) });
+    const expired = await selfSigned('old.test', { notAfter: new Date(Date.now() - 86_400_000), notBefore: new Date(Date.now() - 86_400_000 * 30) });
     const f = (name: string, text: string) => writeFile(join(dir, name), text).then(() => join(dir, name));
     const fullchain = await f('fullchain.pem', good.certPem);
     const privkey = await f('privkey.pem', good.keyPem);

@@ -1,26 +1,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { exportPrivateKeyPem, generateKeyPair } from '../src/crypto/keys.js';
-import { buildCertificate, selfSignedIssuer } from '../src/crypto/x509.js';
 import { DaemonClient } from '../src/cli/daemon-client.js';
 import type { IssueResult } from '../src/service/cert-service.js';
+import { selfSigned } from './helpers/certs.js';
 import { handshake, startStack, type Stack } from './helpers/stack.js';
 import { parseShowProc } from '../src/haproxy/deploy/reload.js';
 
-async function selfSignedPem(name: string) {
-  const { privateKey, publicKey } = await generateKeyPair('ecdsa-p256');
-  const subject = { commonName: name };
-  const cert = buildCertificate({
-    subject, subjectAltNames: [name], publicKey, issuer: selfSignedIssuer(subject, privateKey),
-    notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 30 * 86_400_000),
-  });
-  return { certPem: cert.pem, keyPem: exportPrivateKeyPem(privateKey) };
-}
-
 /** A bundle bigger than one HAProxy CLI buffer (16 KiB): leaf + 30 extra chain certificates. */
 async function hugeBundle(name: string): Promise<string> {
-  const leaf = await selfSignedPem(name);
-  const filler = await Promise.all(Array.from({ length: 30 }, (_, i) => selfSignedPem(`filler${i}.chain.test`)));
+  const leaf = await selfSigned(name);
+  const filler = await Promise.all(Array.from({ length: 30 }, (_, i) => selfSigned(`filler${i}.chain.test`)));
   const pem = leaf.certPem + filler.map((f) => f.certPem).join('') + leaf.keyPem;
   assert.ok(pem.length > 17_000);
   return pem;

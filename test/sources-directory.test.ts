@@ -6,19 +6,11 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { certFacts } from '../src/core/bundle.js';
 import { errorCode } from '../src/core/errors.js';
-import { exportPrivateKeyPem, generateKeyPair } from '../src/crypto/keys.js';
-import { buildCertificate, selfSignedIssuer } from '../src/crypto/x509.js';
 import { DirectorySource } from '../src/sources/directory.js';
 import type { SourceSink } from '../src/sources/source.js';
+import { selfSigned } from './helpers/certs.js';
 
 const DAY = 86_400_000;
-
-async function selfSigned(name: string, notAfter = new Date(Date.now() + 30 * DAY), notBefore = new Date(Date.now() - 60_000)) {
-  const { privateKey, publicKey } = await generateKeyPair('ecdsa-p256');
-  const subject = { commonName: name };
-  const cert = buildCertificate({ subject, subjectAltNames: [name], publicKey, issuer: selfSignedIssuer(subject, privateKey), notBefore, notAfter });
-  return { certPem: cert.pem, keyPem: exportPrivateKeyPem(privateKey), fingerprint: certFacts(cert.pem).fingerprint };
-}
 
 type Event =
   | { op: 'put'; key: string; fingerprint: string; names: string[] }
@@ -201,7 +193,7 @@ describe('DirectorySource', () => {
 
     // Expired certificates are refused.
     mark = rec.mark();
-    const old = await selfSigned('old.flat.test', new Date(Date.now() - DAY), new Date(Date.now() - 30 * DAY));
+    const old = await selfSigned('old.flat.test', { notAfter: new Date(Date.now() - DAY), notBefore: new Date(Date.now() - 30 * DAY) });
     await writeFile(join(flat, 'old.pem'), old.certPem + old.keyPem);
     await rec.next(mark, (e) => e.op === 'reject' && e.code === 'CERTD_E_CERT_EXPIRED' && e.key === join(flat, 'old.pem'));
 

@@ -4,20 +4,9 @@ import { mkdir, mkdtemp, rename, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { exportPrivateKeyPem, generateKeyPair } from '../src/crypto/keys.js';
-import { buildCertificate, selfSignedIssuer } from '../src/crypto/x509.js';
+import { selfSigned } from './helpers/certs.js';
 import { freePort } from './helpers/ports.js';
 import { eventually, handshake, startStack, type Stack } from './helpers/stack.js';
-
-async function selfSigned(name: string) {
-  const { privateKey, publicKey } = await generateKeyPair('ecdsa-p256');
-  const subject = { commonName: name };
-  const cert = buildCertificate({
-    subject, subjectAltNames: [name], publicKey, issuer: selfSignedIssuer(subject, privateKey),
-    notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 30 * 86_400_000),
-  });
-  return { certPem: cert.pem, keyPem: exportPrivateKeyPem(privateKey) };
-}
 
 /** Writes archive/<name>/{fullchain,privkey}N.pem and points live/<name>/ at them, as certbot does. */
 async function certbotWrite(le: string, name: string, n: number, bundle: { certPem: string; keyPem: string }, linkKey = true) {

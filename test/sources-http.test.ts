@@ -7,27 +7,12 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { certFacts } from '../src/core/bundle.js';
 import { errorCode } from '../src/core/errors.js';
-import { exportPrivateKeyPem, generateKeyPair } from '../src/crypto/keys.js';
-import { buildCertificate, selfSignedIssuer } from '../src/crypto/x509.js';
 import { createRoot, LocalCa } from '../src/issuers/local-ca/index.js';
 import { HttpSource, type HttpSourceOptions } from '../src/sources/http.js';
 import type { SourceSink } from '../src/sources/source.js';
+import { selfSigned } from './helpers/certs.js';
 
 const TOKEN = 'Bearer s3cret-token-value';
-
-async function selfSigned(name: string) {
-  const { privateKey, publicKey } = await generateKeyPair('ecdsa-p256');
-  const subject = { commonName: name };
-  const cert = buildCertificate({
-    subject,
-    subjectAltNames: [name],
-    publicKey,
-    issuer: selfSignedIssuer(subject, privateKey),
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 30 * 86_400_000),
-  });
-  return { pem: cert.pem + exportPrivateKeyPem(privateKey), fingerprint: certFacts(cert.pem).fingerprint };
-}
 
 type Event = { op: 'put'; key: string; fingerprint: string } | { op: 'drop'; key: string } | { op: 'reject'; key: string; code?: string; message: string };
 

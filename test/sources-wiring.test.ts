@@ -7,25 +7,10 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { configFromObject } from '../src/config/load.js';
 import { silentLogger } from '../src/core/log.js';
-import { exportPrivateKeyPem, generateKeyPair } from '../src/crypto/keys.js';
-import { buildCertificate, selfSignedIssuer } from '../src/crypto/x509.js';
 import { CertService } from '../src/service/cert-service.js';
 import { createSources, DirectorySource, HttpSource, ServiceSink, type ImportTarget } from '../src/sources/index.js';
 import { FsStore } from '../src/store/fs/fs-store.js';
-
-async function selfSigned(name: string) {
-  const { privateKey, publicKey } = await generateKeyPair('ecdsa-p256');
-  const subject = { commonName: name };
-  const cert = buildCertificate({
-    subject,
-    subjectAltNames: [name],
-    publicKey,
-    issuer: selfSignedIssuer(subject, privateKey),
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 30 * 86_400_000),
-  });
-  return { certPem: cert.pem, keyPem: exportPrivateKeyPem(privateKey) };
-}
+import { selfSigned } from './helpers/certs.js';
 
 /** Polls until `check` passes or 2 s have gone by. */
 async function eventually(check: () => Promise<void>): Promise<void> {

@@ -5,6 +5,7 @@ import { createIssuers, defaultIssuerId } from '../daemon/issuers.js';
 import { openStore } from '../daemon/daemon.js';
 import { policiesFromConfig } from '../daemon/policies.js';
 import { readToken } from '../daemon/token.js';
+import { apiBaseUrl } from '../daemon/haproxy-snippets.js';
 import { CertService } from '../service/cert-service.js';
 import type { Store } from '../store/store.js';
 import { DaemonClient } from './daemon-client.js';
@@ -29,10 +30,9 @@ export class CliContext {
 
   /** The daemon's API client when a daemon answers, else undefined. */
   async daemon(): Promise<DaemonClient | undefined> {
-    const [host, port] = [this.config.api.listen.replace(/:\d+$/, ''), this.config.api.listen.replace(/^.*:/, '')];
-    const shownHost = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+    const base = apiBaseUrl(this.config.api.listen);
     const token = this.config.api.token ?? (await readToken(this.config.dataDir));
-    const client = new DaemonClient(`http://${shownHost}:${port}`, token ?? '');
+    const client = new DaemonClient(base, token ?? '');
     return (await client.isUp()) ? client : undefined;
   }
 

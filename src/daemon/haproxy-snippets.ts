@@ -5,13 +5,18 @@ import { ONDEMAND_LUA_FILE } from '../haproxy/assets/ondemand-lua.js';
 import type { OnDemandSnippetOptions } from '../haproxy/assets/config.js';
 import { onDemandToken } from './token.js';
 
-/** The daemon URL HAProxy's Lua calls: a wildcard listen address is reached on loopback. */
-export function onDemandUrl(apiListen: string): string {
+/** The daemon's API base URL as a local client reaches it: a wildcard listen address means loopback. */
+export function apiBaseUrl(apiListen: string): string {
   const port = apiListen.slice(apiListen.lastIndexOf(':') + 1);
   let host = apiListen.slice(0, apiListen.lastIndexOf(':'));
   if (host === '0.0.0.0' || host === '') host = '127.0.0.1';
   if (host === '[::]' || host === '::') host = '[::1]';
-  return `http://${host}:${port}/ondemand`;
+  return `http://${host}:${port}`;
+}
+
+/** The URL HAProxy's Lua calls for unknown SNIs. */
+export function onDemandUrl(apiListen: string): string {
+  return `${apiBaseUrl(apiListen)}/ondemand`;
 }
 
 /** Everything the on-demand HAProxy snippet needs, derived from the config and the API token. */

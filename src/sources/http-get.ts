@@ -1,11 +1,7 @@
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
+import { httpRequest, type RequestAgents, type RequestFailure } from '../core/http-request.js';
 import { SourceUnavailableError } from './errors.js';
-
-/*
- * GET over node:http(s). Global fetch cannot take a custom CA on Node 20 without importing
- * undici (not installed); an https.Agent({ ca }) does, so every request goes through this one path.
- */
 
 export interface GetResponse {
   status: number;
@@ -21,20 +17,10 @@ export interface GetOptions {
   signal?: AbortSignal;
 }
 
-/* Verification failures whose likely fix is the caBundle option. */
-const TLS_TRUST_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
 /** Keep-alive agents for one source; `ca` (PEM) replaces the system trust store for https. */
-export class HttpAgents {
-  private readonly https: https.Agent;
-  private readonly http = new http.Agent({ keepAlive: true });
+export class HttpAgents implements RequestAgents {
+  readonly https: https.Agent;
+  readonly http = new http.Agent({ keepAlive: true });
 
   constructor(ca?: string) {
     this.https = new https.Agent({ keepAlive: true, ca });
@@ -45,43 +31,17 @@ export class HttpAgents {
    * SourceUnavailableError; an abort rejects with the signal's reason. Header values never
    * appear in errors. Safe to call concurrently.
    */
-  get(url: URL, o: GetOptions): Promise<GetResponse> {
-    const secure = url.protocol === 'https:';
-    return new Promise<GetResponse>((resolve, reject) => {
-      let settled = false;
-      const finish = (err: unknown, res?: GetResponse) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        o.signal?.removeEventListener('abort', onAbort);
-        if (err) reject(err);
-        else resolve(res!);
-      };
-      const request = (secure ? https : http).request(url, {
-        method: 'GET',
-        headers: o.headers,
-        agent: secure ? this.https : this.http,
-      });
-      const timer = setTimeout(() => {
-        const err = new SourceUnavailableError(`GET ${shown(url)}: no complete reply within ${o.timeoutMs} ms`);
-        finish(err);
-        request.destroy(err);
-      }, o.timeoutMs);
-      const onAbort = () => {
-        finish(o.signal!.reason);
-        request.destroy();
-      };
-      if (o.signal?.aborted) return onAbort();
-      o.signal?.addEventListener('abort', onAbort, { once: true });
-      request.on('error', (err) => finish(unavailable(url, err)));
-      request.on('response', (res) => {
-        readBody(res, o.maxBodyBytes).then(
-          (body) => finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body }),
-          (err: Error) => finish(unavailable(url, err)),
-        );
-      });
-      request.end();
+  async get(url: URL, o: GetOptions): Promise<GetResponse> {
+    const { status, headers, body } = await httpRequest(url, {
+      agents: this,
+      method: 'GET',
+      headers: o.headers,
+      timeoutMs: o.timeoutMs,
+      maxBodyBytes: o.maxBodyBytes,
+      signal: o.signal,
+      fail: (f) => unavailable(url, o, f),
     });
+    return { status, headers, body };
   }
 
   close(): void {
@@ -90,29 +50,12 @@ export class HttpAgents {
   }
 }
 
-function readBody(res: IncomingMessage, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        res.destroy(new Error(`reply larger than ${max} bytes; a PEM bundle is a few KiB`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    res.on('end', () => resolve(Buffer.concat(chunks)));
-    res.on('error', reject);
-    res.on('aborted', () => reject(new Error('connection closed mid-reply')));
-  });
-}
-
-function unavailable(url: URL, err: Error): SourceUnavailableError {
-  if (err instanceof SourceUnavailableError) return err;
-  const code = (err as NodeJS.ErrnoException).code;
-  const hint = code && TLS_TRUST_CODES.has(code) ? " — the server's TLS certificate is not trusted: set caBundle to its CA (PEM)" : '';
-  return new SourceUnavailableError(`GET ${shown(url)} failed: ${err.message}${code ? ` (${code})` : ''}${hint}`, { cause: err });
+function unavailable(url: URL, o: GetOptions, f: RequestFailure): SourceUnavailableError {
+  const what = `GET ${shown(url)}`;
+  if (f.kind === 'timeout') return new SourceUnavailableError(`${what}: no complete reply within ${o.timeoutMs} ms`);
+  if (f.kind === 'too-large') return new SourceUnavailableError(`${what} failed: reply larger than ${o.maxBodyBytes} bytes; a PEM bundle is a few KiB`);
+  const hint = f.untrustedTls ? " — the server's TLS certificate is not trusted: set caBundle to its CA (PEM)" : '';
+  return new SourceUnavailableError(`${what} failed: ${f.detail}${hint}`, { cause: f.error });
 }
 
 /** The URL for messages: no user:password part. */

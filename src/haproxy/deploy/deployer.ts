@@ -57,6 +57,8 @@ export class Deployer {
   private readonly instances = new Map<string, InstanceSync>();
   private started = false;
   private readonly discovered = new Set<string>();
+  /** `*.parent` SNI filters → certificate id, for covers(). */
+  private readonly wildcards = new Map<string, string>();
   /** Certificates whose PEM file is written (any version). */
   private readonly onDisk = new Set<string>();
   private reconcileTimer?: NodeJS.Timeout;
@@ -194,15 +196,13 @@ export class Deployer {
   /** Whether a certificate line serves this name: exactly, or through a `*.parent` wildcard. */
   covers(name: string): boolean {
     if (this.desiredMaps.get(this.mapPaths.known)!.has(name)) return true;
-    const parent = name.slice(name.indexOf('.') + 1);
-    const wildcard = `*.${parent}`;
-    for (const e of this.desired.values()) if (e.sni.includes(wildcard)) return true;
-    return false;
+    return this.wildcards.has(`*.${name.slice(name.indexOf('.') + 1)}`);
   }
 
-  /** Adds an entry's exact names to known.map (wildcards cannot be looked up exactly). */
+  /** Adds an entry's exact names to known.map (wildcards cannot be looked up exactly: kept aside). */
   private noteKnown(e: DeployEntry): WorkKey[] {
     const known = this.desiredMaps.get(this.mapPaths.known)!;
+    for (const w of e.sni.filter((n) => n.startsWith('*.'))) this.wildcards.set(w, e.id);
     const names = e.sni.filter((n) => !n.startsWith('*.'));
     for (const n of names) known.set(n, e.id);
     return names.map((n) => mapWork(this.mapPaths.known, n));
@@ -211,6 +211,7 @@ export class Deployer {
   /** Removes an entry's names from known.map unless another certificate still claims them. */
   private forgetKnown(e: DeployEntry): WorkKey[] {
     const known = this.desiredMaps.get(this.mapPaths.known)!;
+    for (const w of e.sni) if (this.wildcards.get(w) === e.id) this.wildcards.delete(w);
     const names = e.sni.filter((n) => known.get(n) === e.id);
     for (const n of names) known.delete(n);
     return names.map((n) => mapWork(this.mapPaths.known, n));

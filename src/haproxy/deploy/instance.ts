@@ -111,6 +111,8 @@ export class InstanceSync {
   /** Marks work as changed; resolves once this instance has it as desired (or rejects on failure). */
   sync(ids: Iterable<WorkKey>): Promise<void> {
     const set = new Set(ids);
+    // Nothing asked and nothing pending: the loop may be asleep and would never settle this.
+    if (set.size === 0 && !this.needReconcile) return Promise.resolve();
     for (const id of set) this.dirty.add(id);
     const done = new Promise<void>((resolve, reject) =>
       this.waiters.push({ ids: set, resolve: (err) => (err ? reject(err) : resolve()) }),

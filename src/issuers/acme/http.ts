@@ -1,13 +1,10 @@
-import http, { type IncomingMessage } from 'node:http';
+import http from 'node:http';
 import https from 'node:https';
 import { createSecureContext } from 'node:tls';
+import { httpRequest, type RequestFailure, type RequestReply } from '../../core/http-request.js';
 import { AcmeUnreachableError } from './problems.js';
 
-/*
- * A tiny fetch-like client over node:http(s). Global fetch cannot take a custom CA without
- * undici's Agent, and undici is not importable from Node 20 without installing it; an
- * https.Agent({ ca }) does the same job, so every ACME request goes through this one path.
- */
+/* A tiny fetch-like client over core/http-request: every ACME request goes through this one path. */
 
 export interface HttpRequest {
   method: 'GET' | 'HEAD' | 'POST';
@@ -48,16 +45,6 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
 const IDLE_SOCKET_MS = 10_000;
 
-/* TLS verification failures: the likely fix is the caBundle option, so the message says so. */
-const TLS_TRUST_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
 /** Creates a transport with its own keep-alive agents. */
 export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransport {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -66,8 +53,10 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
   // and build its own context again (measurable with 50 concurrent issues).
   const secureContext = opts.caBundle !== undefined ? createSecureContext({ ca: opts.caBundle }) : undefined;
   // Idle sockets are dropped before a typical server idle timeout would close them under us.
-  const httpsAgent = new https.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS, secureContext });
-  const httpAgent = new http.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS });
+  const agents = {
+    https: new https.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS, secureContext }),
+    http: new http.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS }),
+  };
   const userAgent = opts.userAgent ?? 'haproxy-certd';
 
   async function send(url: string, req: HttpRequest): Promise<HttpResponse> {
@@ -82,101 +71,52 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
     }
   }
 
-  function sendOnce(url: string, req: HttpRequest): Promise<HttpResponse> {
-    req.signal?.throwIfAborted();
+  async function sendOnce(url: string, req: HttpRequest): Promise<HttpResponse> {
     const target = new URL(url);
-    const secure = target.protocol === 'https:';
-    if (!secure && target.protocol !== 'http:') {
-      return Promise.reject(new AcmeUnreachableError(`${url}: only http and https URLs are supported`));
+    if (target.protocol !== 'https:' && target.protocol !== 'http:') {
+      throw new AcmeUnreachableError(`${url}: only http and https URLs are supported`);
     }
     const headers: Record<string, string> = { 'user-agent': userAgent, ...req.headers };
     if (req.body !== undefined) headers['content-length'] = String(Buffer.byteLength(req.body));
-
-    return new Promise<HttpResponse>((resolve, reject) => {
-      let settled = false;
-      const finish = (err: unknown, res?: HttpResponse) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        req.signal?.removeEventListener('abort', onAbort);
-        if (err) reject(err);
-        else resolve(res!);
-      };
-      const request = (secure ? https : http).request(target, {
-        method: req.method,
-        headers,
-        agent: secure ? httpsAgent : httpAgent,
-      });
-      const timer = setTimeout(() => {
-        const err = new AcmeUnreachableError(`${req.method} ${url}: no complete reply within ${timeoutMs} ms`);
-        finish(err);
-        request.destroy(err);
-      }, timeoutMs);
-      const onAbort = () => {
-        finish(req.signal!.reason);
-        request.destroy();
-      };
-      req.signal?.addEventListener('abort', onAbort, { once: true });
-      request.on('error', (err: NodeJS.ErrnoException) => {
-        const stale = request.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
-        finish(stale ? new StaleSocketError(err.message) : unreachable(req.method, url, err));
-      });
-      request.on('response', (res) => {
-        readBody(res, maxBody).then(
-          (body) => finish(undefined, response(url, res, body)),
-          (err: Error) => finish(unreachable(req.method, url, err)),
-        );
-      });
-      request.end(req.body);
+    const what = `${req.method} ${url}`;
+    const reply = await httpRequest(target, {
+      agents,
+      method: req.method,
+      headers,
+      body: req.body,
+      timeoutMs,
+      maxBodyBytes: maxBody,
+      signal: req.signal,
+      fail: (f) => (f.kind === 'error' && f.staleSocket ? new StaleSocketError(f.error.message) : unreachable(what, timeoutMs, maxBody, f)),
     });
+    return response(url, reply);
   }
 
   return {
     send,
     close() {
-      httpsAgent.destroy();
-      httpAgent.destroy();
+      agents.https.destroy();
+      agents.http.destroy();
     },
   };
 }
 
 class StaleSocketError extends Error {}
 
-function readBody(res: IncomingMessage, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        res.destroy(new Error(`reply larger than ${max} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    res.on('end', () => resolve(Buffer.concat(chunks)));
-    res.on('error', reject);
-    res.on('aborted', () => reject(new Error('connection closed mid-reply')));
-  });
-}
-
-function response(url: string, res: IncomingMessage, body: Buffer): HttpResponse {
-  // rawHeaders keeps repeated headers apart; `res.headers` would join Link values with ", ".
-  const raw = res.rawHeaders;
+function response(url: string, reply: RequestReply): HttpResponse {
+  const raw = reply.rawHeaders;
   const values = (name: string) => {
     const lower = name.toLowerCase();
     const out: string[] = [];
     for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === lower) out.push(raw[i + 1]!);
     return out;
   };
-  return { status: res.statusCode ?? 0, url, body, header: (name) => values(name)[0], headerValues: values };
+  return { status: reply.status, url, body: reply.body, header: (name) => values(name)[0], headerValues: values };
 }
 
-function unreachable(method: string, url: string, err: Error): AcmeUnreachableError {
-  if (err instanceof AcmeUnreachableError) return err;
-  const code = (err as NodeJS.ErrnoException).code;
-  const hint = code && TLS_TRUST_CODES.has(code)
-    ? " — the CA's TLS certificate is not trusted: set caBundle to its CA certificate (PEM)"
-    : '';
-  return new AcmeUnreachableError(`${method} ${url} failed: ${err.message}${code ? ` (${code})` : ''}${hint}`, { cause: err });
+function unreachable(what: string, timeoutMs: number, maxBody: number, f: RequestFailure): AcmeUnreachableError {
+  if (f.kind === 'timeout') return new AcmeUnreachableError(`${what}: no complete reply within ${timeoutMs} ms`);
+  if (f.kind === 'too-large') return new AcmeUnreachableError(`${what} failed: reply larger than ${maxBody} bytes`);
+  const hint = f.untrustedTls ? " — the CA's TLS certificate is not trusted: set caBundle to its CA certificate (PEM)" : '';
+  return new AcmeUnreachableError(`${what} failed: ${f.detail}${hint}`, { cause: f.error });
 }

@@ -1,0 +1,323 @@
+/**
+ * On-demand TLS, side by side in one run (issue #3):
+ *
+ *  - certd: the daemon + one managed HAProxy (startStack with onDemand): an unknown SNI goes
+ *    through the `mode tcp` SNI hop, Lua asks the daemon, which asks the `ask` endpoint, issues
+ *    from its local CA (ECDSA P-256), stores, deploys over the runtime API, then the handshake
+ *    goes on with the new certificate;
+ *  - Caddy 2.6 (Debian `caddy`): `tls internal { on_demand }` with the same `ask` endpoint
+ *    (ECDSA P-256 leaves from its internal CA);
+ *  - HAProxy direct: a second HAProxy binding the crt-list the daemon wrote, with no SNI hop and
+ *    no Lua — the floor for the steady state.
+ *
+ * Measured with node:tls on new TCP connections (full handshakes, no session reuse): the FIRST
+ * handshake of never-seen names, sequential (certd and Caddy alternating name by name) and 10 at
+ * once; then steady-state handshakes on known names, the three servers in rotating blocks. Every
+ * first handshake must verify against the server's own root with the right SAN.
+ *
+ * Run: npm run bench:ondemand            (100 names + 100 concurrent + 1,000 steady each; ~30 s)
+ *      npm run bench:ondemand -- --quick (20 names, 100 steady; prints, leaves RESULTS.md alone)
+ */
+import { fileURLToPath } from 'node:url';
+import { eventually, startStack, type Stack } from '../test/helpers/stack.js';
+import { startAskServer, type AskServer } from './lib/ask-server.js';
+import { startCaddy, type BenchCaddy } from './lib/caddy.js';
+import { timedHandshake, type Served } from './lib/handshakes.js';
+import { startPlainHaproxy, type PlainHaproxy } from './lib/instance.js';
+import { histogramTotals, meanMsBetween } from './lib/metrics.js';
+import { debianVersion, loadAverage, machineLines, versionOf } from './lib/machine.js';
+import { requirePeers } from './lib/peers.js';
+import { waitForQuiet } from './lib/quiet.js';
+import { refreshSection } from './lib/results.js';
+import { median, ms, num, quantile, ratio } from './lib/stats.js';
+import { markdownTable, verdict } from './lib/table.js';
+
+const QUICK = process.argv.includes('--quick');
+const NEW_NAMES = QUICK ? 20 : 100;
+const CONCURRENCY = 10;
+const STEADY = QUICK ? 100 : 1_000;
+/** Steady-state handshakes per server per block; the servers' order rotates every block. */
+const STEADY_BLOCK = 25;
+/** Every this many steady handshakes, one more is made with chain verification (not timed). */
+const VERIFY_EVERY = 50;
+const GOAL_FIRST_VS_CADDY = 0.8;
+const GOAL_STEADY_VS_DIRECT = 1.1;
+const ONDEMAND_HISTOGRAM = 'certd_ondemand_issue_duration_seconds';
+const RESULTS_FILE = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
+
+type Target = 'certd' | 'caddy' | 'direct';
+
+interface Server {
+  target: Target;
+  port: number;
+  ca: string;
+}
+
+interface Samples {
+  firstSeq: Record<'certd' | 'caddy', number[]>;
+  firstConc: Record<'certd' | 'caddy', number[]>;
+  concWall: Record<'certd' | 'caddy', number[]>;
+  /** Concurrent first handshakes that failed (the name then retried until served). */
+  concFailed: Record<'certd' | 'caddy', string[]>;
+  steady: Record<Target, number[]>;
+  /** Median of each steady block, per server: blocks ran back to back, so their ratios pair up. */
+  steadyBlocks: Record<Target, number[]>;
+  verified: Record<Target, number>;
+  /** certd_ondemand_issue_duration_seconds over the sequential names: daemon side, SNI → deployed. */
+  daemonSeqMeanMs: number;
+}
+
+function log(line: string): void {
+  process.stderr.write(`[bench:ondemand] ${line}\n`);
+}
+
+/** Throws unless the handshake presented a certificate for exactly `name` that verified. */
+function checkFirst(target: Target, name: string, served: Served): void {
+  if (!served.authorized || served.san.length !== 1 || served.san[0] !== name) {
+    throw new Error(`${target}: first handshake for ${name} got SAN ${JSON.stringify(served.san)} (${served.authorizationError ?? 'verified'})`);
+  }
+}
+
+async function first(s: Server, name: string): Promise<number> {
+  const { ms: t, served } = await timedHandshake(s.port, name, { ca: s.ca, timeoutMs: 15_000 }).catch((err: Error) => {
+    throw new Error(`${s.target}: first handshake for ${name}: ${err.message}`, { cause: err });
+  });
+  checkFirst(s.target, name, served);
+  return t;
+}
+
+async function firstSequential(certd: Server, caddy: Server, r: Samples): Promise<void> {
+  for (let i = 0; i < NEW_NAMES; i++) {
+    const name = `seq${i}.od.bench`;
+    for (const s of i % 2 === 0 ? [certd, caddy] : [caddy, certd]) r.firstSeq[s.target as 'certd' | 'caddy'].push(await first(s, name));
+  }
+}
+
+async function firstConcurrent(certd: Server, caddy: Server, r: Samples): Promise<void> {
+  for (let b = 0; b < NEW_NAMES / CONCURRENCY; b++) {
+    const names = Array.from({ length: CONCURRENCY }, (_, j) => `con${b * CONCURRENCY + j}.od.bench`);
+    for (const s of b % 2 === 0 ? [certd, caddy] : [caddy, certd]) {
+      const key = s.target as 'certd' | 'caddy';
+      const t0 = performance.now();
+      const failed: string[] = [];
+      const refused = (n: string, err: Error) => {
+        // The TLS alert's code says it all (OpenSSL's message adds a source file and line).
+        failed.push(`${n}: ${(err.cause as { code?: string } | undefined)?.code ?? err.message}`);
+        return Number.NaN;
+      };
+      const times = await Promise.all(names.map((n) => first(s, n).catch((err: Error) => refused(n, err))));
+      r.concWall[key].push(performance.now() - t0);
+      r.firstConc[key].push(...times.filter((t) => !Number.isNaN(t)));
+      r.concFailed[key].push(...failed);
+      // A refused first handshake must not leave the name unserved: the next one has to work.
+      for (const f of failed) {
+        const name = f.slice(0, f.indexOf(':'));
+        await eventually(async () => (await timedHandshake(s.port, name, { ca: s.ca })).served.authorized, 15_000, `${s.target}: ${name} after a failed first handshake`);
+      }
+    }
+  }
+}
+
+async function steadyState(servers: Server[], known: string[], r: Samples): Promise<void> {
+  let k = 0;
+  for (let b = 0; b < STEADY / STEADY_BLOCK; b++) {
+    const order = servers.map((_, i) => servers[(i + b) % servers.length]!);
+    const names = Array.from({ length: STEADY_BLOCK }, () => known[k++ % known.length]!);
+    for (const s of order) {
+      const block: number[] = [];
+      for (const [j, name] of names.entries()) {
+        const { ms: t, served } = await timedHandshake(s.port, name);
+        if (!served.san.includes(name)) throw new Error(`${s.target}: ${name} served SAN ${JSON.stringify(served.san)}`);
+        r.steady[s.target].push(t);
+        block.push(t);
+        if ((b * STEADY_BLOCK + j) % VERIFY_EVERY === 0) {
+          checkFirst(s.target, name, (await timedHandshake(s.port, name, { ca: s.ca })).served);
+          r.verified[s.target]++;
+        }
+      }
+      r.steadyBlocks[s.target].push(median(block));
+    }
+  }
+}
+
+async function measure(stack: Stack, caddyProc: BenchCaddy, ask: AskServer, r: Samples): Promise<{ direct: PlainHaproxy; pidSame: boolean }> {
+  const certd: Server = { target: 'certd', port: stack.tlsPort, ca: await stack.rootPem() };
+  const caddy: Server = { target: 'caddy', port: caddyProc.port, ca: await caddyProc.rootPem() };
+  const pid = await stack.haproxy.workerPid();
+  // Warm-up, not timed: certd's first issuance creates its local CA root; Caddy loads its CA lazily.
+  for (const s of [certd, caddy]) await eventually(async () => (await timedHandshake(s.port, 'warmup.od.bench', { ca: s.ca })).served.authorized, 15_000, `${s.target} warm-up`);
+
+  log(`first handshake, sequential: ${NEW_NAMES} new names each (certd and Caddy alternating)`);
+  const daemonBefore = await histogramTotals(stack.daemon.metrics.registry, ONDEMAND_HISTOGRAM);
+  await firstSequential(certd, caddy, r);
+  r.daemonSeqMeanMs = meanMsBetween(daemonBefore, await histogramTotals(stack.daemon.metrics.registry, ONDEMAND_HISTOGRAM));
+  log(`  certd p50 ${ms(median(r.firstSeq.certd))}, caddy p50 ${ms(median(r.firstSeq.caddy))}`);
+  log(`first handshake, ${CONCURRENCY} at once: ${NEW_NAMES} more new names each`);
+  await firstConcurrent(certd, caddy, r);
+  log(`  certd p50 ${ms(median(r.firstConc.certd))}, caddy p50 ${ms(median(r.firstConc.caddy))}`);
+  const askedPerServer = (n: string) => ask.asked.filter((a) => a === n).length;
+  if (askedPerServer('seq0.od.bench') < 2) throw new Error(`the ask endpoint saw seq0.od.bench ${askedPerServer('seq0.od.bench')} times: each server should have asked`);
+
+  // Started now, so it reads the crt-list with every certificate the daemon wrote.
+  const direct = await startPlainHaproxy(stack.config.haproxy.crtList);
+  const known = Array.from({ length: NEW_NAMES }, (_, i) => `seq${i}.od.bench`);
+  const sameCert = await timedHandshake(direct.tlsPort, known[0]!);
+  const viaHop = await timedHandshake(certd.port, known[0]!);
+  if (sameCert.served.serial !== viaHop.served.serial) throw new Error('HAProxy direct does not serve the certificate certd deployed');
+  log(`steady state: ${STEADY} handshakes each on known names (certd, HAProxy direct, Caddy in rotating blocks of ${STEADY_BLOCK})`);
+  await steadyState([certd, { target: 'direct', port: direct.tlsPort, ca: certd.ca }, caddy], known, r);
+  return { direct, pidSame: (await stack.haproxy.workerPid()) === pid };
+}
+
+function report(r: Samples, pidSame: boolean): { table: string; verdicts: string[] } {
+  const p50 = (xs: number[]) => median(xs);
+  const p95 = (xs: number[]) => quantile(xs, 0.95);
+  const both = (xs: number[]) => `${ms(p50(xs))} / ${ms(p95(xs))}`;
+  const rows: string[][] = [
+    [
+      `**first handshake**, sequential, n=${num(r.firstSeq.certd.length)}: p50 / p95`,
+      both(r.firstSeq.certd),
+      both(r.firstSeq.caddy),
+      '—',
+      `**${ratio(p50(r.firstSeq.certd) / p50(r.firstSeq.caddy))}** / ${ratio(p95(r.firstSeq.certd) / p95(r.firstSeq.caddy))}`,
+      '—',
+    ],
+    [
+      '  of which in the daemon (policy → issue → store → deployed), mean',
+      ms(r.daemonSeqMeanMs),
+      '—',
+      '—',
+      '—',
+      '—',
+    ],
+    [
+      `first handshake, ${CONCURRENCY} at once (successful ones): p50 / p95`,
+      both(r.firstConc.certd),
+      both(r.firstConc.caddy),
+      '—',
+      `${ratio(p50(r.firstConc.certd) / p50(r.firstConc.caddy))} / ${ratio(p95(r.firstConc.certd) / p95(r.firstConc.caddy))}`,
+      '—',
+    ],
+    [
+      `  of which failed (TLS alert; retried until served)`,
+      `${r.concFailed.certd.length} of ${r.firstConc.certd.length + r.concFailed.certd.length}`,
+      `${r.concFailed.caddy.length} of ${r.firstConc.caddy.length + r.concFailed.caddy.length}`,
+      '—',
+      '—',
+      '—',
+    ],
+    [
+      `  wall time per batch of ${CONCURRENCY} new names, median`,
+      ms(p50(r.concWall.certd)),
+      ms(p50(r.concWall.caddy)),
+      '—',
+      ratio(p50(r.concWall.certd) / p50(r.concWall.caddy)),
+      '—',
+    ],
+    [
+      `**steady state**, known names, n=${num(r.steady.certd.length)}: p50 / p95`,
+      both(r.steady.certd),
+      both(r.steady.caddy),
+      both(r.steady.direct),
+      `${ratio(p50(r.steady.certd) / p50(r.steady.caddy))} / ${ratio(p95(r.steady.certd) / p95(r.steady.caddy))}`,
+      `**${ratio(p50(r.steady.certd) / p50(r.steady.direct))}** / ${ratio(p95(r.steady.certd) / p95(r.steady.direct))}`,
+    ],
+  ];
+  const table = markdownTable(['', 'certd (HAProxy + SNI hop)', 'Caddy 2.6', 'HAProxy direct', 'certd ÷ Caddy', 'certd ÷ direct'], rows);
+  const firstRatio = p50(r.firstSeq.certd) / p50(r.firstSeq.caddy);
+  const steadyRatio = p50(r.steady.certd) / p50(r.steady.direct);
+  const paired = (other: Target) => median(r.steadyBlocks.certd.map((c, i) => c / r.steadyBlocks[other][i]!));
+  const verdicts = [
+    `- first-handshake p50, certd ÷ Caddy = ${ratio(firstRatio)} → goal ≤ ${GOAL_FIRST_VS_CADDY}× ${verdict(firstRatio, GOAL_FIRST_VS_CADDY)}`,
+    `- steady-state p50, certd ÷ HAProxy direct = ${ratio(steadyRatio)} → goal ≤ ${GOAL_STEADY_VS_DIRECT}× ${verdict(steadyRatio, GOAL_STEADY_VS_DIRECT)}` +
+      ` (median of the ${r.steadyBlocks.certd.length} per-block ratios, each block's servers back to back: ${ratio(paired('direct'))} vs direct, ${ratio(paired('caddy'))} vs Caddy;` +
+      ` the SNI hop costs ${ms(p50(r.steady.certd) - p50(r.steady.direct))} per handshake at the median)`,
+    ...(['certd', 'caddy'] as const)
+      .filter((t) => r.concFailed[t].length > 0)
+      .map((t) => `- ${t}: ${r.concFailed[t].length} concurrent first handshakes failed, e.g. ${r.concFailed[t][0]}`),
+    `- checks: every successful first handshake (${r.firstSeq.certd.length + r.firstConc.certd.length} certd, ${r.firstSeq.caddy.length + r.firstConc.caddy.length} Caddy) verified against that server's root with SAN = the name;` +
+      ` steady handshakes presented the name's SAN, ${r.verified.certd} / ${r.verified.direct} / ${r.verified.caddy} of them (certd / direct / Caddy) chain-verified;` +
+      ` HAProxy worker pid ${pidSame ? 'unchanged (no reload)' : 'CHANGED'}`,
+  ];
+  return { table, verdicts };
+}
+
+async function main(): Promise<void> {
+  const peers = requirePeers('bench:ondemand', { caddy: 'caddy' });
+  await waitForQuiet(log);
+  const started = performance.now();
+  const loadBefore = loadAverage();
+  const r: Samples = {
+    firstSeq: { certd: [], caddy: [] },
+    firstConc: { certd: [], caddy: [] },
+    concWall: { certd: [], caddy: [] },
+    concFailed: { certd: [], caddy: [] },
+    steady: { certd: [], caddy: [], direct: [] },
+    steadyBlocks: { certd: [], caddy: [], direct: [] },
+    verified: { certd: 0, caddy: 0, direct: 0 },
+    daemonSeqMeanMs: Number.NaN,
+  };
+  const ask = await startAskServer();
+  const stopping: (() => Promise<unknown>)[] = [() => ask.stop()];
+  let pidSame = false;
+  try {
+    const stack = await startStack({
+      issuers: { internal: { type: 'local-ca' } },
+      onDemand: {
+        issuer: 'internal',
+        allow: ['*.od.bench'],
+        ask: ask.url,
+        maxCertificates: 100_000,
+        maxWait: '10s',
+        rateLimit: { perMinute: 1_000_000, burst: 100_000 },
+      },
+    });
+    stopping.push(() => stack.stop());
+    const caddy = await startCaddy(peers.caddy!, { askUrl: ask.url });
+    stopping.push(() => caddy.stop());
+    const out = await measure(stack, caddy, ask, r);
+    stopping.push(() => out.direct.stop());
+    pidSame = out.pidSame;
+  } finally {
+    for (const stop of stopping.reverse()) await stop().catch((err: Error) => log(`stop: ${err.message}`));
+  }
+
+  const { table, verdicts } = report(r, pidSame);
+  const command = QUICK ? 'npm run bench:ondemand -- --quick' : 'npm run bench:ondemand';
+  const header = [
+    `Run ${new Date().toISOString()} · \`${command}\` · ${num((performance.now() - started) / 1000)} s in all`,
+    '',
+    ...machineLines([{ name: 'caddy', version: `${versionOf(peers.caddy!, ['version'])} (Debian ${debianVersion('caddy')})` }]),
+    `- load average (1 min) at start / end: ${loadBefore} / ${loadAverage()}`,
+  ];
+  console.log(`\n${header.join('\n')}\n\n${table}\n\n${verdicts.join('\n')}`);
+  if (QUICK) {
+    log('--quick: bench/RESULTS.md left as it is');
+    return;
+  }
+  await refreshSection(
+    RESULTS_FILE,
+    'ondemand',
+    'Benchmark results',
+    [
+      '## On-demand TLS: certd vs Caddy 2.6 vs HAProxy direct (`bench/ondemand.ts`)',
+      '',
+      ...header,
+      '',
+      table,
+      '',
+      ...verdicts,
+      '',
+      'Client: node:tls in the bench process, a new TCP connection and a full handshake (TLS 1.3, no session reuse) each,',
+      'timed from connect to the server certificate. "First handshake" = the first ever for that name: certd goes SNI hop →',
+      'Lua → daemon → `ask` → local CA (ECDSA P-256) → store → files + runtime push → handshake resumes; Caddy asks the same',
+      '`ask` endpoint and issues from its internal CA (ECDSA P-256). Sequential names alternate certd/Caddy one by one; the',
+      `concurrent runs alternate batches of ${CONCURRENCY}. Steady state rotates certd, HAProxy direct (a second HAProxy binding the`,
+      `daemon's crt-list with no SNI hop) and Caddy in blocks of ${STEADY_BLOCK} handshakes over the known names. The daemon runs in the bench's`,
+      'Node process (as startStack does); Caddy and both HAProxies are separate processes.',
+    ].join('\n'),
+  );
+  log(`wrote ${RESULTS_FILE}`);
+}
+
+await main();
