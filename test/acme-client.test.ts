@@ -274,7 +274,7 @@ describe('AcmeClient: nonces and problems', () => {
     assert.equal(sent[2]!.onConnection, 1, 'the resend used a new connection');
   });
 
-  it('a CA that never answers is CERTD_E_ACME_UNREACHABLE after the request timeout', async () => {
+  it('a CA that never answers is CERTD_E_ACME_UNREACHABLE after the request timeout (sent twice)', async () => {
     fake.routes.set('POST /new-order', () => {});
     const started = Date.now();
     await assert.rejects(client({ requestTimeoutMs: 300 }).newOrder({ names: ['a.example.com'] }), (err: Error) => {
@@ -282,7 +282,22 @@ describe('AcmeClient: nonces and problems', () => {
       assert.match(err.message, /300 ms/);
       return true;
     });
+    assert.equal(fake.seen.filter((s) => s.path === '/new-order').length, 2);
     assert.ok(Date.now() - started < 2_000);
+  });
+
+  it('one hung request is sent again and the order goes on; finalize is never sent twice', async () => {
+    let hung = 0;
+    fake.routes.set('POST /new-order', (seen, res) => {
+      if (hung++ === 0) return; // no reply at all
+      orderRoute()(seen, res);
+    });
+    const order = await client({ requestTimeoutMs: 300 }).newOrder({ names: ['a.example.com'] });
+    assert.equal(order.status, 'pending');
+    assert.equal(fake.seen.filter((s) => s.path === '/new-order').length, 2);
+    fake.routes.set('POST /finalize/1', () => {});
+    await assert.rejects(client({ requestTimeoutMs: 300 }).finalize(order, new Uint8Array([0x30, 0])), /no complete reply/);
+    assert.equal(fake.seen.filter((s) => s.path === '/finalize/1').length, 1);
   });
 });
 

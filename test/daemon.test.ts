@@ -137,7 +137,10 @@ describe('daemon + real HAProxy: issue, replace, remove, restart — no reload',
     assert.equal(result.deploy?.failed[0]?.instance, 'h1');
     await stack.haproxy.start();
     await eventually(async () => (await handshake(stack.tlsPort, 'while-down.test', { ca })).authorized, 5_000, 'served after HAProxy is back');
-    await eventually(async () => stack.daemon.deployer.status()[0]!.pending === 0, 5_000, 'instance in sync');
+    await eventually(async () => {
+      const h1 = stack.daemon.deployer.status()[0]!;
+      return h1.state === 'up' && h1.pending === 0;
+    }, 5_000, 'instance up and in sync');
   });
 
   test('/metrics exposes expiry and deploy counters', async () => {

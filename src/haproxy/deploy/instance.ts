@@ -167,7 +167,11 @@ export class InstanceSync {
         continue;
       }
       try {
-        if (this.needReconcile) await this.reconcile();
+        if (this.needReconcile) {
+          await this.reconcile();
+          // It answered: up from here, so status and the gauge agree before the pushes finish.
+          this.markUp();
+        }
         const batch = [...this.dirty].sort();
         this.dirty.clear();
         for (const [i, work] of batch.entries()) {

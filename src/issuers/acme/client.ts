@@ -140,7 +140,7 @@ export class AcmeClient {
   async newAccount(opts: NewAccountOptions = {}): Promise<{ url: string; account: AcmeAccount; created: boolean }> {
     const dir = await this.directory(opts.signal);
     try {
-      const res = await this.post(dir.newAccount, { onlyReturnExisting: true }, 'account lookup', opts.signal, true);
+      const res = await this.post(dir.newAccount, { onlyReturnExisting: true }, 'account lookup', { signal: opts.signal, useJwk: true });
       return this.accountFrom(res, false);
     } catch (err) {
       if (!(err instanceof AcmeError) || err.problemType !== 'accountDoesNotExist') throw err;
@@ -154,7 +154,7 @@ export class AcmeClient {
     if (opts.emails?.length) payload.contact = opts.emails.map((e) => `mailto:${e}`);
     if (opts.eab) payload.externalAccountBinding = signEab(this.jwk, opts.eab, dir.newAccount);
     try {
-      const res = await this.post(dir.newAccount, payload, 'account registration', opts.signal, true);
+      const res = await this.post(dir.newAccount, payload, 'account registration', { signal: opts.signal, useJwk: true });
       return this.accountFrom(res, res.status === 201);
     } catch (err) {
       // CAs report a bad binding as unauthorized or malformed; with a binding sent, that is the likely cause.
@@ -186,7 +186,7 @@ export class AcmeClient {
       payload.profile = opts.profile;
     }
     if (opts.replaces !== undefined && dir.renewalInfo) payload.replaces = opts.replaces;
-    const res = await this.post(dir.newOrder, payload, `new order for ${opts.names.join(', ')}`, opts.signal);
+    const res = await this.post(dir.newOrder, payload, `new order for ${opts.names.join(', ')}`, { signal: opts.signal });
     return parseOrder(this.json(res, 'order'), this.location(res, 'order'));
   }
 
@@ -200,7 +200,7 @@ export class AcmeClient {
 
   /** Tells the CA the challenge response is in place (an empty JSON object, RFC 8555 §7.5.1). */
   async respondChallenge(url: string, signal?: AbortSignal): Promise<AcmeChallenge> {
-    const res = await this.post(url, {}, 'challenge response', signal);
+    const res = await this.post(url, {}, 'challenge response', { signal });
     return parseChallenge(this.json(res, 'challenge'));
   }
 
@@ -224,7 +224,7 @@ export class AcmeClient {
 
   /** Sends the CSR (DER) to the order's finalize URL; returns the order as the CA then reports it. */
   async finalize(order: AcmeOrder, csrDer: Uint8Array, signal?: AbortSignal): Promise<AcmeOrder> {
-    const res = await this.post(order.finalize, { csr: b64u(csrDer) }, 'finalize', signal);
+    const res = await this.post(order.finalize, { csr: b64u(csrDer) }, 'finalize', { signal, once: true });
     return parseOrder(this.json(res, 'order'), order.url);
   }
 
@@ -234,13 +234,13 @@ export class AcmeClient {
    * certificate issued by that common name, else the default chain.
    */
   async downloadCertificate(url: string, opts: { preferredChain?: string; signal?: AbortSignal } = {}): Promise<string> {
-    const res = await this.post(url, undefined, 'certificate download', opts.signal, false, PEM_CHAIN);
+    const res = await this.post(url, undefined, 'certificate download', { signal: opts.signal, accept: PEM_CHAIN });
     const chains = [this.chainPem(res)];
     if (opts.preferredChain !== undefined) {
       const alternates = linkTargets(res.headerValues('link'), 'alternate', url);
       const fetched = await Promise.all(
         alternates.map(async (alt) =>
-          this.chainPem(await this.post(alt, undefined, 'alternate chain download', opts.signal, false, PEM_CHAIN)),
+          this.chainPem(await this.post(alt, undefined, 'alternate chain download', { signal: opts.signal, accept: PEM_CHAIN })),
         ),
       );
       chains.push(...fetched);
@@ -253,7 +253,7 @@ export class AcmeClient {
     const dir = await this.directory(opts.signal);
     const payload: Record<string, unknown> = { certificate: b64u(new X509Certificate(certPem).raw) };
     if (opts.reason !== undefined) payload.reason = opts.reason;
-    await this.post(dir.revokeCert, payload, 'revocation', opts.signal);
+    await this.post(dir.revokeCert, payload, 'revocation', { signal: opts.signal });
   }
 
   /**
@@ -292,10 +292,9 @@ export class AcmeClient {
     url: string,
     payload: unknown,
     context: string,
-    signal?: AbortSignal,
-    useJwk = false,
-    accept = 'application/json',
+    o: { signal?: AbortSignal; useJwk?: boolean; accept?: string; once?: boolean } = {},
   ): Promise<HttpResponse> {
+    const { signal, useJwk = false, accept = 'application/json' } = o;
     let signer: { jwk: EcJwk } | { kid: string };
     if (useJwk) signer = { jwk: this.jwk };
     else if (this.kid !== undefined) signer = { kid: this.kid };
@@ -308,6 +307,8 @@ export class AcmeClient {
           headers: { 'content-type': JOSE, accept },
           body: JSON.stringify(signJws(this.accountKey, { ...signer, url, nonce }, payload)),
           signal,
+          // A hung request is sent again, unless a second one could do harm (finalize twice).
+          retryOnTimeout: !o.once,
         }),
       url,
       signal,
@@ -323,7 +324,7 @@ export class AcmeClient {
   }
 
   private async fetchOrder(url: string, signal?: AbortSignal): Promise<{ value: AcmeOrder; retryAfterMs?: number }> {
-    const res = await this.post(url, undefined, 'order status', signal);
+    const res = await this.post(url, undefined, 'order status', { signal });
     return { value: parseOrder(this.json(res, 'order'), url), retryAfterMs: parseRetryAfter(res.header('retry-after')) };
   }
 
@@ -331,7 +332,7 @@ export class AcmeClient {
     url: string,
     signal?: AbortSignal,
   ): Promise<{ value: AcmeAuthorization; retryAfterMs?: number }> {
-    const res = await this.post(url, undefined, 'authorization status', signal);
+    const res = await this.post(url, undefined, 'authorization status', { signal });
     return {
       value: parseAuthorization(this.json(res, 'authorization'), url),
       retryAfterMs: parseRetryAfter(res.header('retry-after')),

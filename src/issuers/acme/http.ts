@@ -11,6 +11,8 @@ export interface HttpRequest {
   headers?: Record<string, string>;
   body?: string;
   signal?: AbortSignal;
+  /** Send once more when no reply came within the timeout (only where a duplicate does no harm). */
+  retryOnTimeout?: boolean;
 }
 
 export interface HttpResponse {
@@ -63,11 +65,14 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
     try {
       return await sendOnce(url, req);
     } catch (err) {
-      // A kept-alive socket the server closed meanwhile: send once more on a fresh one. Safe for a
-      // signed POST too: had the server used its nonce, the replay is refused as badNonce and
-      // sendWithNonce signs it again.
-      if (!(err instanceof StaleSocketError)) throw err;
-      return sendOnce(url, req);
+      // A kept-alive socket the server closed meanwhile, or a request left hanging: send once more
+      // on a fresh socket. Safe for a signed POST too: had the server used its nonce, the replay
+      // is refused as badNonce and sendWithNonce signs it again.
+      const again = err instanceof StaleSocketError || (err instanceof RequestTimeoutError && req.retryOnTimeout);
+      if (!again) throw err instanceof RequestTimeoutError ? err.reported : err;
+      return sendOnce(url, req).catch((e: unknown) => {
+        throw e instanceof RequestTimeoutError ? e.reported : e;
+      });
     }
   }
 
@@ -87,7 +92,11 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
       timeoutMs,
       maxBodyBytes: maxBody,
       signal: req.signal,
-      fail: (f) => (f.kind === 'error' && f.staleSocket ? new StaleSocketError(f.error.message) : unreachable(what, timeoutMs, maxBody, f)),
+      fail: (f) => {
+        if (f.kind === 'error' && f.staleSocket) return new StaleSocketError(f.error.message);
+        const err = unreachable(what, timeoutMs, maxBody, f);
+        return f.kind === 'timeout' ? new RequestTimeoutError(err) : err;
+      },
     });
     return response(url, reply);
   }
@@ -102,6 +111,13 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
 }
 
 class StaleSocketError extends Error {}
+
+/** A request with no reply in time; `reported` is what the caller sees when it is not retried. */
+class RequestTimeoutError extends Error {
+  constructor(readonly reported: AcmeUnreachableError) {
+    super(reported.message);
+  }
+}
 
 function response(url: string, reply: RequestReply): HttpResponse {
   const raw = reply.rawHeaders;
