@@ -187,7 +187,7 @@ async function certdRun(
     const entries = entriesFor(h.certDir, bulk);
     clock.reset();
     const t0 = performance.now();
-    mustSucceed('bulk upsert', await deployer.upsert(entries, BULK_TIMEOUT_MS));
+    mustSucceed('bulk upsert', await deployer.upsert(entries, { timeoutMs: BULK_TIMEOUT_MS }));
     const totalMs = performance.now() - t0;
     if (clock.ops !== entries.length) throw new Error(`bulk upsert pushed ${clock.ops} certificates, expected ${entries.length}`);
     await expectServed(h, bulk.at(-1)!);

@@ -217,6 +217,18 @@ describe('LocalCaIssuer', () => {
     assert.match(await ext(bundle.certPem, 'subjectAltName'), /Subject Alternative Name: critical\n\s+DNS:a{60}\.example\.test/);
   });
 
+  it('reports facts equal to what parsing the bundle finds (the service trusts them)', async () => {
+    const issuer = new LocalCaIssuer(new MapStorage(), { id: 'internal' });
+    // 300 random serials cover ones whose first byte is below 0x10 (a leading zero in hex).
+    for (let i = 0; i < 300; i++) {
+      const names = i % 3 === 0 ? [`${'b'.repeat(60)}.example.test`, '192.0.2.7'] : [`f${i}.example.test`];
+      const bundle = await issuer.issue({ names, keyType: i % 50 === 0 ? 'rsa-2048' : undefined });
+      const { certPem, keyPem, ...parsed } = parseBundle(bundle.certPem, bundle.keyPem);
+      assert.deepEqual(bundle.facts, parsed);
+      assert.equal(keyPem, bundle.keyPem);
+    }
+  });
+
   it('never issues past the root and refuses once the root expired', async () => {
     const storage = new MapStorage();
     const supplied = await opensslRoot({ ca: true, days: 2 });

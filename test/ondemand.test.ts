@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { promisify } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
@@ -82,6 +82,14 @@ describe('on-demand TLS: a certificate at the first handshake, one HAProxy proce
       assert.deepEqual(hs.san, [name]);
     }
     assert.equal(await stack.haproxy.workerPid(), pid, 'no reload');
+    // The handshake was answered once HAProxy served it; the store and the files follow behind.
+    const { certDir, crtList } = stack.config.haproxy;
+    await eventually(async () => {
+      const stored = new Set((await stack.daemon.service.list()).map((c) => c.id));
+      const files = new Set(await readdir(certDir));
+      const list = await readFile(crtList, 'utf8');
+      return names.every((n) => stored.has(n) && files.has(`${n}.pem`) && list.includes(`${certDir}/${n}.pem`));
+    }, 5_000, 'every on-demand certificate stored, written and listed');
   });
 
   test('20 concurrent first handshakes for ONE new name: one issuance, 20 verified handshakes', async () => {

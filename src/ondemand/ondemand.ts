@@ -56,17 +56,19 @@ export class OnDemand {
     const name = tryValidateName(rawSni.trim());
     // Hostile SNIs stop here: never a path, a CA order or a runtime command.
     if (!name) return { status: 'refused', reason: 'invalid-name' };
-    if (this.deployer.covers(name)) return { status: 'known' };
-    const running = this.inflight.get(name);
-    if (running) return this.await(name, running, performance.now());
+    const settled = this.settled(name);
+    if (settled) return settled;
     const verdict = await this.policy.decide(name, client, this.issuedCount + this.inflight.size);
     if (!verdict.allow) {
       if (verdict.status === 'refused') this.log.debug({ name, client, reason: verdict.reason }, 'on-demand refused');
       else this.log.warn({ name, client, reason: verdict.reason }, 'on-demand limited');
       return { status: verdict.status, reason: verdict.reason };
     }
+    // Another handshake may have started (or finished) this name while the policy was asked.
+    const meanwhile = this.settled(name);
+    if (meanwhile) return meanwhile;
     const started = performance.now();
-    const issuing = this.service.ensure([name], { issuer: this.spec.issuer, origin: 'ondemand' });
+    const issuing = this.service.ensure([name], { issuer: this.spec.issuer, origin: 'ondemand', answerWhenServed: true });
     this.inflight.set(name, issuing);
     issuing.then(
       (r) => {
@@ -80,6 +82,17 @@ export class OnDemand {
       },
     ).finally(() => this.inflight.delete(name));
     return this.await(name, issuing, started);
+  }
+
+  /**
+   * Joins an issuance in flight, or says the name is served already. In-flight comes first: the
+   * deployer covers a name from the start of its push, before HAProxy serves it.
+   */
+  private settled(name: string): Promise<OnDemandOutcome> | undefined {
+    const running = this.inflight.get(name);
+    if (running) return this.await(name, running, performance.now());
+    if (this.deployer.covers(name)) return Promise.resolve({ status: 'known' });
+    return undefined;
   }
 
   /** Waits for an issuance up to maxWait; past it the handshake goes on with the default cert. */

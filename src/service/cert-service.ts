@@ -1,12 +1,12 @@
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import { parseBundle, type CertBundle } from '../core/bundle.js';
+import { parseBundle } from '../core/bundle.js';
 import { NotFoundError, UsageError } from '../core/errors.js';
 import { certId, validateName } from '../core/names.js';
 import type { Metrics } from '../api/metrics.js';
-import type { Deployer, DeployOutcome } from '../haproxy/deploy/deployer.js';
+import type { Deployer, DeployOutcome, UpsertOptions } from '../haproxy/deploy/deployer.js';
 import { makeDeployEntry, type DeployEntry } from '../haproxy/deploy/entry.js';
-import type { Issuer, KeyType } from '../issuers/issuer.js';
+import type { IssuedBundle, Issuer, KeyType } from '../issuers/issuer.js';
 import type { CertMeta, CertOrigin, Store, StoredCert } from '../store/store.js';
 import { dueFromLifetime } from '../renew/plan.js';
 import { SingleFlight } from './single-flight.js';
@@ -63,7 +63,19 @@ export class CertService {
    */
   ensure(
     rawNames: string[],
-    opts: { issuer?: string; origin?: CertOrigin; force?: boolean; signal?: AbortSignal; replaces?: string } = {},
+    opts: {
+      issuer?: string;
+      origin?: CertOrigin;
+      force?: boolean;
+      signal?: AbortSignal;
+      replaces?: string;
+      /**
+       * Resolve as soon as HAProxy serves the new certificate; the store and the files are written
+       * behind (on-demand: a handshake is waiting). No crash-recovery intent is recorded: the next
+       * handshake for the name asks again.
+       */
+      answerWhenServed?: boolean;
+    } = {},
   ): Promise<IssueResult> {
     if (rawNames.length === 0) throw new UsageError('give at least one name');
     const names = [...new Set(rawNames.map((n) => validateName(n, { wildcard: true, ip: true })))];
@@ -71,23 +83,40 @@ export class CertService {
     const issuerId = opts.issuer ?? this.o.policies?.get(id)?.issuer ?? this.o.defaultIssuer;
     const issuer = this.o.issuers.get(issuerId);
     if (!issuer) throw new UsageError(`unknown issuer "${issuerId}"; configured: ${[...this.o.issuers.keys()].join(', ')}`);
+    const origin = opts.origin ?? 'api';
+    const quick = opts.answerWhenServed === true;
     return this.flights.run(id, async () => {
       const fresh = await this.usable(id, names, opts.force);
       if (fresh) return { cert: fresh.meta, issued: false, deploy: await this.deploy([fresh]) };
       // Record the intent first: a daemon killed mid-issue finishes it at its next start.
-      await this.o.store.putPending({ id, names, issuer: issuerId, origin: opts.origin ?? 'api', requestedAt: new Date().toISOString() });
+      if (!quick) await this.o.store.putPending({ id, names, issuer: issuerId, origin, requestedAt: new Date().toISOString() });
       const lock = await this.o.store.lock(`issue/${id}`, { waitMs: ISSUE_LOCK_WAIT_MS, signal: opts.signal });
+      // The intent is for crash recovery only: an issuer's answer (even a refusal) settles it.
+      const settle = async () => {
+        if (!quick) await this.o.store.deletePending(id);
+        await lock.release();
+      };
       let stored: StoredCert;
+      let saved: Promise<void>;
       try {
         // Lock, check again, then work: another daemon may have finished while we waited.
         const again = opts.force ? undefined : await this.usable(id, names, false);
-        stored = again ?? (await this.issueAndSave(id, names, issuer, opts.origin ?? 'api', opts.signal, opts.replaces));
-      } finally {
-        // The intent is for crash recovery only: an issuer's answer (even a refusal) settles it.
-        await this.o.store.deletePending(id);
-        await lock.release();
+        stored = again ?? (await this.issue(id, names, issuer, origin, opts.signal, opts.replaces));
+        saved = again ? Promise.resolve() : this.save(stored);
+        if (!quick) await saved;
+      } catch (err) {
+        await settle();
+        throw err;
       }
-      return { cert: stored.meta, issued: true, deploy: await this.deploy([stored]) };
+      if (!quick) {
+        await settle();
+        return { cert: stored.meta, issued: true, deploy: await this.deploy([stored]) };
+      }
+      // The lock is held until the store has it, so no other daemon issues the name meanwhile.
+      void saved
+        .catch((err: Error) => this.o.log.error({ cert: id, err: err.message }, 'could not store the certificate (served until a restart, then issued again)'))
+        .finally(() => settle().catch(() => undefined));
+      return { cert: stored.meta, issued: true, deploy: await this.deploy([stored], { filesBehind: true }) };
     });
   }
 
@@ -120,8 +149,7 @@ export class CertService {
     const existing = await this.o.store.loadCert(id);
     if (existing?.meta.fingerprint === parsed.fingerprint) return { cert: existing.meta, issued: false, deploy: await this.deploy([existing]) };
     const stored = toStored(id, names, 'import', origin, parsed);
-    await this.o.store.saveCert(stored);
-    this.o.metrics?.certExpiry(id, 'import', stored.meta.notAfter);
+    await this.save(stored);
     this.o.log.info({ cert: id, names, origin, notAfter: stored.meta.notAfter }, 'imported');
     return { cert: stored.meta, issued: false, deploy: await this.deploy([stored]) };
   }
@@ -180,16 +208,9 @@ export class CertService {
     return now >= dueFromLifetime({ notBefore: Date.parse(meta.notBefore), notAfter: Date.parse(meta.notAfter) }, 0, this.o.renewBeforeMs);
   }
 
-  private async issueAndSave(
-    id: string,
-    names: string[],
-    issuer: Issuer,
-    origin: CertOrigin,
-    signal?: AbortSignal,
-    replaces?: string,
-  ): Promise<StoredCert> {
+  private async issue(id: string, names: string[], issuer: Issuer, origin: CertOrigin, signal?: AbortSignal, replaces?: string): Promise<StoredCert> {
     const started = performance.now();
-    let bundle: CertBundle;
+    let bundle: IssuedBundle;
     try {
       bundle = await issuer.issue({ names, signal, keyType: this.o.policies?.get(id)?.keyType, replaces });
     } catch (err) {
@@ -198,15 +219,19 @@ export class CertService {
       throw err;
     }
     this.o.metrics?.issued(issuer.id, 'ok', started);
-    const stored = toStored(id, names, issuer.id, origin, parseBundle(bundle.certPem, bundle.keyPem));
-    await this.o.store.saveCert(stored);
-    this.o.metrics?.certExpiry(id, issuer.id, stored.meta.notAfter);
+    const parsed = bundle.facts ? { certPem: bundle.certPem, keyPem: bundle.keyPem, ...bundle.facts } : parseBundle(bundle.certPem, bundle.keyPem);
+    const stored = toStored(id, names, issuer.id, origin, parsed);
     this.o.log.info({ cert: id, names, issuer: issuer.id, notAfter: stored.meta.notAfter, ms: Math.round(performance.now() - started) }, 'issued');
     return stored;
   }
 
-  private async deploy(certs: StoredCert[]): Promise<DeployOutcome | undefined> {
-    return this.o.deployer?.upsert(certs.map((c) => this.entryFor(c)));
+  private async save(stored: StoredCert): Promise<void> {
+    await this.o.store.saveCert(stored);
+    this.o.metrics?.certExpiry(stored.meta.id, stored.meta.issuer, stored.meta.notAfter);
+  }
+
+  private async deploy(certs: StoredCert[], o?: UpsertOptions): Promise<DeployOutcome | undefined> {
+    return this.o.deployer?.upsert(certs.map((c) => this.entryFor(c)), o);
   }
 
   private entryFor(cert: StoredCert): DeployEntry {

@@ -34,6 +34,17 @@ export type ManagedMap = 'known' | 'acme';
  */
 const DEPLOY_WAIT_MS = 5_000;
 
+export interface UpsertOptions {
+  /** How long to wait for the slowest instance (default DEPLOY_WAIT_MS). */
+  timeoutMs?: number;
+  /**
+   * Resolve once the instances serve it; the files are written behind. For a waiting handshake:
+   * HAProxy already has it in memory, and a restart before the files land is covered because the
+   * daemon re-pushes to a restarted instance.
+   */
+  filesBehind?: boolean;
+}
+
 export interface DeployOutcome {
   /** Instances that serve the change now. */
   ok: string[];
@@ -64,12 +75,17 @@ export class Deployer {
   private reconcileTimer?: NodeJS.Timeout;
   private readonly writeCrtList: () => Promise<void>;
   private fileQueue: Promise<unknown> = Promise.resolve();
+  /** PEMs waiting for the next batched write (by id: a newer version replaces an older one). */
+  private readonly unwritten = new Map<string, DeployEntry>();
+  private readonly writeUnwritten: () => Promise<void>;
 
   constructor(private readonly o: DeployerOptions) {
     this.files = new DeployFiles(o.certDir, o.crtList);
     this.desired.set(DEFAULT_CERT_ID, o.defaultEntry);
     // The crt-list only ever names PEMs already on disk: an HAProxy starting at any moment can load it.
     this.writeCrtList = coalesced(() => this.files.writeCrtList([...this.desired.values()].filter((e) => this.onDisk.has(e.id))));
+    // Concurrent upserts share one write of all their PEMs (parallel inside) instead of queueing.
+    this.writeUnwritten = coalesced(() => this.serialFiles(() => this.writePems()));
     this.mapPaths = { known: join(o.certDir, 'known.map'), acme: join(o.certDir, 'acme.map') };
     const mapWriter = (path: string) => coalesced(() => this.files.writeMap(path, this.desiredMaps.get(path)!));
     this.writeMap = { known: mapWriter(this.mapPaths.known), acme: mapWriter(this.mapPaths.acme) };
@@ -146,7 +162,7 @@ export class Deployer {
   }
 
   /** Adds or replaces certificates everywhere; resolves when every instance answered (or failed). */
-  async upsert(all: DeployEntry[], timeoutMs = DEPLOY_WAIT_MS): Promise<DeployOutcome> {
+  async upsert(all: DeployEntry[], o: UpsertOptions = {}): Promise<DeployOutcome> {
     const work: WorkKey[] = [];
     // What is already desired as is needs no file write; instances are still asked, so the
     // answer says where it is served.
@@ -160,16 +176,32 @@ export class Deployer {
       const old = this.desired.get(e.id);
       if (old) work.push(...this.forgetKnown(old));
       this.desired.set(e.id, e);
+      this.unwritten.set(e.id, e);
       work.push(certWork(e.id), ...this.noteKnown(e));
     }
-    // Files and the runtime push run side by side (fsyncs cost more than the push); both are
-    // done when this resolves. A restart in between is covered: the push follows restarts.
-    const durable = this.serialFiles(() => this.files.writeEntries(entries)).then(async () => {
-      for (const e of entries) this.onDisk.add(e.id);
-      await Promise.all([this.writeCrtList(), this.writeMap.known()]);
-    });
-    const [outcome] = await Promise.all([this.fanOut(work, timeoutMs), durable]);
-    return outcome;
+    // Files and the runtime push run side by side (fsyncs cost more than the push). A restart in
+    // between is covered: the push follows restarts.
+    const durable = entries.length === 0 ? Promise.resolve() : this.writeUnwritten().then(() => Promise.all([this.writeCrtList(), this.writeMap.known()]));
+    const pushed = this.fanOut(work, o.timeoutMs ?? DEPLOY_WAIT_MS);
+    if (!o.filesBehind) return (await Promise.all([pushed, durable]))[0];
+    durable.catch((err: unknown) =>
+      this.o.log.error({ certs: entries.map((e) => e.id), err: (err as Error).message }, 'could not write certificate files (served from memory until a restart)'),
+    );
+    return pushed;
+  }
+
+  /** Writes the PEMs waiting in `unwritten`; those no longer desired as queued are skipped. */
+  private async writePems(): Promise<void> {
+    const batch = [...this.unwritten.values()].filter((e) => this.desired.get(e.id) === e);
+    this.unwritten.clear();
+    try {
+      await this.files.writeEntries(batch);
+    } catch (err) {
+      // Queued again (unless a newer version came meanwhile): the next upsert retries them.
+      for (const e of batch) if (!this.unwritten.has(e.id)) this.unwritten.set(e.id, e);
+      throw err;
+    }
+    for (const e of batch) this.onDisk.add(e.id);
   }
 
   /** Sets entries of a managed map on every instance (file first); resolves when all answered. */

@@ -1,9 +1,9 @@
 import { UsageError, CertExpiredError, InvalidNameError } from '../../core/errors.js';
-import type { CertBundle } from '../../core/bundle.js';
+import { createHash, X509Certificate } from 'node:crypto';
 import { MAX_DN_VALUE } from '../../crypto/dn.js';
 import { exportPrivateKeyPem, generateKeyPair } from '../../crypto/keys.js';
-import { buildCertificate } from '../../crypto/x509.js';
-import type { KeyType } from '../issuer.js';
+import { buildCertificate, randomSerial } from '../../crypto/x509.js';
+import type { IssuedBundle, KeyType } from '../issuer.js';
 import { LocalCaExistsError } from './errors.js';
 import { CLOCK_SKEW_MS, createRoot, loadRoot, type LocalCaRoot } from './root.js';
 import { localCaKeys, readStoredRoot, writeStoredRoot, type LocalCaStorage } from './storage.js';
@@ -18,7 +18,12 @@ export interface LeafRequest {
 
 /** A local certificate authority: one root that signs leaves directly. */
 export class LocalCa {
-  private constructor(private readonly root: LocalCaRoot) {}
+  /** The root's subject as node:crypto prints it: every leaf's issuer DN. */
+  private readonly issuerDn: string;
+
+  private constructor(private readonly root: LocalCaRoot) {
+    this.issuerDn = new X509Certificate(root.certPem).subject;
+  }
 
   /** A CA around an already checked root (see loadRoot / createRoot). */
   static fromRoot(root: LocalCaRoot): LocalCa {
@@ -40,7 +45,7 @@ export class LocalCa {
    * clock lags; notAfter never passes the root's. certPem holds the leaf only: clients trust
    * the root itself, so there is no intermediate to send. Safe to call concurrently.
    */
-  async issueLeaf(req: LeafRequest): Promise<CertBundle> {
+  async issueLeaf(req: LeafRequest): Promise<IssuedBundle> {
     const names = [...new Set(req.names)];
     if (names.length === 0) throw new InvalidNameError('no names to issue for: give at least one DNS name or IP');
     const now = req.now ?? new Date();
@@ -50,7 +55,10 @@ export class LocalCa {
       );
     }
     const { privateKey, publicKey } = await generateKeyPair(req.keyType ?? 'ecdsa-p256');
-    const notAfter = new Date(Math.min(now.getTime() + req.validityMs, this.root.notAfter.getTime()));
+    // Whole seconds: what the certificate's UTCTime/GeneralizedTime holds.
+    const notBefore = wholeSeconds(now.getTime() - CLOCK_SKEW_MS);
+    const notAfter = wholeSeconds(Math.min(now.getTime() + req.validityMs, this.root.notAfter.getTime()));
+    const serial = randomSerial();
     const primary = names[0]!;
     const leaf = buildCertificate({
       // CN is capped at 64 characters; longer names live in the SAN alone.
@@ -58,10 +66,22 @@ export class LocalCa {
       subjectAltNames: names,
       publicKey,
       issuer: this.root.issuer,
-      notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
+      notBefore,
       notAfter,
+      serial,
     });
-    return { certPem: leaf.pem, keyPem: exportPrivateKeyPem(privateKey) };
+    return {
+      certPem: leaf.pem,
+      keyPem: exportPrivateKeyPem(privateKey),
+      facts: {
+        names,
+        notBefore: notBefore.toISOString(),
+        notAfter: notAfter.toISOString(),
+        serial: serial.toString('hex'),
+        fingerprint: createHash('sha256').update(leaf.der).digest('hex'),
+        issuerDn: this.issuerDn,
+      },
+    };
   }
 }
 
@@ -147,4 +167,8 @@ async function withStoreLock<T>(storage: LocalCaStorage, issuerId: string, work:
   } finally {
     await lock.release();
   }
+}
+
+function wholeSeconds(ms: number): Date {
+  return new Date(Math.floor(ms / 1000) * 1000);
 }

@@ -1,6 +1,5 @@
-import type { CertBundle } from '../../core/bundle.js';
 import { ConfigError } from '../../core/errors.js';
-import type { IssueRequest, Issuer, KeyType } from '../issuer.js';
+import type { IssuedBundle, IssueRequest, Issuer, KeyType } from '../issuer.js';
 import { loadOrCreateLocalCa, type LocalCa } from './ca.js';
 import { localCaKeys, type LocalCaStorage } from './storage.js';
 
@@ -58,7 +57,7 @@ export class LocalCaIssuer implements Issuer {
   }
 
   /** Issues a leaf for req.names (already validated; the first is the CN). certPem is the leaf alone. */
-  async issue(req: IssueRequest): Promise<CertBundle> {
+  async issue(req: IssueRequest): Promise<IssuedBundle> {
     req.signal?.throwIfAborted();
     const ca = await this.ca();
     req.signal?.throwIfAborted();

@@ -40,6 +40,8 @@ export class FsStore implements Store {
   readonly dataDir: string;
   readonly #onWarning: (err: Error) => void;
   readonly #locks = new Set<FileLock>();
+  /** Lock directories known to exist. */
+  readonly #lockDirs = new Set<string>();
   readonly #lockHooks = {
     onWarning: (err: Error) => this.#onWarning(err),
     onReleased: (lock: FileLock) => this.#locks.delete(lock),
@@ -161,7 +163,12 @@ export class FsStore implements Store {
   async #lockPath(key: string): Promise<string> {
     const path = join(this.dataDir, 'locks', `${checkStoreKey(key, 'lock key')}.lock`);
     await this.#init();
-    await ensureDir(dirname(path));
+    const dir = dirname(path);
+    // Made once per directory: a lock sits on the path of a waiting on-demand handshake.
+    if (!this.#lockDirs.has(dir)) {
+      await ensureDir(dir);
+      this.#lockDirs.add(dir);
+    }
     return path;
   }
 
