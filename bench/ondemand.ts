@@ -188,7 +188,7 @@ function report(r: Samples, pidSame: boolean): { table: string; verdicts: string
       '—',
     ],
     [
-      '  of which in the daemon (policy → issue → store → deployed), mean',
+      '  of which in the daemon (policy → issue → served; store and files follow), mean',
       ms(r.daemonSeqMeanMs),
       '—',
       '—',

@@ -11,10 +11,11 @@ export class HandshakeClient {
   private readonly worker: Worker;
   private readonly waiting = new Map<number, { resolve: (r: TimedHandshake) => void; reject: (e: Error) => void }>();
   private next = 0;
+  private dead?: Error;
 
   constructor() {
-    // The worker inherits the bench's execArgv (`--import tsx`), so it can load TypeScript.
-    this.worker = new Worker(new URL('./handshake-worker.ts', import.meta.url));
+    // tsx's loader is per thread and `--import tsx` does not reach a worker's entry: a JS shim registers it.
+    this.worker = new Worker(new URL('./handshake-worker.mjs', import.meta.url));
     this.worker.on('message', (m: { id: number; result?: TimedHandshake; error?: string; code?: string }) => {
       const w = this.waiting.get(m.id);
       this.waiting.delete(m.id);
@@ -22,6 +23,7 @@ export class HandshakeClient {
       else w?.reject(Object.assign(new Error(m.error), { code: m.code }));
     });
     this.worker.on('error', (err) => {
+      this.dead = err;
       for (const w of this.waiting.values()) w.reject(err);
       this.waiting.clear();
     });
@@ -29,6 +31,7 @@ export class HandshakeClient {
 
   /** A full handshake with 127.0.0.1:`port` for `name`, timed inside the worker. */
   timed(port: number, name: string, opts: { ca?: string; timeoutMs?: number } = {}): Promise<TimedHandshake> {
+    if (this.dead) return Promise.reject(this.dead);
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });

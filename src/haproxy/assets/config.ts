@@ -45,9 +45,9 @@ export interface OnDemandSnippetOptions {
 }
 
 /**
- * Timings: the daemon answers by maxWait; one httpclient attempt may take maxWait + 1 s; 2.6 makes
- * up to 4 attempts, so the SNI wait (inspect-delay) must cover 4 of them or HAProxy would stop
- * waiting for the ClientHello decision before Lua is done.
+ * Timings: the daemon answers by maxWait, so each step of the Lua call (connect, send, receive) is
+ * bounded by maxWait + 1 s; the SNI wait (inspect-delay) covers all of them with a margin, or
+ * HAProxy would stop waiting for the ClientHello decision before Lua is done.
  */
 export function onDemandTimings(maxWaitMs: number): { attemptMs: number; inspectDelayMs: number } {
   const attemptMs = maxWaitMs + 1_000;
