@@ -243,12 +243,19 @@ describe('RuntimeSession framing (fake CLI)', () => {
     try {
       assert.equal(await s.execute('set ssl cert /v/a.pem', 'L1\nL2\n'), 'Transaction created for certificate /v/a.pem!');
       const first = s.execute('show info');
-      await assert.rejects(s.execute('show info'), /one command per session/);
+      await assert.rejects(s.execute('show info'), /one call per session/);
       assert.equal(await first, 'ok show info');
+      // A pipelined batch: one write, the replies split at each prompt, in order.
+      assert.deepEqual(await s.executeAll([{ line: 'show a' }, { line: 'set ssl cert /v/a.pem', payload: 'L1\n' }, { line: 'show b' }]), [
+        'ok show a',
+        'Transaction created for certificate /v/a.pem!',
+        'ok show b',
+      ]);
+      await assert.rejects(s.executeAll([{ line: 'show a' }, { line: 'bad\nline' }]), InvalidNameError);
       await assert.rejects(s.execute('show info\nshow info'), InvalidNameError);
       await assert.rejects(s.execute('set ssl cert /v/a.pem', 'L1\n\nshow info'), InvalidNameError);
       await assert.rejects(s.execute('set ssl cert /v/a.pem', 'X'.repeat(20_000)), HaproxyCommandError);
-      assert.deepEqual(seen, ['set ssl cert /v/a.pem', 'show info']);
+      assert.deepEqual(seen, ['set ssl cert /v/a.pem', 'show info', 'show a', 'set ssl cert /v/a.pem', 'show b']);
     } finally {
       s.destroy();
       server.close();

@@ -292,6 +292,16 @@ describe('RuntimeClient against a real HAProxy', () => {
     assert.deepEqual(await client.showMap(h.map), []);
   });
 
+  it('maps: many entries in payload commands, split under the command size cap', async () => {
+    const entries = Array.from({ length: 3_000 }, (_, i) => [`name-${i}.bulk.test`, `id-${i}`] as const);
+    await client.addMapEntries(h.map, entries);
+    const shown = await client.showMap(h.map);
+    assert.deepEqual(shown.map((e) => [e.key, e.value]), entries);
+    await assert.rejects(client.addMapEntries(h.map, [['ok.test', 'v'], ['bad key', 'v']]), InvalidNameError);
+    for (const [k] of entries) await client.delMap(h.map, k);
+    assert.deepEqual(await client.showMap(h.map), []);
+  });
+
   it('CA files: put, list, use in a crt-list line, delete', async () => {
     const ca = await makeCert('client-ca.test');
     const leaf = await makeCert('mtls.test');

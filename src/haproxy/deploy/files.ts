@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { forEachLimited } from '../../core/concurrency.js';
-import { removeFileDurable, writeFileAtomic } from '../../store/fs/atomic-write.js';
+import { removeFileDurable, syncDir, writeFileAtomic } from '../../store/fs/atomic-write.js';
 import { crtListLine, type DeployEntry } from './entry.js';
 
 /** How many PEM files are written at once: fsyncs overlap, the disk queue stays short. */
@@ -23,11 +23,22 @@ export class DeployFiles {
     await mkdir(dirname(this.crtListPath), { recursive: true });
   }
 
+  /**
+   * Writes the PEMs (and client-CA files); resolves once all are durable. One directory fsync per
+   * directory after the last rename instead of one per file: the crt-list naming them is written
+   * only after this resolves.
+   */
   async writeEntries(entries: DeployEntry[]): Promise<void> {
+    const dirs = new Set<string>();
     await forEachLimited(entries, WRITE_CONCURRENCY, async (e) => {
-      if (e.caFile) await writeFileAtomic(e.caFile.path, e.caFile.pem, { mode: 0o644 });
-      await writeFileAtomic(e.pemPath, e.pem, { mode: 0o600 });
+      if (e.caFile) {
+        await writeFileAtomic(e.caFile.path, e.caFile.pem, { mode: 0o644, syncDir: false });
+        dirs.add(dirname(e.caFile.path));
+      }
+      await writeFileAtomic(e.pemPath, e.pem, { mode: 0o600, syncDir: false });
+      dirs.add(dirname(e.pemPath));
     });
+    await Promise.all([...dirs].map(syncDir));
   }
 
   async removeEntries(entries: DeployEntry[]): Promise<void> {

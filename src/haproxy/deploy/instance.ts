@@ -172,21 +172,32 @@ export class InstanceSync {
           // It answered: up from here, so status and the gauge agree before the pushes finish.
           this.markUp();
         }
+        // Certificates first ("c:" sorts before "m:"): a name enters known.map once it is served.
         const batch = [...this.dirty].sort();
         this.dirty.clear();
+        const maps = batch.filter((w) => w.startsWith('m:'));
         for (const [i, work] of batch.entries()) {
+          if (work.startsWith('m:')) break;
           try {
-            await (work.startsWith('c:') ? this.apply(work.slice(2)) : this.applyMap(work.slice(2)));
-            if (work.startsWith('c:')) this.refused.delete(work.slice(2));
+            await this.apply(work.slice(2));
+            this.refused.delete(work.slice(2));
           } catch (err) {
             // HAProxy said no to this one change: the others must not wait behind it.
-            if (err instanceof HaproxyCommandError && work.startsWith('c:')) {
+            if (err instanceof HaproxyCommandError) {
               await this.refusedAtRuntime(work.slice(2), err);
               continue;
             }
             for (const left of batch.slice(i)) this.dirty.add(left);
             throw err;
           }
+        }
+        try {
+          await this.applyMaps(maps.map((w) => w.slice(2)));
+        } catch (err) {
+          // Marked down below, so the next pass reconciles: what the instance's maps hold is read
+          // again before any of this is retried (a half-applied add is not added twice).
+          for (const left of maps) this.dirty.add(left);
+          throw err;
         }
         this.markUp();
         backoff = BACKOFF_MIN_MS;
@@ -260,29 +271,49 @@ export class InstanceSync {
     }
     if (have && have.sha1 === want.sha1 && sameListLine(have, want)) return;
     if (want.caFile && want.caFile.pem !== have?.caFile?.pem) await client.putCaFile(want.caFile.path, want.caFile.pem);
-    if (!have || have.sha1 !== want.sha1) await client.putCert(want.pemPath, want.pem);
-    if (!have || !sameListLine(have, want)) {
-      if (have) await ignoreNotFound(client.delCrtListEntry(crtList, have.pemPath));
-      await client.addCrtListEntry(crtList, { path: want.pemPath, options: want.options, sni: want.sni });
+    const line = { path: want.pemPath, options: want.options, sni: want.sni };
+    if (!have) {
+      // New on this instance: certificate and crt-list line in two round trips.
+      await client.putCertAndListEntry(crtList, line, want.pem);
+    } else {
+      if (have.sha1 !== want.sha1) await client.putCert(want.pemPath, want.pem);
+      if (!sameListLine(have, want)) {
+        await ignoreNotFound(client.delCrtListEntry(crtList, have.pemPath));
+        await client.addCrtListEntry(crtList, line);
+      }
     }
     this.served.set(id, want);
     metrics.observe(this.name, have ? 'update' : 'add', started);
   }
 
-  /** Brings one map key (`<path>\n<key>`) to the desired value on this instance. */
-  private async applyMap(pathAndKey: string): Promise<void> {
-    const [path, key] = pathAndKey.split('\n') as [string, string];
-    const served = this.servedMaps.get(path);
-    if (!served) return; // this HAProxy does not load that map: nothing to keep in step
-    const want = this.o.desiredMaps.get(path)?.get(key);
-    if (want === served.get(key)) return;
-    if (want === undefined) {
-      await ignoreNotFound(this.o.client.delMap(path, key));
-      served.delete(key);
-    } else {
-      // We know the instance's map: one command, not putMap's set-then-add probe.
-      await (served.has(key) ? this.o.client.setMap(path, key, want) : this.o.client.addMap(path, key, want));
-      served.set(key, want);
+  /**
+   * Brings map keys (`<path>\n<key>` each) to their desired values on this instance: new keys of
+   * a map in one `add map` payload, changed and removed keys one command each.
+   */
+  private async applyMaps(pathsAndKeys: string[]): Promise<void> {
+    const adds = new Map<string, [string, string][]>();
+    for (const pathAndKey of pathsAndKeys) {
+      const [path, key] = pathAndKey.split('\n') as [string, string];
+      const served = this.servedMaps.get(path);
+      if (!served) continue; // this HAProxy does not load that map: nothing to keep in step
+      const want = this.o.desiredMaps.get(path)?.get(key);
+      if (want === served.get(key)) continue;
+      if (want === undefined) {
+        await ignoreNotFound(this.o.client.delMap(path, key));
+        served.delete(key);
+      } else if (served.has(key)) {
+        await this.o.client.setMap(path, key, want);
+        served.set(key, want);
+      } else {
+        let list = adds.get(path);
+        if (!list) adds.set(path, (list = []));
+        list.push([key, want]);
+      }
+    }
+    for (const [path, entries] of adds) {
+      await this.o.client.addMapEntries(path, entries);
+      const served = this.servedMaps.get(path)!;
+      for (const [key, value] of entries) served.set(key, value);
     }
   }
 

@@ -30,7 +30,7 @@ import {
   type SslCertDetails,
   type StoreListing,
 } from './reply.js';
-import { RuntimeSession } from './session.js';
+import { RuntimeSession, type SessionCommand } from './session.js';
 
 export interface RuntimeClientOptions {
   /** Bound on connecting and getting the first prompt (default 2000 ms). */
@@ -203,7 +203,7 @@ export class RuntimeClient {
   async putCert(path: string, pem: string, o: CallOptions = {}): Promise<void> {
     checkPath(path);
     const payload = sanitizePem(pem);
-    return this.job((s) => this.put(s, 'cert', path, payload, o), o);
+    return this.job(async (s) => void (await this.put(s, 'cert', path, payload, o)), o);
   }
 
   /** `show ssl ca-file`: loaded CA files and the open CA-file transaction, if any. */
@@ -245,7 +245,7 @@ export class RuntimeClient {
   async putCaFile(path: string, pem: string, o: CallOptions = {}): Promise<void> {
     checkPath(path);
     const payload = sanitizePem(pem, 'CA PEM');
-    return this.job((s) => this.put(s, 'caFile', path, payload, o), o);
+    return this.job(async (s) => void (await this.put(s, 'caFile', path, payload, o)), o);
   }
 
   /**
@@ -253,16 +253,19 @@ export class RuntimeClient {
    * drops options and SNI filters. HAProxy accepts duplicates: a second add adds a second line.
    */
   async addCrtListEntry(list: string, entry: CrtListLine, o: CallOptions = {}): Promise<void> {
-    checkPath(list, 'crt-list');
-    const path = checkPath(entry.path);
-    const options = (entry.options ?? []).map(checkCrtListOption);
-    const sni = (entry.sni ?? []).map(checkSniFilter);
-    const line = [path, options.length > 0 ? `[${options.join(' ')}]` : '', ...sni].filter(Boolean).join(' ');
-    return this.job(async (s) => {
-      const command = `add ssl crt-list ${list}`;
-      const m = expectReply(command, await this.exec(s, command, line, o), OK.addCrtList);
-      if (m[1] !== path || m[2] !== list) throw replyError(command, `unexpected reply naming ${m[1]} in ${m[2]}`);
-    }, o);
+    const add = crtListAdd(list, entry);
+    return this.job(async (s) => add.check(await this.exec(s, add.command.line, add.command.payload, o)), o);
+  }
+
+  /**
+   * putCert, then adds the certificate's crt-list line: a new certificate served in two round
+   * trips (`new` + `set`, then `commit` + `add ssl crt-list`) instead of four. Nothing is added
+   * unless the commit succeeded (HAProxy refuses a line for an uncommitted certificate).
+   */
+  async putCertAndListEntry(list: string, entry: CrtListLine, pem: string, o: CallOptions = {}): Promise<void> {
+    const add = crtListAdd(list, entry);
+    const payload = sanitizePem(pem);
+    return this.job(async (s) => add.check((await this.put(s, 'cert', add.path, payload, o, add.command))!), o);
   }
 
   /**
@@ -298,6 +301,26 @@ export class RuntimeClient {
   async addMap(map: string, key: string, value: string, o: CallOptions = {}): Promise<void> {
     const command = `add map ${checkPath(map, 'map')} ${checkMapWord(key, 'key')} ${checkMapWord(value, 'value')}`;
     return this.job(async (s) => void expectReply(command, await this.exec(s, command, undefined, o), OK.empty), o);
+  }
+
+  /**
+   * `add map` with a payload: adds many `key value` entries in one command each ~maxCommandBytes
+   * (one round trip instead of one per key). Like addMap, a key already present gets a second entry.
+   */
+  async addMapEntries(map: string, entries: readonly (readonly [string, string])[], o: CallOptions = {}): Promise<void> {
+    const command = `add map ${checkPath(map, 'map')}`;
+    const lines = entries.map(([k, v]) => `${checkMapWord(k, 'key')} ${checkMapWord(v, 'value')}\n`);
+    // Room for the command line, the `<<` framing and the final empty line.
+    const room = this.o.maxCommandBytes - Buffer.byteLength(command) - 8;
+    const chunks: string[] = [];
+    for (const line of lines) {
+      const last = chunks.length - 1;
+      if (last >= 0 && Buffer.byteLength(chunks[last]!) + Buffer.byteLength(line) <= room) chunks[last] += line;
+      else chunks.push(line);
+    }
+    return this.job(async (s) => {
+      for (const payload of chunks) expectReply(command, await this.exec(s, command, payload, o), OK.empty);
+    }, o);
   }
 
   /** `set map`: changes an existing key's value; HaproxyNotFoundError if the key is absent. */
@@ -344,13 +367,26 @@ export class RuntimeClient {
     this.session = undefined;
   }
 
-  private async put(s: RuntimeSession, kind: StoreKind, path: string, payload: string, o: CallOptions): Promise<void> {
-    if (kind === 'caFile' || !this.known.has(path)) await this.create(s, kind, path, o, true);
+  /**
+   * new (if needed) + set + commit, with `new` and the first `set` in one write (new's answer —
+   * created, or exists — changes nothing for set). `after`, if given, goes out with the commit
+   * and its reply is returned: it must be a command that fails harmlessly if the commit did.
+   */
+  private async put(s: RuntimeSession, kind: StoreKind, path: string, payload: string, o: CallOptions, after?: SessionCommand): Promise<string | undefined> {
+    const setLine = `set ${STORES[kind].noun} ${path}`;
+    let setReply: string | undefined;
+    if (kind === 'caFile' || !this.known.has(path)) {
+      const [created, set] = await this.execAll(s, [{ line: `new ${STORES[kind].noun} ${path}` }, { line: setLine, payload }], o);
+      await this.create(s, kind, path, o, true, created);
+      setReply = set;
+    }
     for (let attempt = 0; ; attempt++) {
       let how: string;
       try {
-        how = await this.set(s, kind, path, payload, o);
+        how = await this.set(s, kind, path, payload, o, setReply);
+        setReply = undefined;
       } catch (err) {
+        setReply = undefined;
         // Someone deleted it since we learnt it existed: create and set again, once.
         if (err instanceof HaproxyNotFoundError && attempt === 0) {
           await this.create(s, kind, path, o, true);
@@ -370,14 +406,23 @@ export class RuntimeClient {
       }
       break;
     }
-    await this.commit(s, kind, path, o);
+    if (!after) {
+      await this.commit(s, kind, path, o);
+      return undefined;
+    }
+    const [committed, afterReply] = await this.execAll(s, [{ line: `commit ${STORES[kind].noun} ${path}` }, after], o);
+    await this.commit(s, kind, path, o, committed);
+    return afterReply;
   }
 
-  /** `new`; with `existsOk`, an existing store is fine (HAProxy still has it: nothing to do). */
-  private async create(s: RuntimeSession, kind: StoreKind, path: string, o: CallOptions, existsOk = false): Promise<void> {
+  /**
+   * `new`; with `existsOk`, an existing store is fine (HAProxy still has it: nothing to do).
+   * `replied`: the reply, when the command already went out in a pipelined batch (so for set and commit).
+   */
+  private async create(s: RuntimeSession, kind: StoreKind, path: string, o: CallOptions, existsOk = false, replied?: string): Promise<void> {
     const command = `new ${STORES[kind].noun} ${path}`;
     try {
-      const m = expectReply(command, await this.exec(s, command, undefined, o), STORES[kind].created);
+      const m = expectReply(command, replied ?? (await this.exec(s, command, undefined, o)), STORES[kind].created);
       if (m[1] !== path) throw replyError(command, `unexpected reply naming ${m[1]}`);
     } catch (err) {
       if (!(existsOk && err instanceof HaproxyExistsError)) throw err;
@@ -386,9 +431,9 @@ export class RuntimeClient {
   }
 
   /** `set`, checking the path HAProxy names; resolves with "created" or "updated". */
-  private async set(s: RuntimeSession, kind: StoreKind, path: string, payload: string, o: CallOptions): Promise<string> {
+  private async set(s: RuntimeSession, kind: StoreKind, path: string, payload: string, o: CallOptions, replied?: string): Promise<string> {
     const command = `set ${STORES[kind].noun} ${path}`;
-    const body = await this.exec(s, command, payload, o);
+    const body = replied ?? (await this.exec(s, command, payload, o));
     if (/not referenced by the configuration/.test(body)) this.known.delete(path);
     const m = expectReply(command, body, STORES[kind].set);
     const named = m[2]!;
@@ -404,9 +449,9 @@ export class RuntimeClient {
     return m[1]!;
   }
 
-  private async commit(s: RuntimeSession, kind: StoreKind, path: string, o: CallOptions): Promise<void> {
+  private async commit(s: RuntimeSession, kind: StoreKind, path: string, o: CallOptions, replied?: string): Promise<void> {
     const command = `commit ${STORES[kind].noun} ${path}`;
-    const body = await this.exec(s, command, undefined, o);
+    const body = replied ?? (await this.exec(s, command, undefined, o));
     const m = OK.commit.exec(body);
     // The dots after the path are progress, so a path ending in dots is compared without them.
     if (m && m[1] === path.replace(/\.+$/, '')) return;
@@ -440,6 +485,21 @@ export class RuntimeClient {
     const m = expectReply(command, body, STORES[kind].deleted);
     if (m[1] !== path) throw replyError(command, `unexpected reply naming ${m[1]}`);
     if (kind === 'cert') this.known.delete(path);
+  }
+
+  /**
+   * Sends commands in one write (see RuntimeSession.executeAll). From the first reply that says
+   * "currently locked" on, they are sent again one by one with the usual locked retries: each
+   * later one also ran against the lock, and commands are only pipelined where that is harmless.
+   */
+  private async execAll(s: RuntimeSession, commands: SessionCommand[], o: CallOptions): Promise<string[]> {
+    const replies = await s.executeAll(commands, this.execOptions(o));
+    const locked = replies.findIndex(isLocked);
+    if (locked < 0 || this.o.lockedRetries === 0) return replies;
+    runtimeChannel.publish({ event: 'locked-retry', address: formatRuntimeAddress(this.address), command: commands[locked]!.line, attempt: 0 });
+    await sleep(this.o.lockedDelayMs, o.signal);
+    for (let i = locked; i < commands.length; i++) replies[i] = await this.exec(s, commands[i]!.line, commands[i]!.payload, o);
+    return replies;
   }
 
   /** Sends a command, retrying with backoff while HAProxy answers "currently locked". */
@@ -547,4 +607,22 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** `add ssl crt-list` for one line, checked before anything is sent, and the check of its reply. */
+function crtListAdd(list: string, entry: CrtListLine): { path: string; command: SessionCommand; check: (reply: string) => void } {
+  checkPath(list, 'crt-list');
+  const path = checkPath(entry.path);
+  const options = (entry.options ?? []).map(checkCrtListOption);
+  const sni = (entry.sni ?? []).map(checkSniFilter);
+  const line = [path, options.length > 0 ? `[${options.join(' ')}]` : '', ...sni].filter(Boolean).join(' ');
+  const command = `add ssl crt-list ${list}`;
+  return {
+    path,
+    command: { line: command, payload: line },
+    check(reply) {
+      const m = expectReply(command, reply, OK.addCrtList);
+      if (m[1] !== path || m[2] !== list) throw replyError(command, `unexpected reply naming ${m[1]} in ${m[2]}`);
+    },
+  };
 }

@@ -32,24 +32,32 @@ const MAX_REPLY_CHARS = 256 * 1024 * 1024;
 
 interface Pending {
   command: string;
-  chunks: string[];
-  size: number;
-  tail: string;
   resolve: (body: string) => void;
   reject: (err: Error) => void;
 }
 
+/** One command of a pipelined batch: a line and an optional payload. */
+export interface SessionCommand {
+  line: string;
+  payload?: string;
+}
+
 /**
  * One connection to an HAProxy runtime API in `prompt` mode: each reply ends at the `\n> ` prompt,
- * so the connection carries many commands. Strictly one command in flight: a second concurrent
- * `execute` is a programming error and throws (callers serialize — see RuntimeClient). A timeout,
- * an abort or a close while waiting destroys the session, since the stream can't be resynchronized.
+ * so the connection carries many commands. One call in flight (`execute`, or `executeAll` for a
+ * pipelined batch whose replies come back in order): a second concurrent call is a programming
+ * error and throws (callers serialize — see RuntimeClient). A timeout, an abort or a close while
+ * waiting destroys the session, since the stream can't be resynchronized.
  */
 export class RuntimeSession {
   readonly address: RuntimeAddress;
   private readonly socket: Socket;
   private readonly o: typeof DEFAULTS;
-  private pending?: Pending;
+  /** Commands sent and not yet answered, oldest first. */
+  private queue: Pending[] = [];
+  /** Received text not yet split into replies, and how much of it was searched for a prompt. */
+  private received = '';
+  private searched = 0;
   private ended = false;
   private endReason?: HaproxyUnreachableError;
   private closeListeners: (() => void)[] = [];
@@ -91,7 +99,7 @@ export class RuntimeSession {
       signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      await session.send('prompt', 'prompt\n', { timeoutMs: o.connectTimeoutMs, signal });
+      await session.send(['prompt'], 'prompt\n', { timeoutMs: o.connectTimeoutMs, signal });
     } catch (err) {
       session.destroy();
       throw err instanceof HaproxyTimeoutError ? unreachable(address, `no prompt within ${o.connectTimeoutMs} ms`, err) : err;
@@ -105,7 +113,7 @@ export class RuntimeSession {
   }
 
   get busy(): boolean {
-    return this.pending !== undefined;
+    return this.queue.length > 0;
   }
 
   /**
@@ -116,27 +124,23 @@ export class RuntimeSession {
    * only keep the framing intact.
    */
   execute(line: string, payload?: string, opts: ExecuteOptions = {}): Promise<string> {
-    if (/[\r\n]/.test(line) || line.trim() === '') {
-      return Promise.reject(new InvalidNameError('refused before sending: a runtime command must be one non-empty line'));
+    return this.executeAll([{ line, payload }], opts).then((replies) => replies[0]!);
+  }
+
+  /**
+   * Sends several commands in one write and resolves with their replies in order. HAProxy runs
+   * them one after the other as if sent one by one, minus the round trips; so pipeline only
+   * commands whose outcome does not change what the next one should be. Each is checked as
+   * `execute` checks it; one refused refuses the batch before anything is sent.
+   */
+  executeAll(commands: readonly SessionCommand[], opts: ExecuteOptions = {}): Promise<string[]> {
+    const texts: string[] = [];
+    for (const { line, payload } of commands) {
+      const text = frame(line, payload, this.o.maxCommandBytes);
+      if (text instanceof Error) return Promise.reject(text);
+      texts.push(text);
     }
-    let text = `${line}\n`;
-    if (payload !== undefined) {
-      const body = payload.endsWith('\n') ? payload : `${payload}\n`;
-      if (/\r|^\n|\n\n/.test(body)) {
-        return Promise.reject(new InvalidNameError(`refused before sending \`${line}\`: the payload has an empty line or a CR`));
-      }
-      text = `${line} <<\n${body}\n`;
-    }
-    const bytes = Buffer.byteLength(text);
-    if (bytes > this.o.maxCommandBytes) {
-      return Promise.reject(
-        new HaproxyCommandError(
-          `refused before sending \`${line}\`: ${bytes} bytes exceed ${this.o.maxCommandBytes}; HAProxy reads a command into one ` +
-            'tune.bufsize buffer (16384 by default) and 2.6 drops or crashes on larger ones: shorten the chain or raise tune.bufsize and maxCommandBytes',
-        ),
-      );
-    }
-    return this.send(line, text, opts);
+    return this.send(commands.map((c) => c.line), texts.join(''), opts);
   }
 
   /** Closes the connection; a command in flight fails with HaproxyUnreachableError. */
@@ -150,64 +154,74 @@ export class RuntimeSession {
     else this.closeListeners.push(listener);
   }
 
-  private send(command: string, text: string, opts: ExecuteOptions): Promise<string> {
+  private send(commands: string[], text: string, opts: ExecuteOptions): Promise<string[]> {
     if (this.ended) return Promise.reject(this.endReason!);
-    if (this.pending) {
-      return Promise.reject(new HaproxyCommandError(`\`${command}\` sent while \`${this.pending.command}\` is in flight: one command per session`));
+    if (this.queue.length > 0) {
+      return Promise.reject(new HaproxyCommandError(`\`${commands[0]}\` sent while \`${this.queue[0]!.command}\` is in flight: one call per session`));
     }
     if (opts.signal?.aborted) return Promise.reject(opts.signal.reason as Error);
     const timeoutMs = opts.timeoutMs ?? this.o.commandTimeoutMs;
-    return new Promise<string>((resolve, reject) => {
+    return new Promise<string[]>((resolve, reject) => {
+      const replies: string[] = [];
       const timer = setTimeout(() => {
-        this.fail(
-          new HaproxyTimeoutError(
-            `haproxy at ${formatRuntimeAddress(this.address)}: no reply to \`${command}\` within ${timeoutMs} ms; the session was closed`,
-          ),
-        );
+        const waiting = this.queue[0]?.command ?? commands[commands.length - 1];
+        this.fail(new HaproxyTimeoutError(`haproxy at ${formatRuntimeAddress(this.address)}: no reply to \`${waiting}\` within ${timeoutMs} ms; the session was closed`));
       }, timeoutMs);
       const onAbort = () => this.fail(opts.signal!.reason as Error);
       const done = () => {
         clearTimeout(timer);
         opts.signal?.removeEventListener('abort', onAbort);
-        this.pending = undefined;
       };
-      this.pending = {
-        command,
-        chunks: [],
-        size: 0,
-        tail: '',
-        resolve: (body) => {
-          done();
-          this.lastUsed = performance.now();
-          resolve(body);
-        },
-        reject: (err) => {
-          done();
-          reject(err);
-        },
-      };
+      for (const [i, command] of commands.entries()) {
+        const last = i === commands.length - 1;
+        this.queue.push({
+          command,
+          resolve: (body) => {
+            replies.push(body);
+            if (!last) return;
+            done();
+            this.lastUsed = performance.now();
+            resolve(replies);
+          },
+          reject: (err) => {
+            done();
+            reject(err);
+          },
+        });
+      }
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       this.socket.write(text);
     });
   }
 
   private onData(chunk: string): void {
-    const p = this.pending;
-    if (!p) {
+    if (this.queue.length === 0) {
       // Nothing was asked: HAProxy and we disagree on the framing. Don't guess.
       this.destroy('unexpected data from HAProxy between commands');
       return;
     }
-    p.chunks.push(chunk);
-    p.size += chunk.length;
-    p.tail = (p.tail + chunk).slice(-PROMPT.length);
-    if (p.size > MAX_REPLY_CHARS) {
-      this.destroy(`reply to \`${p.command}\` exceeds ${MAX_REPLY_CHARS} characters`);
+    this.received += chunk;
+    if (this.received.length > MAX_REPLY_CHARS) {
+      this.destroy(`reply to \`${this.queue[0]!.command}\` exceeds ${MAX_REPLY_CHARS} characters`);
       return;
     }
-    // HAProxy writes nothing after the prompt until the next command, so a reply ends exactly when
-    // the received text ends with the prompt.
-    if (p.tail === PROMPT) p.resolve(replyBody(p.chunks.join('')));
+    // A reply ends at the prompt: HAProxy writes it after each command, then the next reply.
+    for (;;) {
+      const at = this.received.indexOf(PROMPT, this.searched);
+      if (at < 0) {
+        this.searched = Math.max(0, this.received.length - PROMPT.length + 1);
+        return;
+      }
+      const raw = this.received.slice(0, at + PROMPT.length);
+      this.received = this.received.slice(at + PROMPT.length);
+      this.searched = 0;
+      const p = this.queue.shift()!;
+      p.resolve(replyBody(raw));
+      if (this.queue.length === 0) {
+        if (this.received !== '') this.destroy('unexpected data from HAProxy after the last reply');
+        return;
+      }
+    }
   }
 
   /** Ends the session with `reason` for the command in flight (if any), and closes the socket. */
@@ -222,7 +236,8 @@ export class RuntimeSession {
     // Later calls learn only that the session is gone; the specific reason went to the caller.
     this.endReason =
       reason instanceof HaproxyUnreachableError ? reason : unreachable(this.address, 'session closed after an earlier failure', reason);
-    this.pending?.reject(reason);
+    // Every command still waiting learns why (one call's promise settles once, on the first).
+    for (const p of this.queue.splice(0)) p.reject(reason);
     for (const l of this.closeListeners.splice(0)) l();
   }
 }
@@ -247,4 +262,27 @@ function unreachable(address: RuntimeAddress, why: string, cause?: unknown): Hap
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** `line\n`, or `line <<\n payload \n\n`; an Error when it would break the framing or the size cap. */
+function frame(line: string, payload: string | undefined, maxBytes: number): string | Error {
+  if (/[\r\n]/.test(line) || line.trim() === '') {
+    return new InvalidNameError('refused before sending: a runtime command must be one non-empty line');
+  }
+  let text = `${line}\n`;
+  if (payload !== undefined) {
+    const body = payload.endsWith('\n') ? payload : `${payload}\n`;
+    if (/\r|^\n|\n\n/.test(body)) {
+      return new InvalidNameError(`refused before sending \`${line}\`: the payload has an empty line or a CR`);
+    }
+    text = `${line} <<\n${body}\n`;
+  }
+  const bytes = Buffer.byteLength(text);
+  if (bytes > maxBytes) {
+    return new HaproxyCommandError(
+      `refused before sending \`${line}\`: ${bytes} bytes exceed ${maxBytes}; HAProxy reads a command into one ` +
+        'tune.bufsize buffer (16384 by default) and 2.6 drops or crashes on larger ones: shorten the chain or raise tune.bufsize and maxCommandBytes',
+    );
+  }
+  return text;
 }

@@ -8,6 +8,12 @@ export interface AtomicWriteOptions {
    * Set exactly, whatever the umask, so a file meant for another reader (HAProxy) is readable.
    */
   mode?: number;
+  /**
+   * Fsync the directory after the rename (default true). A caller writing many files into one
+   * directory may pass false and call syncDir once after the last: until then a crash may lose
+   * the renames (never mix contents), so nothing may reference the files before that.
+   */
+  syncDir?: boolean;
 }
 
 /** Temp files are hidden and carry a random tag, so they never collide and are easy to recognize. */
@@ -51,7 +57,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-  await syncDir(dirname(path));
+  if (opts.syncDir ?? true) await syncDir(dirname(path));
 }
 
 /**
