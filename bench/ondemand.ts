@@ -20,7 +20,6 @@
  */
 import { fileURLToPath } from 'node:url';
 import { eventually, startStack, type Stack } from '../test/helpers/stack.js';
-import { startAskServer, type AskServer } from './lib/ask-server.js';
 import { startCaddy, type BenchCaddy } from './lib/caddy.js';
 import { HandshakeClient } from './lib/handshake-client.js';
 import type { Served } from './lib/handshakes.js';
@@ -46,8 +45,8 @@ const GOAL_STEADY_VS_DIRECT = 1.1;
 const ONDEMAND_HISTOGRAM = 'certd_ondemand_issue_duration_seconds';
 const RESULTS_FILE = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 
-/** Every handshake is made (and timed) on the client's own thread. */
-const client = new HandshakeClient();
+/** Every handshake is made (and timed), and every ask answered, on the client's own thread. */
+const client = await HandshakeClient.start();
 const timed = (port: number, name: string, opts?: { ca?: string; timeoutMs?: number }) => client.timed(port, name, opts);
 
 type Target = 'certd' | 'caddy' | 'direct';
@@ -145,7 +144,7 @@ async function steadyState(servers: Server[], known: string[], r: Samples): Prom
   }
 }
 
-async function measure(stack: Stack, caddyProc: BenchCaddy, ask: AskServer, r: Samples): Promise<{ direct: PlainHaproxy; pidSame: boolean }> {
+async function measure(stack: Stack, caddyProc: BenchCaddy, r: Samples): Promise<{ direct: PlainHaproxy; pidSame: boolean }> {
   const certd: Server = { target: 'certd', port: stack.tlsPort, ca: await stack.rootPem() };
   const caddy: Server = { target: 'caddy', port: caddyProc.port, ca: await caddyProc.rootPem() };
   const pid = await stack.haproxy.workerPid();
@@ -160,7 +159,8 @@ async function measure(stack: Stack, caddyProc: BenchCaddy, ask: AskServer, r: S
   log(`first handshake, ${CONCURRENCY} at once: ${NEW_NAMES} more new names each`);
   await firstConcurrent(certd, caddy, r);
   log(`  certd p50 ${ms(median(r.firstConc.certd))}, caddy p50 ${ms(median(r.firstConc.caddy))}`);
-  const askedPerServer = (n: string) => ask.asked.filter((a) => a === n).length;
+  const asked = await client.asked();
+  const askedPerServer = (n: string) => asked.filter((a) => a === n).length;
   if (askedPerServer('seq0.od.bench') < 2) throw new Error(`the ask endpoint saw seq0.od.bench ${askedPerServer('seq0.od.bench')} times: each server should have asked`);
 
   // Started now, so it reads the crt-list with every certificate the daemon wrote.
@@ -262,8 +262,7 @@ async function main(): Promise<void> {
     verified: { certd: 0, caddy: 0, direct: 0 },
     daemonSeqMeanMs: Number.NaN,
   };
-  const ask = await startAskServer();
-  const stopping: (() => Promise<unknown>)[] = [() => client.close(), () => ask.stop()];
+  const stopping: (() => Promise<unknown>)[] = [() => client.close()];
   let pidSame = false;
   try {
     const stack = await startStack({
@@ -271,16 +270,16 @@ async function main(): Promise<void> {
       onDemand: {
         issuer: 'internal',
         allow: ['*.od.bench'],
-        ask: ask.url,
+        ask: client.askUrl,
         maxCertificates: 100_000,
         maxWait: '10s',
         rateLimit: { perMinute: 1_000_000, burst: 100_000 },
       },
     });
     stopping.push(() => stack.stop());
-    const caddy = await startCaddy(peers.caddy!, { askUrl: ask.url });
+    const caddy = await startCaddy(peers.caddy!, { askUrl: client.askUrl });
     stopping.push(() => caddy.stop());
-    const out = await measure(stack, caddy, ask, r);
+    const out = await measure(stack, caddy, r);
     stopping.push(() => out.direct.stop());
     pidSame = out.pidSame;
   } finally {
@@ -319,7 +318,7 @@ async function main(): Promise<void> {
       '`ask` endpoint and issues from its internal CA (ECDSA P-256). Sequential names alternate certd/Caddy one by one; the',
       `concurrent runs alternate batches of ${CONCURRENCY}. Steady state rotates certd, HAProxy direct (a second HAProxy binding the`,
       `daemon's crt-list with no SNI hop) and Caddy in blocks of ${STEADY_BLOCK} handshakes over the known names. The daemon runs in the bench's`,
-      "Node process's main thread (as startStack does), the client and nothing else on its own thread; Caddy and both HAProxies are separate processes.",
+      "Node process's main thread (as startStack does); the client and the `ask` endpoint share a worker thread; Caddy and both HAProxies are separate processes.",
     ].join('\n'),
   );
   log(`wrote ${RESULTS_FILE}`);

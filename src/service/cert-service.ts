@@ -116,7 +116,7 @@ export class CertService {
       void saved
         .catch((err: Error) => this.o.log.error({ cert: id, err: err.message }, 'could not store the certificate (served until a restart, then issued again)'))
         .finally(() => settle().catch(() => undefined));
-      return { cert: stored.meta, issued: true, deploy: await this.deploy([stored], { filesBehind: true }) };
+      return { cert: stored.meta, issued: true, deploy: await this.deploy([stored], { answerWhenServed: true }) };
     });
   }
 

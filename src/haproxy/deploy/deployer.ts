@@ -38,11 +38,11 @@ export interface UpsertOptions {
   /** How long to wait for the slowest instance (default DEPLOY_WAIT_MS). */
   timeoutMs?: number;
   /**
-   * Resolve once the instances serve it; the files are written behind. For a waiting handshake:
-   * HAProxy already has it in memory, and a restart before the files land is covered because the
-   * daemon re-pushes to a restarted instance.
+   * Resolve once the instances serve the certificates; the files and the known.map entries follow
+   * behind. For a waiting handshake: HAProxy already has it in memory, and a restart before the
+   * files land is covered because the daemon re-pushes to a restarted instance.
    */
-  filesBehind?: boolean;
+  answerWhenServed?: boolean;
 }
 
 export interface DeployOutcome {
@@ -182,8 +182,10 @@ export class Deployer {
     // Files and the runtime push run side by side (fsyncs cost more than the push). A restart in
     // between is covered: the push follows restarts.
     const durable = entries.length === 0 ? Promise.resolve() : this.writeUnwritten().then(() => Promise.all([this.writeCrtList(), this.writeMap.known()]));
-    const pushed = this.fanOut(work, o.timeoutMs ?? DEPLOY_WAIT_MS);
-    if (!o.filesBehind) return (await Promise.all([pushed, durable]))[0];
+    // A waiting handshake needs the certificate served; its known.map entry may follow.
+    const waitFor = o.answerWhenServed ? work.filter((w) => w.startsWith('c:')) : undefined;
+    const pushed = this.fanOut(work, o.timeoutMs ?? DEPLOY_WAIT_MS, waitFor);
+    if (!o.answerWhenServed) return (await Promise.all([pushed, durable]))[0];
     durable.catch((err: unknown) =>
       this.o.log.error({ certs: entries.map((e) => e.id), err: (err as Error).message }, 'could not write certificate files (served from memory until a restart)'),
     );
@@ -279,12 +281,12 @@ export class Deployer {
     return [...this.instances.values()].map((i) => i.status());
   }
 
-  private async fanOut(ids: WorkKey[], timeoutMs: number): Promise<DeployOutcome> {
+  private async fanOut(ids: WorkKey[], timeoutMs: number, waitFor?: WorkKey[]): Promise<DeployOutcome> {
     const outcome: DeployOutcome = { ok: [], failed: [] };
     await Promise.all(
       [...this.instances.values()].map(async (inst) => {
         try {
-          await withTimeout(inst.sync(ids), timeoutMs, `instance ${inst.name}: deploy took over ${timeoutMs} ms`);
+          await withTimeout(inst.sync(ids, waitFor), timeoutMs, `instance ${inst.name}: deploy took over ${timeoutMs} ms`);
           outcome.ok.push(inst.name);
         } catch (err) {
           outcome.failed.push({ instance: inst.name, error: err instanceof Error ? err.message : String(err) });

@@ -108,14 +108,18 @@ export class InstanceSync {
     this.settle(new CertdError('CERTD_E_STOPPED', `instance ${this.name}: daemon stopping`));
   }
 
-  /** Marks work as changed; resolves once this instance has it as desired (or rejects on failure). */
-  sync(ids: Iterable<WorkKey>): Promise<void> {
+  /**
+   * Marks work as changed; resolves once this instance has `waitFor` (default: all of it) as
+   * desired, or rejects on failure.
+   */
+  sync(ids: Iterable<WorkKey>, waitFor?: Iterable<WorkKey>): Promise<void> {
     const set = new Set(ids);
     // Nothing asked and nothing pending: the loop may be asleep and would never settle this.
     if (set.size === 0 && !this.needReconcile) return Promise.resolve();
     for (const id of set) this.dirty.add(id);
+    const wanted = waitFor ? new Set(waitFor) : set;
     const done = new Promise<void>((resolve, reject) =>
-      this.waiters.push({ ids: set, resolve: (err) => (err ? reject(err) : resolve()) }),
+      this.waiters.push({ ids: wanted, resolve: (err) => (err ? reject(err) : resolve()) }),
     );
     this.wake?.();
     return done;
@@ -131,6 +135,9 @@ export class InstanceSync {
   serves(id: string): boolean {
     const want = this.o.desired.get(id);
     const have = this.served.get(id);
+    // apply() records the desired entry itself: the same object needs no line comparison (status()
+    // asks this for every certificate, ~11 ms at 10,000 when each compares rendered lines).
+    if (want !== undefined && have === want) return true;
     return Boolean(want && have && have.sha1 === want.sha1 && sameListLine(have, want));
   }
 
