@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -93,6 +93,27 @@ describe('FsStore locks: exclusion', () => {
     const again = await b.tryLock('issue/www.example.com');
     assert.ok(again);
     await again.release();
+  });
+
+  test('a lock file appears complete or not at all (a kill between create and write cannot leave it empty)', async () => {
+    const dir = await dataDir();
+    const store = new FsStore(dir);
+    const path = lockFile(dir, 'issue/watched.test');
+    let reading = true;
+    const seen: string[] = [];
+    const reader = (async () => {
+      while (reading) {
+        const text = await readFile(path, 'utf8').catch(() => undefined);
+        if (text !== undefined) seen.push(text);
+      }
+    })();
+    for (let i = 0; i < 200; i++) await (await store.lock('issue/watched.test')).release();
+    reading = false;
+    await reader;
+    assert.ok(seen.length > 0, 'the reader caught the lock file at least once');
+    for (const text of seen) assert.match(text, /"owner":"[^"]+"/);
+    assert.deepEqual((await readdir(dirname(path))).filter((f) => f.endsWith('.tmp')), [], 'no temp file left');
+    await store.close();
   });
 
   test('of many contenders for one stale lock, exactly one takes it over', async () => {

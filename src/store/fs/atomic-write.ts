@@ -24,7 +24,8 @@ export function isTempFileName(name: string): boolean {
   return TEMP_NAME.test(name);
 }
 
-function tempPathFor(path: string): string {
+/** A fresh temp-file name beside `path` (see isTempFileName). */
+export function tempPathFor(path: string): string {
   // Truncated so the temp name stays within NAME_MAX (255) for any target name that fits.
   return join(dirname(path), `.${basename(path).slice(0, 200)}.${randomBytes(8).toString('hex')}.tmp`);
 }
