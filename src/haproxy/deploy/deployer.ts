@@ -181,7 +181,8 @@ export class Deployer {
     }
     // Files and the runtime push run side by side (fsyncs cost more than the push). A restart in
     // between is covered: the push follows restarts.
-    const durable = entries.length === 0 ? Promise.resolve() : this.writeUnwritten().then(() => Promise.all([this.writeCrtList(), this.writeMap.known()]));
+    const durable =
+      entries.length === 0 ? Promise.resolve() : this.writeUnwritten().then(() => Promise.all([this.writeCrtList(), this.writeMap.known()]));
     // A waiting handshake needs the certificate served; its known.map entry may follow.
     const waitFor = o.answerWhenServed ? work.filter((w) => w.startsWith('c:')) : undefined;
     const pushed = this.fanOut(work, o.timeoutMs ?? DEPLOY_WAIT_MS, waitFor);
