@@ -287,14 +287,19 @@ describe('AcmeClient: nonces and problems', () => {
   });
 
   it('one hung request is sent again and the order goes on; finalize is never sent twice', async () => {
-    let hung = 0;
+    let calls = 0;
     fake.routes.set('POST /new-order', (seen, res) => {
-      if (hung++ === 0) return; // no reply at all
+      if (++calls === 2) return; // the second order gets no reply at all
       orderRoute()(seen, res);
     });
-    const order = await client({ requestTimeoutMs: 300 }).newOrder({ names: ['a.example.com'] });
+    const c = client({ requestTimeoutMs: 300 });
+    await c.newOrder({ names: ['a.example.com'] });
+    const order = await c.newOrder({ names: ['a.example.com'] });
     assert.equal(order.status, 'pending');
-    assert.equal(fake.seen.filter((s) => s.path === '/new-order').length, 2);
+    const sent = fake.seen.filter((s) => s.path === '/new-order');
+    assert.equal(sent.length, 3);
+    assert.ok(sent[1]!.onConnection > 1, 'the hung request went out on a kept-alive connection');
+    assert.equal(sent[2]!.onConnection, 1, 'the resend used a new connection of its own');
     fake.routes.set('POST /finalize/1', () => {});
     await assert.rejects(client({ requestTimeoutMs: 300 }).finalize(order, new Uint8Array([0x30, 0])), /no complete reply/);
     assert.equal(fake.seen.filter((s) => s.path === '/finalize/1').length, 1);

@@ -2,7 +2,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
 import { createConnection } from 'node:net';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -199,5 +202,60 @@ describe('on-demand limits hold for allowed names too', () => {
     const policy = new OnDemandPolicy({ ...stack.config.onDemand!, rateLimit: { perMinute: 1e6, burst: 1e6 } });
     assert.deepEqual(await policy.decide('x.lim.test', '127.0.0.1', 8), { allow: false, status: 'limited', reason: 'cap' });
     assert.deepEqual(await policy.decide('x.lim.test', '127.0.0.1', 7), { allow: true });
+  });
+});
+
+describe('on-demand ask URL: the operator decides, asked while the store is locked', () => {
+  let stack: Stack;
+  let askServer: Server;
+  const asked: string[] = [];
+  before(async () => {
+    // Says yes to names starting with "yes", after 50 ms (longer than the look-up and the lock).
+    askServer = createServer((req, res) => {
+      const domain = new URL(req.url ?? '/', 'http://ask').searchParams.get('domain') ?? '';
+      asked.push(domain);
+      setTimeout(() => res.writeHead(domain.startsWith('yes') ? 200 : 403).end(), 50);
+    });
+    askServer.listen(0, '127.0.0.1');
+    await once(askServer, 'listening');
+    const { port } = askServer.address() as { port: number };
+    stack = await startStack({
+      issuers: { internal: { type: 'local-ca' } },
+      onDemand: { issuer: 'internal', allow: ['*.ask.test'], ask: `http://127.0.0.1:${port}/ask`, askTimeout: '1s', maxCertificates: 50, maxWait: '2s' },
+    });
+  });
+  after(async () => {
+    await stack.stop();
+    askServer.closeAllConnections();
+    askServer.close();
+  });
+
+  test('allowed: issued and served at the first handshake', async () => {
+    const hs = await handshake(stack.tlsPort, 'yes1.ask.test', { ca: await stack.rootPem() });
+    assert.equal(hs.authorized, true);
+    assert.deepEqual(hs.san, ['yes1.ask.test']);
+    assert.deepEqual(asked, ['yes1.ask.test']);
+  });
+
+  test('refused: default certificate, nothing issued, no file or lock left; the refusal is cached', async () => {
+    const issuedBefore = await issuedTotal(stack);
+    // Temp files come and go while yes1's files are written behind its handshake: not counted.
+    const certDirFiles = async () => (await readdir(stack.config.haproxy.certDir)).filter((f) => !f.endsWith('.tmp')).sort();
+    const filesBefore = await certDirFiles();
+    for (let i = 0; i < 3; i++) assert.equal((await handshake(stack.tlsPort, 'no1.ask.test')).subject, DEFAULT_CN);
+    assert.equal(await issuedTotal(stack), issuedBefore);
+    assert.deepEqual(await certDirFiles(), filesBefore);
+    assert.deepEqual(await readdir(join(stack.config.dataDir, 'locks', 'issue')).catch(() => []), []);
+    assert.equal(asked.filter((n) => n === 'no1.ask.test').length, 1, 'asked once, then answered from the cache');
+    assert.ok((await metric(stack, /^certd_ondemand_decisions_total\{status="refused",reason="ask-refused"\} (\d+)$/)) >= 1);
+  });
+
+  test('ask URL down: refused (fails closed), not cached, no issuance', async () => {
+    askServer.closeAllConnections();
+    await new Promise((resolve) => askServer.close(resolve));
+    const issuedBefore = await issuedTotal(stack);
+    assert.equal((await handshake(stack.tlsPort, 'yes2.ask.test')).subject, DEFAULT_CN);
+    assert.equal(await issuedTotal(stack), issuedBefore);
+    assert.ok((await metric(stack, /^certd_ondemand_decisions_total\{status="refused",reason="ask-unreachable"\} (\d+)$/)) >= 1);
   });
 });

@@ -1,11 +1,22 @@
 import type { Logger } from 'pino';
 import type { OnDemandSpec } from '../config/schema.js';
+import { errorKind } from '../core/errors.js';
 import { tryValidateName } from '../core/names.js';
 import type { Metrics } from '../api/metrics.js';
 import type { Deployer } from '../haproxy/deploy/deployer.js';
 import type { CertService, IssueResult } from '../service/cert-service.js';
 import type { Store } from '../store/store.js';
-import { OnDemandPolicy } from './policy.js';
+import { OnDemandPolicy, type Verdict } from './policy.js';
+
+/** The ask URL said no (its message is the reason, e.g. `ask-refused`). */
+class OnDemandRefusedError extends errorKind('CERTD_E_ONDEMAND_REFUSED') {
+  constructor(
+    reason: string,
+    readonly status: 'refused' | 'limited',
+  ) {
+    super(reason);
+  }
+}
 
 export type OnDemandStatus = 'known' | 'issued' | 'pending' | 'refused' | 'limited' | 'failed';
 
@@ -58,17 +69,17 @@ export class OnDemand {
     if (!name) return { status: 'refused', reason: 'invalid-name' };
     const settled = this.settled(name);
     if (settled) return settled;
-    const verdict = await this.policy.decide(name, client, this.issuedCount + this.inflight.size);
-    if (!verdict.allow) {
-      if (verdict.status === 'refused') this.log.debug({ name, client, reason: verdict.reason }, 'on-demand refused');
-      else this.log.warn({ name, client, reason: verdict.reason }, 'on-demand limited');
-      return { status: verdict.status, reason: verdict.reason };
-    }
-    // Another handshake may have started (or finished) this name while the policy was asked.
-    const meanwhile = this.settled(name);
-    if (meanwhile) return meanwhile;
+    const verdict = this.policy.screen(name, client, this.issuedCount + this.inflight.size);
+    if (!verdict.allow) return this.refused(name, client, verdict);
+    // The ask URL is asked while the store is looked up and locked; nothing is issued before it
+    // says yes. Handled here too, so a refusal arriving before the service waits for it is not
+    // an unhandled rejection.
+    const approval = this.policy.approve(name).then((v) => {
+      if (!v.allow) throw new OnDemandRefusedError(v.reason, v.status);
+    });
+    approval.catch(() => undefined);
     const started = performance.now();
-    const issuing = this.service.ensure([name], { issuer: this.spec.issuer, origin: 'ondemand', answerWhenServed: true });
+    const issuing = this.service.ensure([name], { issuer: this.spec.issuer, origin: 'ondemand', answerWhenServed: true, approval });
     this.inflight.set(name, issuing);
     issuing.then(
       (r) => {
@@ -77,11 +88,19 @@ export class OnDemand {
         this.log.info({ name, client, ms: Math.round(performance.now() - started) }, 'on-demand certificate issued');
       },
       (err: Error) => {
+        // A refusal is remembered by the ask cache; a failure backs off here.
+        if (err instanceof OnDemandRefusedError) return;
         this.policy.backOff(name, 'issue-failed', FAILURE_BACKOFF_MS);
         this.log.error({ name, err: err.message }, 'on-demand issuance failed');
       },
     ).finally(() => this.inflight.delete(name));
     return this.await(name, issuing, started);
+  }
+
+  private refused(name: string, client: string, verdict: Verdict & { allow: false }): OnDemandOutcome {
+    if (verdict.status === 'refused') this.log.debug({ name, client, reason: verdict.reason }, 'on-demand refused');
+    else this.log.warn({ name, client, reason: verdict.reason }, 'on-demand limited');
+    return { status: verdict.status, reason: verdict.reason };
   }
 
   /**
@@ -104,6 +123,7 @@ export class OnDemand {
       if (r === 'late') return { status: 'pending', reason: 'issuing in the background' };
       return { status: 'issued', ms: Math.round(performance.now() - started) };
     } catch (err) {
+      if (err instanceof OnDemandRefusedError) return this.refused(name, '', { allow: false, status: err.status, reason: err.message });
       return { status: 'failed', reason: `${name}: ${(err as Error).message}` };
     } finally {
       clearTimeout(timer);

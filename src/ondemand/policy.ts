@@ -32,8 +32,17 @@ export class OnDemandPolicy {
     if (spec.ask) this.ask = new AskClient(spec.ask, spec.askTimeout);
   }
 
-  /** `count` is how many on-demand certificates exist now (for the cap). */
+  /** screen(), then approve(): the whole decision. */
   async decide(name: string, client: string, count: number): Promise<Verdict> {
+    const screened = this.screen(name, client, count);
+    return screened.allow ? this.approve(name) : screened;
+  }
+
+  /**
+   * Every check but the ask URL, at once (spends rate-limit tokens when it allows). `count` is how
+   * many on-demand certificates exist now (for the cap).
+   */
+  screen(name: string, client: string, count: number): Verdict {
     const cached = this.refused.get(name);
     if (cached) return { allow: false, status: 'refused', reason: cached };
     if (matchesAny(name, this.spec.deny)) return this.refuse(name, 'denied');
@@ -41,11 +50,14 @@ export class OnDemandPolicy {
     if (count >= this.spec.maxCertificates) return { allow: false, status: 'limited', reason: 'cap' };
     if (this.perClient && !this.perClient.take(client || 'unknown')) return { allow: false, status: 'limited', reason: 'rate-client' };
     if (!this.global.take()) return { allow: false, status: 'limited', reason: 'rate-global' };
-    if (this.ask) {
-      const asked = await this.ask.allows(name);
-      if (!asked.allowed) return { allow: false, status: 'refused', reason: asked.reason };
-    }
     return { allow: true };
+  }
+
+  /** The operator's word through the ask URL (allowed when none is configured). */
+  async approve(name: string): Promise<Verdict> {
+    if (!this.ask) return { allow: true };
+    const asked = await this.ask.allows(name);
+    return asked.allowed ? { allow: true } : { allow: false, status: 'refused', reason: asked.reason };
   }
 
   /** Remembers a failure for a while so a name the CA refuses is not retried at every handshake. */

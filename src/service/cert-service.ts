@@ -75,6 +75,11 @@ export class CertService {
        * handshake for the name asks again.
        */
       answerWhenServed?: boolean;
+      /**
+       * Awaited once the store is locked and before issuing; a rejection stops the issue with its
+       * error (on-demand: the ask URL's answer, asked while the store is looked up and locked).
+       */
+      approval?: Promise<unknown>;
     } = {},
   ): Promise<IssueResult> {
     if (rawNames.length === 0) throw new UsageError('give at least one name');
@@ -101,6 +106,7 @@ export class CertService {
       try {
         // Lock, check again, then work: another daemon may have finished while we waited.
         const again = opts.force ? undefined : await this.usable(id, names, false);
+        if (!again) await opts.approval;
         stored = again ?? (await this.issue(id, names, issuer, origin, opts.signal, opts.replaces));
         saved = again ? Promise.resolve() : this.save(stored);
         if (!quick) await saved;

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { createSecureContext } from 'node:tls';
-import { httpRequest, type RequestFailure, type RequestReply } from '../../core/http-request.js';
+import { httpRequest, type RequestAgents, type RequestFailure, type RequestReply } from '../../core/http-request.js';
 import { AcmeUnreachableError } from './problems.js';
 
 /* A tiny fetch-like client over core/http-request: every ACME request goes through this one path. */
@@ -66,17 +66,24 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
       return await sendOnce(url, req);
     } catch (err) {
       // A kept-alive socket the server closed meanwhile, or a request left hanging: send once more
-      // on a fresh socket. Safe for a signed POST too: had the server used its nonce, the replay
-      // is refused as badNonce and sendWithNonce signs it again.
+      // on a new connection of its own (not another pooled one, which may be stuck the same way).
+      // Safe for a signed POST too: had the server used its nonce, the replay is refused as
+      // badNonce and sendWithNonce signs it again.
       const again = err instanceof StaleSocketError || (err instanceof RequestTimeoutError && req.retryOnTimeout);
       if (!again) throw err instanceof RequestTimeoutError ? err.reported : err;
-      return sendOnce(url, req).catch((e: unknown) => {
+      const fresh = { https: new https.Agent({ secureContext }), http: new http.Agent() };
+      try {
+        return await sendOnce(url, req, fresh);
+      } catch (e) {
         throw e instanceof RequestTimeoutError ? e.reported : e;
-      });
+      } finally {
+        fresh.https.destroy();
+        fresh.http.destroy();
+      }
     }
   }
 
-  async function sendOnce(url: string, req: HttpRequest): Promise<HttpResponse> {
+  async function sendOnce(url: string, req: HttpRequest, via: RequestAgents = agents): Promise<HttpResponse> {
     const target = new URL(url);
     if (target.protocol !== 'https:' && target.protocol !== 'http:') {
       throw new AcmeUnreachableError(`${url}: only http and https URLs are supported`);
@@ -85,7 +92,7 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
     if (req.body !== undefined) headers['content-length'] = String(Buffer.byteLength(req.body));
     const what = `${req.method} ${url}`;
     const reply = await httpRequest(target, {
-      agents,
+      agents: via,
       method: req.method,
       headers,
       body: req.body,
