@@ -200,8 +200,8 @@ describe('on-demand limits hold for allowed names too', () => {
   test('the certificate cap holds whatever the rate', async () => {
     const { OnDemandPolicy } = await import('../src/ondemand/policy.js');
     const policy = new OnDemandPolicy({ ...stack.config.onDemand!, rateLimit: { perMinute: 1e6, burst: 1e6 } });
-    assert.deepEqual(await policy.decide('x.lim.test', '127.0.0.1', 8), { allow: false, status: 'limited', reason: 'cap' });
-    assert.deepEqual(await policy.decide('x.lim.test', '127.0.0.1', 7), { allow: true });
+    assert.deepEqual(policy.screen('x.lim.test', '127.0.0.1', 8), { allow: false, status: 'limited', reason: 'cap' });
+    assert.deepEqual(policy.screen('x.lim.test', '127.0.0.1', 7), { allow: true });
   });
 });
 

@@ -118,13 +118,13 @@ describe('RuntimeClient against a real HAProxy', () => {
         await assert.rejects(c.delSslCert(p), InvalidNameError);
         await assert.rejects(c.showCrtList(p), InvalidNameError);
         await assert.rejects(c.addCrtListEntry(h.crtList, { path: p }), InvalidNameError);
-        await assert.rejects(c.addMap(p, 'k', 'v'), InvalidNameError);
+        await assert.rejects(c.addMapEntries(p, [['k', 'v']]), InvalidNameError);
       }
     }
     await assert.rejects(nowhere.addCrtListEntry(h.crtList, { path: victim, sni: [`a.test;del ssl cert ${victim}`] }), InvalidNameError);
     await assert.rejects(nowhere.addCrtListEntry(h.crtList, { path: victim, options: ['alpn h2] evil.test [alpn h2'] }), InvalidNameError);
-    await assert.rejects(nowhere.addMap(h.map, `k;del ssl cert ${victim}`, 'v'), InvalidNameError);
-    await assert.rejects(nowhere.putMap(h.map, 'k', 'v v'), InvalidNameError);
+    await assert.rejects(nowhere.addMapEntries(h.map, [[`k;del ssl cert ${victim}`, 'v']]), InvalidNameError);
+    await assert.rejects(nowhere.setMap(h.map, 'k', 'v v'), InvalidNameError);
     nowhere.close();
 
     // Blank lines can't end the payload early: what follows one is not PEM and is dropped.
@@ -271,11 +271,10 @@ describe('RuntimeClient against a real HAProxy', () => {
     assert.equal((await client.showInfo()).pid, await h.haproxy.workerPid());
   });
 
-  it('maps: add, set, put, show, del', async () => {
-    await client.addMap(h.map, 'a.test', '1');
+  it('maps: add, set, show, del', async () => {
+    await client.addMapEntries(h.map, [['a.test', '1'], ['b.test', '3']]);
     await client.setMap(h.map, 'a.test', '2');
-    await client.putMap(h.map, 'b.test', '3');
-    await client.putMap(h.map, 'b.test', '4');
+    await client.setMap(h.map, 'b.test', '4');
     assert.deepEqual(
       (await client.showMap(h.map)).map((e) => [e.key, e.value]),
       [
@@ -288,7 +287,7 @@ describe('RuntimeClient against a real HAProxy', () => {
     await client.delMap(h.map, 'b.test');
     await assert.rejects(client.delMap(h.map, 'a.test'), HaproxyNotFoundError);
     await assert.rejects(client.showMap('/nonexistent.map'), HaproxyNotFoundError);
-    await assert.rejects(client.putMap('/nonexistent.map', 'k', 'v'), HaproxyNotFoundError);
+    await assert.rejects(client.addMapEntries('/nonexistent.map', [['k', 'v']]), HaproxyNotFoundError);
     assert.deepEqual(await client.showMap(h.map), []);
   });
 

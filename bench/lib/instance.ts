@@ -39,42 +39,22 @@ export async function startBenchHaproxy(defaultBundle: CertBundle): Promise<Benc
   const dir = await mkdtemp(join(tmpdir(), 'certd-bench-'));
   const certDir = join(dir, 'certs');
   const crtList = join(certDir, 'crt-list.txt');
-  const adminSocket = join(dir, 'admin.sock');
-  const tlsPort = await freePort();
   const files = new DeployFiles(certDir, crtList);
   const defaultEntry = makeDeployEntry(certDir, { id: DEFAULT_CERT_ID, bundle: defaultBundle, sni: [] });
   await files.prepare();
   await files.writeEntries([defaultEntry]);
   await files.writeCrtList([defaultEntry]);
-  const haproxy = new ManagedHaproxy({
-    configFile: join(dir, 'haproxy.cfg'),
-    configText: demoHaproxyConfig({ adminSocket, crtList, bind: `127.0.0.1:${tlsPort}` }),
-    masterSocket: join(dir, 'master.sock'),
-    runtimeSocket: adminSocket,
-    startTimeoutMs: START_TIMEOUT_MS,
-  });
-  try {
-    await haproxy.start();
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
+  const plain = await startIn(dir, crtList, START_TIMEOUT_MS);
   return {
+    ...plain,
     dir,
     certDir,
     crtList,
-    runtime: `unix:${adminSocket}`,
-    tlsPort,
-    haproxy,
     defaultEntry,
     files,
     async workerRssKb() {
-      const status = await readFile(`/proc/${await haproxy.workerPid()}/status`, 'utf8');
+      const status = await readFile(`/proc/${await plain.haproxy.workerPid()}/status`, 'utf8');
       return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? Number.NaN);
-    },
-    async stop() {
-      await haproxy.stop().catch(() => haproxy.kill());
-      await rm(dir, { recursive: true, force: true });
     },
   };
 }
@@ -95,7 +75,11 @@ export interface PlainHaproxy {
  * the worker answers; its temp dir holds only the config and sockets.
  */
 export async function startPlainHaproxy(crtList: string, o: { startTimeoutMs?: number } = {}): Promise<PlainHaproxy> {
-  const dir = await mkdtemp(join(tmpdir(), 'certd-bench-plain-'));
+  return startIn(await mkdtemp(join(tmpdir(), 'certd-bench-plain-')), crtList, o.startTimeoutMs ?? START_TIMEOUT_MS);
+}
+
+/** Starts the demo config in `dir` (config and sockets there) on `crtList`; `stop()` removes `dir`. */
+async function startIn(dir: string, crtList: string, startTimeoutMs: number): Promise<PlainHaproxy> {
   const adminSocket = join(dir, 'admin.sock');
   const tlsPort = await freePort();
   const haproxy = new ManagedHaproxy({
@@ -103,7 +87,7 @@ export async function startPlainHaproxy(crtList: string, o: { startTimeoutMs?: n
     configText: demoHaproxyConfig({ adminSocket, crtList, bind: `127.0.0.1:${tlsPort}` }),
     masterSocket: join(dir, 'master.sock'),
     runtimeSocket: adminSocket,
-    startTimeoutMs: o.startTimeoutMs ?? START_TIMEOUT_MS,
+    startTimeoutMs,
   });
   try {
     await haproxy.start();

@@ -9,14 +9,7 @@ import type { Store } from '../store/store.js';
 import { OnDemandPolicy, type Verdict } from './policy.js';
 
 /** The ask URL said no (its message is the reason, e.g. `ask-refused`). */
-class OnDemandRefusedError extends errorKind('CERTD_E_ONDEMAND_REFUSED') {
-  constructor(
-    reason: string,
-    readonly status: 'refused' | 'limited',
-  ) {
-    super(reason);
-  }
-}
+class OnDemandRefusedError extends errorKind('CERTD_E_ONDEMAND_REFUSED') {}
 
 export type OnDemandStatus = 'known' | 'issued' | 'pending' | 'refused' | 'limited' | 'failed';
 
@@ -75,7 +68,7 @@ export class OnDemand {
     // says yes. Handled here too, so a refusal arriving before the service waits for it is not
     // an unhandled rejection.
     const approval = this.policy.approve(name).then((v) => {
-      if (!v.allow) throw new OnDemandRefusedError(v.reason, v.status);
+      if (!v.allow) throw new OnDemandRefusedError(v.reason);
     });
     approval.catch(() => undefined);
     const started = performance.now();
@@ -123,7 +116,7 @@ export class OnDemand {
       if (r === 'late') return { status: 'pending', reason: 'issuing in the background' };
       return { status: 'issued', ms: Math.round(performance.now() - started) };
     } catch (err) {
-      if (err instanceof OnDemandRefusedError) return this.refused(name, '', { allow: false, status: err.status, reason: err.message });
+      if (err instanceof OnDemandRefusedError) return this.refused(name, '', { allow: false, status: 'refused', reason: err.message });
       return { status: 'failed', reason: `${name}: ${(err as Error).message}` };
     } finally {
       clearTimeout(timer);

@@ -14,8 +14,9 @@ const NEGATIVE_TTL_MS = 10 * 60_000;
 /**
  * Who may get a certificate during a handshake. Cheap checks first, and every check that can be
  * driven by random SNIs is bounded: patterns, a negative cache (bounded, so a flood of random
- * names costs fixed memory), the certificate cap, rate limits (per client, then global), and the
- * operator's ask URL last (it costs a request). Safe to call concurrently.
+ * names costs fixed memory), the certificate cap, rate limits (per client, then global) — all in
+ * screen() — and the operator's ask URL last, in approve() (it costs a request). Safe to call
+ * concurrently.
  */
 export class OnDemandPolicy {
   private readonly refused = new TtlCache<string>(NEGATIVE_ENTRIES, NEGATIVE_TTL_MS);
@@ -30,12 +31,6 @@ export class OnDemandPolicy {
       this.perClient = new KeyedRateLimit(perMinute, Math.max(1, Math.min(spec.rateLimit.burst, perMinute)));
     }
     if (spec.ask) this.ask = new AskClient(spec.ask, spec.askTimeout);
-  }
-
-  /** screen(), then approve(): the whole decision. */
-  async decide(name: string, client: string, count: number): Promise<Verdict> {
-    const screened = this.screen(name, client, count);
-    return screened.allow ? this.approve(name) : screened;
   }
 
   /**

@@ -121,7 +121,7 @@ export class CertService {
       // The lock is held until the store has it, so no other daemon issues the name meanwhile.
       void saved
         .catch((err: Error) => this.o.log.error({ cert: id, err: err.message }, 'could not store the certificate (served until a restart, then issued again)'))
-        .finally(() => settle().catch(() => undefined));
+        .finally(() => settle().catch((err: Error) => this.o.log.warn({ cert: id, err: err.message }, 'could not release the issue lock (it frees itself when its lease ends)')));
       return { cert: stored.meta, issued: true, deploy: await this.deploy([stored], { answerWhenServed: true }) };
     });
   }

@@ -102,7 +102,7 @@ type StoreKind = keyof typeof STORES;
  * Client for one HAProxy instance's runtime API. Keeps ONE prompt-mode session, opened lazily
  * and reopened after a failure (bounded attempts), and runs every call through one serial queue:
  * the instance's single certificate transaction is never shared between our own calls, and the
- * multi-command operations (putCert, putCaFile, putMap, delCrtListEntry) run as one unit.
+ * multi-command operations (putCert, putCertAndListEntry, putCaFile, addMapEntries, delCrtListEntry) run as one unit.
  * Every method is safe to call concurrently; calls complete in call order.
  * Arguments are validated before anything is sent (InvalidNameError / InvalidPemError).
  */
@@ -297,15 +297,9 @@ export class RuntimeClient {
     return this.read(`show ssl crt-list -n ${checkPath(list, 'crt-list')}`, o, parseCrtList);
   }
 
-  /** `add map`: adds an entry (a key may end up with several entries; see putMap). */
-  async addMap(map: string, key: string, value: string, o: CallOptions = {}): Promise<void> {
-    const command = `add map ${checkPath(map, 'map')} ${checkMapWord(key, 'key')} ${checkMapWord(value, 'value')}`;
-    return this.job(async (s) => void expectReply(command, await this.exec(s, command, undefined, o), OK.empty), o);
-  }
-
   /**
    * `add map` with a payload: adds many `key value` entries in one command each ~maxCommandBytes
-   * (one round trip instead of one per key). Like addMap, a key already present gets a second entry.
+   * (one round trip instead of one per key). A key already present gets a second entry (use setMap to change one).
    */
   async addMapEntries(map: string, entries: readonly (readonly [string, string])[], o: CallOptions = {}): Promise<void> {
     const command = `add map ${checkPath(map, 'map')}`;
@@ -327,18 +321,6 @@ export class RuntimeClient {
   async setMap(map: string, key: string, value: string, o: CallOptions = {}): Promise<void> {
     const command = `set map ${checkPath(map, 'map')} ${checkMapWord(key, 'key')} ${checkMapWord(value, 'value')}`;
     return this.job(async (s) => void expectReply(command, await this.exec(s, command, undefined, o), OK.empty), o);
-  }
-
-  /** Sets a key's value, adding the key if absent, as one unit. */
-  async putMap(map: string, key: string, value: string, o: CallOptions = {}): Promise<void> {
-    const tail = `${checkPath(map, 'map')} ${checkMapWord(key, 'key')} ${checkMapWord(value, 'value')}`;
-    return this.job(async (s) => {
-      const body = await this.exec(s, `set map ${tail}`, undefined, o);
-      if (OK.empty.test(body)) return;
-      const err = replyError(`set map ${tail}`, body);
-      if (!(err instanceof HaproxyNotFoundError) || /Unknown map/.test(body)) throw err;
-      expectReply(`add map ${tail}`, await this.exec(s, `add map ${tail}`, undefined, o), OK.empty);
-    }, o);
   }
 
   /** `del map`: removes every entry of the key; HaproxyNotFoundError if there is none. */

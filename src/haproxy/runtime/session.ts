@@ -112,10 +112,6 @@ export class RuntimeSession {
     return this.ended;
   }
 
-  get busy(): boolean {
-    return this.queue.length > 0;
-  }
-
   /**
    * Sends one command line, with an optional payload framed as `line <<\n payload \n\n`, and
    * resolves with the reply text (payload echo and prompt removed, trailing newlines trimmed).
