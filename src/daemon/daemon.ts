@@ -64,6 +64,7 @@ export class Daemon {
     issuers: ReadonlyMap<string, Issuer>,
     o: DaemonOptions,
     private readonly sources: CertSource[],
+    private readonly onDemand: OnDemand | undefined,
   ) {
     this.scheduler = new RenewalScheduler({
       store,
@@ -127,7 +128,7 @@ export class Daemon {
       ? new DnsDiscovery({ ...config.haproxy.discover, everyMs: config.haproxy.discover.every, log, onChange: (found) => deployer.setDiscovered(found) })
       : undefined;
     await discovery?.start();
-    const daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery, issuers, o, sources);
+    const daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery, issuers, o, sources, onDemand?.handler);
     log.info({ api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
     void daemon.catchUp().then(() => daemon.scheduler.start());
     return daemon;
@@ -150,6 +151,7 @@ export class Daemon {
     this.discovery?.stop();
     await Promise.all(this.sources.map((s) => s.stop()));
     await this.api.close();
+    this.onDemand?.close();
     await this.deployer.stop();
     await this.store.close();
     this.log.info('daemon stopped');

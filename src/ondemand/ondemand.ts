@@ -56,6 +56,11 @@ export class OnDemand {
     return outcome;
   }
 
+  /** Closes the ask URL's kept-alive connections (daemon stop). */
+  close(): void {
+    this.policy.close();
+  }
+
   private async decideAndIssue(rawSni: string, client: string): Promise<OnDemandOutcome> {
     const name = tryValidateName(rawSni.trim());
     // Hostile SNIs stop here: never a path, a CA order or a runtime command.

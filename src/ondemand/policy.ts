@@ -55,6 +55,11 @@ export class OnDemandPolicy {
     return asked.allowed ? { allow: true } : { allow: false, status: 'refused', reason: asked.reason };
   }
 
+  /** Closes the ask URL's kept-alive connections. */
+  close(): void {
+    this.ask?.close();
+  }
+
   /** Remembers a failure for a while so a name the CA refuses is not retried at every handshake. */
   backOff(name: string, reason: string, ms: number): void {
     this.refused.set(name, reason, Date.now(), ms);

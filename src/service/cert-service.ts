@@ -91,7 +91,9 @@ export class CertService {
     const origin = opts.origin ?? 'api';
     const quick = opts.answerWhenServed === true;
     return this.flights.run(id, async () => {
-      const fresh = await this.usable(id, names, opts.force);
+      // On-demand skips this unlocked look: the name is not served, so it is rarely stored, and the
+      // look under the lock finds it (each look is a disk read while a handshake waits).
+      const fresh = quick ? undefined : await this.usable(id, names, opts.force);
       if (fresh) return { cert: fresh.meta, issued: false, deploy: await this.deploy([fresh]) };
       // Record the intent first: a daemon killed mid-issue finishes it at its next start.
       if (!quick) await this.o.store.putPending({ id, names, issuer: issuerId, origin, requestedAt: new Date().toISOString() });
@@ -102,27 +104,31 @@ export class CertService {
         await lock.release();
       };
       let stored: StoredCert;
-      let saved: Promise<void>;
+      let again: StoredCert | undefined;
       try {
         // Lock, check again, then work: another daemon may have finished while we waited.
-        const again = opts.force ? undefined : await this.usable(id, names, false);
+        again = opts.force ? undefined : await this.usable(id, names, false);
         if (!again) await opts.approval;
         stored = again ?? (await this.issue(id, names, issuer, origin, opts.signal, opts.replaces));
-        saved = again ? Promise.resolve() : this.save(stored);
-        if (!quick) await saved;
+        if (!quick && !again) await this.save(stored);
       } catch (err) {
         await settle();
         throw err;
       }
-      if (!quick) {
+      const deployOptions = quick ? { answerWhenServed: true } : undefined;
+      if (!quick || again) {
         await settle();
-        return { cert: stored.meta, issued: true, deploy: await this.deploy([stored]) };
+        return { cert: stored.meta, issued: !again, deploy: await this.deploy([stored], deployOptions) };
       }
-      // The lock is held until the store has it, so no other daemon issues the name meanwhile.
-      void saved
+      // Stored once served: a handshake waits for the push alone. The lock is held until the store
+      // has it, so no other daemon issues the name meanwhile.
+      const deployed = this.deploy([stored], deployOptions);
+      void deployed
+        .catch(() => undefined)
+        .then(() => this.save(stored))
         .catch((err: Error) => this.o.log.error({ cert: id, err: err.message }, 'could not store the certificate (served until a restart, then issued again)'))
         .finally(() => settle().catch((err: Error) => this.o.log.warn({ cert: id, err: err.message }, 'could not release the issue lock (it frees itself when its lease ends)')));
-      return { cert: stored.meta, issued: true, deploy: await this.deploy([stored], { answerWhenServed: true }) };
+      return { cert: stored.meta, issued: true, deploy: await deployed };
     });
   }
 

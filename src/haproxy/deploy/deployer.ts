@@ -179,17 +179,24 @@ export class Deployer {
       this.unwritten.set(e.id, e);
       work.push(certWork(e.id), ...this.noteKnown(e));
     }
-    // Files and the runtime push run side by side (fsyncs cost more than the push). A restart in
-    // between is covered: the push follows restarts.
-    const durable =
-      entries.length === 0 ? Promise.resolve() : this.writeUnwritten().then(() => Promise.all([this.writeCrtList(), this.writeMap.known()]));
-    // A waiting handshake needs the certificate served; its known.map entry may follow.
-    const waitFor = o.answerWhenServed ? work.filter((w) => w.startsWith('c:')) : undefined;
-    const pushed = this.fanOut(work, o.timeoutMs ?? DEPLOY_WAIT_MS, waitFor);
-    if (!o.answerWhenServed) return (await Promise.all([pushed, durable]))[0];
-    durable.catch((err: unknown) =>
-      this.o.log.error({ certs: entries.map((e) => e.id), err: (err as Error).message }, 'could not write certificate files (served from memory until a restart)'),
-    );
+    const writeFiles = async (): Promise<void> => {
+      if (entries.length === 0) return;
+      await this.writeUnwritten();
+      await Promise.all([this.writeCrtList(), this.writeMap.known()]);
+    };
+    if (!o.answerWhenServed) {
+      // Files and the runtime push run side by side (fsyncs cost more than the push). A restart in
+      // between is covered: the push follows restarts.
+      return (await Promise.all([this.fanOut(work, o.timeoutMs ?? DEPLOY_WAIT_MS), writeFiles()]))[0];
+    }
+    // A waiting handshake needs the certificate served; its known.map entry and the files follow,
+    // so their work does not share the event loop and the disk with the push.
+    const pushed = this.fanOut(work, o.timeoutMs ?? DEPLOY_WAIT_MS, work.filter((w) => w.startsWith('c:')));
+    void pushed
+      .then(() => writeFiles())
+      .catch((err: unknown) =>
+        this.o.log.error({ certs: entries.map((e) => e.id), err: (err as Error).message }, 'could not write certificate files (served from memory until a restart)'),
+      );
     return pushed;
   }
 

@@ -198,6 +198,8 @@ export class InstanceSync {
             throw err;
           }
         }
+        // Waiters for certificates alone (a handshake on-demand) need not wait for the map pass.
+        if (maps.length > 0) this.settle(undefined, new Set(maps));
         try {
           await this.applyMaps(maps.map((w) => w.slice(2)));
         } catch (err) {
@@ -235,13 +237,13 @@ export class InstanceSync {
   }
 
   /**
-   * Resolves waiters whose ids are all clean. With an error every current waiter is rejected: the
-   * caller learns now, the worker keeps retrying in the background.
+   * Resolves waiters whose ids are all clean (`applying`: taken from dirty but not done yet). With
+   * an error every current waiter is rejected: the caller learns now, the worker keeps retrying.
    */
-  private settle(err?: Error): void {
+  private settle(err?: Error, applying?: ReadonlySet<WorkKey>): void {
     const keep: Waiter[] = [];
     for (const w of this.waiters) {
-      const pending = this.needReconcile || [...w.ids].some((id) => this.dirty.has(id));
+      const pending = this.needReconcile || [...w.ids].some((id) => this.dirty.has(id) || applying?.has(id));
       const refused = [...w.ids].map((id) => this.refused.get(id.slice(2))).find((e) => e !== undefined);
       if (err) w.resolve(err);
       else if (refused && !pending) w.resolve(refused);
