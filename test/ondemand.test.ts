@@ -161,6 +161,14 @@ describe('on-demand TLS: a certificate at the first handshake, one HAProxy proce
   test('/ondemand needs the on-demand token; the admin token is not it', async () => {
     const res = await fetch(`${stack.daemon.api.url}/ondemand`, { method: 'POST', body: 'x.od.test', headers: { authorization: 'Bearer nope' } });
     assert.equal(res.status, 401);
+    const admin = { authorization: `Bearer ${stack.daemon.token}` };
+    assert.equal((await fetch(`${stack.daemon.api.url}/ondemand`, { method: 'POST', body: 'x.od.test', headers: admin })).status, 401);
+    // Served ahead of the API app: a body over 1 KiB is refused unread, other methods are not it.
+    const onDemand = { authorization: `Bearer ${onDemandToken(stack.daemon.token)}` };
+    const big = await fetch(`${stack.daemon.api.url}/ondemand`, { method: 'POST', body: `${'a'.repeat(2000)}.od.test`, headers: onDemand });
+    assert.equal(big.status, 413);
+    assert.equal((await fetch(`${stack.daemon.api.url}/ondemand`, { headers: onDemand })).status, 404);
+    assert.equal((await fetch(`${stack.daemon.api.url}/healthz`)).status, 200, 'the API app still answers beside it');
   });
 
   test('daemon stopped: unknown names get the default certificate within the bound, known names are unaffected; back → resumes', async () => {

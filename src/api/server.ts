@@ -1,12 +1,15 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { serve, type ServerType } from '@hono/node-server';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import { UsageError } from '../core/errors.js';
 import type { CertService } from '../service/cert-service.js';
 import type { Deployer } from '../haproxy/deploy/deployer.js';
+import { authError, tokenMatches } from './auth.js';
 import { errorBody, httpStatusFor } from './errors.js';
+import { onDemandEndpoint } from './ondemand-endpoint.js';
 import type { Metrics } from './metrics.js';
 import type { OnDemand } from '../ondemand/ondemand.js';
 import { renderStatusPage } from './status-page.js';
@@ -15,8 +18,6 @@ export interface ApiOptions {
   service: CertService;
   /** Key authorizations of HTTP-01 tokens being presented, for setups that route the path here. */
   acmeAnswer?: (token: string) => string | undefined;
-  /** Present when on-demand TLS is configured. */
-  onDemand?: { handler: OnDemand; token: string };
   deployer?: Deployer;
   metrics: Metrics;
   token: string;
@@ -39,16 +40,6 @@ export function createApi(o: ApiOptions): Hono {
     const answer = o.acmeAnswer?.(c.req.param('token'));
     return answer ? c.text(answer) : c.text('not found\n', 404);
   });
-  if (o.onDemand) {
-    const { handler, token } = o.onDemand;
-    // Called by HAProxy's Lua with the raw SNI as the body; the answer only says what happened.
-    app.post('/ondemand', bodyLimit({ maxSize: 1024 }), async (c) => {
-      if (!tokenMatches(c.req.header('authorization')?.replace(/^Bearer /, '') ?? '', token)) return c.json(authError(), 401);
-      const outcome = await handler.handle(await c.req.text(), c.req.header('x-certd-client') ?? '');
-      const status = { known: 200, issued: 200, pending: 202, refused: 403, limited: 429, failed: 502 }[outcome.status];
-      return c.json(outcome, status as 200);
-    });
-  }
   app.get('/metrics', async (c) => c.text(await o.metrics.registry.metrics(), 200, { 'content-type': o.metrics.registry.contentType }));
 
   const v1 = new Hono();
@@ -100,19 +91,28 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-/** Listens on host:port (port 0 picks a free one); resolves with the bound URL. */
-export function listenApi(app: Hono, listen: string): Promise<RunningApi> {
+/**
+ * Listens on host:port (port 0 picks a free one); resolves with the bound URL. `onDemand`, when
+ * configured, serves `POST /ondemand` ahead of the app (see ondemand-endpoint.ts).
+ */
+export function listenApi(app: Hono, listen: string, onDemand?: { handler: OnDemand; token: string }): Promise<RunningApi> {
   const [host, portText] = splitHostPort(listen);
+  const toApp = getRequestListener(app.fetch);
+  const toOnDemand = onDemand && onDemandEndpoint(onDemand.handler, onDemand.token);
+  const server = createServer((req, res) => {
+    if (toOnDemand && req.method === 'POST' && req.url === '/ondemand') toOnDemand(req, res);
+    else void toApp(req, res);
+  });
   return new Promise((resolve, reject) => {
-    let server: ServerType | undefined;
-    server = serve({ fetch: app.fetch, hostname: host, port: Number(portText) }, (info) => {
-      const shownHost = info.address.includes(':') ? `[${info.address}]` : info.address;
+    server.once('error', reject);
+    server.listen(Number(portText), host, () => {
+      const { address, port } = server.address() as AddressInfo;
+      const shownHost = address.includes(':') ? `[${address}]` : address;
       resolve({
-        url: `http://${shownHost}:${info.port}`,
-        close: () => new Promise((done) => server!.close(() => done())),
+        url: `http://${shownHost}:${port}`,
+        close: () => new Promise((done) => server.close(() => done())),
       });
     });
-    server.once('error', reject);
   });
 }
 
@@ -120,15 +120,6 @@ export function splitHostPort(listen: string): [string, string] {
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(listen);
   if (!m) throw new UsageError(`api.listen "${listen}" must be host:port, e.g. 127.0.0.1:9180`);
   return [m[1]!, m[2]!];
-}
-
-function tokenMatches(given: string, token: string): boolean {
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest(given), digest(token));
-}
-
-function authError() {
-  return { error: { code: 'CERTD_E_API_AUTH', message: 'missing or wrong API token: send Authorization: Bearer <token>' } };
 }
 
 async function jsonBody(req: Request): Promise<Record<string, unknown>> {

@@ -120,10 +120,7 @@ export class Daemon {
     const onDemand = config.onDemand
       ? { handler: await OnDemand.create({ spec: config.onDemand, service, deployer, store, metrics, log }), token: onDemandToken(token) }
       : undefined;
-    const api = await listenApi(
-      createApi({ service, deployer, metrics, token, log, onDemand, acmeAnswer: (t) => http01.answer(t) }),
-      config.api.listen,
-    );
+    const api = await listenApi(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t) }), config.api.listen, onDemand);
     const discovery = config.haproxy.discover
       ? new DnsDiscovery({ ...config.haproxy.discover, everyMs: config.haproxy.discover.every, log, onChange: (found) => deployer.setDiscovered(found) })
       : undefined;
