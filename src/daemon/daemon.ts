@@ -150,6 +150,7 @@ export class Daemon {
     await this.api.close();
     this.onDemand?.close();
     await this.deployer.stop();
+    await this.service.drain();
     await this.store.close();
     this.log.info('daemon stopped');
   }

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { parseBundle } from '../core/bundle.js';
 import { NotFoundError, UsageError } from '../core/errors.js';
+import { WorkBehind } from '../core/work-behind.js';
 import { certId, validateName } from '../core/names.js';
 import type { Metrics } from '../api/metrics.js';
 import type { Deployer, DeployOutcome, UpsertOptions } from '../haproxy/deploy/deployer.js';
@@ -54,6 +55,8 @@ const ISSUE_LOCK_WAIT_MS = 120_000;
  */
 export class CertService {
   private readonly flights = new SingleFlight<IssueResult>();
+  /** Store writes left running behind an on-demand answer. */
+  private readonly behind = new WorkBehind();
 
   constructor(private readonly o: ServiceOptions) {}
 
@@ -123,13 +126,20 @@ export class CertService {
       // Stored once served: a handshake waits for the push alone. The lock is held until the store
       // has it, so no other daemon issues the name meanwhile.
       const deployed = this.deploy([stored], deployOptions);
-      void deployed
-        .catch(() => undefined)
-        .then(() => this.save(stored))
-        .catch((err: Error) => this.o.log.error({ cert: id, err: err.message }, 'could not store the certificate (served until a restart, then issued again)'))
-        .finally(() => settle().catch((err: Error) => this.o.log.warn({ cert: id, err: err.message }, 'could not release the issue lock (it frees itself when its lease ends)')));
+      this.behind.track(
+        deployed
+          .catch(() => undefined)
+          .then(() => this.save(stored))
+          .catch((err: Error) => this.o.log.error({ cert: id, err: err.message }, 'could not store the certificate (served until a restart, then issued again)'))
+          .finally(() => settle().catch((err: Error) => this.o.log.warn({ cert: id, err: err.message }, 'could not release the issue lock (it frees itself when its lease ends)'))),
+      );
       return { cert: stored.meta, issued: true, deploy: await deployed };
     });
+  }
+
+  /** Resolves once the store writes left behind answers are done (daemon stop, before the store closes). */
+  drain(): Promise<void> {
+    return this.behind.drain();
   }
 
   /** Re-issues stored certificates now (`renew NAME…` / `renew --all`); imports cannot be renewed. */

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { coalesced } from '../../core/coalesce.js';
 import { CertdError } from '../../core/errors.js';
+import { WorkBehind } from '../../core/work-behind.js';
 import { RuntimeClient } from '../runtime/client.js';
 import { DEFAULT_CERT_ID, sameListLine, type DeployEntry } from './entry.js';
 import { DeployFiles } from './files.js';
@@ -77,6 +78,8 @@ export class Deployer {
   private fileQueue: Promise<unknown> = Promise.resolve();
   /** PEMs waiting for the next batched write (by id: a newer version replaces an older one). */
   private readonly unwritten = new Map<string, DeployEntry>();
+  /** File writes left running behind an on-demand answer. */
+  private readonly behind = new WorkBehind();
   private readonly writeUnwritten: () => Promise<void>;
 
   constructor(private readonly o: DeployerOptions) {
@@ -159,6 +162,7 @@ export class Deployer {
   async stop(): Promise<void> {
     clearInterval(this.reconcileTimer);
     await Promise.all([...this.instances.values()].map((i) => i.stop()));
+    await this.behind.drain();
   }
 
   /** Adds or replaces certificates everywhere; resolves when every instance answered (or failed). */
@@ -192,11 +196,13 @@ export class Deployer {
     // A waiting handshake needs the certificate served; its known.map entry and the files follow,
     // so their work does not share the event loop and the disk with the push.
     const pushed = this.fanOut(work, o.timeoutMs ?? DEPLOY_WAIT_MS, work.filter((w) => w.startsWith('c:')));
-    void pushed
-      .then(() => writeFiles())
-      .catch((err: unknown) =>
-        this.o.log.error({ certs: entries.map((e) => e.id), err: (err as Error).message }, 'could not write certificate files (served from memory until a restart)'),
-      );
+    this.behind.track(
+      pushed
+        .then(() => writeFiles())
+        .catch((err: unknown) =>
+          this.o.log.error({ certs: entries.map((e) => e.id), err: (err as Error).message }, 'could not write certificate files (served from memory until a restart)'),
+        ),
+    );
     return pushed;
   }
 
