@@ -243,6 +243,13 @@ describe('on-demand ask URL: the operator decides, asked while the store is lock
     assert.equal(hs.authorized, true);
     assert.deepEqual(hs.san, ['yes1.ask.test']);
     assert.deepEqual(asked, ['yes1.ask.test']);
+    // The PEM, the store record and the lock release follow the handshake.
+    const locks = join(stack.config.dataDir, 'locks', 'issue');
+    await eventually(
+      async () => (await readdir(stack.config.haproxy.certDir)).includes('yes1.ask.test.pem') && (await readdir(locks).catch(() => [])).length === 0,
+      5_000,
+      'yes1.ask.test written behind its handshake',
+    );
   });
 
   test('refused: default certificate, nothing issued, no file or lock left; the refusal is cached', async () => {
