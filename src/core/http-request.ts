@@ -13,6 +13,17 @@ export interface RequestAgents {
   readonly https: https.Agent;
 }
 
+/** An http and an https agent with the same options (TLS options concern the https one only). */
+export function createAgents(o: https.AgentOptions = {}): RequestAgents {
+  return { http: new http.Agent(o), https: new https.Agent(o) };
+}
+
+/** Closes both agents' sockets. */
+export function destroyAgents(agents: RequestAgents): void {
+  agents.http.destroy();
+  agents.https.destroy();
+}
+
 /** Why a request failed. An abort is not a failure: it rejects with the signal's reason. */
 export type RequestFailure =
   | { kind: 'timeout' }

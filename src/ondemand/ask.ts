@@ -1,6 +1,4 @@
-import http from 'node:http';
-import https from 'node:https';
-import { httpRequest, type RequestAgents, type RequestFailure } from '../core/http-request.js';
+import { createAgents, destroyAgents, httpRequest, type RequestFailure } from '../core/http-request.js';
 import { TtlCache } from './ttl-cache.js';
 
 const ASK_CACHE_MS = 60_000;
@@ -21,10 +19,7 @@ class AskFailedError extends Error {
  */
 export class AskClient {
   private readonly cache = new TtlCache<boolean>(ASK_CACHE_ENTRIES, ASK_CACHE_MS);
-  private readonly agents: RequestAgents = {
-    http: new http.Agent({ keepAlive: true, maxSockets: 16 }),
-    https: new https.Agent({ keepAlive: true, maxSockets: 16 }),
-  };
+  private readonly agents = createAgents({ keepAlive: true, maxSockets: 16 });
 
   constructor(
     private readonly url: string,
@@ -49,8 +44,7 @@ export class AskClient {
 
   /** Closes kept-alive connections. */
   close(): void {
-    this.agents.http.destroy();
-    this.agents.https.destroy();
+    destroyAgents(this.agents);
   }
 
   private async ask(target: URL, retried = false): Promise<boolean> {

@@ -65,7 +65,7 @@ export class OnDemand {
     const name = tryValidateName(rawSni.trim());
     // Hostile SNIs stop here: never a path, a CA order or a runtime command.
     if (!name) return { status: 'refused', reason: 'invalid-name' };
-    const settled = this.settled(name);
+    const settled = this.settled(name, client);
     if (settled) return settled;
     const verdict = this.policy.screen(name, client, this.issuedCount + this.inflight.size);
     if (!verdict.allow) return this.refused(name, client, verdict);
@@ -92,7 +92,7 @@ export class OnDemand {
         this.log.error({ name, err: err.message }, 'on-demand issuance failed');
       },
     ).finally(() => this.inflight.delete(name));
-    return this.await(name, issuing, started);
+    return this.await(name, client, issuing, started);
   }
 
   private refused(name: string, client: string, verdict: Verdict & { allow: false }): OnDemandOutcome {
@@ -105,15 +105,15 @@ export class OnDemand {
    * Joins an issuance in flight, or says the name is served already. In-flight comes first: the
    * deployer covers a name from the start of its push, before HAProxy serves it.
    */
-  private settled(name: string): Promise<OnDemandOutcome> | undefined {
+  private settled(name: string, client: string): Promise<OnDemandOutcome> | undefined {
     const running = this.inflight.get(name);
-    if (running) return this.await(name, running, performance.now());
+    if (running) return this.await(name, client, running, performance.now());
     if (this.deployer.covers(name)) return Promise.resolve({ status: 'known' });
     return undefined;
   }
 
   /** Waits for an issuance up to maxWait; past it the handshake goes on with the default cert. */
-  private async await(name: string, issuing: Promise<IssueResult>, started: number): Promise<OnDemandOutcome> {
+  private async await(name: string, client: string, issuing: Promise<IssueResult>, started: number): Promise<OnDemandOutcome> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, this.spec.maxWait, 'late')));
     try {
@@ -121,7 +121,7 @@ export class OnDemand {
       if (r === 'late') return { status: 'pending', reason: 'issuing in the background' };
       return { status: 'issued', ms: Math.round(performance.now() - started) };
     } catch (err) {
-      if (err instanceof OnDemandRefusedError) return this.refused(name, '', { allow: false, status: 'refused', reason: err.message });
+      if (err instanceof OnDemandRefusedError) return this.refused(name, client, { allow: false, status: 'refused', reason: err.message });
       return { status: 'failed', reason: `${name}: ${(err as Error).message}` };
     } finally {
       clearTimeout(timer);

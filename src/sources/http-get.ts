@@ -1,6 +1,5 @@
-import http, { type IncomingHttpHeaders } from 'node:http';
-import https from 'node:https';
-import { httpRequest, type RequestAgents, type RequestFailure } from '../core/http-request.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { createAgents, destroyAgents, httpRequest, type RequestAgents, type RequestFailure } from '../core/http-request.js';
 import { SourceUnavailableError } from './errors.js';
 
 export interface GetResponse {
@@ -18,12 +17,11 @@ export interface GetOptions {
 }
 
 /** Keep-alive agents for one source; `ca` (PEM) replaces the system trust store for https. */
-export class HttpAgents implements RequestAgents {
-  readonly https: https.Agent;
-  readonly http = new http.Agent({ keepAlive: true });
+export class HttpAgents {
+  private readonly agents: RequestAgents;
 
   constructor(ca?: string) {
-    this.https = new https.Agent({ keepAlive: true, ca });
+    this.agents = createAgents({ keepAlive: true, ca });
   }
 
   /**
@@ -33,7 +31,7 @@ export class HttpAgents implements RequestAgents {
    */
   async get(url: URL, o: GetOptions): Promise<GetResponse> {
     const { status, headers, body } = await httpRequest(url, {
-      agents: this,
+      agents: this.agents,
       method: 'GET',
       headers: o.headers,
       timeoutMs: o.timeoutMs,
@@ -45,8 +43,7 @@ export class HttpAgents implements RequestAgents {
   }
 
   close(): void {
-    this.https.destroy();
-    this.http.destroy();
+    destroyAgents(this.agents);
   }
 }
 

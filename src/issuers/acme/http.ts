@@ -1,7 +1,5 @@
-import http from 'node:http';
-import https from 'node:https';
 import { createSecureContext } from 'node:tls';
-import { httpRequest, type RequestAgents, type RequestFailure, type RequestReply } from '../../core/http-request.js';
+import { createAgents, destroyAgents, httpRequest, type RequestAgents, type RequestFailure, type RequestReply } from '../../core/http-request.js';
 import { AcmeUnreachableError } from './problems.js';
 
 /* A tiny fetch-like client over core/http-request: every ACME request goes through this one path. */
@@ -55,10 +53,7 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
   // and build its own context again (measurable with 50 concurrent issues).
   const secureContext = opts.caBundle !== undefined ? createSecureContext({ ca: opts.caBundle }) : undefined;
   // Idle sockets are dropped before a typical server idle timeout would close them under us.
-  const agents = {
-    https: new https.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS, secureContext }),
-    http: new http.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS }),
-  };
+  const agents = createAgents({ keepAlive: true, timeout: IDLE_SOCKET_MS, secureContext });
   const userAgent = opts.userAgent ?? 'haproxy-certd';
 
   async function send(url: string, req: HttpRequest): Promise<HttpResponse> {
@@ -71,14 +66,13 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
       // badNonce and sendWithNonce signs it again.
       const again = err instanceof StaleSocketError || (err instanceof RequestTimeoutError && req.retryOnTimeout);
       if (!again) throw err instanceof RequestTimeoutError ? err.reported : err;
-      const fresh = { https: new https.Agent({ secureContext }), http: new http.Agent() };
+      const fresh = createAgents({ secureContext });
       try {
         return await sendOnce(url, req, fresh);
       } catch (e) {
         throw e instanceof RequestTimeoutError ? e.reported : e;
       } finally {
-        fresh.https.destroy();
-        fresh.http.destroy();
+        destroyAgents(fresh);
       }
     }
   }
@@ -111,8 +105,7 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
   return {
     send,
     close() {
-      agents.https.destroy();
-      agents.http.destroy();
+      destroyAgents(agents);
     },
   };
 }

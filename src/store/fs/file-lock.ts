@@ -129,7 +129,7 @@ export async function tryAcquireFileLock(path: string, key: string, opts: FileLo
   // A few rounds only: each lost round means another contender made progress; the caller polls.
   for (let round = 0; round < 3; round++) {
     const owner = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
-    if (await createExclusive(path, recordText(owner, leaseMs))) {
+    if (createExclusive(path, recordText(owner, leaseMs))) {
       return new FileLock(key, path, owner, { ...opts, leaseMs, onWarning });
     }
     seen = await readLockFile(path);
@@ -207,7 +207,7 @@ function recordText(owner: string, leaseMs: number): string {
  * same calls through the libuv pool took ~1.4 ms, queued behind other writes' fsyncs, while an
  * on-demand handshake waited for this lock.
  */
-async function createExclusive(path: string, text: string): Promise<boolean> {
+function createExclusive(path: string, text: string): boolean {
   const tmp = tempPathFor(path);
   writeFileSync(tmp, text, { mode: 0o644, flag: 'wx' });
   try {
@@ -275,7 +275,7 @@ function isStale(seen: Seen, leaseMs: number): boolean {
  */
 async function breakStale(path: string, seen: Seen, leaseMs: number): Promise<boolean> {
   const token = join(dirname(path), `.${basename(path)}.break`);
-  if (!(await createExclusive(token, `${process.pid}\n`))) {
+  if (!createExclusive(token, `${process.pid}\n`)) {
     const since = await stat(token).then((st) => st.mtimeMs, () => undefined);
     if (since !== undefined && since + BREAK_TOKEN_STALE_MS <= Date.now()) await unlink(token).catch(() => undefined);
     return false;
