@@ -7,16 +7,18 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import { Certificate, SubjectAlternativeName, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { buildCsr } from '../src/crypto/csr.js';
 import { exportPrivateKeyPem, generateKeyPair } from '../src/crypto/keys.js';
-import { ipAddressBytes } from '../src/crypto/san.js';
+import { buildName, nameDer } from '../src/crypto/dn.js';
+import { generalNames, generalNamesDer, ipAddressBytes } from '../src/crypto/san.js';
 import { signerFor } from '../src/crypto/signing.js';
 import { childrenOf, readTlv } from '../src/crypto/der.js';
 import { readIssuerCertificate } from '../src/crypto/issuer-cert.js';
 import { keyIdentifier, publicKeyInfo } from '../src/crypto/spki.js';
 import { buildCertificate, randomSerial, selfSignedIssuer } from '../src/crypto/x509.js';
-import { loadRoot } from '../src/issuers/local-ca/index.js';
+import { createRoot, loadRoot, LocalCa } from '../src/issuers/local-ca/index.js';
+import { makeDeployEntry } from '../src/haproxy/deploy/entry.js';
 
 const run = promisify(execFile);
 let dir: string;
@@ -97,11 +99,13 @@ describe('keys and SPKI', () => {
     }
   });
 
-  it('exports PKCS#8 PEM that parses back to the same key', async () => {
-    const { privateKey } = await generateKeyPair();
-    const pem = exportPrivateKeyPem(privateKey);
-    assert.match(pem, /^-----BEGIN PRIVATE KEY-----\n/);
-    assert.ok(createPrivateKey(pem).equals(privateKey));
+  it('exports PKCS#8 PEM identical to the OpenSSL encoder, which parses back to the same key', async () => {
+    for (let i = 0; i < 50; i++) {
+      const { privateKey } = await generateKeyPair(i === 0 ? 'rsa-2048' : 'ecdsa-p256');
+      const pem = exportPrivateKeyPem(privateKey);
+      assert.equal(pem, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+      assert.ok(createPrivateKey(pem).equals(privateKey));
+    }
   });
 
   it('refuses keys it cannot sign with', () => {
@@ -135,6 +139,23 @@ describe('IP SANs', () => {
   it('refuses a zone id and non-addresses', () => {
     assert.throws(() => ipAddressBytes('fe80::1%eth0'), { code: 'CERTD_E_CERT_ENCODING' });
     assert.throws(() => ipAddressBytes('example.test'), { code: 'CERTD_E_CERT_ENCODING' });
+  });
+});
+
+describe('names written directly', () => {
+  it('encodes DNs as the schema library does', () => {
+    const dns = [{ commonName: 'a.example.test' }, { commonName: 'x'.repeat(64), organization: 'Örg ünïcode' }, { organization: 'o' }, {}];
+    for (const dn of dns) assert.deepEqual(nameDer(dn), Buffer.from(AsnConvert.serialize(buildName(dn))));
+    assert.throws(() => nameDer({ commonName: 'x'.repeat(65) }), { code: 'CERTD_E_CERT_ENCODING' });
+    assert.throws(() => nameDer({ commonName: '' }), { code: 'CERTD_E_CERT_ENCODING' });
+  });
+
+  it('encodes SANs as the schema library does, and refuses a non-ASCII DNS name', () => {
+    const lists = [['a.example.test'], ['192.0.2.1', '2001:db8::2', 'x.example.test', '*.w.example.test'], ['l'.repeat(63) + '.' + 'm'.repeat(63) + '.test']];
+    for (const names of lists) {
+      assert.deepEqual(generalNamesDer(names), Buffer.from(AsnConvert.serialize(new SubjectAlternativeName(generalNames(names)))));
+    }
+    assert.throws(() => generalNamesDer(['bücher.test']), { code: 'CERTD_E_CERT_ENCODING' });
   });
 });
 
@@ -224,5 +245,19 @@ describe('buildCertificate', () => {
     const issuerDer = leaf.der.subarray(fields[3]!.start, fields[3]!.end);
     assert.deepEqual(issuerDer, readIssuerCertificate(new X509Certificate(rootPem).raw).subjectDer);
     assert.ok(issuerDer.includes(Buffer.from([0x13, 0x02, 0x44, 0x45])), 'C=DE stays a PrintableString');
+  });
+});
+
+describe('deploy entries', () => {
+  it('carry the leaf SHA-1 as X509 and `show ssl cert` print it, and refuse a bundle without a certificate', async () => {
+    const ca = await createRoot();
+    for (let i = 0; i < 5; i++) {
+      const leaf = await LocalCa.fromRoot(ca).issueLeaf({ names: [`e${i}.example.test`], validityMs: 86_400_000 });
+      // The chain's second certificate must not change the hash: the leaf comes first.
+      const bundle = { certPem: `${leaf.certPem}${ca.certPem}`, keyPem: leaf.keyPem };
+      const entry = makeDeployEntry('/certs', { id: `e${i}`, bundle, sni: [] });
+      assert.equal(entry.sha1, new X509Certificate(leaf.certPem).fingerprint.replace(/:/g, ''));
+    }
+    assert.throws(() => makeDeployEntry('/certs', { id: 'x', bundle: { certPem: 'junk', keyPem: '' }, sni: [] }), { code: 'CERTD_E_BAD_PEM' });
   });
 });

@@ -251,6 +251,48 @@ describe('RuntimeClient against a real HAProxy', () => {
     await client.delSslCert('/v/dup.pem');
   });
 
+  it('putCertAndListEntry of a new certificate (one round trip): served; a refused one or a foreign transaction serves nothing', async () => {
+    const listed = async (path: string) => (await client.showCrtList(h.crtList)).some((e) => e.path === path);
+    const good = await makeCert('one.trip.test');
+    await client.putCertAndListEntry(h.crtList, { path: '/v/one-trip.pem', sni: ['one.trip.test'] }, good.pem);
+    assert.equal((await handshake(h.tlsPort, 'one.trip.test')).serial, good.serial);
+
+    // Key and certificate do not match: the commit fails, the add finds the store empty.
+    const other = await makeCert('bad.trip.test');
+    await assert.rejects(client.putCertAndListEntry(h.crtList, { path: '/v/bad-trip.pem', sni: ['bad.trip.test'] }, good.certPem + other.keyPem), (err: Error) => {
+      assert.ok(err instanceof HaproxyCommandError);
+      assert.match(err.message, /inconsistencies between private key and certificate/);
+      return true;
+    });
+    assert.equal(await listed('/v/bad-trip.pem'), false);
+    assert.equal((await handshake(h.tlsPort, 'bad.trip.test')).serial, h.defaultCert.serial);
+    assert.equal((await client.showSslCerts()).transaction, undefined);
+
+    const raw = await RuntimeSession.open(parseRuntimeAddress(h.runtime));
+    try {
+      // 2.6.12: with a transaction open on A, our set lands in A; commit B is refused, A untouched.
+      const a = await makeCert('held.trip.test');
+      assert.match(await raw.execute('new ssl cert /v/held-a.pem'), /^New empty/);
+      assert.match(await raw.execute('set ssl cert /v/held-a.pem', a.pem), /^Transaction created/);
+      await assert.rejects(client.putCertAndListEntry(h.crtList, { path: '/v/held-b.pem', sni: ['held.trip.test'] }, other.pem), HaproxyTxnMismatchError);
+      assert.equal(await listed('/v/held-b.pem'), false);
+      assert.equal((await client.showSslCerts()).transaction, undefined, 'the hijacked transaction was aborted');
+      assert.equal((await client.showSslCert('/v/held-a.pem')).serial, undefined, 'nothing was committed under A');
+
+      // A transaction someone left open on the new path itself is dropped, not committed with ours.
+      const stale = await makeCert('own.trip.test');
+      const fresh = await makeCert('own.trip.test');
+      assert.match(await raw.execute('new ssl cert /v/own-trip.pem'), /^New empty/);
+      assert.match(await raw.execute('set ssl cert /v/own-trip.pem', stale.pem), /^Transaction created/);
+      await client.putCertAndListEntry(h.crtList, { path: '/v/own-trip.pem', sni: ['own.trip.test'] }, fresh.pem);
+      assert.equal((await handshake(h.tlsPort, 'own.trip.test')).serial, fresh.serial);
+    } finally {
+      raw.destroy();
+    }
+    for (const p of ['/v/one-trip.pem', '/v/own-trip.pem']) await client.delCrtListEntry(h.crtList, p);
+    for (const p of ['/v/one-trip.pem', '/v/own-trip.pem', '/v/bad-trip.pem', '/v/held-a.pem', '/v/held-b.pem']) await client.delSslCert(p);
+  });
+
   it('a failed commit is aborted, not left open', async () => {
     const a = await makeCert('mismatch.test');
     const b = await makeCert('mismatch.test');

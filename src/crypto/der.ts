@@ -35,11 +35,15 @@ export function childrenOf(der: Uint8Array, parent: Tlv): Tlv[] {
   return out;
 }
 
+export const TAG_BOOLEAN = 0x01;
 export const TAG_INTEGER = 0x02;
 export const TAG_BIT_STRING = 0x03;
+export const TAG_OCTET_STRING = 0x04;
+export const TAG_UTF8_STRING = 0x0c;
 export const TAG_UTC_TIME = 0x17;
 export const TAG_GENERALIZED_TIME = 0x18;
 export const TAG_SEQUENCE = 0x30;
+export const TAG_SET = 0x31;
 
 /** Encodes one element around already-encoded contents (definite length, DER). Pure. */
 export function derElement(tag: number, ...contents: Uint8Array[]): Buffer {

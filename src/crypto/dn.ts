@@ -1,5 +1,5 @@
-import { AsnConvert } from '@peculiar/asn1-schema';
 import { AttributeTypeAndValue, AttributeValue, Name, RelativeDistinguishedName } from '@peculiar/asn1-x509';
+import { derElement, TAG_SEQUENCE, TAG_SET, TAG_UTF8_STRING } from './der.js';
 import { CertEncodingError } from './errors.js';
 
 /** The subject/issuer fields we write. Both optional: a leaf whose name is too long has none. */
@@ -25,15 +25,34 @@ export function buildName(dn: DistinguishedName): Name {
   return new Name(rdns);
 }
 
-/** buildName, DER-encoded. Pure. */
+// The same OIDs, DER-encoded.
+const OID_DER: Record<string, Buffer> = { [OID_CN]: Buffer.from('0603550403', 'hex'), [OID_O]: Buffer.from('060355040a', 'hex') };
+
+/**
+ * buildName, DER-encoded: the same bytes, written directly (SEQUENCE OF SET { SEQUENCE { type,
+ * UTF8String } }): through the schema library a name costs ~90 µs, on an on-demand handshake's path.
+ * Pure.
+ */
 export function nameDer(dn: DistinguishedName): Buffer {
-  return Buffer.from(AsnConvert.serialize(buildName(dn)));
+  const rdns: Buffer[] = [];
+  if (dn.organization !== undefined) rdns.push(rdnDer(OID_O, dn.organization));
+  if (dn.commonName !== undefined) rdns.push(rdnDer(OID_CN, dn.commonName));
+  return derElement(TAG_SEQUENCE, ...rdns);
 }
 
-function rdn(type: string, value: string): RelativeDistinguishedName {
+function rdnDer(type: string, value: string): Buffer {
+  checkValue(value);
+  return derElement(TAG_SET, derElement(TAG_SEQUENCE, OID_DER[type]!, derElement(TAG_UTF8_STRING, Buffer.from(value, 'utf8'))));
+}
+
+function checkValue(value: string): void {
   if (value.length === 0 || value.length > MAX_DN_VALUE) {
     throw new CertEncodingError(`a name attribute must have 1-${MAX_DN_VALUE} characters, got ${value.length}`);
   }
+}
+
+function rdn(type: string, value: string): RelativeDistinguishedName {
+  checkValue(value);
   return new RelativeDistinguishedName([
     new AttributeTypeAndValue({ type, value: new AttributeValue({ utf8String: value }) }),
   ]);

@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { GeneralName } from '@peculiar/asn1-x509';
+import { derElement, TAG_SEQUENCE } from './der.js';
 import { CertEncodingError } from './errors.js';
 
 /**
@@ -11,6 +12,26 @@ export function generalNames(names: readonly string[]): GeneralName[] {
     if (isIPv4(name) || isIPv6(name)) return new GeneralName({ iPAddress: canonicalIp(name) });
     return new GeneralName({ dNSName: name });
   });
+}
+
+// GeneralName ::= CHOICE { ..., [2] IMPLICIT IA5String dNSName, ..., [7] IMPLICIT OCTET STRING iPAddress }
+const TAG_DNS_NAME = 0x82;
+const TAG_IP_ADDRESS = 0x87;
+
+/**
+ * generalNames as GeneralNames DER, written directly: the same bytes as through the schema
+ * library, without its ~70 µs per certificate on an on-demand handshake's path. Pure.
+ */
+export function generalNamesDer(names: readonly string[]): Buffer {
+  return derElement(
+    TAG_SEQUENCE,
+    ...names.map((name) => {
+      if (isIPv4(name) || isIPv6(name)) return derElement(TAG_IP_ADDRESS, ipAddressBytes(name));
+      // eslint-disable-next-line no-control-regex
+      if (/[^\x00-\x7f]/.test(name)) throw new CertEncodingError(`${JSON.stringify(name)} is not ASCII: give IDNs as punycode`);
+      return derElement(TAG_DNS_NAME, Buffer.from(name, 'latin1'));
+    }),
+  );
 }
 
 /** The 4 or 16 address bytes of an IP literal, as iPAddress holds them (RFC 5280 §4.2.1.6). Pure. */

@@ -126,10 +126,8 @@ export class CertService {
       // Stored once served: a handshake waits for the push alone. The lock is held until the store
       // has it, so no other daemon issues the name meanwhile.
       const deployed = this.deploy([stored], deployOptions);
-      this.behind.track(
-        deployed
-          .catch(() => undefined)
-          .then(() => this.save(stored))
+      this.behind.after(deployed, () =>
+        this.save(stored)
           .catch((err: Error) => this.o.log.error({ cert: id, err: err.message }, 'could not store the certificate (served until a restart, then issued again)'))
           .finally(() => settle().catch((err: Error) => this.o.log.warn({ cert: id, err: err.message }, 'could not release the issue lock (it frees itself when its lease ends)'))),
       );

@@ -196,12 +196,10 @@ export class Deployer {
     // A waiting handshake needs the certificate served; its known.map entry and the files follow,
     // so their work does not share the event loop and the disk with the push.
     const pushed = this.fanOut(work, o.timeoutMs ?? DEPLOY_WAIT_MS, work.filter((w) => w.startsWith('c:')));
-    this.behind.track(
-      pushed
-        .then(() => writeFiles())
-        .catch((err: unknown) =>
-          this.o.log.error({ certs: entries.map((e) => e.id), err: (err as Error).message }, 'could not write certificate files (served from memory until a restart)'),
-        ),
+    this.behind.after(pushed, () =>
+      writeFiles().catch((err: unknown) =>
+        this.o.log.error({ certs: entries.map((e) => e.id), err: (err as Error).message }, 'could not write certificate files (served from memory until a restart)'),
+      ),
     );
     return pushed;
   }

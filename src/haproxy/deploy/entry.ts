@@ -1,6 +1,8 @@
-import { X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { CertBundle } from '../../core/bundle.js';
+import { InvalidPemError } from '../../core/errors.js';
+import { firstPemDer } from '../../crypto/pem.js';
 
 /** One certificate as HAProxy should serve it: file, PEM, crt-list line parts. */
 export interface DeployEntry {
@@ -30,9 +32,13 @@ export interface EntryInput {
   caFilePem?: string;
 }
 
-/** Builds a DeployEntry whose paths live in certDir. Pure. */
+/**
+ * Builds a DeployEntry whose paths live in certDir. The bundle was checked when it was issued or
+ * imported: its leaf is hashed, not parsed again (an on-demand handshake waits for this). Pure.
+ */
 export function makeDeployEntry(certDir: string, input: EntryInput): DeployEntry {
-  const leaf = new X509Certificate(input.bundle.certPem);
+  const leafDer = firstPemDer(input.bundle.certPem, 'CERTIFICATE');
+  if (!leafDer) throw new InvalidPemError(`certificate ${input.id}: no CERTIFICATE block to deploy`);
   const caPath = clientCaPath(certDir, input.id);
   const options = [...(input.options ?? [])];
   if (input.caFilePem && !options.some((o) => o.startsWith('ca-file '))) options.push(`ca-file ${caPath}`);
@@ -40,7 +46,7 @@ export function makeDeployEntry(certDir: string, input: EntryInput): DeployEntry
     id: input.id,
     pemPath: join(certDir, `${input.id}.pem`),
     pem: `${input.bundle.certPem.trimEnd()}\n${input.bundle.keyPem.trimEnd()}\n`,
-    sha1: leaf.fingerprint.replace(/:/g, '').toUpperCase(),
+    sha1: createHash('sha1').update(leafDer).digest('hex').toUpperCase(),
     sni: input.sni,
     options,
     caFile: input.caFilePem ? { path: caPath, pem: input.caFilePem } : undefined,

@@ -198,8 +198,12 @@ export class InstanceSync {
             throw err;
           }
         }
-        // Waiters for certificates alone (a handshake on-demand) need not wait for the map pass.
-        if (maps.length > 0) this.settle(undefined, new Set(maps));
+        // Waiters for certificates alone (a handshake on-demand) need not wait for the map pass,
+        // nor for its start: their answers go out in this turn of the event loop, the map pass next.
+        if (maps.length > 0) {
+          this.settle(undefined, new Set(maps));
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
         try {
           await this.applyMaps(maps.map((w) => w.slice(2)));
         } catch (err) {

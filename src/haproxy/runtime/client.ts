@@ -356,6 +356,7 @@ export class RuntimeClient {
    */
   private async put(s: RuntimeSession, kind: StoreKind, path: string, payload: string, o: CallOptions, after?: SessionCommand): Promise<string | undefined> {
     const setLine = `set ${STORES[kind].noun} ${path}`;
+    if (kind === 'cert' && after && !this.known.has(path)) return this.putNew(s, path, setLine, payload, after, o);
     let setReply: string | undefined;
     if (kind === 'caFile' || !this.known.has(path)) {
       const [created, set] = await this.execAll(s, [{ line: `new ${STORES[kind].noun} ${path}` }, { line: setLine, payload }], o);
@@ -394,6 +395,26 @@ export class RuntimeClient {
     }
     const [committed, afterReply] = await this.execAll(s, [{ line: `commit ${STORES[kind].noun} ${path}` }, after], o);
     await this.commit(s, kind, path, o, committed);
+    return afterReply;
+  }
+
+  /**
+   * put() for a certificate new to us (on-demand's case) in one write and one round trip: new,
+   * abort, set, commit, `after`. The `abort` closes a transaction someone left open on this path,
+   * so nothing of its content rides along with our commit; its reply (usually "No ongoing
+   * transaction") is not checked. If `set` fails, or went into a transaction open on another path
+   * (2.6.12), `commit <path>` is refused by HAProxy and `after` finds the store empty (measured),
+   * so nothing is served; the replies are checked in order and the first failure is thrown.
+   */
+  private async putNew(s: RuntimeSession, path: string, setLine: string, payload: string, after: SessionCommand, o: CallOptions): Promise<string | undefined> {
+    const [created, , set, committed, afterReply] = await this.execAll(
+      s,
+      [{ line: `new ssl cert ${path}` }, { line: `abort ssl cert ${path}` }, { line: setLine, payload }, { line: `commit ssl cert ${path}` }, after],
+      o,
+    );
+    await this.create(s, 'cert', path, o, true, created);
+    await this.set(s, 'cert', path, payload, o, set);
+    await this.commit(s, 'cert', path, o, committed);
     return afterReply;
   }
 
