@@ -34,6 +34,11 @@ export interface RenewalWindow {
 export interface Issuer {
   /** The issuer's config id (e.g. "internal", "le"). */
   readonly id: string;
+  /**
+   * True when issue() has no effect outside this process (a local CA: nothing is ordered, counted
+   * or published). On-demand may then sign before the ask URL has answered, and drop the result.
+   */
+  readonly signsLocally?: boolean;
   issue(req: IssueRequest): Promise<IssuedBundle>;
   /** Optional ability: the CA's renewal window for a certificate it issued (undefined: none offered). */
   renewalInfo?(certPem: string, signal?: AbortSignal): Promise<RenewalWindow | undefined>;

@@ -48,6 +48,12 @@ export interface IssueResult {
 
 const ISSUE_LOCK_WAIT_MS = 120_000;
 
+/** An issuer's answer on its way, and when it was asked. */
+interface Signing {
+  started: number;
+  bundle: Promise<IssuedBundle>;
+}
+
 /**
  * The one flow: decide → issue (or load) → store → deploy. Every entry point (CLI, API, config,
  * restart recovery) goes through here. Safe to call concurrently: one issuance per certificate
@@ -80,7 +86,8 @@ export class CertService {
       answerWhenServed?: boolean;
       /**
        * Awaited once the store is locked and before issuing; a rejection stops the issue with its
-       * error (on-demand: the ask URL's answer, asked while the store is looked up and locked).
+       * error (on-demand: the ask URL's answer, asked while the store is looked up and locked). An
+       * issuer that signsLocally may sign meanwhile: its result is dropped on a rejection.
        */
       approval?: Promise<unknown>;
     } = {},
@@ -110,9 +117,14 @@ export class CertService {
       let again: StoredCert | undefined;
       try {
         // Lock, check again, then work: another daemon may have finished while we waited.
-        again = opts.force ? undefined : await this.usable(id, names, false);
+        const looking = opts.force ? undefined : this.usable(id, names, false);
+        // A local CA's signature has no effect outside this process: on-demand signs while the look
+        // (a disk read) and the ask URL are in flight, and drops the result if either says no.
+        const signed = quick && issuer.signsLocally ? this.sign(id, names, issuer, opts) : undefined;
+        signed?.bundle.catch(() => undefined);
+        again = await looking;
         if (!again) await opts.approval;
-        stored = again ?? (await this.issue(id, names, issuer, origin, opts.signal, opts.replaces));
+        stored = again ?? (await this.issue(id, names, issuer, origin, signed ?? this.sign(id, names, issuer, opts)));
         if (!quick && !again) await this.save(stored);
       } catch (err) {
         await settle();
@@ -228,11 +240,18 @@ export class CertService {
     return now >= dueFromLifetime({ notBefore: Date.parse(meta.notBefore), notAfter: Date.parse(meta.notAfter) }, 0, this.o.renewBeforeMs);
   }
 
-  private async issue(id: string, names: string[], issuer: Issuer, origin: CertOrigin, signal?: AbortSignal, replaces?: string): Promise<StoredCert> {
+  /** Asks the issuer; issue() waits for and records the answer. */
+  private sign(id: string, names: string[], issuer: Issuer, o: { signal?: AbortSignal; replaces?: string }): Signing {
     const started = performance.now();
+    return { started, bundle: issuer.issue({ names, signal: o.signal, keyType: this.o.policies?.get(id)?.keyType, replaces: o.replaces }) };
+  }
+
+  /** Waits for the issuer's answer and records it: metrics, log, what to store. */
+  private async issue(id: string, names: string[], issuer: Issuer, origin: CertOrigin, signing: Signing): Promise<StoredCert> {
+    const { started } = signing;
     let bundle: IssuedBundle;
     try {
-      bundle = await issuer.issue({ names, signal, keyType: this.o.policies?.get(id)?.keyType, replaces });
+      bundle = await signing.bundle;
     } catch (err) {
       this.o.metrics?.issued(issuer.id, 'error', started);
       this.o.log.error({ cert: id, issuer: issuer.id, err: (err as Error).message }, 'issue failed');

@@ -21,6 +21,7 @@ const KEY_TYPES: readonly KeyType[] = ['ecdsa-p256', 'rsa-2048'];
  */
 export class LocalCaIssuer implements Issuer {
   readonly id: string;
+  readonly signsLocally = true;
   private readonly keyType: KeyType;
   private readonly validityMs: number;
   private loading: Promise<LocalCa> | undefined;
