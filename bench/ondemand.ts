@@ -1,7 +1,8 @@
 /**
  * On-demand TLS, side by side in one run (issue #3):
  *
- *  - certd: the daemon + one managed HAProxy (startStack with onDemand): an unknown SNI goes
+ *  - certd: the daemon + one managed HAProxy (startStack with onDemand, in a process of its own
+ *    as in production, see StackProcess): an unknown SNI goes
  *    through the `mode tcp` SNI hop, Lua asks the daemon, which asks the `ask` endpoint, issues
  *    from its local CA (ECDSA P-256), stores, deploys over the runtime API, then the handshake
  *    goes on with the new certificate;
@@ -19,16 +20,17 @@
  *      npm run bench:ondemand -- --quick (20 names, 100 steady; prints, leaves RESULTS.md alone)
  */
 import { fileURLToPath } from 'node:url';
-import { eventually, startStack, type Stack } from '../test/helpers/stack.js';
+import { eventually } from '../test/helpers/stack.js';
 import { startCaddy, type BenchCaddy } from './lib/caddy.js';
 import { HandshakeClient } from './lib/handshake-client.js';
 import type { Served } from './lib/handshakes.js';
 import { startPlainHaproxy, type PlainHaproxy } from './lib/instance.js';
-import { histogramTotals, meanMsBetween } from './lib/metrics.js';
+import { meanMsBetween } from './lib/metrics.js';
 import { debianVersion, loadAverage, machineLines, versionOf } from './lib/machine.js';
 import { requirePeers } from './lib/peers.js';
 import { waitForQuiet } from './lib/quiet.js';
 import { refreshSection } from './lib/results.js';
+import { StackProcess } from './lib/stack-process.js';
 import { median, ms, num, quantile, ratio } from './lib/stats.js';
 import { markdownTable, verdict } from './lib/table.js';
 
@@ -144,17 +146,17 @@ async function steadyState(servers: Server[], known: string[], r: Samples): Prom
   }
 }
 
-async function measure(stack: Stack, caddyProc: BenchCaddy, r: Samples): Promise<{ direct: PlainHaproxy; pidSame: boolean }> {
+async function measure(stack: StackProcess, caddyProc: BenchCaddy, r: Samples): Promise<{ direct: PlainHaproxy; pidSame: boolean }> {
   const certd: Server = { target: 'certd', port: stack.tlsPort, ca: await stack.rootPem() };
   const caddy: Server = { target: 'caddy', port: caddyProc.port, ca: await caddyProc.rootPem() };
-  const pid = await stack.haproxy.workerPid();
+  const pid = await stack.workerPid();
   // Warm-up, not timed: certd's first issuance creates its local CA root; Caddy loads its CA lazily.
   for (const s of [certd, caddy]) await eventually(async () => (await timed(s.port, 'warmup.od.bench', { ca: s.ca })).served.authorized, 15_000, `${s.target} warm-up`);
 
   log(`first handshake, sequential: ${NEW_NAMES} new names each (certd and Caddy alternating)`);
-  const daemonBefore = await histogramTotals(stack.daemon.metrics.registry, ONDEMAND_HISTOGRAM);
+  const daemonBefore = await stack.histogram(ONDEMAND_HISTOGRAM);
   await firstSequential(certd, caddy, r);
-  r.daemonSeqMeanMs = meanMsBetween(daemonBefore, await histogramTotals(stack.daemon.metrics.registry, ONDEMAND_HISTOGRAM));
+  r.daemonSeqMeanMs = meanMsBetween(daemonBefore, await stack.histogram(ONDEMAND_HISTOGRAM));
   log(`  certd p50 ${ms(median(r.firstSeq.certd))}, caddy p50 ${ms(median(r.firstSeq.caddy))}`);
   log(`first handshake, ${CONCURRENCY} at once: ${NEW_NAMES} more new names each`);
   await firstConcurrent(certd, caddy, r);
@@ -164,14 +166,14 @@ async function measure(stack: Stack, caddyProc: BenchCaddy, r: Samples): Promise
   if (askedPerServer('seq0.od.bench') < 2) throw new Error(`the ask endpoint saw seq0.od.bench ${askedPerServer('seq0.od.bench')} times: each server should have asked`);
 
   // Started now, so it reads the crt-list with every certificate the daemon wrote.
-  const direct = await startPlainHaproxy(stack.config.haproxy.crtList);
+  const direct = await startPlainHaproxy(stack.crtList);
   const known = Array.from({ length: NEW_NAMES }, (_, i) => `seq${i}.od.bench`);
   const sameCert = await timed(direct.tlsPort, known[0]!);
   const viaHop = await timed(certd.port, known[0]!);
   if (sameCert.served.serial !== viaHop.served.serial) throw new Error('HAProxy direct does not serve the certificate certd deployed');
   log(`steady state: ${STEADY} handshakes each on known names (certd, HAProxy direct, Caddy in rotating blocks of ${STEADY_BLOCK})`);
   await steadyState([certd, { target: 'direct', port: direct.tlsPort, ca: certd.ca }, caddy], known, r);
-  return { direct, pidSame: (await stack.haproxy.workerPid()) === pid };
+  return { direct, pidSame: (await stack.workerPid()) === pid };
 }
 
 function report(r: Samples, pidSame: boolean): { table: string; verdicts: string[] } {
@@ -265,7 +267,7 @@ async function main(): Promise<void> {
   const stopping: (() => Promise<unknown>)[] = [() => client.close()];
   let pidSame = false;
   try {
-    const stack = await startStack({
+    const stack = await StackProcess.start({
       issuers: { internal: { type: 'local-ca' } },
       onDemand: {
         issuer: 'internal',
@@ -317,8 +319,8 @@ async function main(): Promise<void> {
       'Lua → daemon → `ask` → local CA (ECDSA P-256) → runtime push → handshake resumes (store and files follow behind); Caddy asks the same',
       '`ask` endpoint and issues from its internal CA (ECDSA P-256). Sequential names alternate certd/Caddy one by one; the',
       `concurrent runs alternate batches of ${CONCURRENCY}. Steady state rotates certd, HAProxy direct (a second HAProxy binding the`,
-      `daemon's crt-list with no SNI hop) and Caddy in blocks of ${STEADY_BLOCK} handshakes over the known names. The daemon runs in the bench's`,
-      "Node process's main thread (as startStack does); the client and the `ask` endpoint share a worker thread; Caddy and both HAProxies are separate processes.",
+      `daemon's crt-list with no SNI hop) and Caddy in blocks of ${STEADY_BLOCK} handshakes over the known names. The daemon runs in a Node`,
+      'process of its own (as in production, and as Caddy does); the client and the `ask` endpoint share a worker thread of the bench process; both HAProxies are separate processes too.',
     ].join('\n'),
   );
   log(`wrote ${RESULTS_FILE}`);
