@@ -22,6 +22,7 @@
 import { fileURLToPath } from 'node:url';
 import { eventually } from '../test/helpers/stack.js';
 import { startCaddy, type BenchCaddy } from './lib/caddy.js';
+import { startOnDemandFloor, type OnDemandFloor } from './lib/ondemand-floor.js';
 import { HandshakeClient } from './lib/handshake-client.js';
 import type { Served } from './lib/handshakes.js';
 import { startPlainHaproxy, type PlainHaproxy } from './lib/instance.js';
@@ -51,7 +52,10 @@ const RESULTS_FILE = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 const client = await HandshakeClient.start();
 const timed = (port: number, name: string, opts?: { ca?: string; timeoutMs?: number }) => client.timed(port, name, opts);
 
-type Target = 'certd' | 'caddy' | 'direct';
+type Target = 'certd' | 'caddy' | 'direct' | 'floor';
+
+/** The floor serves first handshakes only (it never writes known.map). */
+type SteadyTarget = Exclude<Target, 'floor'>;
 
 interface Server {
   target: Target;
@@ -60,15 +64,16 @@ interface Server {
 }
 
 interface Samples {
-  firstSeq: Record<'certd' | 'caddy', number[]>;
+  /** Index i of each is the same name (certd, Caddy and the floor back to back, order rotating). */
+  firstSeq: Record<'certd' | 'caddy' | 'floor', number[]>;
   firstConc: Record<'certd' | 'caddy', number[]>;
   concWall: Record<'certd' | 'caddy', number[]>;
   /** Concurrent first handshakes that failed (the name then retried until served). */
   concFailed: Record<'certd' | 'caddy', string[]>;
-  steady: Record<Target, number[]>;
+  steady: Record<SteadyTarget, number[]>;
   /** Median of each steady block, per server: blocks ran back to back, so their ratios pair up. */
-  steadyBlocks: Record<Target, number[]>;
-  verified: Record<Target, number>;
+  steadyBlocks: Record<SteadyTarget, number[]>;
+  verified: Record<SteadyTarget, number>;
   /** certd_ondemand_issue_duration_seconds over the sequential names: daemon side, SNI → deployed. */
   daemonSeqMeanMs: number;
 }
@@ -92,10 +97,13 @@ async function first(s: Server, name: string): Promise<number> {
   return t;
 }
 
-async function firstSequential(certd: Server, caddy: Server, r: Samples): Promise<void> {
+async function firstSequential(servers: Server[], r: Samples): Promise<void> {
   for (let i = 0; i < NEW_NAMES; i++) {
     const name = `seq${i}.od.bench`;
-    for (const s of i % 2 === 0 ? [certd, caddy] : [caddy, certd]) r.firstSeq[s.target as 'certd' | 'caddy'].push(await first(s, name));
+    for (const [j] of servers.entries()) {
+      const s = servers[(i + j) % servers.length]!;
+      r.firstSeq[s.target as keyof Samples['firstSeq']].push(await first(s, name));
+    }
   }
 }
 
@@ -130,34 +138,36 @@ async function steadyState(servers: Server[], known: string[], r: Samples): Prom
     const order = servers.map((_, i) => servers[(i + b) % servers.length]!);
     const names = Array.from({ length: STEADY_BLOCK }, () => known[k++ % known.length]!);
     for (const s of order) {
+      const target = s.target as SteadyTarget;
       const block: number[] = [];
       for (const [j, name] of names.entries()) {
         const { ms: t, served } = await timed(s.port, name);
         if (!served.san.includes(name)) throw new Error(`${s.target}: ${name} served SAN ${JSON.stringify(served.san)}`);
-        r.steady[s.target].push(t);
+        r.steady[target].push(t);
         block.push(t);
         if ((b * STEADY_BLOCK + j) % VERIFY_EVERY === 0) {
           checkFirst(s.target, name, (await timed(s.port, name, { ca: s.ca })).served);
-          r.verified[s.target]++;
+          r.verified[target]++;
         }
       }
-      r.steadyBlocks[s.target].push(median(block));
+      r.steadyBlocks[target].push(median(block));
     }
   }
 }
 
-async function measure(stack: StackProcess, caddyProc: BenchCaddy, r: Samples): Promise<{ direct: PlainHaproxy; pidSame: boolean }> {
+async function measure(stack: StackProcess, caddyProc: BenchCaddy, floorProc: OnDemandFloor, r: Samples): Promise<{ direct: PlainHaproxy; pidSame: boolean }> {
   const certd: Server = { target: 'certd', port: stack.tlsPort, ca: await stack.rootPem() };
   const caddy: Server = { target: 'caddy', port: caddyProc.port, ca: await caddyProc.rootPem() };
+  const floor: Server = { target: 'floor', port: floorProc.port, ca: floorProc.rootPem };
   const pid = await stack.workerPid();
   // Warm-up, not timed: certd's first issuance creates its local CA root; Caddy loads its CA lazily.
-  for (const s of [certd, caddy]) await eventually(async () => (await timed(s.port, 'warmup.od.bench', { ca: s.ca })).served.authorized, 15_000, `${s.target} warm-up`);
+  for (const s of [certd, caddy, floor]) await eventually(async () => (await timed(s.port, 'warmup.od.bench', { ca: s.ca })).served.authorized, 15_000, `${s.target} warm-up`);
 
-  log(`first handshake, sequential: ${NEW_NAMES} new names each (certd and Caddy alternating)`);
+  log(`first handshake, sequential: ${NEW_NAMES} new names each (certd, Caddy and the floor back to back, order rotating)`);
   const daemonBefore = await stack.histogram(ONDEMAND_HISTOGRAM);
-  await firstSequential(certd, caddy, r);
+  await firstSequential([certd, caddy, floor], r);
   r.daemonSeqMeanMs = meanMsBetween(daemonBefore, await stack.histogram(ONDEMAND_HISTOGRAM));
-  log(`  certd p50 ${ms(median(r.firstSeq.certd))}, caddy p50 ${ms(median(r.firstSeq.caddy))}`);
+  log(`  certd p50 ${ms(median(r.firstSeq.certd))}, caddy p50 ${ms(median(r.firstSeq.caddy))}, floor p50 ${ms(median(r.firstSeq.floor))}`);
   log(`first handshake, ${CONCURRENCY} at once: ${NEW_NAMES} more new names each`);
   await firstConcurrent(certd, caddy, r);
   log(`  certd p50 ${ms(median(r.firstConc.certd))}, caddy p50 ${ms(median(r.firstConc.caddy))}`);
@@ -180,29 +190,28 @@ function report(r: Samples, pidSame: boolean): { table: string; verdicts: string
   const p50 = (xs: number[]) => median(xs);
   const p95 = (xs: number[]) => quantile(xs, 0.95);
   const both = (xs: number[]) => `${ms(p50(xs))} / ${ms(p95(xs))}`;
+  const pair = (a: number[], b: number[]) => `${ratio(p50(a) / p50(b))} / ${ratio(p95(a) / p95(b))}`;
+  // Columns: certd, Caddy, floor, HAProxy direct, certd ÷ Caddy, certd ÷ floor, certd ÷ direct.
   const rows: string[][] = [
     [
       `**first handshake**, sequential, n=${num(r.firstSeq.certd.length)}: p50 / p95`,
       both(r.firstSeq.certd),
       both(r.firstSeq.caddy),
+      both(r.firstSeq.floor),
       '—',
       `**${ratio(p50(r.firstSeq.certd) / p50(r.firstSeq.caddy))}** / ${ratio(p95(r.firstSeq.certd) / p95(r.firstSeq.caddy))}`,
+      pair(r.firstSeq.certd, r.firstSeq.floor),
       '—',
     ],
-    [
-      '  of which in the daemon (policy → issue → served; store and files follow), mean',
-      ms(r.daemonSeqMeanMs),
-      '—',
-      '—',
-      '—',
-      '—',
-    ],
+    ['  of which in the daemon (policy → issue → served; store and files follow), mean', ms(r.daemonSeqMeanMs), '—', '—', '—', '—', '—', '—'],
     [
       `first handshake, ${CONCURRENCY} at once (successful ones): p50 / p95`,
       both(r.firstConc.certd),
       both(r.firstConc.caddy),
       '—',
-      `${ratio(p50(r.firstConc.certd) / p50(r.firstConc.caddy))} / ${ratio(p95(r.firstConc.certd) / p95(r.firstConc.caddy))}`,
+      '—',
+      pair(r.firstConc.certd, r.firstConc.caddy),
+      '—',
       '—',
     ],
     [
@@ -212,37 +221,50 @@ function report(r: Samples, pidSame: boolean): { table: string; verdicts: string
       '—',
       '—',
       '—',
+      '—',
+      '—',
     ],
     [
       `  wall time per batch of ${CONCURRENCY} new names, median`,
       ms(p50(r.concWall.certd)),
       ms(p50(r.concWall.caddy)),
       '—',
+      '—',
       ratio(p50(r.concWall.certd) / p50(r.concWall.caddy)),
+      '—',
       '—',
     ],
     [
       `**steady state**, known names, n=${num(r.steady.certd.length)}: p50 / p95`,
       both(r.steady.certd),
       both(r.steady.caddy),
+      '—',
       both(r.steady.direct),
-      `${ratio(p50(r.steady.certd) / p50(r.steady.caddy))} / ${ratio(p95(r.steady.certd) / p95(r.steady.caddy))}`,
+      pair(r.steady.certd, r.steady.caddy),
+      '—',
       `**${ratio(p50(r.steady.certd) / p50(r.steady.direct))}** / ${ratio(p95(r.steady.certd) / p95(r.steady.direct))}`,
     ],
   ];
-  const table = markdownTable(['', 'certd (HAProxy + SNI hop)', 'Caddy 2.6', 'HAProxy direct', 'certd ÷ Caddy', 'certd ÷ direct'], rows);
+  const table = markdownTable(
+    ['', 'certd (HAProxy + SNI hop)', 'Caddy 2.6', 'floor (same hop, bare endpoint)', 'HAProxy direct', 'certd ÷ Caddy', 'certd ÷ floor', 'certd ÷ direct'],
+    rows,
+  );
   const firstRatio = p50(r.firstSeq.certd) / p50(r.firstSeq.caddy);
   const steadyRatio = p50(r.steady.certd) / p50(r.steady.direct);
-  const paired = (other: Target) => median(r.steadyBlocks.certd.map((c, i) => c / r.steadyBlocks[other][i]!));
+  const paired = (other: SteadyTarget) => median(r.steadyBlocks.certd.map((c, i) => c / r.steadyBlocks[other][i]!));
+  const perName = (other: 'caddy' | 'floor') => median(r.firstSeq.certd.map((c, i) => c / r.firstSeq[other][i]!));
   const verdicts = [
-    `- first-handshake p50, certd ÷ Caddy = ${ratio(firstRatio)} → goal ≤ ${GOAL_FIRST_VS_CADDY}× ${verdict(firstRatio, GOAL_FIRST_VS_CADDY)}`,
+    `- first-handshake p50, certd ÷ Caddy = ${ratio(firstRatio)} → goal ≤ ${GOAL_FIRST_VS_CADDY}× ${verdict(firstRatio, GOAL_FIRST_VS_CADDY)}` +
+      ` (median of the ${r.firstSeq.certd.length} per-name ratios, the servers back to back on each name: ${ratio(perName('caddy'))} vs Caddy, ${ratio(perName('floor'))} vs the floor)`,
+    `- floor: the same HAProxy, SNI hop and Lua action in front of a bare endpoint (ask, sign with certd's local CA code, new + set + commit + add crt-list in one write;` +
+      ` no name checks, policy, lock, store, files or known.map): ${ms(p50(r.firstSeq.floor))} at the p50, ${ratio(p50(r.firstSeq.floor) / p50(r.firstSeq.caddy))} of Caddy's`,
     `- steady-state p50, certd ÷ HAProxy direct = ${ratio(steadyRatio)} → goal ≤ ${GOAL_STEADY_VS_DIRECT}× ${verdict(steadyRatio, GOAL_STEADY_VS_DIRECT)}` +
       ` (median of the ${r.steadyBlocks.certd.length} per-block ratios, each block's servers back to back: ${ratio(paired('direct'))} vs direct, ${ratio(paired('caddy'))} vs Caddy;` +
       ` the SNI hop costs ${ms(p50(r.steady.certd) - p50(r.steady.direct))} per handshake at the median)`,
     ...(['certd', 'caddy'] as const)
       .filter((t) => r.concFailed[t].length > 0)
       .map((t) => `- ${t}: ${r.concFailed[t].length} concurrent first handshakes failed, e.g. ${r.concFailed[t][0]}`),
-    `- checks: every successful first handshake (${r.firstSeq.certd.length + r.firstConc.certd.length} certd, ${r.firstSeq.caddy.length + r.firstConc.caddy.length} Caddy) verified against that server's root with SAN = the name;` +
+    `- checks: every successful first handshake (${r.firstSeq.certd.length + r.firstConc.certd.length} certd, ${r.firstSeq.caddy.length + r.firstConc.caddy.length} Caddy, ${r.firstSeq.floor.length} floor) verified against that server's root with SAN = the name;` +
       ` steady handshakes presented the name's SAN, ${r.verified.certd} / ${r.verified.direct} / ${r.verified.caddy} of them (certd / direct / Caddy) chain-verified;` +
       ` HAProxy worker pid ${pidSame ? 'unchanged (no reload)' : 'CHANGED'}`,
   ];
@@ -255,7 +277,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const loadBefore = loadAverage();
   const r: Samples = {
-    firstSeq: { certd: [], caddy: [] },
+    firstSeq: { certd: [], caddy: [], floor: [] },
     firstConc: { certd: [], caddy: [] },
     concWall: { certd: [], caddy: [] },
     concFailed: { certd: [], caddy: [] },
@@ -281,7 +303,9 @@ async function main(): Promise<void> {
     stopping.push(() => stack.stop());
     const caddy = await startCaddy(peers.caddy!, { askUrl: client.askUrl });
     stopping.push(() => caddy.stop());
-    const out = await measure(stack, caddy, r);
+    const floor = await startOnDemandFloor(client.askUrl);
+    stopping.push(() => floor.stop());
+    const out = await measure(stack, caddy, floor, r);
     stopping.push(() => out.direct.stop());
     pidSame = out.pidSame;
   } finally {
