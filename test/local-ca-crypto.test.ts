@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, SubjectAlternativeName, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { buildCsr } from '../src/crypto/csr.js';
-import { exportPrivateKeyPem, generateKeyPair } from '../src/crypto/keys.js';
+import { exportPrivateKeyPem, generateKeyPair, takeLeafKeyPair } from '../src/crypto/keys.js';
 import { buildName, nameDer } from '../src/crypto/dn.js';
 import { generalNames, generalNamesDer, ipAddressBytes } from '../src/crypto/san.js';
 import { signerFor } from '../src/crypto/signing.js';
@@ -106,6 +106,21 @@ describe('keys and SPKI', () => {
       assert.equal(pem, privateKey.export({ type: 'pkcs8', format: 'pem' }));
       assert.ok(createPrivateKey(pem).equals(privateKey));
     }
+  });
+
+  it('hands out each leaf key pair once, made ahead or on the spot', async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 30; i++) {
+      // Sometimes let the spares refill, sometimes take them faster than they come back.
+      if (i % 3 === 0) await new Promise((resolve) => setImmediate(resolve));
+      const { publicKey, privateKey } = await takeLeafKeyPair();
+      assert.equal(privateKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+      assert.ok(createPublicKey(privateKey).equals(publicKey));
+      const id = publicKeyInfo(publicKey).der.toString('hex');
+      assert.ok(!seen.has(id), 'a key pair was handed out twice');
+      seen.add(id);
+    }
+    assert.equal((await takeLeafKeyPair('rsa-2048')).privateKey.asymmetricKeyType, 'rsa');
   });
 
   it('refuses keys it cannot sign with', () => {

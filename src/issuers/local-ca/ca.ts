@@ -1,7 +1,7 @@
 import { UsageError, CertExpiredError, InvalidNameError } from '../../core/errors.js';
 import { createHash, X509Certificate } from 'node:crypto';
 import { MAX_DN_VALUE } from '../../crypto/dn.js';
-import { exportPrivateKeyPem, generateKeyPair } from '../../crypto/keys.js';
+import { exportPrivateKeyPem, takeLeafKeyPair } from '../../crypto/keys.js';
 import { buildCertificate, randomSerial } from '../../crypto/x509.js';
 import type { IssuedBundle, KeyType } from '../issuer.js';
 import { LocalCaExistsError } from './errors.js';
@@ -54,7 +54,7 @@ export class LocalCa {
         `the local CA root expired at ${this.root.notAfter.toISOString()}: replace it with \`haproxy-certd ca init --force\``,
       );
     }
-    const { privateKey, publicKey } = await generateKeyPair(req.keyType ?? 'ecdsa-p256');
+    const { privateKey, publicKey } = await takeLeafKeyPair(req.keyType ?? 'ecdsa-p256');
     // Whole seconds: what the certificate's UTCTime/GeneralizedTime holds.
     const notBefore = wholeSeconds(now.getTime() - CLOCK_SKEW_MS);
     const notAfter = wholeSeconds(Math.min(now.getTime() + req.validityMs, this.root.notAfter.getTime()));
