@@ -5,6 +5,8 @@ import type { IssueResult } from '../src/service/cert-service.js';
 import { selfSigned } from './helpers/certs.js';
 import { handshake, startStack, type Stack } from './helpers/stack.js';
 import { parseShowProc } from '../src/haproxy/deploy/reload.js';
+import { RuntimeClient } from '../src/haproxy/runtime/client.js';
+import { join } from 'node:path';
 
 /** A bundle bigger than one HAProxy CLI buffer (16 KiB): leaf + 30 extra chain certificates. */
 async function hugeBundle(name: string): Promise<string> {
@@ -56,7 +58,8 @@ describe('without a master socket the refusal is reported and blocks nothing els
   let stack: Stack;
   let api: DaemonClient;
   before(async () => {
-    stack = await startStack();
+    // With on-demand, so HAProxy loads known.map.
+    stack = await startStack({ issuers: { internal: { type: 'local-ca' } }, onDemand: { issuer: 'internal', allow: ['*.od.test'], maxCertificates: 10 } });
     api = new DaemonClient(stack.daemon.api.url, stack.daemon.token);
   });
   after(() => stack.stop());
@@ -68,5 +71,14 @@ describe('without a master socket the refusal is reported and blocks nothing els
     const ok = await api.call<IssueResult>('POST', '/certs', { names: ['after-huge.test'] });
     assert.deepEqual(ok.deploy?.ok, ['h1']);
     assert.equal((await handshake(stack.tlsPort, 'after-huge.test')).serial, ok.cert.serial);
+    // known.map lists what is served: the refused certificate's name stays out of it.
+    const client = new RuntimeClient(`unix:${join(stack.dir, 'admin.sock')}`);
+    try {
+      const known = (await client.showMap(stack.daemon.deployer.mapPath('known'))).map((e) => e.key);
+      assert.ok(known.includes('after-huge.test'), `known.map: ${known.join(', ')}`);
+      assert.ok(!known.includes('huge2.test'), 'a refused certificate must not enter known.map');
+    } finally {
+      client.close();
+    }
   });
 });

@@ -107,6 +107,7 @@ export class Deployer {
       certDir: o.certDir,
       desired: this.desired,
       desiredMaps: this.desiredMaps,
+      knownMap: this.mapPaths.known,
       log: o.log,
       metrics: o.metrics ?? noDeployMetrics,
       pollMs: o.pollMs,

@@ -33,6 +33,8 @@ export interface InstanceOptions {
   desired: ReadonlyMap<string, DeployEntry>;
   /** Map files (path → key → value) this instance should hold, e.g. known.map and acme.map. */
   desiredMaps: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /** The map of served names (name → certificate id) that spares known names the on-demand Lua. */
+  knownMap?: string;
   log: Logger;
   metrics: DeployMetrics;
   /** How often `show info` is polled to notice a restarted or reloaded HAProxy. */
@@ -310,6 +312,9 @@ export class InstanceSync {
       const served = this.servedMaps.get(path);
       if (!served) continue; // this HAProxy does not load that map: nothing to keep in step
       const want = this.o.desiredMaps.get(path)?.get(key);
+      // A name enters known.map once its certificate is served here: one this HAProxy refused stays
+      // out, so its handshakes still reach the daemon (the reconcile that retries it adds the name).
+      if (path === this.o.knownMap && want !== undefined && this.refused.has(want)) continue;
       if (want === served.get(key)) continue;
       if (want === undefined) {
         await ignoreNotFound(this.o.client.delMap(path, key));
