@@ -5,6 +5,8 @@ import { request as httpsRequest, Agent } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { DaemonClient } from '../src/cli/daemon-client.js';
 import type { IssueResult } from '../src/service/cert-service.js';
+import { makeDeployEntry } from '../src/haproxy/deploy/entry.js';
+import { selfSigned } from './helpers/certs.js';
 import { eventually, handshake, startStack, type Stack } from './helpers/stack.js';
 
 describe('daemon + real HAProxy: issue, replace, remove, restart — no reload', () => {
@@ -88,6 +90,20 @@ describe('daemon + real HAProxy: issue, replace, remove, restart — no reload',
       assert.equal(hs.serial, results[i]!.cert.serial, `${name} serves another certificate`);
       assert.ok(hs.san.includes(name));
     }
+  });
+
+  test('concurrent deploys: each is answered once its own certificate is served, not after the whole batch', async () => {
+    const { deployer } = stack.daemon;
+    const names = Array.from({ length: 6 }, (_, i) => `w${i}.batch.test`);
+    const entries = await Promise.all(
+      names.map(async (n) => makeDeployEntry(stack.config.haproxy.certDir, { id: n, bundle: await selfSigned(n), sni: [n] })),
+    );
+    // All six are marked before the instance's worker runs, so it pushes them as one batch.
+    const stillPending = await Promise.all(entries.map((e) => deployer.upsert([e], { answerWhenServed: true }).then(() => deployer.status()[0]!.pending)));
+    assert.ok(Math.max(...stillPending) >= names.length - 1, `pending certificates when each upsert was answered: ${stillPending.join(', ')}`);
+    for (const n of names) assert.deepEqual((await handshake(stack.tlsPort, n)).san, [n]);
+    await deployer.drain(); // their files follow the answers
+    await deployer.remove(names);
   });
 
   test('concurrent issues of one name: one issuance', async () => {

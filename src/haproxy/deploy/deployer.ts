@@ -163,7 +163,12 @@ export class Deployer {
   async stop(): Promise<void> {
     clearInterval(this.reconcileTimer);
     await Promise.all([...this.instances.values()].map((i) => i.stop()));
-    await this.behind.drain();
+    await this.drain();
+  }
+
+  /** Resolves once the file writes left behind on-demand answers are done. */
+  drain(): Promise<void> {
+    return this.behind.drain();
   }
 
   /** Adds or replaces certificates everywhere; resolves when every instance answered (or failed). */

@@ -192,20 +192,18 @@ export class InstanceSync {
             this.refused.delete(work.slice(2));
           } catch (err) {
             // HAProxy said no to this one change: the others must not wait behind it.
-            if (err instanceof HaproxyCommandError) {
-              await this.refusedAtRuntime(work.slice(2), err);
-              continue;
+            if (!(err instanceof HaproxyCommandError)) {
+              for (const left of batch.slice(i)) this.dirty.add(left);
+              throw err;
             }
-            for (const left of batch.slice(i)) this.dirty.add(left);
-            throw err;
+            await this.refusedAtRuntime(work.slice(2), err);
           }
+          // Whoever waits for this certificate alone (a handshake, on-demand) is answered now, not
+          // after the rest of the batch (10 names at once waited for all 10 pushes) or the map pass.
+          this.settle(undefined, new Set(batch.slice(i + 1)));
         }
-        // Waiters for certificates alone (a handshake on-demand) need not wait for the map pass,
-        // nor for its start: their answers go out in this turn of the event loop, the map pass next.
-        if (maps.length > 0) {
-          this.settle(undefined, new Set(maps));
-          await new Promise<void>((resolve) => setImmediate(resolve));
-        }
+        // The answers just settled go out in this turn of the event loop, the map pass in the next.
+        if (maps.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
         try {
           await this.applyMaps(maps.map((w) => w.slice(2)));
         } catch (err) {
