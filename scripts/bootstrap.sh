@@ -12,6 +12,13 @@ if [[ "${CERTD_BOOTSTRAP_TEST:-}" == 1 ]]; then
   wanted[named]=bind9
   wanted[dig]=bind9-dnsutils
 fi
+if [[ "${CERTD_BOOTSTRAP_BENCH:-}" == 1 ]]; then
+  # The peers the benchmarks run side by side with certd (never as system services either).
+  wanted[caddy]=caddy
+  wanted[certbot]=certbot
+  wanted[lego]=lego
+  wanted[pebble]=pebble
+fi
 missing=()
 for bin in "${!wanted[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || [[ -x "/usr/sbin/$bin" ]] || missing+=("${wanted[$bin]}")
