@@ -330,7 +330,7 @@ async function main(): Promise<void> {
     'ondemand',
     'Benchmark results',
     [
-      '## On-demand TLS: certd vs Caddy 2.6 vs HAProxy direct (`bench/ondemand.ts`)',
+      '## On-demand TLS: certd vs Caddy 2.6 vs the floor vs HAProxy direct (`bench/ondemand.ts`)',
       '',
       ...header,
       '',
@@ -341,10 +341,10 @@ async function main(): Promise<void> {
       'Client: node:tls on a worker thread of the bench process, a new TCP connection and a full handshake (TLS 1.3, no session reuse) each,',
       'timed from connect to the server certificate. "First handshake" = the first ever for that name: certd goes SNI hop →',
       'Lua → daemon → `ask` → local CA (ECDSA P-256) → runtime push → handshake resumes (store and files follow behind); Caddy asks the same',
-      '`ask` endpoint and issues from its internal CA (ECDSA P-256). Sequential names alternate certd/Caddy one by one; the',
-      `concurrent runs alternate batches of ${CONCURRENCY}. Steady state rotates certd, HAProxy direct (a second HAProxy binding the`,
+      '`ask` endpoint and issues from its internal CA (ECDSA P-256). Sequential names rotate certd, Caddy and the floor name by name; the',
+      `concurrent runs alternate certd and Caddy in batches of ${CONCURRENCY}. Steady state rotates certd, HAProxy direct (a second HAProxy binding the`,
       `daemon's crt-list with no SNI hop) and Caddy in blocks of ${STEADY_BLOCK} handshakes over the known names. The daemon runs in a Node`,
-      'process of its own (as in production, and as Caddy does); the client and the `ask` endpoint share a worker thread of the bench process; both HAProxies are separate processes too.',
+      'process of its own (as in production, and as Caddy does), so does the floor\'s endpoint; the client and the `ask` endpoint share a worker thread of the bench process; the three HAProxies are separate processes too.',
     ].join('\n'),
   );
   log(`wrote ${RESULTS_FILE}`);
