@@ -1,10 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { createConnection } from 'node:net';
+import { createConnection, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
@@ -186,6 +187,50 @@ describe('on-demand TLS: a certificate at the first handshake, one HAProxy proce
     assert.ok(Date.now() - t1 < 500);
     await stack.restartDaemon();
     await eventually(async () => (await handshake(stack.tlsPort, 'after.od.test', { ca })).authorized, 15_000, 'on-demand resumes');
+  });
+});
+
+describe('on-demand in a fleet with a member that hangs', () => {
+  let stack: Stack;
+  let hung: NetServer;
+  let hungDir: string;
+  const held: Socket[] = [];
+
+  before(async () => {
+    // h2's runtime socket accepts connections and never answers (a wedged HAProxy).
+    hungDir = await mkdtemp(join(tmpdir(), 'certd-hung-'));
+    hung = createNetServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => hung.listen(join(hungDir, 'h2.sock'), resolve));
+    stack = await startStack(
+      { issuers: { internal: { type: 'local-ca' } }, onDemand: { issuer: 'internal', allow: ['*.fleet.test'], maxCertificates: 50, maxWait: '5s' } },
+      {},
+      { moreInstances: [{ name: 'h2', runtime: `unix:${join(hungDir, 'h2.sock')}` }] },
+    );
+  });
+  after(async () => {
+    const started = Date.now();
+    await stack.stop();
+    const took = Date.now() - started;
+    for (const s of held) s.destroy();
+    await new Promise((resolve) => hung.close(resolve));
+    await rm(hungDir, { recursive: true, force: true });
+    // One push's grace (2 s), not the hung instance's connect attempts (~6 s) or command timeout.
+    assert.ok(took < 4_000, `the daemon stop took ${took} ms with a hung instance`);
+  });
+
+  test('the healthy member serves a new name at its first handshake; the hung one does not hold it to maxWait', async () => {
+    const ca = await stack.rootPem();
+    for (const name of ['a.fleet.test', 'b.fleet.test']) {
+      const t0 = Date.now();
+      const served = await handshake(stack.tlsPort, name, { ca, timeoutMs: 10_000 });
+      assert.equal(served.authorized, true, `${name}: ${served.authorizationError} (subject ${served.subject})`);
+      assert.deepEqual(served.san, [name]);
+      // The answer waits for h1 and a short grace, not for h2 until maxWait (5 s).
+      const waited = Date.now() - t0;
+      assert.ok(waited < 2_500, `${name}: the handshake waited ${waited} ms`);
+    }
+    // Its store record and files still follow, without waiting for h2.
+    await eventually(async () => (await stack.daemon.store.loadCert('a.fleet.test')) !== undefined, 5_000, 'stored');
   });
 });
 

@@ -34,6 +34,8 @@ export interface StackHaproxyOptions {
   acmeHttpPort?: number;
   /** Give the daemon the instance's master socket (enables the reload fallback). */
   master?: boolean;
+  /** More instances in the daemon's list (e.g. a runtime address that never answers). */
+  moreInstances?: { name: string; runtime: string }[];
 }
 
 export async function startStack(extra: Partial<ConfigInput> = {}, opts: Partial<DaemonOptions> = {}, h: StackHaproxyOptions = {}): Promise<Stack> {
@@ -44,7 +46,7 @@ export async function startStack(extra: Partial<ConfigInput> = {}, opts: Partial
     {
       dataDir: './data',
       haproxy: {
-        instances: [{ runtime: `unix:${adminSocket}`, name: 'h1', ...(h.master ? { master: `unix:${join(dir, 'master.sock')}` } : {}) }],
+        instances: [{ runtime: `unix:${adminSocket}`, name: 'h1', ...(h.master ? { master: `unix:${join(dir, 'master.sock')}` } : {}) }, ...(h.moreInstances ?? [])],
         certDir: './certs',
       },
       api: { listen: `127.0.0.1:${apiPort}` },

@@ -34,6 +34,13 @@ export type ManagedMap = 'known' | 'acme';
  * pending (they keep retrying): one hung HAProxy must not hold up an `issue` for long.
  */
 const DEPLOY_WAIT_MS = 5_000;
+/**
+ * With answerWhenServed, once one instance serves a certificate the others get this long more
+ * before the answer goes out without them. Healthy instances push the same work within a few ms
+ * of each other (~3 ms a push here), so the instance whose handshake waits is among them; a hung
+ * or restarting member of the fleet no longer holds every on-demand handshake until maxWait.
+ */
+const ANSWER_GRACE_MS = 250;
 
 export interface UpsertOptions {
   /** How long to wait for the slowest instance (default DEPLOY_WAIT_MS). */
@@ -201,7 +208,7 @@ export class Deployer {
     }
     // A waiting handshake needs the certificate served; its known.map entry and the files follow,
     // so their work does not share the event loop and the disk with the push.
-    const pushed = this.fanOut(work, o.timeoutMs ?? DEPLOY_WAIT_MS, work.filter((w) => w.startsWith('c:')));
+    const pushed = this.fanOut(work, o.timeoutMs ?? DEPLOY_WAIT_MS, work.filter((w) => w.startsWith('c:')), ANSWER_GRACE_MS);
     this.behind.after(pushed, () =>
       writeFiles().catch((err: unknown) =>
         this.o.log.error({ certs: entries.map((e) => e.id), err: (err as Error).message }, 'could not write certificate files (served from memory until a restart)'),
@@ -299,19 +306,35 @@ export class Deployer {
     return [...this.instances.values()].map((i) => i.status());
   }
 
-  private async fanOut(ids: WorkKey[], timeoutMs: number, waitFor?: WorkKey[]): Promise<DeployOutcome> {
+  /**
+   * Marks the work on every instance; resolves when each has done it, failed, or timed out. With
+   * `graceMs`, resolves at the latest `graceMs` after the first instance has done it: the ones
+   * still pushing are reported failed (their push goes on).
+   */
+  private async fanOut(ids: WorkKey[], timeoutMs: number, waitFor?: WorkKey[], graceMs?: number): Promise<DeployOutcome> {
     const outcome: DeployOutcome = { ok: [], failed: [] };
-    await Promise.all(
+    let graceOver: (() => void) | undefined;
+    const grace = new Promise<void>((resolve) => (graceOver = resolve));
+    let timer: NodeJS.Timeout | undefined;
+    const all = Promise.all(
       [...this.instances.values()].map(async (inst) => {
         try {
           await withTimeout(inst.sync(ids, waitFor), timeoutMs, `instance ${inst.name}: deploy took over ${timeoutMs} ms`);
           outcome.ok.push(inst.name);
+          if (graceMs !== undefined) timer ??= setTimeout(graceOver!, graceMs);
         } catch (err) {
           outcome.failed.push({ instance: inst.name, error: err instanceof Error ? err.message : String(err) });
         }
       }),
     );
-    return outcome;
+    await Promise.race([all, grace]);
+    clearTimeout(timer);
+    const answered = new Set([...outcome.ok, ...outcome.failed.map((f) => f.instance)]);
+    const late = [...this.instances.keys()].filter((name) => !answered.has(name));
+    return {
+      ok: [...outcome.ok],
+      failed: [...outcome.failed, ...late.map((instance) => ({ instance, error: `still pushing ${graceMs} ms after another instance served it (it goes on)` }))],
+    };
   }
 
   private serialFiles<T>(job: () => Promise<T>): Promise<T> {

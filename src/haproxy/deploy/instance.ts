@@ -61,6 +61,7 @@ interface Waiter {
 
 const BACKOFF_MIN_MS = 200;
 const BACKOFF_MAX_MS = 5_000;
+const STOP_GRACE_MS = 2_000;
 
 /**
  * Keeps one HAProxy instance serving the desired set: a single worker drains a set of dirty ids,
@@ -105,7 +106,11 @@ export class InstanceSync {
     this.stopped = true;
     clearInterval(this.poller);
     this.wake?.();
+    // A push in flight may finish; a hung HAProxy must not hold the stop (up to the command
+    // timeout): its session is closed after a grace, which fails the command at once.
+    const closing = setTimeout(() => this.o.client.close(), STOP_GRACE_MS);
     await this.loop;
+    clearTimeout(closing);
     this.o.client.close();
     this.settle(new CertdError('CERTD_E_STOPPED', `instance ${this.name}: daemon stopping`));
   }
@@ -258,6 +263,7 @@ export class InstanceSync {
   }
 
   private sleep(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const t = setTimeout(resolve, ms);
       this.wake = () => {

@@ -114,6 +114,8 @@ export class RuntimeClient {
   /** Cert paths HAProxy has (from `show ssl cert` at connect, then our own changes): saves a `new`. */
   private known = new Set<string>();
   private closed = false;
+  /** Aborts a session being opened (connect, prompt, retries) when the client is closed. */
+  private readonly closing = new AbortController();
 
   constructor(address: string | RuntimeAddress, options: RuntimeClientOptions = {}) {
     this.address = typeof address === 'string' ? parseRuntimeAddress(address) : address;
@@ -345,6 +347,7 @@ export class RuntimeClient {
   /** Closes the session; calls made afterwards fail with HaproxyUnreachableError. Safe to repeat. */
   close(): void {
     this.closed = true;
+    this.closing.abort(new HaproxyUnreachableError(`runtime client for ${formatRuntimeAddress(this.address)} is closed`));
     this.session?.destroy('client closed');
     this.session = undefined;
   }
@@ -548,23 +551,25 @@ export class RuntimeClient {
     current?.destroy('idle session replaced');
     this.session = undefined;
     let last: unknown;
+    // A close() meanwhile ends the attempts at once (a daemon stopping with an HAProxy that hangs).
+    const signal = o.signal ? AbortSignal.any([o.signal, this.closing.signal]) : this.closing.signal;
     for (let attempt = 0; attempt < this.o.connectAttempts; attempt++) {
-      if (attempt > 0) await sleep(this.o.reconnectDelayMs * 2 ** (attempt - 1), o.signal);
+      if (attempt > 0) await sleep(this.o.reconnectDelayMs * 2 ** (attempt - 1), signal);
       let fresh: RuntimeSession | undefined;
       try {
         fresh = await RuntimeSession.open(this.address, {
           connectTimeoutMs: this.o.connectTimeoutMs,
           commandTimeoutMs: this.o.commandTimeoutMs,
           maxCommandBytes: this.o.maxCommandBytes,
-          signal: o.signal,
+          signal,
         });
-        await this.prepare(fresh, o);
+        await this.prepare(fresh, { ...o, signal });
         runtimeChannel.publish({ event: 'connect', address: formatRuntimeAddress(this.address) });
         this.session = fresh;
         return fresh;
       } catch (err) {
         fresh?.destroy('session setup failed');
-        if (!(err instanceof HaproxyUnreachableError) || o.signal?.aborted) throw err;
+        if (!(err instanceof HaproxyUnreachableError) || signal.aborted) throw err;
         last = err;
       }
     }
