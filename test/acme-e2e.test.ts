@@ -128,3 +128,52 @@ describe('ACME DNS-01 via RFC 2136 to a real bind9 (TSIG), Pebble resolving thro
     assert.equal((await stack.daemon.store.listCerts()).length, before);
   });
 });
+
+/** Pebble + a stack whose on-demand issues from it (HTTP-01 answered by HAProxy from acme.map). */
+async function onDemandAcme(maxWait: string): Promise<{ pebble: TestPebble; stack: Stack }> {
+  const httpPort = await freePort();
+  const pebble = await startPebble({ httpPort });
+  const caBundle = join(pebble.dir, 'pebble-tls.pem');
+  await writeFile(caBundle, pebble.tlsCaPem);
+  const stack = await startStack(
+    {
+      issuers: { le: { type: 'acme', directory: pebble.directoryUrl, caBundle, challenge: 'http-01' } },
+      onDemand: { issuer: 'le', allow: ['*.od.acme.test'], maxCertificates: 10, maxWait },
+    },
+    {},
+    { acmeHttpPort: httpPort },
+  );
+  return { pebble, stack };
+}
+
+describe('on-demand from an ACME CA (Pebble): the slow issuer', () => {
+  test('maxWait long enough: the first handshake waits for the order and gets the CA-signed certificate', async () => {
+    const { pebble, stack } = await onDemandAcme('15s');
+    try {
+      const served = await handshake(stack.tlsPort, 'first.od.acme.test', { ca: await pebble.root(0), timeoutMs: 20_000 });
+      assert.equal(served.authorized, true, served.authorizationError);
+      assert.deepEqual(served.san, ['first.od.acme.test']);
+    } finally {
+      await stack.stop();
+      await pebble.stop();
+    }
+  });
+
+  test('maxWait shorter than the order: the first handshake goes on with the default certificate, the order finishes behind', async () => {
+    const { pebble, stack } = await onDemandAcme('1ms');
+    try {
+      const ca = await pebble.root(0);
+      const first = await handshake(stack.tlsPort, 'later.od.acme.test', { ca, timeoutMs: 5_000 });
+      assert.equal(first.subject, 'haproxy-certd default certificate', 'no ACME order completes in 1 ms');
+      const metrics = await (await fetch(`${stack.daemon.api.url}/metrics`)).text();
+      const decisions = metrics.split('\n').filter((l) => l.startsWith('certd_ondemand_decisions_total{'));
+      assert.deepEqual(decisions, ['certd_ondemand_decisions_total{status="pending",reason="issuing in the background"} 1']);
+      await eventually(async () => (await handshake(stack.tlsPort, 'later.od.acme.test', { ca })).authorized, 20_000, 'the CA-signed certificate served once the order finished');
+      await stack.daemon.service.drain(); // the store record follows the push
+      assert.equal((await stack.daemon.store.listCerts()).filter((m) => m.origin === 'ondemand').length, 1, 'one order, whatever the handshakes meanwhile');
+    } finally {
+      await stack.stop();
+      await pebble.stop();
+    }
+  });
+});
