@@ -56,7 +56,13 @@ export async function startOnDemandFloor(askUrl: string): Promise<OnDemandFloor>
     masterSocket: join(dir, 'master.sock'),
     runtimeSocket: adminSocket,
   });
-  await haproxy.start();
+  try {
+    await haproxy.start();
+  } catch (err) {
+    child.kill('SIGTERM');
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     port: tlsPort,
     rootPem,

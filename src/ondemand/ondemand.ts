@@ -70,8 +70,8 @@ export class OnDemand {
     const verdict = this.policy.screen(name, client, this.issuedCount + this.inflight.size);
     if (!verdict.allow) return this.refused(name, client, verdict);
     // The ask URL is asked while the store is looked up and locked (and a local CA signs, in
-    // memory); nothing is stored, served or counted before it says yes. Handled here too, so a refusal arriving before the service waits for it is not
-    // an unhandled rejection.
+    // memory); nothing is stored, served or counted before it says yes. Handled here too, so a
+    // refusal arriving before the service waits for it is not an unhandled rejection.
     const approval = this.policy.approve(name).then((v) => {
       if (!v.allow) throw new OnDemandRefusedError(v.reason);
     });

@@ -46,9 +46,10 @@ export interface UpsertOptions {
   /** How long to wait for the slowest instance (default DEPLOY_WAIT_MS). */
   timeoutMs?: number;
   /**
-   * Resolve once the instances serve the certificates; the files and the known.map entries follow
-   * behind. For a waiting handshake: HAProxy already has it in memory, and a restart before the
-   * files land is covered because the daemon re-pushes to a restarted instance.
+   * Resolve once the instances serve the certificates (once one does, ANSWER_GRACE_MS later at the
+   * latest); the files and the known.map entries follow behind. For a waiting handshake: HAProxy
+   * already has it in memory, and a restart before the files land is covered because the daemon
+   * re-pushes to a restarted instance.
    */
   answerWhenServed?: boolean;
 }
