@@ -38,7 +38,11 @@ async function issueAndPush(name: string): Promise<void> {
   const leaf = await ca.issueLeaf({ names: [name], validityMs: 30 * 86_400_000 });
   const path = join(certDir, `${createHash('sha1').update(name).digest('hex')}.pem`);
   // One transaction at a time per HAProxy: pushes queue, as they would in any client.
-  session ??= RuntimeSession.open(parseRuntimeAddress(runtime));
+  // A failed open is not kept: the next request tries again.
+  session ??= RuntimeSession.open(parseRuntimeAddress(runtime)).catch((err: unknown) => {
+    session = undefined;
+    throw err;
+  });
   const s = await session;
   const push = pushes.then(() =>
     s.executeAll([

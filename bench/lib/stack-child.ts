@@ -39,4 +39,4 @@ process.on('message', (m: Request) => {
     (err: Error) => process.send!({ id: m.id, error: err.message }),
   );
 });
-process.on('disconnect', () => void stack?.stop().finally(() => process.exit(0)));
+process.on('disconnect', () => void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(0)));

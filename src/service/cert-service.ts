@@ -120,11 +120,11 @@ export class CertService {
         const looking = opts.force ? undefined : this.usable(id, names, false);
         // A local CA's signature has no effect outside this process: on-demand signs while the look
         // (a disk read) and the ask URL are in flight, and drops the result if either says no.
-        const signed = quick && issuer.signsLocally ? this.sign(id, names, issuer, opts) : undefined;
+        const signed = quick && issuer.signsLocally ? this.startIssue(id, names, issuer, opts) : undefined;
         signed?.bundle.catch(() => undefined);
         again = await looking;
         if (!again) await opts.approval;
-        stored = again ?? (await this.issue(id, names, issuer, origin, signed ?? this.sign(id, names, issuer, opts)));
+        stored = again ?? (await this.issue(id, names, issuer, origin, signed ?? this.startIssue(id, names, issuer, opts)));
         if (!quick && !again) await this.save(stored);
       } catch (err) {
         await settle();
@@ -241,12 +241,12 @@ export class CertService {
   }
 
   /** Asks the issuer; issue() waits for and records the answer. */
-  private sign(id: string, names: string[], issuer: Issuer, o: { signal?: AbortSignal; replaces?: string }): Signing {
+  private startIssue(id: string, names: string[], issuer: Issuer, o: { signal?: AbortSignal; replaces?: string }): Signing {
     const started = performance.now();
     return { started, bundle: issuer.issue({ names, signal: o.signal, keyType: this.o.policies?.get(id)?.keyType, replaces: o.replaces }) };
   }
 
-  /** Waits for the issuer's answer and records it: metrics, log, what to store. */
+  /** Waits for the issuer's answer (from startIssue) and records it: metrics, log, what to store. */
   private async issue(id: string, names: string[], issuer: Issuer, origin: CertOrigin, signing: Signing): Promise<StoredCert> {
     const { started } = signing;
     let bundle: IssuedBundle;

@@ -62,6 +62,8 @@ interface Waiter {
 const BACKOFF_MIN_MS = 200;
 const BACKOFF_MAX_MS = 5_000;
 const STOP_GRACE_MS = 2_000;
+/** Waiters on at most this many ids are answered right after their last push (see settle). */
+const EARLY_SETTLE_MAX_IDS = 16;
 
 /**
  * Keeps one HAProxy instance serving the desired set: a single worker drains a set of dirty ids,
@@ -190,6 +192,7 @@ export class InstanceSync {
         const batch = [...this.dirty].sort();
         this.dirty.clear();
         const maps = batch.filter((w) => w.startsWith('m:'));
+        const applying = new Set(batch);
         for (const [i, work] of batch.entries()) {
           if (work.startsWith('m:')) break;
           try {
@@ -203,12 +206,17 @@ export class InstanceSync {
             }
             await this.refusedAtRuntime(work.slice(2), err);
           }
-          // Whoever waits for this certificate alone (a handshake, on-demand) is answered now, not
-          // after the rest of the batch (10 names at once waited for all 10 pushes) or the map pass.
-          this.settle(undefined, new Set(batch.slice(i + 1)));
+          // Whoever waits for this certificate and a few others (a handshake, on-demand) is answered
+          // now, not after the rest of the batch (10 names at once waited for all 10 pushes).
+          applying.delete(work);
+          this.settle(undefined, applying, work);
         }
-        // The answers just settled go out in this turn of the event loop, the map pass in the next.
-        if (maps.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        if (maps.length > 0) {
+          // Waiters for certificates alone need not wait for the map pass either: their answers go
+          // out in this turn of the event loop, the map pass in the next.
+          this.settle(undefined, applying);
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
         try {
           await this.applyMaps(maps.map((w) => w.slice(2)));
         } catch (err) {
@@ -246,18 +254,23 @@ export class InstanceSync {
   }
 
   /**
-   * Resolves waiters whose ids are all clean (`applying`: taken from dirty but not done yet). With
-   * an error every current waiter is rejected: the caller learns now, the worker keeps retrying.
+   * Resolves waiters whose ids are all clean (`applying`: taken from dirty but not done yet); with
+   * `justDone`, only small waiters on that id. With an error every current waiter is rejected: the
+   * caller learns now, the worker keeps retrying.
    */
-  private settle(err?: Error, applying?: ReadonlySet<WorkKey>): void {
+  private settle(err?: Error, applying?: ReadonlySet<WorkKey>, justDone?: WorkKey): void {
     const keep: Waiter[] = [];
     for (const w of this.waiters) {
+      // After each push only small waiters on that id are looked at: checking costs O(ids), and a
+      // 10,000-certificate sync would otherwise pay it 10,000 times. The others wait for the batch end.
+      if (justDone && !(w.ids.size <= EARLY_SETTLE_MAX_IDS && w.ids.has(justDone))) {
+        keep.push(w);
+        continue;
+      }
       const pending = this.needReconcile || [...w.ids].some((id) => this.dirty.has(id) || applying?.has(id));
-      const refused = [...w.ids].map((id) => this.refused.get(id.slice(2))).find((e) => e !== undefined);
       if (err) w.resolve(err);
-      else if (refused && !pending) w.resolve(refused);
-      else if (!pending) w.resolve();
-      else keep.push(w);
+      else if (pending) keep.push(w);
+      else w.resolve([...w.ids].map((id) => this.refused.get(id.slice(2))).find((e) => e !== undefined));
     }
     this.waiters = keep;
   }

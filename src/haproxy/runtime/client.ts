@@ -359,7 +359,7 @@ export class RuntimeClient {
    */
   private async put(s: RuntimeSession, kind: StoreKind, path: string, payload: string, o: CallOptions, after?: SessionCommand): Promise<string | undefined> {
     const setLine = `set ${STORES[kind].noun} ${path}`;
-    if (kind === 'cert' && after && !this.known.has(path)) return this.putNew(s, path, setLine, payload, after, o);
+    if (kind === 'cert' && after && !this.known.has(path)) return this.putNew(s, path, payload, after, o);
     let setReply: string | undefined;
     if (kind === 'caFile' || !this.known.has(path)) {
       const [created, set] = await this.execAll(s, [{ line: `new ${STORES[kind].noun} ${path}` }, { line: setLine, payload }], o);
@@ -409,10 +409,10 @@ export class RuntimeClient {
    * (2.6.12), `commit <path>` is refused by HAProxy and `after` finds the store empty (measured),
    * so nothing is served; the replies are checked in order and the first failure is thrown.
    */
-  private async putNew(s: RuntimeSession, path: string, setLine: string, payload: string, after: SessionCommand, o: CallOptions): Promise<string | undefined> {
+  private async putNew(s: RuntimeSession, path: string, payload: string, after: SessionCommand, o: CallOptions): Promise<string | undefined> {
     const [created, , set, committed, afterReply] = await this.execAll(
       s,
-      [{ line: `new ssl cert ${path}` }, { line: `abort ssl cert ${path}` }, { line: setLine, payload }, { line: `commit ssl cert ${path}` }, after],
+      [{ line: `new ssl cert ${path}` }, { line: `abort ssl cert ${path}` }, { line: `set ssl cert ${path}`, payload }, { line: `commit ssl cert ${path}` }, after],
       o,
     );
     await this.create(s, 'cert', path, o, true, created);
