@@ -9,3 +9,9 @@ export function tokenMatches(given: string, token: string): boolean {
 export function authError() {
   return { error: { code: 'CERTD_E_API_AUTH', message: 'missing or wrong API token: send Authorization: Bearer <token>' } };
 }
+
+/** The token of an `Authorization: Bearer <token>` header; any other scheme (or none) gives undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  const m = /^Bearer (\S+)$/.exec(header ?? '');
+  return m?.[1];
+}

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { OnDemand } from '../ondemand/ondemand.js';
-import { authError, tokenMatches } from './auth.js';
+import { authError, bearerToken, tokenMatches } from './auth.js';
 
 /** An SNI is at most 255 bytes; the rest is room for HAProxy's framing. */
 const MAX_BODY_BYTES = 1024;
@@ -17,7 +17,7 @@ export function onDemandEndpoint(handler: OnDemand, token: string): (req: Incomi
     const reply = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
-    if (!tokenMatches(req.headers.authorization?.replace(/^Bearer /, '') ?? '', token)) {
+    if (!tokenMatches(bearerToken(req.headers.authorization) ?? '', token)) {
       req.resume();
       return reply(401, authError());
     }

@@ -1,4 +1,4 @@
-import { ApiAuthError, ApiError, CertdError } from '../core/errors.js';
+import { ApiAuthError, ApiError, CertdError, categoryForStatus } from '../core/errors.js';
 
 /** A small client for the daemon's /v1 API; errors come back as CertdErrors with the daemon's code. */
 export class DaemonClient {
@@ -34,6 +34,6 @@ export class DaemonClient {
     if (res.ok) return json as T;
     const err = (json as { error?: { code?: string; message?: string } }).error;
     if (res.status === 401) throw new ApiAuthError(err?.message ?? 'API token rejected');
-    throw new CertdError(err?.code ?? 'CERTD_E_API', err?.message ?? `daemon answered ${res.status}`);
+    throw new CertdError(err?.code ?? 'CERTD_E_API', err?.message ?? `daemon answered ${res.status}`, { category: categoryForStatus(res.status) });
   }
 }

@@ -1,10 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { CertdError } from '../core/errors.js';
+import { CertdError, outcomeOf } from '../core/errors.js';
 import { registerCommands } from './commands/index.js';
-
-/** Exit codes (DESIGN §3): 0 ok, 1 failure, 2 usage or config error. */
-const USAGE_CODES = new Set(['CERTD_E_CONFIG', 'CERTD_E_USAGE']);
 
 const program = new Command('haproxy-certd')
   .description('Automatic TLS certificates for HAProxy, hot-loaded without reloads')
@@ -18,11 +15,15 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? 0 : 2;
-  } else if (err instanceof CertdError) {
-    process.stderr.write(`error: ${err.message} [${err.code}]\n`);
-    process.exitCode = USAGE_CODES.has(err.code) ? 2 : 1;
   } else {
-    process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
+    // Exit codes (DESIGN §3): 0 ok, 1 failure, 2 usage or config error; never a stack trace
+    // unless asked for (CERTD_DEBUG=1), since an operator's script reads the message.
+    const code = err instanceof CertdError ? err.code : 'CERTD_E_INTERNAL';
+    const message = err instanceof Error ? err.message || err.name : String(err);
+    process.stderr.write(`error: ${message} [${code}]\n`);
+    if (process.env.CERTD_DEBUG === '1' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    process.exitCode = outcomeOf(err).exit;
+    // A command that failed must not linger with half-started work (timers, sockets).
+    process.exit();
   }
 }

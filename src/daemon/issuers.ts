@@ -16,7 +16,7 @@ type IssuerSpec = Config['issuers'][string];
 /** Without a running daemon there is no HAProxy to publish an HTTP-01 token in. */
 const offlineHttp01: Http01Solver = {
   present: async () => {
-    throw new CertdError('CERTD_E_HTTP01_NEEDS_DAEMON', 'HTTP-01 publishes the token through HAProxy: start `haproxy-certd run` and retry');
+    throw new CertdError('CERTD_E_HTTP01_NEEDS_DAEMON', 'HTTP-01 publishes the token through HAProxy: start `haproxy-certd run` and retry', { category: 'unavailable' });
   },
   cleanup: async () => undefined,
 };

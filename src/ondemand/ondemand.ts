@@ -9,7 +9,7 @@ import type { Store } from '../store/store.js';
 import { OnDemandPolicy, type Verdict } from './policy.js';
 
 /** The ask URL said no (its message is the reason, e.g. `ask-refused`). */
-class OnDemandRefusedError extends errorKind('CERTD_E_ONDEMAND_REFUSED') {}
+class OnDemandRefusedError extends errorKind('CERTD_E_ONDEMAND_REFUSED', 'input') {}
 
 export type OnDemandStatus = 'known' | 'issued' | 'pending' | 'refused' | 'limited' | 'failed';
 

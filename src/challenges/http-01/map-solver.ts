@@ -28,6 +28,7 @@ export class MapHttp01Solver implements Http01Solver {
       throw new CertdError(
         'CERTD_E_HTTP01_NOT_PUBLISHED',
         `HTTP-01 token not on every HAProxy instance (${outcome.failed.map((f) => `${f.instance}: ${f.error}`).join('; ')})`,
+        { category: 'unavailable' },
       );
     }
   }

@@ -14,6 +14,8 @@ function report(r: IssueResult): string {
 
 function deployNote(d: DeployOutcome | undefined): string {
   if (!d) return '';
+  // Not served everywhere: the command fails (exit 1), so a script notices; the daemon goes on retrying.
+  if (d.failed.length > 0) process.exitCode = 1;
   const failed = d.failed.map((f) => `\n  not yet on ${f.instance}: ${f.error} (retrying)`).join('');
   return `; served by ${d.ok.length}/${d.ok.length + d.failed.length} instance(s)${failed}`;
 }
@@ -41,7 +43,7 @@ export function registerCerts(program: Command): void {
     .requiredOption('--cert <file>', 'certificate chain PEM (may also hold the key)')
     .option('--key <file>', 'private key PEM')
     .action(async (o: { cert: string; key?: string }) => {
-      const [cert, key] = await Promise.all([readFile(o.cert, 'utf8'), o.key ? readFile(o.key, 'utf8') : Promise.resolve('')]);
+      const [cert, key] = await Promise.all([readPemFile(o.cert, '--cert'), o.key ? readPemFile(o.key, '--key') : Promise.resolve('')]);
       const target = await (await ctxOf()).target();
       const result =
         target.kind === 'daemon'
@@ -89,4 +91,12 @@ export function registerCerts(program: Command): void {
       for (const r of results) console.log(report(r));
       if (target.kind === 'store') console.log(OFFLINE_NOTE);
     });
+}
+
+async function readPemFile(path: string, flag: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new UsageError(`${flag} ${path}: cannot read it (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`, { cause });
+  }
 }

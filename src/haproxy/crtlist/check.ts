@@ -14,7 +14,7 @@ import { fsErrorCode } from '../../store/fs/atomic-write.js';
  */
 
 /** The crt-list was still not ready when the wait ended. */
-export class CrtListIncompleteError extends errorKind('CERTD_E_CRT_LIST_INCOMPLETE') {}
+export class CrtListIncompleteError extends errorKind('CERTD_E_CRT_LIST_INCOMPLETE', 'unavailable') {}
 
 /** One reason the crt-list is not ready. */
 export interface CrtListProblem {
@@ -166,7 +166,7 @@ async function certProblem(path: string, now?: Date): Promise<string | undefined
     return fsReason(err);
   }
   try {
-    parseBundle(text, keyText ?? '', { now });
+    parseBundle(text, keyText ?? '', { now, checkLeaf: false });
     return undefined;
   } catch (err) {
     // Only when the key is the one thing missing; a truncated certificate needs no word on keys.

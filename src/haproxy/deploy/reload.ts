@@ -53,7 +53,7 @@ export class ReloadFallback {
 
   private async reload(reason: string): Promise<void> {
     const wait = this.last + this.minIntervalMs - Date.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 0) await sleepUnref(wait);
     this.last = Date.now();
     const before = parseShowProc(await masterCommand(this.masterSocket, 'show proc'));
     this.log.warn({ instance: this.instance, reason }, 'runtime API cannot express this change: hitless reload through the master CLI');
@@ -63,19 +63,24 @@ export class ReloadFallback {
       // The master re-executes itself on reload: its socket refuses connections for a moment.
       const text = await masterCommand(this.masterSocket, 'show proc').catch(() => undefined);
       if (text === undefined) {
-        await new Promise((r) => setTimeout(r, 100));
+        await sleepUnref(100);
         continue;
       }
       const now = parseShowProc(text);
       if (now.failedReloads > before.failedReloads) {
-        throw new CertdError('CERTD_E_HAPROXY_RELOAD_FAILED', `instance ${this.instance}: the reload failed (see HAProxy's log); the old worker keeps serving`);
+        throw new CertdError('CERTD_E_HAPROXY_RELOAD_FAILED', `instance ${this.instance}: the reload failed (see HAProxy's log); the old worker keeps serving`, { category: 'upstream' });
       }
       if (now.workers.length > 0 && !now.workers.some((p) => before.workers.includes(p))) {
         this.log.info({ instance: this.instance, workers: now.workers }, 'reload confirmed');
         return;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await sleepUnref(100);
     }
-    throw new CertdError('CERTD_E_HAPROXY_RELOAD_TIMEOUT', `instance ${this.instance}: no new worker within ${CONFIRM_TIMEOUT_MS} ms after reload`);
+    throw new CertdError('CERTD_E_HAPROXY_RELOAD_TIMEOUT', `instance ${this.instance}: no new worker within ${CONFIRM_TIMEOUT_MS} ms after reload`, { category: 'upstream' });
   }
+}
+
+/** A reload in progress never keeps a stopping daemon's process alive. */
+function sleepUnref(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

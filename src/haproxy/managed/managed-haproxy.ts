@@ -8,7 +8,7 @@ import { parseInfo } from '../runtime/reply.js';
 import { masterCommand } from './master-cli.js';
 
 /** HAProxy did not come up: the message carries HAProxy's own ALERT lines. */
-export class HaproxyStartError extends errorKind('CERTD_E_HAPROXY_START') {}
+export class HaproxyStartError extends errorKind('CERTD_E_HAPROXY_START', 'unavailable') {}
 
 export interface ManagedHaproxyOptions {
   /** The configuration HAProxy reads; the caller writes it (or passes configText). */

@@ -1,4 +1,4 @@
-import { CertdError } from '../../core/errors.js';
+import { CertdError, type ErrorCategory } from '../../core/errors.js';
 
 /** One entry of a problem document's `subproblems` (RFC 8555 §6.7.1): usually one per identifier. */
 export interface AcmeSubproblem {
@@ -33,22 +33,20 @@ export class AcmeError extends CertdError {
   readonly problemType: string | undefined;
   readonly detail: string | undefined;
   readonly subproblems: readonly AcmeSubproblem[];
-  readonly retryAfterMs: number | undefined;
 
-  constructor(code: string, message: string, opts: AcmeErrorOptions = {}) {
-    super(code, message, { cause: opts.cause });
+  constructor(code: string, category: ErrorCategory, message: string, opts: AcmeErrorOptions = {}) {
+    super(code, message, { cause: opts.cause, category, retryAfterMs: opts.retryAfterMs });
     this.problemType = opts.problem ? shortType(opts.problem.type) : undefined;
     this.detail = opts.problem?.detail;
     this.subproblems = opts.problem?.subproblems ?? [];
-    this.retryAfterMs = opts.retryAfterMs;
   }
 }
 
-function acmeKind(code: string) {
+function acmeKind(code: string, category: ErrorCategory = 'upstream') {
   return class extends AcmeError {
     static readonly code = code;
     constructor(message: string, opts: AcmeErrorOptions = {}) {
-      super(code, message, opts);
+      super(code, category, message, opts);
     }
   };
 }
@@ -56,7 +54,7 @@ function acmeKind(code: string) {
 /** Any ACME failure without a more specific kind (serverInternal, orderNotReady, a reply we cannot read…). */
 export class AcmeProblemError extends acmeKind('CERTD_E_ACME') {}
 /** rateLimited: wait `retryAfterMs` (when the CA said) before trying again. */
-export class AcmeRateLimitedError extends acmeKind('CERTD_E_ACME_RATE_LIMITED') {}
+export class AcmeRateLimitedError extends acmeKind('CERTD_E_ACME_RATE_LIMITED', 'rate-limited') {}
 /** badNonce even after our retries with fresh nonces. */
 export class AcmeBadNonceError extends acmeKind('CERTD_E_ACME_BAD_NONCE') {}
 /** unauthorized / incorrectResponse: the CA did not see the challenge response it expected. */
@@ -72,14 +70,14 @@ export class AcmeEabError extends acmeKind('CERTD_E_ACME_EAB') {}
 /** malformed / badCSR / badPublicKey / badSignatureAlgorithm: the CA refused what we sent. */
 export class AcmeMalformedError extends acmeKind('CERTD_E_ACME_MALFORMED') {}
 /** The CA could not be reached: connection refused, DNS failure, TLS failure, request timeout. */
-export class AcmeUnreachableError extends acmeKind('CERTD_E_ACME_UNREACHABLE') {}
+export class AcmeUnreachableError extends acmeKind('CERTD_E_ACME_UNREACHABLE', 'unavailable') {}
 /** An authorization or order did not settle within our bound. */
 export class AcmeTimeoutError extends acmeKind('CERTD_E_ACME_TIMEOUT') {}
 /**
  * No challenge we can answer: a wildcard or IP with the wrong challenge type, no solver configured,
  * or the CA did not offer the configured type for a name.
  */
-export class AcmeChallengeError extends acmeKind('CERTD_E_ACME_CHALLENGE') {}
+export class AcmeChallengeError extends acmeKind('CERTD_E_ACME_CHALLENGE', 'input') {}
 
 /** `urn:ietf:params:acme:error:rateLimited` → `rateLimited`; other URIs stay whole. Pure. */
 export function shortType(type: string): string {

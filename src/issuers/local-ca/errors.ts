@@ -1,7 +1,7 @@
 import { errorKind } from '../../core/errors.js';
 
 /** A supplied root is not a CA certificate (no basicConstraints CA:true, or keyUsage without keyCertSign). */
-export class LocalCaNotCaError extends errorKind('CERTD_E_LOCAL_CA_NOT_CA') {}
+export class LocalCaNotCaError extends errorKind('CERTD_E_LOCAL_CA_NOT_CA', 'input') {}
 
 /** `ca init` found a root already stored for this issuer and was not told to replace it. */
-export class LocalCaExistsError extends errorKind('CERTD_E_LOCAL_CA_EXISTS') {}
+export class LocalCaExistsError extends errorKind('CERTD_E_LOCAL_CA_EXISTS', 'conflict') {}
