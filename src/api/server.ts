@@ -1,14 +1,15 @@
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
-import { UsageError } from '../core/errors.js';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { DaemonNotReadyError, DaemonStartError, TooLargeError, UsageError } from '../core/errors.js';
 import type { CertService } from '../service/cert-service.js';
 import type { Deployer } from '../haproxy/deploy/deployer.js';
-import { authError, tokenMatches } from './auth.js';
-import { errorBody, httpStatusFor } from './errors.js';
+import { authError, bearerToken, tokenMatches } from './auth.js';
+import { errorBody, httpStatusFor, retryAfterSeconds } from './errors.js';
 import { onDemandEndpoint } from './ondemand-endpoint.js';
 import type { Metrics } from './metrics.js';
 import type { OnDemand } from '../ondemand/ondemand.js';
@@ -32,7 +33,9 @@ export function createApi(o: ApiOptions): Hono {
   app.onError((err, c) => {
     const status = httpStatusFor(err);
     if (status >= 500) o.log.error({ err: err.message, path: c.req.path }, 'api error');
-    return c.json(errorBody(err), status);
+    const retryAfter = retryAfterSeconds(err);
+    if (retryAfter !== undefined) c.header('retry-after', String(retryAfter));
+    return c.json(errorBody(err), status as ContentfulStatusCode);
   });
 
   app.get('/healthz', (c) => c.json({ ok: true }));
@@ -44,10 +47,18 @@ export function createApi(o: ApiOptions): Hono {
 
   const v1 = new Hono();
   v1.use('*', async (c, next) => {
-    if (!tokenMatches(c.req.header('authorization')?.replace(/^Bearer /, '') ?? '', o.token)) return c.json(authError(), 401);
+    if (!tokenMatches(bearerToken(c.req.header('authorization')) ?? '', o.token)) return c.json(authError(), 401);
     await next();
   });
-  v1.use('*', bodyLimit({ maxSize: MAX_BODY_BYTES }));
+  v1.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new TooLargeError(`request body is over the API's limit of ${MAX_BODY_BYTES} bytes (1 MiB): send one certificate per request`);
+      },
+    }),
+  );
 
   v1.get('/certs', async (c) => c.json({ certs: await o.service.list() }));
   v1.post('/certs', async (c) => {
@@ -70,7 +81,7 @@ export function createApi(o: ApiOptions): Hono {
   app.route('/v1', v1);
   app.get('/', async (c) => {
     // A browser cannot send a bearer header: the page also takes ?token=.
-    const given = c.req.header('authorization')?.replace(/^Bearer /, '') ?? c.req.query('token') ?? '';
+    const given = bearerToken(c.req.header('authorization')) ?? c.req.query('token') ?? '';
     if (!tokenMatches(given, o.token)) return c.json(authError(), 401);
     return c.html(renderStatusPage(await statusOf(o)));
   });
@@ -88,29 +99,47 @@ async function statusOf(o: ApiOptions): Promise<StatusView> {
 
 export interface RunningApi {
   url: string;
+  /**
+   * Starts answering with the app; until then every request gets 503 CERTD_E_NOT_READY. `onDemand`,
+   * when configured, serves `POST /ondemand` ahead of the app (see ondemand-endpoint.ts).
+   */
+  serve(app: Hono, onDemand?: { handler: OnDemand; token: string }): void;
   close(): Promise<void>;
 }
 
 /**
- * Listens on host:port (port 0 picks a free one); resolves with the bound URL. `onDemand`, when
- * configured, serves `POST /ondemand` ahead of the app (see ondemand-endpoint.ts).
+ * Binds host:port (port 0 picks a free one) before the daemon starts anything else, so a port in
+ * use stops the start before any HAProxy hears from this process. DaemonStartError when taken.
  */
-export function listenApi(app: Hono, listen: string, onDemand?: { handler: OnDemand; token: string }): Promise<RunningApi> {
+export function listenApi(listen: string): Promise<RunningApi> {
   const [host, portText] = splitHostPort(listen);
-  const toApp = getRequestListener(app.fetch);
-  const toOnDemand = onDemand && onDemandEndpoint(onDemand.handler, onDemand.token);
-  const server = createServer((req, res) => {
-    if (toOnDemand && req.method === 'POST' && req.url === '/ondemand') toOnDemand(req, res);
-    else void toApp(req, res);
-  });
+  let handle = (_req: IncomingMessage, res: ServerResponse): void => {
+    const body = JSON.stringify(errorBody(new DaemonNotReadyError('the daemon is starting (or stopping): retry in a moment')));
+    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(body);
+  };
+  const server = createServer((req, res) => handle(req, res));
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'is in use by another process (another haproxy-certd?): stop it, or set another api.listen' : `cannot be bound (${err.code ?? err.message})`;
+      reject(new DaemonStartError(`api.listen ${listen} ${why}`, { cause: err, category: err.code === 'EADDRINUSE' ? 'conflict' : 'unavailable' }));
+    });
     server.listen(Number(portText), host, () => {
       const { address, port } = server.address() as AddressInfo;
       const shownHost = address.includes(':') ? `[${address}]` : address;
       resolve({
         url: `http://${shownHost}:${port}`,
-        close: () => new Promise((done) => server.close(() => done())),
+        serve(app, onDemand) {
+          const toApp = getRequestListener(app.fetch);
+          const toOnDemand = onDemand && onDemandEndpoint(onDemand.handler, onDemand.token);
+          handle = (req, res) => {
+            if (toOnDemand && req.method === 'POST' && req.url === '/ondemand') toOnDemand(req, res);
+            else void toApp(req, res);
+          };
+        },
+        close: () =>
+          new Promise((done) => {
+            server.close(() => done());
+          }),
       });
     });
   });

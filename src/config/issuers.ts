@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { KeyType } from '../issuers/issuer.js';
+import { ISSUER_ID_PATTERN, ISSUER_ID_RULE, type KeyType } from '../issuers/issuer.js';
 import { duration } from './duration.js';
-import { hostPortField, httpUrl, identifier, pathField } from './fields.js';
+import { hostPortField, httpUrl, pathField } from './fields.js';
 
 export const KEY_TYPES = ['ecdsa-p256', 'rsa-2048'] as const satisfies readonly KeyType[];
 export const TSIG_ALGORITHMS = ['hmac-sha256', 'hmac-sha512'] as const;
@@ -10,7 +10,7 @@ export const TSIG_ALGORITHMS = ['hmac-sha256', 'hmac-sha512'] as const;
 const RESERVED_ISSUER_IDS = new Set(['import']);
 
 /** The key of an entry under `issuers:`. */
-export const issuerId = identifier('an issuer id').refine(
+export const issuerId = z.string().regex(ISSUER_ID_PATTERN, ISSUER_ID_RULE).refine(
   (id) => !RESERVED_ISSUER_IDS.has(id),
   '"import" is reserved for imported certificates; choose another issuer id',
 );

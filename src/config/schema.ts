@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { tryValidateName } from '../core/names.js';
+import { MAX_NAMES_PER_CERT, tryValidateName } from '../core/names.js';
 import { duration } from './duration.js';
 import { dnsName, hostPortField, nonEmptyList, parseHostPort, pathField } from './fields.js';
 import { haproxySchema } from './haproxy.js';
@@ -12,25 +12,14 @@ import { tlsSchema } from './tls.js';
 export { CLIENT_AUTH_MODES, SUPPORTED_TLS_OPTIONS, TLS_VERSIONS, tlsToCrtListOptions, type TlsOptions } from './tls.js';
 export { KEY_TYPES, TSIG_ALGORITHMS } from './issuers.js';
 
-/** Names per certificate: Let's Encrypt's limit, and plenty for one crt-list line. */
-const MAX_NAMES_PER_CERT = 100;
-
-// The URL holds the database password, so messages describe it without echoing it.
-const postgresUrl = z.string().superRefine((text, ctx) => {
-  let protocol: string | undefined;
-  try {
-    protocol = new URL(text).protocol;
-  } catch {
-    protocol = undefined;
-  }
-  if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
-    ctx.addIssue({ code: 'custom', message: 'expected a URL like postgres://user:password@host:5432/certd' });
-  }
-});
-
+// The schema accepts only the stores this build has: a postgres store is refused here, with its
+// line, not later by `run` (its other keys are not looked at: the URL holds a password).
 const storeSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('fs') }),
-  z.strictObject({ type: z.literal('postgres'), url: postgresUrl }),
+  z.looseObject({ type: z.literal('postgres') }).transform((spec, ctx) => {
+    ctx.issues.push({ code: 'custom', input: spec, path: ['type'], message: 'store type postgres is not available in this build yet: use { type: fs }' });
+    return z.NEVER;
+  }),
 ]);
 
 function isLoopback(listen: string): boolean {

@@ -1,5 +1,6 @@
 import { X509Certificate, createPrivateKey, createHash, type KeyObject } from 'node:crypto';
-import { CertExpiredError, InvalidPemError, KeyMismatchError } from './errors.js';
+import { CertExpiredError, CertIsCaError, CertNotYetValidError, InvalidPemError, KeyMismatchError } from './errors.js';
+import { checkNameCount } from './names.js';
 
 /** A certificate chain with its key, as stored and as deployed. */
 export interface CertBundle {
@@ -27,15 +28,25 @@ export function pemBlocks(text: string): { type: string; pem: string }[] {
   return [...text.matchAll(PEM_BLOCK)].map((m) => ({ type: m[1]!, pem: `${m[0].replace(/\r\n/g, '\n')}\n` }));
 }
 
+/** Clock skew allowed for a leaf's notBefore: CAs backdate a little, clocks drift a little. */
+const NOT_BEFORE_SKEW_MS = 5 * 60_000;
+
 export interface ParseOptions {
   /** Reject a leaf whose notAfter has passed (default true). */
   rejectExpired?: boolean;
+  /**
+   * Reject what should not be served as a leaf (default true): a CA certificate, more than
+   * MAX_NAMES_PER_CERT names, a notBefore still ahead of the clock. Off for `wait`, which only asks
+   * whether HAProxy can start.
+   */
+  checkLeaf?: boolean;
   now?: Date;
 }
 
 /**
  * Parses and checks a bundle: at least one certificate, exactly one private key matching the leaf,
- * the leaf not expired. Accepts a combined PEM (cert + key in one text) when keyPem is empty.
+ * the leaf valid now (not expired, not ahead of the clock), not a CA certificate, with at most
+ * MAX_NAMES_PER_CERT names. Accepts a combined PEM (cert + key in one text) when keyPem is empty.
  * Safe to call concurrently (pure).
  */
 export function parseBundle(certText: string, keyText = '', opts: ParseOptions = {}): CertBundle & CertFacts {
@@ -61,10 +72,22 @@ export function parseBundle(certText: string, keyText = '', opts: ParseOptions =
   if (!leaf.checkPrivateKey(key)) {
     throw new KeyMismatchError('the private key does not belong to the first certificate (check the cert/key pair)');
   }
+  const checkLeaf = opts.checkLeaf ?? true;
+  if (checkLeaf && leaf.ca) {
+    throw new CertIsCaError(
+      'the first certificate is a CA certificate (basicConstraints CA:TRUE), not a server certificate: give the leaf first ' +
+        '(for a self-signed one made with `openssl req -x509`, add `-addext basicConstraints=critical,CA:FALSE`)',
+    );
+  }
   const facts = certFacts(leaf);
+  if (checkLeaf) checkNameCount(facts.names, 'the certificate');
   const now = opts.now ?? new Date();
+  const shown = facts.names.slice(0, 3).join(', ') + (facts.names.length > 3 ? ` and ${facts.names.length - 3} more` : '');
   if ((opts.rejectExpired ?? true) && new Date(facts.notAfter) <= now) {
-    throw new CertExpiredError(`the certificate for ${facts.names.join(', ')} expired at ${facts.notAfter}`);
+    throw new CertExpiredError(`the certificate for ${shown} expired at ${facts.notAfter}`);
+  }
+  if (checkLeaf && Date.parse(facts.notBefore) > now.getTime() + NOT_BEFORE_SKEW_MS) {
+    throw new CertNotYetValidError(`the certificate for ${shown} is not valid before ${facts.notBefore}: check the clock of the machine that made it`);
   }
   return {
     certPem: certs.map((c) => c.pem).join(''),

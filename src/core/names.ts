@@ -1,8 +1,20 @@
 import { isIP } from 'node:net';
-import { InvalidNameError } from './errors.js';
+import { InvalidNameError, TooManyNamesError } from './errors.js';
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 const MAX_NAME = 253;
+/**
+ * Names per certificate, everywhere (config, API, CLI, imports, sources): Let's Encrypt's limit,
+ * and what keeps one crt-list line and one `show ssl cert` reply within HAProxy's 16 KB buffer.
+ */
+export const MAX_NAMES_PER_CERT = 100;
+
+/** Throws TooManyNamesError past MAX_NAMES_PER_CERT. */
+export function checkNameCount(names: readonly string[], what = 'a certificate'): void {
+  if (names.length > MAX_NAMES_PER_CERT) {
+    throw new TooManyNamesError(`${what} has ${names.length} names; at most ${MAX_NAMES_PER_CERT} per certificate: split it into several`);
+  }
+}
 
 export interface NameRules {
   /** Accept a leading `*.` label (config, imports; never on-demand SNIs). */
@@ -25,6 +37,9 @@ export function validateName(input: unknown, rules: NameRules = {}): string {
   const shown = JSON.stringify(input.length > 80 ? `${input.slice(0, 80)}…` : input);
   if (input.length > MAX_NAME) {
     throw new InvalidNameError(`name ${shown} is ${input.length} characters; DNS names have at most ${MAX_NAME}`);
+  }
+  if (input.includes('%') && isIP(input) === 6) {
+    throw new InvalidNameError(`name ${shown} carries an IPv6 zone id (%…), which means something on one host only: give the address without it`);
   }
   if (rules.ip && isIP(input)) return input.toLowerCase();
   const name = input.toLowerCase().replace(/\.$/, '');

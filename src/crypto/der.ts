@@ -66,3 +66,21 @@ function derLength(length: number): Uint8Array {
 function truncated(): CertEncodingError {
   return new CertEncodingError('DER data is truncated or uses an encoding certificates do not use');
 }
+
+/**
+ * The serial number of a DER certificate as upper-case hex without leading zeros (how HAProxy's
+ * `show ssl cert` prints it, and what survives a reply cut short before its SHA-1 line). Pure.
+ */
+export function certSerialHex(der: Uint8Array): string {
+  const cert = readTlv(der);
+  const tbs = readTlv(der, cert.contentStart);
+  let field = readTlv(der, tbs.contentStart);
+  if (field.tag === 0xa0) field = readTlv(der, field.end); // [0] version comes first when present
+  if (field.tag !== TAG_INTEGER) throw new CertEncodingError('certificate has no serial number where X.509 puts it');
+  return normalizeSerialHex(Buffer.from(der.subarray(field.contentStart, field.end)).toString('hex'));
+}
+
+/** Upper case, no leading zeros: serials compare equal however a tool printed them. Pure. */
+export function normalizeSerialHex(hex: string): string {
+  return hex.replace(/[:\s]/g, '').replace(/^0+(?=.)/, '').toUpperCase();
+}

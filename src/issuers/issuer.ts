@@ -1,6 +1,20 @@
 import type { CertBundle, CertFacts } from '../core/bundle.js';
+import { ConfigError } from '../core/errors.js';
 
 export type KeyType = 'ecdsa-p256' | 'rsa-2048';
+
+/**
+ * The one rule for issuer ids (the config schema checks it too): they become store key segments,
+ * file names and metrics labels, so lowercase letters, digits, "-" and "_".
+ */
+export const ISSUER_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+export const ISSUER_ID_RULE = 'an issuer id must be 1-63 lowercase letters, digits, "-" or "_", starting with a letter or digit';
+
+/** Returns `id` when it follows ISSUER_ID_PATTERN, else throws ConfigError. Pure. */
+export function checkIssuerId(id: string): string {
+  if (!ISSUER_ID_PATTERN.test(id)) throw new ConfigError(`issuer id ${JSON.stringify(id)}: ${ISSUER_ID_RULE}`);
+  return id;
+}
 
 export interface IssueRequest {
   /** Validated, normalized names; the first is the primary. */

@@ -1,9 +1,9 @@
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { parseBundle } from '../core/bundle.js';
-import { NotFoundError, UsageError } from '../core/errors.js';
+import { DiskFullError, isDiskFull, NotFoundError, UsageError } from '../core/errors.js';
 import { WorkBehind } from '../core/work-behind.js';
-import { certId, validateName } from '../core/names.js';
+import { certId, checkNameCount, validateName } from '../core/names.js';
 import type { Metrics } from '../api/metrics.js';
 import type { Deployer, DeployOutcome, UpsertOptions } from '../haproxy/deploy/deployer.js';
 import { makeDeployEntry, type DeployEntry } from '../haproxy/deploy/entry.js';
@@ -94,6 +94,7 @@ export class CertService {
   ): Promise<IssueResult> {
     if (rawNames.length === 0) throw new UsageError('give at least one name');
     const names = [...new Set(rawNames.map((n) => validateName(n, { wildcard: true, ip: true })))];
+    checkNameCount(names);
     const id = certId(names[0]!);
     const issuerId = opts.issuer ?? this.o.policies?.get(id)?.issuer ?? this.o.defaultIssuer;
     const issuer = this.o.issuers.get(issuerId);
@@ -106,7 +107,7 @@ export class CertService {
       const fresh = quick ? undefined : await this.usable(id, names, opts.force);
       if (fresh) return { cert: fresh.meta, issued: false, deploy: await this.deploy([fresh]) };
       // Record the intent first: a daemon killed mid-issue finishes it at its next start.
-      if (!quick) await this.o.store.putPending({ id, names, issuer: issuerId, origin, requestedAt: new Date().toISOString() });
+      if (!quick) await storeWrite(id, this.o.store.putPending({ id, names, issuer: issuerId, origin, requestedAt: new Date().toISOString(), ...(opts.force ? { renew: true } : {}) }));
       const lock = await this.o.store.lock(`issue/${id}`, { waitMs: ISSUE_LOCK_WAIT_MS, signal: opts.signal });
       // The intent is for crash recovery only: an issuer's answer (even a refusal) settles it.
       const settle = async () => {
@@ -214,12 +215,23 @@ export class CertService {
     return entries;
   }
 
-  /** Finishes issue requests a previous daemon left behind (killed mid-issue). */
+  /**
+   * Finishes issue requests a previous daemon left behind (killed mid-issue): an intent whose
+   * certificate was stored after it was written is only removed (the kill came after the save);
+   * a renewal is redone even though the old certificate is still valid.
+   */
   async finishPending(): Promise<void> {
     for (const p of await this.o.store.listPending()) {
-      this.o.log.info({ cert: p.id, names: p.names }, 'finishing an issue interrupted by a stop');
+      const stored = await this.o.store.loadCert(p.id);
+      if (stored && Date.parse(stored.meta.updatedAt) >= Date.parse(p.requestedAt)) {
+        this.o.log.info({ cert: p.id }, 'interrupted issue had finished: intent removed');
+        await this.o.store.deletePending(p.id);
+        continue;
+      }
+      this.o.log.info({ cert: p.id, names: p.names, renew: p.renew === true }, 'finishing an issue interrupted by a stop');
       try {
-        await this.ensure(p.names, { issuer: p.issuer, origin: p.origin });
+        await this.ensure(p.names, { issuer: p.issuer, origin: p.origin, force: p.renew });
+        await this.o.store.deletePending(p.id);
       } catch (err) {
         this.o.log.error({ cert: p.id, err: (err as Error).message }, 'could not finish interrupted issue');
       }
@@ -265,7 +277,7 @@ export class CertService {
   }
 
   private async save(stored: StoredCert): Promise<void> {
-    await this.o.store.saveCert(stored);
+    await storeWrite(stored.meta.id, this.o.store.saveCert(stored));
     this.o.metrics?.certExpiry(stored.meta.id, stored.meta.issuer, stored.meta.notAfter);
   }
 
@@ -283,6 +295,16 @@ export class CertService {
       options: policy?.options,
       caFilePem: policy?.clientCaPem,
     });
+  }
+}
+
+/** A store write whose failure on a full disk says that nothing was applied. */
+async function storeWrite(id: string, write: Promise<void>): Promise<void> {
+  try {
+    await write;
+  } catch (err) {
+    if (!isDiskFull(err)) throw err;
+    throw new DiskFullError(`${id}: not applied: the store is out of disk space (no space left on device); nothing was served or changed: free space and retry`, { cause: err });
   }
 }
 

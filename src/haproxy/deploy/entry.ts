@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { CertBundle } from '../../core/bundle.js';
 import { InvalidPemError } from '../../core/errors.js';
+import { certSerialHex } from '../../crypto/der.js';
 import { firstPemDer } from '../../crypto/pem.js';
 
 /** One certificate as HAProxy should serve it: file, PEM, crt-list line parts. */
@@ -14,6 +15,8 @@ export interface DeployEntry {
   pem: string;
   /** Leaf SHA-1, uppercase hex: what `show ssl cert <path>` prints as "SHA1 FingerPrint". */
   sha1: string;
+  /** Leaf serial, normalized (crypto/der.ts): what identifies it when that reply is cut short. */
+  serial: string;
   /** SNI filters of the crt-list line (empty for the default certificate). */
   sni: string[];
   /** crt-list options, already validated words (e.g. "alpn h2,http/1.1"). */
@@ -47,6 +50,7 @@ export function makeDeployEntry(certDir: string, input: EntryInput): DeployEntry
     pemPath: join(certDir, `${input.id}.pem`),
     pem: `${input.bundle.certPem.trimEnd()}\n${input.bundle.keyPem.trimEnd()}\n`,
     sha1: createHash('sha1').update(leafDer).digest('hex').toUpperCase(),
+    serial: certSerialHex(leafDer),
     sni: input.sni,
     options,
     caFile: input.caFilePem ? { path: caPath, pem: input.caFilePem } : undefined,

@@ -1,5 +1,6 @@
 import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { ConfigError, StoreCorruptError } from '../../core/errors.js';
+import { StoreCorruptError } from '../../core/errors.js';
+import { checkIssuerId } from '../issuer.js';
 import { generateKeyPair } from '../../crypto/keys.js';
 import type { Store } from '../../store/store.js';
 import { publicJwk } from './jws.js';
@@ -24,18 +25,12 @@ interface StoredAccount {
   createdAt: string;
 }
 
-const ISSUER_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-
 /**
  * Every store key of an ACME issuer, built here only. Throws ConfigError for an issuer id unsafe
  * as a key segment. Pure.
  */
 export function acmeKeys(issuerId: string): { account: string; accountLock: string } {
-  if (!ISSUER_ID.test(issuerId)) {
-    throw new ConfigError(
-      `issuer id ${JSON.stringify(issuerId)} is not usable as a store key: use lowercase letters, digits, "-" and "_" (at most 64)`,
-    );
-  }
+  checkIssuerId(issuerId);
   return { account: `acme/${issuerId}/account.json`, accountLock: `acme/${issuerId}/account` };
 }
 

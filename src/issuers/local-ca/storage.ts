@@ -1,4 +1,5 @@
-import { ConfigError, StoreCorruptError, CertExpiredError } from '../../core/errors.js';
+import { StoreCorruptError, CertExpiredError } from '../../core/errors.js';
+import { checkIssuerId } from '../issuer.js';
 import type { Store } from '../../store/store.js';
 import { loadRoot, type LocalCaRoot } from './root.js';
 
@@ -8,18 +9,12 @@ import { loadRoot, type LocalCaRoot } from './root.js';
  */
 export type LocalCaStorage = Pick<Store, 'getBlob' | 'putBlob'> & Partial<Pick<Store, 'lock'>>;
 
-const ISSUER_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-
 /**
  * Every store key the local CA uses, built here only. Throws ConfigError for an issuer id that is
  * unsafe as a key segment (lowercase, as the fs store requires). Pure.
  */
 export function localCaKeys(issuerId: string): { cert: string; key: string; lock: string } {
-  if (!ISSUER_ID.test(issuerId)) {
-    throw new ConfigError(
-      `issuer id ${JSON.stringify(issuerId)} is not usable as a store key: use lowercase letters, digits, "-" and "_" (at most 64)`,
-    );
-  }
+  checkIssuerId(issuerId);
   const dir = `local-ca/${issuerId}`;
   return { cert: `${dir}/root.pem`, key: `${dir}/root.key`, lock: `${dir}/init` };
 }
