@@ -43,12 +43,17 @@ describe('CLI without a daemon: acts on the store, clear errors, exit codes', ()
     assert.match(missing.stderr, /CERTD_E_NOT_FOUND/);
   });
 
-  test('hostile names: exit 1, clear error, nothing stored', async () => {
-    for (const bad of ['../x', 'a b', 'x;y', 'a'.repeat(254)]) {
+  test('hostile names: exit 2 (input), clear error, nothing stored', async () => {
+    for (const bad of ['../x', 'a b', 'x;y', 'a'.repeat(254), 'fe80::1%eth0']) {
       const r = await cli('issue', bad);
-      assert.equal(r.code, 1, bad);
+      assert.equal(r.code, 2, bad);
       assert.match(r.stderr, /CERTD_E_INVALID_NAME/);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
     }
+    assert.match((await cli('issue', 'fe80::1%eth0')).stderr, /zone id/);
+    const many = await cli('issue', ...Array.from({ length: 101 }, (_, i) => `n${i}.many.test`));
+    assert.equal(many.code, 2);
+    assert.match(many.stderr, /CERTD_E_TOO_MANY_NAMES.*at most 100|at most 100.*CERTD_E_TOO_MANY_NAMES/);
     assert.deepEqual(await readdir(join(dir, 'data', 'certs')).catch(() => []), []);
   });
 
@@ -62,6 +67,10 @@ describe('CLI without a daemon: acts on the store, clear errors, exit codes', ()
     const broken = await f('broken.pem', good.certPem.slice(0, 200));
     const wrongKey = await f('wrong-key.pem', other.keyPem);
     const old = await f('old.pem', expired.certPem + expired.keyPem);
+    const in2030 = await selfSigned('later.test', { notBefore: new Date('2030-01-01T00:00:00Z'), notAfter: new Date('2031-01-01T00:00:00Z') });
+    const future = await f('future.pem', in2030.pem);
+    const ca = await f('ca.pem', (await selfSigned('Some Root', { isCa: true })).pem);
+    const tooMany = await f('many.pem', (await selfSigned('m0.many.test', { moreNames: Array.from({ length: 500 }, (_, i) => `m${i + 1}.many.test`) })).pem);
 
     const r = await cli('import', '--cert', fullchain, '--key', privkey);
     assert.equal(r.code, 0, r.stderr);
@@ -70,13 +79,25 @@ describe('CLI without a daemon: acts on the store, clear errors, exit codes', ()
       [['--cert', broken, '--key', privkey], 'CERTD_E_BAD_PEM'],
       [['--cert', fullchain, '--key', wrongKey], 'CERTD_E_KEY_MISMATCH'],
       [['--cert', old], 'CERTD_E_CERT_EXPIRED'],
+      [['--cert', future], 'CERTD_E_CERT_NOT_YET_VALID'],
+      [['--cert', ca], 'CERTD_E_CERT_IS_CA'],
+      [['--cert', tooMany], 'CERTD_E_TOO_MANY_NAMES'],
+      [['--cert', join(dir, 'missing.pem')], 'CERTD_E_USAGE'],
     ] as const) {
       const bad = await cli('import', ...args);
-      assert.equal(bad.code, 1);
+      assert.equal(bad.code, 2, bad.stderr);
       assert.match(bad.stderr, new RegExp(code));
+      assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
     }
     const stored = JSON.parse((await cli('list', '--json')).stdout) as { id: string }[];
     assert.deepEqual(stored.map((c) => c.id), ['imported.test']);
+  });
+
+  test('a log level that does not exist is a usage error, not a stack trace', async () => {
+    const r = await runCli(['--config', join(dir, 'certd.yaml'), 'list'], { env: { CERTD_LOG_LEVEL: 'verbose' } });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /CERTD_LOG_LEVEL "verbose" is not a log level/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
   });
 
   test('ca init refuses to replace a root without --force', async () => {

@@ -500,13 +500,17 @@ describe('other checks', () => {
     assert.equal(parse(`${MINIMAL}api: { listen: "0.0.0.0:9180", token: abcdef }\n`).api.listen, '0.0.0.0:9180');
   });
 
-  test('a postgres URL is checked without echoing its password', () => {
-    const p = onlyProblem(() => parse(`${MINIMAL}store: { type: postgres, url: "mysql://u:hunter2@db/x" }\n`));
+  test('a postgres store, not in this build, is refused at its line without echoing its password', () => {
+    const p = onlyProblem(() => parse(`${MINIMAL}store: { type: postgres, url: "postgres://u:hunter2@db:5432/certd" }\n`));
+    assert.equal(p.path, 'store.type');
+    assert.ok(p.line !== undefined);
+    assert.match(p.message, /not available in this build/);
     assert.ok(!p.message.includes('hunter2'));
-    assert.deepEqual(parse(`${MINIMAL}store: { type: postgres, url: "postgres://u:p@db:5432/certd" }\n`).store, {
-      type: 'postgres',
-      url: 'postgres://u:p@db:5432/certd',
-    });
+  });
+
+  test('issuer ids follow the one rule the store keys need (lowercase), so `run` never refuses what the schema took', () => {
+    const p = onlyProblem(() => parse(`${MINIMAL}issuers:\n  Internal: { type: local-ca }\n`));
+    assert.match(p.message, /lowercase/);
   });
 
   test('header values cannot smuggle another header', () => {

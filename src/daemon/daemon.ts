@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { ConfigError } from '../core/errors.js';
 import { certId } from '../core/names.js';
 import { createApi, listenApi, type RunningApi } from '../api/server.js';
 import { Metrics } from '../api/metrics.js';
@@ -35,11 +34,12 @@ export interface DaemonOptions {
   renewMaxSleepMs?: number;
   /** Least time between two fallback reloads of one instance (default 30 s). */
   reloadMinIntervalMs?: number;
+  /** Told when the running daemon had to stop on its own (its store claim was lost): exit. */
+  onFatal?: (err: Error) => void;
 }
 
 /** Opens the configured store. */
 export async function openStore(config: Config, log: Logger): Promise<Store> {
-  if (config.store.type !== 'fs') throw new ConfigError('store.type postgres is not available in this build yet; use type: fs');
   return FsStore.open(config.dataDir, { onWarning: (err) => log.warn({ err: err.message }, 'store warning') });
 }
 
@@ -50,6 +50,7 @@ export async function openStore(config: Config, log: Logger): Promise<Store> {
  */
 export class Daemon {
   readonly scheduler: RenewalScheduler;
+  private stopping: Promise<void> | undefined;
 
   private constructor(
     readonly config: Config,
@@ -78,9 +79,33 @@ export class Daemon {
     });
   }
 
+  /**
+   * Starts everything or nothing: the store claim (one daemon per store) and the API port come
+   * first, before any HAProxy hears from this process; a step that fails undoes the ones before
+   * it and the error is thrown (the caller exits). `o.onFatal` is told if the store claim is lost
+   * later: the daemon has then stopped writing and the process must exit.
+   */
   static async start(config: Config, o: DaemonOptions): Promise<Daemon> {
+    const undo: (() => Promise<unknown> | void)[] = [];
+    try {
+      return await Daemon.startSteps(config, o, undo);
+    } catch (err) {
+      for (const step of undo.reverse()) await Promise.resolve(step()).catch((e: Error) => o.log.warn({ err: e.message }, 'clean-up after a failed start'));
+      throw err;
+    }
+  }
+
+  private static async startSteps(config: Config, o: DaemonOptions, undo: (() => Promise<unknown> | void)[]): Promise<Daemon> {
     const { log } = o;
     const store = await openStore(config, log);
+    undo.push(() => store.close());
+    let daemon: Daemon | undefined;
+    await store.claimForDaemon((err) => {
+      log.fatal({ err: err.message }, 'another process took over the store: stopping at once');
+      void (daemon ? daemon.stop() : Promise.resolve()).finally(() => o.onFatal?.(err));
+    });
+    const api = await listenApi(config.api.listen);
+    undo.push(() => api.close());
     const metrics = new Metrics();
     const certDir = config.haproxy.certDir;
     const defaultEntry = makeDeployEntry(certDir, { id: DEFAULT_CERT_ID, bundle: await loadOrCreateDefaultCert(store), sni: [] });
@@ -112,20 +137,24 @@ export class Daemon {
     await mkdir(certDir, { recursive: true });
     await writeFileAtomic(join(certDir, ONDEMAND_LUA_FILE), ONDEMAND_LUA, { mode: 0o644 });
     const sources = await createSources(config.sources);
+    undo.push(() => deployer.stop());
     await deployer.start(await service.deployEntries());
     const sink = new ServiceSink(service, log.child({ component: 'sources' }));
     // Not awaited: a slow HTTP source must not hold up the daemon's start.
+    undo.push(() => Promise.all(sources.map((s) => s.stop())));
     for (const source of sources) void source.start(sink).catch((err: Error) => log.error({ source: source.name, err: err.message }, 'source failed to start'));
     const token = await loadOrCreateToken(config.dataDir, config.api.token);
     const onDemand = config.onDemand
       ? { handler: await OnDemand.create({ spec: config.onDemand, service, deployer, store, metrics, log }), token: onDemandToken(token) }
       : undefined;
-    const api = await listenApi(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t) }), config.api.listen, onDemand);
+    undo.push(() => onDemand?.handler.close());
     const discovery = config.haproxy.discover
       ? new DnsDiscovery({ ...config.haproxy.discover, everyMs: config.haproxy.discover.every, log, onChange: (found) => deployer.setDiscovered(found) })
       : undefined;
+    undo.push(() => discovery?.stop());
     await discovery?.start();
-    const daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery, issuers, o, sources, onDemand?.handler);
+    api.serve(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t) }), onDemand);
+    daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery, issuers, o, sources, onDemand?.handler);
     log.info({ api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
     void daemon.catchUp().then(() => daemon.scheduler.start());
     return daemon;
@@ -143,7 +172,13 @@ export class Daemon {
     }
   }
 
-  async stop(): Promise<void> {
+  /** Stops everything, waiting for the writes left behind; safe to call twice. */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopAll();
+    return this.stopping;
+  }
+
+  private async stopAll(): Promise<void> {
     await this.scheduler.stop();
     this.discovery?.stop();
     await Promise.all(this.sources.map((s) => s.stop()));

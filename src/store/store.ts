@@ -28,6 +28,8 @@ export interface PendingIssue {
   issuer: string;
   origin: CertOrigin;
   requestedAt: string;
+  /** A renewal (a new certificate even though a valid one is stored): redone after a crash. */
+  renew?: boolean;
 }
 
 export interface Lock {
@@ -67,6 +69,13 @@ export interface Store {
   lock(key: string, opts?: LockOptions): Promise<Lock>;
   /** Takes the lock if free (or stale), else returns undefined at once. */
   tryLock(key: string, opts?: Omit<LockOptions, 'waitMs'>): Promise<Lock | undefined>;
+
+  /**
+   * Claims the store for this daemon process until close(): a second daemon on the same store is
+   * refused (StoreLockedError naming the holder). `onLost` is called if the claim is lost later
+   * (its lease ran out and another process took it): the daemon must stop writing at once.
+   */
+  claimForDaemon(onLost: (err: Error) => void): Promise<void>;
 
   close(): Promise<void>;
 }

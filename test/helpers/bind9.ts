@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import dnsPacket from 'dns-packet';
+import { killedAtExit } from './children.js';
 
 /** A TSIG key as `issuers.*.dns.rfc2136.tsig` spells it in certd.yaml. */
 export interface TestTsigKey {
@@ -85,7 +86,7 @@ export async function startBind9(opts: { startTimeoutMs?: number } = {}): Promis
   );
 
   const named = existsSync('/usr/sbin/named') ? '/usr/sbin/named' : 'named';
-  const child = spawn(named, ['-g', '-4', '-c', conf, '-p', String(port)], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = killedAtExit(spawn(named, ['-g', '-4', '-c', conf, '-p', String(port)], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] }));
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-64_000);

@@ -7,6 +7,10 @@ export interface SelfSignedOptions {
   notBefore?: Date;
   /** Default: 30 days from now. */
   notAfter?: Date;
+  /** A CA certificate (basicConstraints CA:TRUE) instead of a leaf. */
+  isCa?: boolean;
+  /** More SANs after `name`. */
+  moreNames?: string[];
 }
 
 export interface SelfSigned {
@@ -24,7 +28,8 @@ export async function selfSigned(name: string, o: SelfSignedOptions = {}): Promi
   const subject = { commonName: name };
   const cert = buildCertificate({
     subject,
-    subjectAltNames: [name],
+    subjectAltNames: [name, ...(o.moreNames ?? [])],
+    isCa: o.isCa,
     publicKey,
     issuer: selfSignedIssuer(subject, privateKey),
     notBefore: o.notBefore ?? new Date(Date.now() - 60_000),

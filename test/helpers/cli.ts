@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { killedAtExit } from './children.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
@@ -12,11 +13,13 @@ export interface CliResult {
 /** Runs the CLI from source (no stale build) and collects its output; bounded by timeoutMs. */
 export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-      cwd: opts.cwd,
-      env: { ...process.env, CERTD_LOG_LEVEL: 'warn', ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = killedAtExit(
+      spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+        cwd: opts.cwd,
+        env: { ...process.env, CERTD_LOG_LEVEL: 'warn', ...opts.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -30,11 +33,13 @@ export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
   });
 }
 
-/** Spawns the CLI as a long-running process (the daemon); the caller kills it. */
+/** Spawns the CLI as a long-running process (the daemon); the caller kills it (else it dies with the test file). */
 export function spawnCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
-  return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    cwd: opts.cwd,
-    env: { ...process.env, CERTD_LOG_LEVEL: 'info', ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return killedAtExit(
+    spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+      cwd: opts.cwd,
+      env: { ...process.env, CERTD_LOG_LEVEL: 'info', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
 }

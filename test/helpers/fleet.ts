@@ -11,6 +11,7 @@ import { ManagedHaproxy } from '../../src/haproxy/managed/managed-haproxy.js';
 import { LocalCaIssuer } from '../../src/issuers/local-ca/index.js';
 import { freePort } from './ports.js';
 import { startOnFreePort } from './stack.js';
+import { TrackedHaproxy } from './children.js';
 
 export interface FleetMember {
   name: string;
@@ -55,7 +56,7 @@ export async function startFleet(o: { listed: number; extra?: Partial<ConfigInpu
   const addMember = async (name: string, runtimeTcp?: string) => {
     const adminSocket = join(dir, `${name}.sock`);
     const configFile = join(dir, `${name}.cfg`);
-    const haproxy = new ManagedHaproxy({ configFile, masterSocket: join(dir, `${name}.master`), runtimeSocket: adminSocket });
+    const haproxy = new TrackedHaproxy({ configFile, masterSocket: join(dir, `${name}.master`), runtimeSocket: adminSocket });
     const tlsPort = await startOnFreePort(haproxy, (port) =>
       writeFile(configFile, demoHaproxyConfig({ adminSocket, crtList: config.haproxy.crtList, bind: `127.0.0.1:${port}`, runtimeTcp })),
     );

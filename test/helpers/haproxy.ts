@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ManagedHaproxy } from '../../src/haproxy/managed/managed-haproxy.js';
 import { freePort } from './ports.js';
 import { makeCert, type TestCert } from './tls.js';
+import { TrackedHaproxy } from './children.js';
 
 export interface TestHaproxy {
   dir: string;
@@ -65,7 +66,7 @@ export async function startHaproxy(opts: { tcpRuntime?: boolean } = {}): Promise
       '',
     ].join('\n'),
   );
-  const haproxy = new ManagedHaproxy({ configFile, masterSocket, runtimeSocket: adminSocket });
+  const haproxy = new TrackedHaproxy({ configFile, masterSocket, runtimeSocket: adminSocket });
   let stopped = false;
   const stop = async () => {
     if (stopped) return;

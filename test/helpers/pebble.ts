@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Dns01Solver, Http01Solver } from '../../src/issuers/acme/issuer.js';
 import { freePort } from './ports.js';
+import { killedAtExit } from './children.js';
 
 const run = promisify(execFile);
 
@@ -222,7 +223,7 @@ export async function startHttp01Responder(): Promise<Http01Responder> {
 
 /** Spawns a process keeping its output in memory, shown when a start fails. */
 function spawnLogged(cmd: string, args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = killedAtExit(spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
   const chunks: Buffer[] = [];
   const keep = (c: Buffer) => chunks.push(c);
   child.stdout!.on('data', keep);

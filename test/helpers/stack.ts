@@ -11,6 +11,7 @@ import { demoHaproxyConfig } from '../../src/haproxy/assets/config.js';
 import { ManagedHaproxy } from '../../src/haproxy/managed/managed-haproxy.js';
 import { LocalCaIssuer } from '../../src/issuers/local-ca/index.js';
 import { freePort } from './ports.js';
+import { TrackedHaproxy } from './children.js';
 
 export { freePort } from './ports.js';
 export { handshake } from './tls.js';
@@ -36,6 +37,8 @@ export interface StackHaproxyOptions {
   master?: boolean;
   /** More instances in the daemon's list (e.g. a runtime address that never answers). */
   moreInstances?: { name: string; runtime: string }[];
+  /** haproxy.reconcileEvery, e.g. "1s" (default: the config's default). */
+  reconcileEvery?: string;
 }
 
 export async function startStack(extra: Partial<ConfigInput> = {}, opts: Partial<DaemonOptions> = {}, h: StackHaproxyOptions = {}): Promise<Stack> {
@@ -48,6 +51,7 @@ export async function startStack(extra: Partial<ConfigInput> = {}, opts: Partial
       haproxy: {
         instances: [{ runtime: `unix:${adminSocket}`, name: 'h1', ...(h.master ? { master: `unix:${join(dir, 'master.sock')}` } : {}) }, ...(h.moreInstances ?? [])],
         certDir: './certs',
+        ...(h.reconcileEvery ? { reconcileEvery: h.reconcileEvery } : {}),
       },
       api: { listen: `127.0.0.1:${apiPort}` },
       ...extra,
@@ -63,7 +67,7 @@ export async function startStack(extra: Partial<ConfigInput> = {}, opts: Partial
     const onDemand = onDemandSnippetOptions(config, daemon.token, bind);
     return writeFile(haproxyConfigFile, demoHaproxyConfig({ adminSocket, crtList: config.haproxy.crtList, bind, onDemand, acmeHttp }));
   };
-  const haproxy = new ManagedHaproxy({ configFile: haproxyConfigFile, masterSocket: join(dir, 'master.sock'), runtimeSocket: adminSocket });
+  const haproxy = new TrackedHaproxy({ configFile: haproxyConfigFile, masterSocket: join(dir, 'master.sock'), runtimeSocket: adminSocket });
   const tlsPort = await startOnFreePort(haproxy, writeConfig);
   const stack: Stack = {
     dir,

@@ -27,7 +27,7 @@ export async function makeCert(names: string | string[], days = 2): Promise<Test
     await run('openssl', [
       'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
       '-keyout', key, '-out', crt, '-days', String(days), '-subj', `/CN=${list[0]}`,
-      '-addext', `subjectAltName=${list.map((n) => `DNS:${n}`).join(',')}`,
+      '-addext', `subjectAltName=${list.map((n) => `DNS:${n}`).join(',')}`, '-addext', 'basicConstraints=critical,CA:FALSE',
     ]);
     const [certPem, keyPem] = await Promise.all([readFile(crt, 'utf8'), readFile(key, 'utf8')]);
     return { pem: certPem + keyPem, certPem, keyPem, serial: new X509Certificate(certPem).serialNumber.toLowerCase() };

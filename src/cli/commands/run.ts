@@ -23,9 +23,12 @@ export function registerRun(program: Command): void {
     .action(async () => {
       const ctx = await CliContext.load(program.opts<GlobalOptions>());
       const log = createLogger();
-      const daemon = await Daemon.start(ctx.config, { log });
-      const sig = await untilSignal();
-      log.info({ signal: sig }, 'stopping');
+      let fatal: (err: Error) => void = () => undefined;
+      const lost = new Promise<Error>((resolve) => (fatal = resolve));
+      const daemon = await Daemon.start(ctx.config, { log, onFatal: (err) => fatal(err) });
+      const why = await Promise.race([untilSignal(), lost]);
+      if (why instanceof Error) throw why;
+      log.info({ signal: why }, 'stopping');
       await daemon.stop();
     });
 }

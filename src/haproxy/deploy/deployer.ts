@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { coalesced } from '../../core/coalesce.js';
-import { CertdError } from '../../core/errors.js';
+import { CertdError, DiskFullError, isDiskFull } from '../../core/errors.js';
 import { WorkBehind } from '../../core/work-behind.js';
 import { RuntimeClient } from '../runtime/client.js';
 import { DEFAULT_CERT_ID, sameListLine, type DeployEntry } from './entry.js';
@@ -89,6 +89,8 @@ export class Deployer {
   /** File writes left running behind an on-demand answer. */
   private readonly behind = new WorkBehind();
   private readonly writeUnwritten: () => Promise<void>;
+  /** Settles once every file write started so far has (see InstanceOptions.filesWritten). */
+  private filesWritten: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: DeployerOptions) {
     this.files = new DeployFiles(o.certDir, o.crtList);
@@ -121,6 +123,7 @@ export class Deployer {
       pollMs: o.pollMs,
       runtime,
       reload: master ? new ReloadFallback(master.slice('unix:'.length), name, o.log, o.reloadMinIntervalMs) : undefined,
+      filesWritten: () => this.filesWritten.then(() => undefined),
     });
     this.instances.set(name, sync);
     if (this.started) sync.start();
@@ -151,7 +154,8 @@ export class Deployer {
 
   /** Writes every file for the initial set, then starts one worker per instance (each reconciles). */
   async start(initial: DeployEntry[]): Promise<void> {
-    await this.files.prepare();
+    const leftovers = await this.files.prepare((err) => this.o.log.warn({ err: err.message }, 'crash leftover not removed'));
+    if (leftovers > 0) this.o.log.info({ certDir: this.o.certDir, removed: leftovers }, 'removed temp files a previous run left behind');
     for (const e of initial) this.desired.set(e.id, e);
     for (const e of initial) this.noteKnown(e);
     await this.files.writeEntries([...this.desired.values()]);
@@ -197,15 +201,19 @@ export class Deployer {
       this.unwritten.set(e.id, e);
       work.push(certWork(e.id), ...this.noteKnown(e));
     }
-    const writeFiles = async (): Promise<void> => {
-      if (entries.length === 0) return;
-      await this.writeUnwritten();
-      await Promise.all([this.writeCrtList(), this.writeMap.known()]);
+    const writeFiles = (): Promise<void> => {
+      if (entries.length === 0) return Promise.resolve();
+      const writing = this.writeUnwritten().then(() => Promise.all([this.writeCrtList(), this.writeMap.known()])).then(() => undefined);
+      this.filesWritten = Promise.allSettled([this.filesWritten, writing]);
+      return writing;
     };
     if (!o.answerWhenServed) {
       // Files and the runtime push run side by side (fsyncs cost more than the push). A restart in
       // between is covered: the push follows restarts.
-      return (await Promise.all([this.fanOut(work, o.timeoutMs ?? DEPLOY_WAIT_MS), writeFiles()]))[0];
+      const [pushed, written] = await Promise.allSettled([this.fanOut(work, o.timeoutMs ?? DEPLOY_WAIT_MS), writeFiles()]);
+      if (pushed.status === 'rejected') throw pushed.reason;
+      if (written.status === 'rejected') throw this.filesFailed(entries, pushed.value, written.reason);
+      return pushed.value;
     }
     // A waiting handshake needs the certificate served; its known.map entry and the files follow,
     // so their work does not share the event loop and the disk with the push.
@@ -216,6 +224,17 @@ export class Deployer {
       ),
     );
     return pushed;
+  }
+
+  /** The error for files that could not be written, saying what is served all the same. */
+  private filesFailed(entries: DeployEntry[], pushed: DeployOutcome, cause: unknown): Error {
+    const ids = entries.map((e) => e.id).join(', ');
+    const served = pushed.ok.length > 0 ? `served by ${pushed.ok.join(', ')} from memory` : 'served by no instance yet';
+    const why = isDiskFull(cause) ? 'no space left on device' : (cause as Error).message;
+    const message =
+      `${ids}: ${served}, but the files in ${this.o.certDir} could not be written (${why}): a restarted HAProxy would not serve ` +
+      'it; free space and the daemon writes them again at the next change or start';
+    return isDiskFull(cause) ? new DiskFullError(message, { cause }) : new CertdError('CERTD_E_DEPLOY_FILES', message, { cause });
   }
 
   /** Writes the PEMs waiting in `unwritten`; those no longer desired as queued are skipped. */
@@ -348,7 +367,7 @@ export class Deployer {
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CertdError('CERTD_E_DEPLOY_TIMEOUT', message)), ms);
+    timer = setTimeout(() => reject(new CertdError('CERTD_E_DEPLOY_TIMEOUT', message, { category: 'unavailable' })), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

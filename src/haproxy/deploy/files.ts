@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { forEachLimited } from '../../core/concurrency.js';
-import { removeFileDurable, syncDir, writeFileAtomic } from '../../store/fs/atomic-write.js';
+import { removeFileDurable, removeLeftoverFiles, syncDir, writeFileAtomic } from '../../store/fs/atomic-write.js';
 import { crtListLine, type DeployEntry } from './entry.js';
 
 /** How many PEM files are written at once: fsyncs overlap, the disk queue stays short. */
@@ -18,9 +18,17 @@ export class DeployFiles {
     readonly crtListPath: string,
   ) {}
 
-  async prepare(): Promise<void> {
+  /**
+   * Makes the directories and removes every temp file a killed daemon left in them (PEMs with
+   * keys among them): the daemon is their only writer, and it has written nothing yet.
+   */
+  async prepare(onWarning?: (err: Error) => void): Promise<number> {
     await mkdir(join(this.certDir, 'ca'), { recursive: true, mode: 0o700 });
     await mkdir(dirname(this.crtListPath), { recursive: true });
+    let removed = await removeLeftoverFiles(this.certDir, { olderThanMs: 0, onWarning });
+    const listDir = dirname(this.crtListPath);
+    if (relative(this.certDir, listDir).startsWith('..')) removed += await removeLeftoverFiles(listDir, { olderThanMs: 0, onWarning });
+    return removed;
   }
 
   /**

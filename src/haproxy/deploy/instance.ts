@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
-import { CertdError, HaproxyCommandError, HaproxyNotFoundError } from '../../core/errors.js';
+import { CertdError, HaproxyCommandError, HaproxyMisconfiguredError, HaproxyNotFoundError } from '../../core/errors.js';
 import type { ReloadFallback } from './reload.js';
 import type { RuntimeClient } from '../runtime/client.js';
 import { DEFAULT_CERT_ID, sameListLine, type DeployEntry } from './entry.js';
 import type { DeployMetrics } from './metrics.js';
+import { normalizeSerialHex } from '../../crypto/der.js';
 
-export type InstanceState = 'starting' | 'up' | 'down';
+/** `misconfigured`: HAProxy answers, but no bind loads our crt-list (nothing can be served). */
+export type InstanceState = 'starting' | 'up' | 'down' | 'misconfigured';
 
 export interface InstanceStatus {
   name: string;
@@ -43,6 +45,8 @@ export interface InstanceOptions {
   runtime?: string;
   /** Hitless reload for changes the runtime API refuses (needs the instance's master socket). */
   reload?: ReloadFallback;
+  /** Resolves once the file writes started so far are done (a reload must find them). */
+  filesWritten?: () => Promise<void>;
 }
 
 /**
@@ -62,6 +66,12 @@ interface Waiter {
 const BACKOFF_MIN_MS = 200;
 const BACKOFF_MAX_MS = 5_000;
 const STOP_GRACE_MS = 2_000;
+/** `show ssl cert` prints each name as `DNS:<name>, `. */
+const SAN_OVERHEAD_BYTES = 6;
+/** Names printing to more than this are never asked about (see servedSha1): half a 16 KB buffer. */
+const SHOW_CERT_SAFE_SAN_BYTES = 8_000;
+/** How long after a fallback reload its waiters wait for the new worker's first reconcile. */
+const RELOAD_SETTLE_MS = 5_000;
 /** Waiters on at most this many ids are answered right after their last push (see settle). */
 const EARLY_SETTLE_MAX_IDS = 16;
 
@@ -82,6 +92,14 @@ export class InstanceSync {
   private readonly dirty = new Set<WorkKey>();
   /** Certificates HAProxy refused at runtime (not a connection problem): retried at the next reconcile. */
   private readonly refused = new Map<string, Error>();
+  /** The certificate version (SHA-1) a fallback reload was requested for, by id: one reload each. */
+  private readonly reloadedFor = new Map<string, string>();
+  /**
+   * Certificates a fallback reload is loading, by id → until when their waiters wait for it:
+   * Infinity while the reload runs, then RELOAD_SETTLE_MS more for the new worker's first
+   * reconcile (its stats socket refuses connections for a moment after the switch).
+   */
+  private readonly reloading = new Map<string, number>();
   private waiters: Waiter[] = [];
   private needReconcile = true;
   private state: InstanceState = 'starting';
@@ -114,7 +132,7 @@ export class InstanceSync {
     await this.loop;
     clearTimeout(closing);
     this.o.client.close();
-    this.settle(new CertdError('CERTD_E_STOPPED', `instance ${this.name}: daemon stopping`));
+    this.settle(new CertdError('CERTD_E_STOPPED', `instance ${this.name}: daemon stopping`, { category: 'unavailable' }));
   }
 
   /**
@@ -198,13 +216,14 @@ export class InstanceSync {
           try {
             await this.apply(work.slice(2));
             this.refused.delete(work.slice(2));
+            this.reloading.delete(work.slice(2));
           } catch (err) {
             // HAProxy said no to this one change: the others must not wait behind it.
             if (!(err instanceof HaproxyCommandError)) {
               for (const left of batch.slice(i)) this.dirty.add(left);
               throw err;
             }
-            await this.refusedAtRuntime(work.slice(2), err);
+            this.refusedAtRuntime(work.slice(2), err);
           }
           // Whoever waits for this certificate and a few others (a handshake, on-demand) is answered
           // now, not after the rest of the batch (10 names at once waited for all 10 pushes).
@@ -237,20 +256,49 @@ export class InstanceSync {
     }
   }
 
-  /** Records a runtime refusal; with a master socket, falls back to a hitless reload from the files. */
-  private async refusedAtRuntime(id: string, err: HaproxyCommandError): Promise<void> {
-    this.o.log.error({ instance: this.name, cert: id, err: err.message }, 'haproxy refused the change at runtime');
+  /**
+   * Records a runtime refusal, which the caller is told. With a master socket, a hitless reload
+   * loads the files instead: requested once per version of the certificate (the same refusal again
+   * after that reload means the files did not help either: no reload loop), and run beside the
+   * worker, so pushes to this instance (a waiting on-demand handshake) go on meanwhile.
+   */
+  private refusedAtRuntime(id: string, err: HaproxyCommandError): void {
+    const sha1 = this.o.desired.get(id)?.sha1 ?? '';
+    const again = this.refused.get(id);
+    if (again?.message.includes(err.message) !== true) this.o.log.error({ instance: this.name, cert: id, err: err.message }, 'haproxy refused the change at runtime');
     if (!this.o.reload) {
-      this.refused.set(id, new HaproxyCommandError(`${err.message} (set a master socket for this instance to allow a reload fallback)`));
+      this.refused.set(id, new HaproxyCommandError(`instance ${this.name} cannot load it at runtime: ${err.message} (set a master socket for this instance to allow a reload fallback)`));
       return;
     }
-    try {
-      await this.o.reload.request(`${id}: ${err.message}`);
-      // The new worker loaded the files: learn what it serves before anything else.
-      this.needReconcile = true;
-    } catch (reloadErr) {
-      this.refused.set(id, reloadErr as Error);
+    if (this.reloading.get(id) === Infinity) return;
+    this.reloading.delete(id);
+    if (this.reloadedFor.get(id) === sha1) {
+      this.refused.set(id, new HaproxyCommandError(`instance ${this.name} cannot load it at runtime, and a reload did not load it either: ${err.message}`));
+      return;
     }
+    this.reloadedFor.set(id, sha1);
+    // Not refused meanwhile: its waiters wait (within their deploy bound) for the reload's outcome.
+    this.reloading.set(id, Infinity);
+    this.refused.delete(id);
+    const reload = this.o.reload;
+    // The reload loads the files: the ones this change is writing must be there first.
+    const reloaded = (this.o.filesWritten?.() ?? Promise.resolve())
+      .then(() => reload.request(`${id}: ${err.message}`));
+    reloaded.then(
+      () => {
+        // The new worker loaded the files: learn what it serves before anything else (and before
+        // its waiters stop waiting for the reload).
+        this.needReconcile = true;
+        this.reloading.set(id, Date.now() + RELOAD_SETTLE_MS);
+        this.wake?.();
+      },
+      (reloadErr: Error) => {
+        this.o.log.error({ instance: this.name, cert: id, err: reloadErr.message }, 'fallback reload failed');
+        if (this.o.desired.get(id)?.sha1 === sha1) this.refused.set(id, new HaproxyCommandError(`instance ${this.name} cannot load it at runtime (${err.message}), and the reload failed: ${reloadErr.message}`));
+        this.reloading.delete(id);
+        this.settle();
+      },
+    );
   }
 
   /**
@@ -267,8 +315,11 @@ export class InstanceSync {
         keep.push(w);
         continue;
       }
-      const pending = this.needReconcile || [...w.ids].some((id) => this.dirty.has(id) || applying?.has(id));
-      if (err) w.resolve(err);
+      const now = Date.now();
+      const reloading = [...w.ids].some((id) => (this.reloading.get(id.slice(2)) ?? 0) > now);
+      const pending = reloading || this.needReconcile || [...w.ids].some((id) => this.dirty.has(id) || applying?.has(id));
+      // Waiters on a reload hear its outcome, not the blips of the socket while it happens.
+      if (err && !reloading) w.resolve(err);
       else if (pending) keep.push(w);
       else w.resolve([...w.ids].map((id) => this.refused.get(id.slice(2))).find((e) => e !== undefined));
     }
@@ -357,9 +408,9 @@ export class InstanceSync {
    * difference dirty: missing or stale certs are pushed, ours that are no longer desired removed.
    */
   private async reconcile(): Promise<void> {
-    const { client, crtList, certDir, desired } = this.o;
+    const { client, certDir, desired } = this.o;
     const info = await client.showInfo();
-    const [certs, list] = await Promise.all([client.showSslCerts(), client.showCrtList(crtList)]);
+    const [certs, list] = await Promise.all([client.showSslCerts(), this.loadedCrtList()]);
     const listed = new Set(list.map((e) => e.path));
     const byPath = new Map([...desired.values()].map((e) => [e.pemPath, e]));
     this.served.clear();
@@ -367,13 +418,13 @@ export class InstanceSync {
       const want = byPath.get(path);
       if (want) {
         if (!listed.has(path)) continue;
-        const sha1 = await client.certSha1(path);
+        const sha1 = await this.servedSha1(path, want);
         // Same crt-list line as desired is assumed: lines only ever come from our own file or pushes.
         this.served.set(want.id, { ...want, sha1: sha1 ?? '' });
       } else if (path.startsWith(`${certDir}/`)) {
         // Ours, not desired any more: remember it so apply() removes it.
         const id = `stale:${path}`;
-        this.served.set(id, { id, pemPath: path, pem: '', sha1: '', sni: [], options: [] });
+        this.served.set(id, { id, pemPath: path, pem: '', sha1: '', serial: '', sni: [], options: [] });
         this.dirty.add(certWork(id));
       }
     }
@@ -382,6 +433,42 @@ export class InstanceSync {
     this.pid = info.pid;
     this.needReconcile = false;
     this.o.log.info({ instance: this.name, pid: info.pid, serving: this.served.size, desired: desired.size }, 'reconciled');
+  }
+
+  /** `show ssl crt-list` of our list; HaproxyMisconfiguredError, saying what to fix, when no bind loads it. */
+  private async loadedCrtList() {
+    try {
+      return await this.o.client.showCrtList(this.o.crtList);
+    } catch (err) {
+      if (!(err instanceof HaproxyNotFoundError)) throw err;
+      throw new HaproxyMisconfiguredError(
+        `instance ${this.name} is up, but no bind line of its config loads the crt-list ${this.o.crtList}: add \`ssl crt-list ${this.o.crtList}\` ` +
+          'to a bind (`haproxy-certd haproxy-config` prints one), or set haproxy.crtList to the list your binds load, then reload HAProxy',
+        { cause: err },
+      );
+    }
+  }
+
+  /**
+   * The SHA-1 of what the instance serves at `path`. A reply cut short at one CLI buffer (a
+   * certificate with many long names: its SAN line alone fills 16 KB) has no SHA-1 line; it is
+   * never read as "different": the serial, printed before the names, says whether it is `want`.
+   * A certificate whose names alone would come near that buffer is not asked about at all: 2.6.12's
+   * worker was seen to crash (SIGSEGV in the CLI applet) printing one with 100 names of 190
+   * characters. It was loaded from the file we wrote (the runtime API cannot take it), so that
+   * file's version is taken as served.
+   */
+  private async servedSha1(path: string, want: DeployEntry): Promise<string | undefined> {
+    if (want.sni.reduce((n, name) => n + name.length + SAN_OVERHEAD_BYTES, 0) > SHOW_CERT_SAFE_SAN_BYTES) return want.sha1;
+    let details;
+    try {
+      details = await this.o.client.showSslCert(path);
+    } catch (err) {
+      if (err instanceof HaproxyNotFoundError) return undefined;
+      throw err;
+    }
+    if (details.sha1 !== undefined) return details.sha1;
+    return details.serial !== undefined && normalizeSerialHex(details.serial) === want.serial ? want.sha1 : undefined;
   }
 
   private async reconcileMaps(): Promise<void> {
@@ -420,13 +507,15 @@ export class InstanceSync {
   private markUp(): void {
     if (this.state !== 'up') this.o.log.info({ instance: this.name }, 'instance up');
     this.state = 'up';
+    this.lastError = undefined;
     this.o.metrics.instanceUp(this.name, true);
   }
 
   private markDown(err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
-    if (this.state !== 'down') this.o.log.warn({ instance: this.name, err: message }, 'instance down; retrying with backoff');
-    this.state = 'down';
+    const state = err instanceof HaproxyMisconfiguredError ? 'misconfigured' : 'down';
+    if (this.state !== state) this.o.log.warn({ instance: this.name, err: message }, `instance ${state}; retrying with backoff`);
+    this.state = state;
     this.needReconcile = true;
     this.lastError = { message, at: new Date().toISOString() };
     this.o.metrics.instanceUp(this.name, false);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export interface AtomicWriteOptions {
@@ -22,6 +22,41 @@ const TEMP_NAME = /^\..+\.[0-9a-f]{16}\.tmp$/;
 /** Whether a file name is one of writeFileAtomic's temp files (left behind only by a crash). */
 export function isTempFileName(name: string): boolean {
   return TEMP_NAME.test(name);
+}
+
+/**
+ * Removes what crashes leave behind under `dir` (recursively): writeFileAtomic's temp files, and
+ * names `alsoLeftover` accepts, modified more than `olderThanMs` ago (0: all of them, for a
+ * directory no live writer shares). Returns how many were removed; a file that cannot be removed
+ * is reported to `onWarning` and skipped.
+ */
+export async function removeLeftoverFiles(
+  dir: string,
+  o: { olderThanMs: number; alsoLeftover?: (name: string) => boolean; onWarning?: (err: Error) => void },
+): Promise<number> {
+  let removed = 0;
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (fsErrorCode(err) === 'ENOENT') return 0;
+    throw err;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      removed += await removeLeftoverFiles(path, o);
+    } else if (isTempFileName(entry.name) || o.alsoLeftover?.(entry.name)) {
+      try {
+        if (o.olderThanMs > 0 && (await stat(path)).mtimeMs + o.olderThanMs >= Date.now()) continue;
+        await unlink(path);
+        removed++;
+      } catch (cause) {
+        if (fsErrorCode(cause) !== 'ENOENT') o.onWarning?.(new Error(`could not remove leftover ${path}`, { cause }));
+      }
+    }
+  }
+  return removed;
 }
 
 /** A fresh temp-file name beside `path` (see isTempFileName). */

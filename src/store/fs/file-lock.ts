@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { open, stat, unlink } from 'node:fs/promises';
+import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -29,6 +29,8 @@ export interface FileLockOptions {
   onWarning?: (err: Error) => void;
   /** Called once when the lock is released (to let an owner forget it). */
   onReleased?: (lock: FileLock) => void;
+  /** Called once if the lock is lost (taken over after its lease ran out): the holder must stop. */
+  onLost?: (err: Error) => void;
 }
 
 /** A lock file as read at one moment. */
@@ -55,6 +57,7 @@ export class FileLock implements Lock {
   readonly #leaseMs: number;
   readonly #onWarning: (err: Error) => void;
   readonly #onReleased: ((lock: FileLock) => void) | undefined;
+  readonly #onLost: ((err: Error) => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #refreshing: Promise<unknown> = Promise.resolve();
   #released: Promise<void> | undefined;
@@ -66,6 +69,7 @@ export class FileLock implements Lock {
     this.#leaseMs = opts.leaseMs;
     this.#onWarning = opts.onWarning;
     this.#onReleased = opts.onReleased;
+    this.#onLost = opts.onLost;
     this.#schedule();
   }
 
@@ -104,7 +108,9 @@ export class FileLock implements Lock {
       const seen = await readLockFile(this.#path);
       if (seen?.record?.owner !== this.#owner) {
         const why = seen ? `${seen.record?.owner ?? 'another process'} took it over after its lease expired` : 'its file was removed';
-        this.#onWarning(new StoreLockedError(`lock ${this.key} was lost: ${why}; the work it protected may run twice`));
+        const lost = new StoreLockedError(`lock ${this.key} was lost: ${why}; the work it protected may run twice`);
+        this.#onWarning(lost);
+        this.#onLost?.(lost);
         return false;
       }
       await writeFileAtomic(this.#path, recordText(this.#owner, this.#leaseMs), { mode: 0o644 });
@@ -173,6 +179,13 @@ export async function acquireFileLock(path: string, key: string, opts: FileLockO
       throw err;
     }
   }
+}
+
+/** "pid 1234 on host db-1" for a lock record's owner (hostname:pid:random). */
+export function describeOwner(record: LockRecord | undefined): string {
+  if (!record) return 'an unknown holder (its lock file is unreadable)';
+  const [host, pid] = record.owner.split(':');
+  return `pid ${pid} on host ${host}, lease until ${record.expiresAt}`;
 }
 
 /**
@@ -291,6 +304,37 @@ async function breakStale(path: string, seen: Seen, leaseMs: number): Promise<bo
   } finally {
     await unlink(token).catch(() => undefined);
   }
+}
+
+/**
+ * Removes the lock files under `dir` (recursively) whose holder died on this host or whose lease
+ * ran out: a crashed daemon's locks, which nobody might ask for again. Goes through breakStale, so
+ * a contender taking one of them over at the same moment is safe. Returns how many were removed.
+ */
+export async function removeStaleLocks(dir: string, onWarning: (err: Error) => void): Promise<number> {
+  let removed = 0;
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (fsErrorCode(err) === 'ENOENT') return 0;
+    throw err;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      removed += await removeStaleLocks(path, onWarning);
+      continue;
+    }
+    if (!entry.name.endsWith('.lock') || entry.name.startsWith('.')) continue;
+    try {
+      const seen = await readLockFile(path);
+      if (seen && isStale(seen, DEFAULT_LEASE_MS) && (await breakStale(path, seen, DEFAULT_LEASE_MS))) removed++;
+    } catch (cause) {
+      onWarning(new Error(`could not remove stale lock ${path}`, { cause }));
+    }
+  }
+  return removed;
 }
 
 /** Whether a file name is a stale-lock break token (left behind only by a crash mid-takeover). */

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { StoreCorruptError } from '../../core/errors.js';
+import { StoreCorruptError, StoreLockedError } from '../../core/errors.js';
 import type { CertMeta, Lock, LockOptions, PendingIssue, Store, StoredCert } from '../store.js';
-import { ensureDir, fsErrorCode, isTempFileName, removeFileDurable, writeFileAtomic } from './atomic-write.js';
-import { acquireFileLock, FileLock, isBreakTokenName, tryAcquireFileLock } from './file-lock.js';
+import { ensureDir, fsErrorCode, removeFileDurable, removeLeftoverFiles, writeFileAtomic } from './atomic-write.js';
+import { acquireFileLock, describeOwner, FileLock, isBreakTokenName, removeStaleLocks, tryAcquireFileLock } from './file-lock.js';
 import { checkCertId, checkStoreKey, isCertId } from './keys.js';
 
 export interface FsStoreOptions {
@@ -23,7 +23,11 @@ const FORMAT = 1;
  * would fail its rename. They are ignored by lists either way.
  */
 const LEFTOVER_AGE_MS = 60_000;
+/** How often the daemon holding the store sweeps leftovers (so none lives much past LEFTOVER_AGE_MS). */
+const SWEEP_EVERY_MS = 15_000;
 const SUBDIRS = ['certs', 'pending', 'blobs', 'locks'];
+/** Held by a running daemon for its whole life (one daemon per dataDir). */
+const DAEMON_LOCK = 'daemon';
 /** Bounds open files while listing thousands of certificates. */
 const READ_CONCURRENCY = 16;
 
@@ -48,6 +52,7 @@ export class FsStore implements Store {
     onReleased: (lock: FileLock) => this.#locks.delete(lock),
   };
   #ready: Promise<void> | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(dataDir: string, opts: FsStoreOptions = {}) {
     this.dataDir = resolve(dataDir);
@@ -151,8 +156,25 @@ export class FsStore implements Store {
     return got;
   }
 
+  /** Holds `locks/daemon.lock` until close() (see Store.claimForDaemon). */
+  async claimForDaemon(onLost: (err: Error) => void): Promise<void> {
+    const path = await this.#lockPath(DAEMON_LOCK);
+    const got = await tryAcquireFileLock(path, DAEMON_LOCK, { ...this.#lockHooks, onLost });
+    if (!(got instanceof FileLock)) {
+      throw new StoreLockedError(
+        `dataDir ${this.dataDir} is in use by another haproxy-certd daemon (${describeOwner(got.holder)}): stop it first, or give this daemon a dataDir of its own`,
+      );
+    }
+    this.#locks.add(got);
+    this.#sweeper = setInterval(() => {
+      this.removeLeftovers().catch((err: Error) => this.#onWarning(new Error(`could not sweep crash leftovers: ${err.message}`, { cause: err })));
+    }, SWEEP_EVERY_MS);
+    this.#sweeper.unref();
+  }
+
   /** Releases the locks this instance still holds. Safe to call twice. */
   async close(): Promise<void> {
+    clearInterval(this.#sweeper);
     await Promise.all([...this.#locks].map((l) => l.release()));
   }
 
@@ -179,7 +201,7 @@ export class FsStore implements Store {
   #init(): Promise<void> {
     this.#ready ??= (async () => {
       for (const dir of SUBDIRS) await ensureDir(join(this.dataDir, dir));
-      for (const dir of SUBDIRS) await this.#removeLeftovers(join(this.dataDir, dir));
+      await this.removeLeftovers();
     })().catch((err: unknown) => {
       // Let a later call try again (the directory may be mounted or fixed meanwhile).
       this.#ready = undefined;
@@ -188,20 +210,19 @@ export class FsStore implements Store {
     return this.#ready;
   }
 
-  /** Removes temp files and stale-lock break tokens that a crash left behind. */
-  async #removeLeftovers(dir: string): Promise<void> {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) {
-        await this.#removeLeftovers(path);
-      } else if (isTempFileName(entry.name) || isBreakTokenName(entry.name)) {
-        try {
-          if ((await stat(path)).mtimeMs + LEFTOVER_AGE_MS < Date.now()) await unlink(path);
-        } catch (cause) {
-          if (fsErrorCode(cause) !== 'ENOENT') this.#onWarning(new Error(`could not remove leftover ${path}`, { cause }));
-        }
-      }
+  /**
+   * Removes what crashes left behind: temp files and stale-lock break tokens older than
+   * LEFTOVER_AGE_MS, and lock files whose holder died on this host or whose lease ran out (ours
+   * are refreshed, so never among them). Done at open, and by the claiming daemon every
+   * SWEEP_EVERY_MS. Returns how many files were removed.
+   */
+  async removeLeftovers(): Promise<number> {
+    const onWarning = this.#onWarning;
+    let removed = 0;
+    for (const dir of SUBDIRS) {
+      removed += await removeLeftoverFiles(join(this.dataDir, dir), { olderThanMs: LEFTOVER_AGE_MS, alsoLeftover: isBreakTokenName, onWarning });
     }
+    return removed + (await removeStaleLocks(join(this.dataDir, 'locks'), onWarning));
   }
 
   /** Reads and parses every `<id>.json` in a folder with bounded concurrency, skipping bad files. */
