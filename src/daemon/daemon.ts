@@ -12,6 +12,7 @@ import type { Store } from '../store/store.js';
 import { loadOrCreateDefaultCert } from './default-cert.js';
 import { createIssuers, defaultIssuerId } from './issuers.js';
 import { policiesFromConfig } from './policies.js';
+import { logRuntimeEvents } from './runtime-log.js';
 import { loadOrCreateToken, onDemandToken } from './token.js';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -65,6 +66,7 @@ export class Daemon {
     o: DaemonOptions,
     private readonly sources: CertSource[],
     private readonly onDemand: OnDemand | undefined,
+    private readonly stopRuntimeLog: () => void,
   ) {
     this.scheduler = new RenewalScheduler({
       store,
@@ -112,6 +114,7 @@ export class Daemon {
     await mkdir(certDir, { recursive: true });
     await writeFileAtomic(join(certDir, ONDEMAND_LUA_FILE), ONDEMAND_LUA, { mode: 0o644 });
     const sources = await createSources(config.sources);
+    const stopRuntimeLog = logRuntimeEvents(log.child({ component: 'haproxy-runtime' }));
     await deployer.start(await service.deployEntries());
     const sink = new ServiceSink(service, log.child({ component: 'sources' }));
     // Not awaited: a slow HTTP source must not hold up the daemon's start.
@@ -125,7 +128,7 @@ export class Daemon {
       ? new DnsDiscovery({ ...config.haproxy.discover, everyMs: config.haproxy.discover.every, log, onChange: (found) => deployer.setDiscovered(found) })
       : undefined;
     await discovery?.start();
-    const daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery, issuers, o, sources, onDemand?.handler);
+    const daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery, issuers, o, sources, onDemand?.handler, stopRuntimeLog);
     log.info({ api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
     void daemon.catchUp().then(() => daemon.scheduler.start());
     return daemon;
@@ -152,6 +155,7 @@ export class Daemon {
     await this.deployer.stop();
     await this.service.drain();
     await this.store.close();
+    this.stopRuntimeLog();
     this.log.info('daemon stopped');
   }
 }
