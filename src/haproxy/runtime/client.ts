@@ -622,6 +622,9 @@ export class RuntimeClient {
       await this.abortQuietly(s, kind, stale, o);
       runtimeChannel.publish({ event: 'stale-transaction-aborted', address: formatRuntimeAddress(this.address), kind, path: stale });
     }
+    // None is open now (or the worker is new): nothing on another path is ours any more.
+    delete this.ours.cert;
+    delete this.ours.caFile;
   }
 
   private execOptions(o: CallOptions) {
