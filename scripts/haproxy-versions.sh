@@ -20,7 +20,7 @@ root=$cache/$suite
 launcher=$cache/$suite.haproxy
 
 if [[ $(id -u) != 0 ]]; then
-  echo "haproxy-versions: needs root (debootstrap, unshare --mount)" >&2
+  echo "haproxy-versions: needs root (debootstrap, unshare --mount); without it, test on 2.6 alone: npm test -- --haproxy 2.6" >&2
   exit 1
 fi
 
