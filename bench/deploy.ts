@@ -25,6 +25,7 @@ import { silentLogger } from '../src/core/log.js';
 import { Deployer, type DeployOutcome } from '../src/haproxy/deploy/deployer.js';
 import type { DeployEntry } from '../src/haproxy/deploy/entry.js';
 import type { DeployMetrics } from '../src/haproxy/deploy/metrics.js';
+import { haproxyBinary } from '../src/haproxy/managed/managed-haproxy.js';
 import { handshake } from '../test/helpers/tls.js';
 import { timeFilesAlone } from './lib/files-alone.js';
 import { RawPusher } from './lib/floor.js';
@@ -337,7 +338,7 @@ function revision(): string {
 function machine(code: string): string[] {
   let haproxy = 'unknown';
   try {
-    haproxy = execFileSync('/usr/sbin/haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]!;
+    haproxy = execFileSync(haproxyBinary(), ['-v'], { encoding: 'utf8' }).split('\n')[0]!;
   } catch {
     // Reported as unknown; the bench itself would have failed to start HAProxy.
   }

@@ -135,15 +135,20 @@ async function onDemandAcme(maxWait: string): Promise<{ pebble: TestPebble; stac
   const pebble = await startPebble({ httpPort });
   const caBundle = join(pebble.dir, 'pebble-tls.pem');
   await writeFile(caBundle, pebble.tlsCaPem);
-  const stack = await startStack(
-    {
-      issuers: { le: { type: 'acme', directory: pebble.directoryUrl, caBundle, challenge: 'http-01' } },
-      onDemand: { issuer: 'le', allow: ['*.od.acme.test'], maxCertificates: 10, maxWait },
-    },
-    {},
-    { acmeHttpPort: httpPort },
-  );
-  return { pebble, stack };
+  try {
+    const stack = await startStack(
+      {
+        issuers: { le: { type: 'acme', directory: pebble.directoryUrl, caBundle, challenge: 'http-01' } },
+        onDemand: { issuer: 'le', allow: ['*.od.acme.test'], maxCertificates: 10, maxWait },
+      },
+      {},
+      { acmeHttpPort: httpPort },
+    );
+    return { pebble, stack };
+  } catch (err) {
+    await pebble.stop();
+    throw err;
+  }
 }
 
 describe('on-demand from an ACME CA (Pebble): the slow issuer', () => {

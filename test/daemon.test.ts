@@ -3,9 +3,12 @@ import assert from 'node:assert/strict';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { request as httpsRequest, Agent } from 'node:https';
 import type { TLSSocket } from 'node:tls';
+import { pino } from 'pino';
 import { DaemonClient } from '../src/cli/daemon-client.js';
 import type { IssueResult } from '../src/service/cert-service.js';
 import { makeDeployEntry } from '../src/haproxy/deploy/entry.js';
+import { parseRuntimeAddress } from '../src/haproxy/runtime/address.js';
+import { RuntimeSession } from '../src/haproxy/runtime/session.js';
 import { selfSigned } from './helpers/certs.js';
 import { eventually, handshake, startStack, type Stack } from './helpers/stack.js';
 
@@ -164,5 +167,42 @@ describe('daemon + real HAProxy: issue, replace, remove, restart — no reload',
     assert.match(text, /certd_cert_not_after_timestamp_seconds\{cert="fresh\.test",issuer="internal"\} \d+/);
     assert.match(text, /certd_deploy_total\{instance="h1",op="add"\} \d+/);
     assert.match(text, /certd_instance_up\{instance="h1"\} 1/);
+  });
+});
+
+describe('daemon + real HAProxy: another client left a certificate transaction open', () => {
+  let stack: Stack;
+  const logged: { event?: string; named?: string; msg?: string }[] = [];
+
+  before(async () => {
+    const sink = { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[number]) };
+    stack = await startStack({}, { log: pino({ level: 'warn' }, sink) });
+  });
+  after(() => stack.stop());
+
+  test('on another path: the next push aborts it, is served within 1 s, and the abort is logged', async () => {
+    const api = new DaemonClient(stack.daemon.api.url, stack.daemon.token);
+    const ca = await stack.rootPem();
+    await api.call<IssueResult>('POST', '/certs', { names: ['before.txn.test'] }); // the daemon's session is up
+    const foreign = await RuntimeSession.open(parseRuntimeAddress(stack.config.haproxy.instances[0]!.runtime));
+    try {
+      const left = await selfSigned('left-open.test');
+      assert.match(await foreign.execute('new ssl cert /v/left-open.pem'), /^New empty certificate store/);
+      assert.match(await foreign.execute('set ssl cert /v/left-open.pem', left.pem), /^Transaction created/);
+      const t0 = Date.now();
+      const result = await api.call<IssueResult>('POST', '/certs', { names: ['after.txn.test'] });
+      const hs = await handshake(stack.tlsPort, 'after.txn.test', { ca });
+      const took = Date.now() - t0;
+      assert.deepEqual(result.deploy?.ok, ['h1']);
+      assert.equal(hs.serial, result.cert.serial);
+      assert.ok(took < 1_000, `issued and served in ${took} ms`);
+      assert.ok(
+        logged.some((l) => l.event === 'foreign-transaction-aborted' && l.named === '/v/left-open.pem'),
+        `logged: ${JSON.stringify(logged)}`,
+      );
+      assert.doesNotMatch(await foreign.execute('show ssl cert'), /^\*/m, 'no transaction left open');
+    } finally {
+      foreign.destroy();
+    }
   });
 });

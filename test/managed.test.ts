@@ -1,6 +1,6 @@
 /* ManagedHaproxy: start, stop, kill, restart, reload of a real `haproxy -W`, and failed starts. */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -100,6 +100,22 @@ describe('ManagedHaproxy', () => {
       const client = new RuntimeClient(h.runtime, { connectAttempts: 1 });
       assert.equal((await client.showInfo()).pid, await h.haproxy.workerPid());
       client.close();
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
+describe('the HAProxy under test', () => {
+  it("is the pid ManagedHaproxy started (the version matrix's launcher execs), and its mounts stay private", async () => {
+    const h = await startHaproxy();
+    try {
+      // The master is the process we spawned: signals and exit codes reach HAProxy itself.
+      const exe = await readlink(`/proc/${h.haproxy.masterPid}/exe`);
+      assert.match(exe, /\/haproxy$/);
+      // A 3.x chroot binds /tmp, /dev, /proc and the cwd inside its own mount namespace: none of it shows here.
+      const mounts = await readFile('/proc/self/mountinfo', 'utf8');
+      assert.doesNotMatch(mounts, /haproxy-certd\/(trixie|forky)/);
     } finally {
       await h.stop();
     }

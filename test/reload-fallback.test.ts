@@ -4,7 +4,11 @@ import { DaemonClient } from '../src/cli/daemon-client.js';
 import type { IssueResult } from '../src/service/cert-service.js';
 import { selfSigned } from './helpers/certs.js';
 import { handshake, startStack, type Stack } from './helpers/stack.js';
-import { parseShowProc } from '../src/haproxy/deploy/reload.js';
+import { parseShowProc, ReloadFallback } from '../src/haproxy/deploy/reload.js';
+import { parseReloadAnswer } from '../src/haproxy/managed/master-cli.js';
+import { silentLogger } from '../src/core/log.js';
+import { HAPROXY_UNDER_TEST, startHaproxy } from './helpers/haproxy.js';
+import { appendFile } from 'node:fs/promises';
 import { RuntimeClient } from '../src/haproxy/runtime/client.js';
 import { join } from 'node:path';
 
@@ -81,4 +85,33 @@ describe('without a master socket the refusal is reported and blocks nothing els
       client.close();
     }
   });
+});
+
+test('a fallback reload of a broken configuration fails typed, with HAProxy 3.x saying why; the old worker keeps serving', async () => {
+  const h = await startHaproxy();
+  try {
+    const pid = await h.haproxy.workerPid();
+    await appendFile(h.configFile, 'frontend broken\n  bind 127.0.0.1:1 ssl crt /nonexistent/certd-test.pem\n');
+    const reload = new ReloadFallback(h.masterSocket, 'h1', silentLogger, 0);
+    await assert.rejects(reload.request('test'), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'CERTD_E_HAPROXY_RELOAD_FAILED');
+      // 2.6's master answers `reload` with nothing: only `show proc`'s failed count tells.
+      if (HAPROXY_UNDER_TEST === '2.6') assert.match(err.message, /see HAProxy's log/);
+      else assert.match(err.message, /unable to stat SSL certificate from file '\/nonexistent\/certd-test\.pem'/);
+      return true;
+    });
+    assert.equal((await handshake(h.tlsPort, 'any.test')).serial, h.defaultCert.serial);
+    assert.equal(await h.haproxy.workerPid(), pid);
+  } finally {
+    await h.stop();
+  }
+});
+
+test('master CLI reload answer: 3.x verdict and alerts; 2.6 empty', () => {
+  assert.equal(parseReloadAnswer(''), undefined);
+  assert.deepEqual(parseReloadAnswer('Success=1\n--\n[NOTICE]   (15662) : Loading success.\n\n'), { success: true, alerts: [] });
+  assert.deepEqual(
+    parseReloadAnswer("Success=0\n--\n[ALERT]    (15662) : config : parsing [h.cfg:14] : bad bind.\n[WARNING]  (15662) : Loading failure!\n\n"),
+    { success: false, alerts: ['config : parsing [h.cfg:14] : bad bind.'] },
+  );
 });

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { availableParallelism, cpus, loadavg } from 'node:os';
+import { haproxyBinary } from '../../src/haproxy/managed/managed-haproxy.js';
 import { num } from './stats.js';
 
 /** A peer's version line for the results header: `name: <first line of cmd output>`. */
@@ -28,7 +29,7 @@ export function debianVersion(pkg: string): string {
 export function machineLines(peers: PeerVersion[] = []): string[] {
   return [
     `- nproc: ${availableParallelism()} (${cpus()[0]?.model ?? 'unknown CPU'})`,
-    `- haproxy: ${versionOf('/usr/sbin/haproxy', ['-v'])}`,
+    `- haproxy: ${versionOf(haproxyBinary(), ['-v'])}`,
     `- node: ${process.version}`,
     ...peers.map((p) => `- ${p.name}: ${p.version}`),
   ];

@@ -11,6 +11,7 @@ import type { Store } from '../store/store.js';
 import { loadOrCreateDefaultCert } from './default-cert.js';
 import { createIssuers, defaultIssuerId } from './issuers.js';
 import { policiesFromConfig } from './policies.js';
+import { logRuntimeEvents } from './runtime-log.js';
 import { loadOrCreateToken, onDemandToken } from './token.js';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -66,6 +67,7 @@ export class Daemon {
     o: DaemonOptions,
     private readonly sources: CertSource[],
     private readonly onDemand: OnDemand | undefined,
+    private readonly stopRuntimeLog: () => void,
   ) {
     this.scheduler = new RenewalScheduler({
       store,
@@ -137,6 +139,8 @@ export class Daemon {
     await mkdir(certDir, { recursive: true });
     await writeFileAtomic(join(certDir, ONDEMAND_LUA_FILE), ONDEMAND_LUA, { mode: 0o644 });
     const sources = await createSources(config.sources);
+    const stopRuntimeLog = logRuntimeEvents(log.child({ component: 'haproxy-runtime' }));
+    undo.push(stopRuntimeLog);
     undo.push(() => deployer.stop());
     await deployer.start(await service.deployEntries());
     const sink = new ServiceSink(service, log.child({ component: 'sources' }));
@@ -154,7 +158,7 @@ export class Daemon {
     undo.push(() => discovery?.stop());
     await discovery?.start();
     api.serve(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t) }), onDemand);
-    daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery, issuers, o, sources, onDemand?.handler);
+    daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery, issuers, o, sources, onDemand?.handler, stopRuntimeLog);
     log.info({ api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
     void daemon.catchUp().then(() => daemon.scheduler.start());
     return daemon;
@@ -187,6 +191,7 @@ export class Daemon {
     await this.deployer.stop();
     await this.service.drain();
     await this.store.close();
+    this.stopRuntimeLog();
     this.log.info('daemon stopped');
   }
 }

@@ -6,6 +6,17 @@ import { freePort } from './ports.js';
 import { makeCert, type TestCert } from './tls.js';
 import { TrackedHaproxy } from './children.js';
 
+/**
+ * The HAProxy branch the suite runs against: scripts/test.sh sets CERTD_HAPROXY_VERSION beside
+ * CERTD_HAPROXY_BIN for 3.0 and 3.2; unset means Debian 12's 2.6. Tests that pin a version's
+ * exact replies branch on it, and `show info` is checked against it.
+ */
+export const HAPROXY_UNDER_TEST: '2.6' | '3.0' | '3.2' = (() => {
+  const v = process.env.CERTD_HAPROXY_VERSION ?? '2.6';
+  if (v !== '2.6' && v !== '3.0' && v !== '3.2') throw new Error(`CERTD_HAPROXY_VERSION=${v}: expected 2.6, 3.0 or 3.2`);
+  return v;
+})();
+
 export interface TestHaproxy {
   dir: string;
   /** `unix:<dir>/admin.sock` (level admin). */

@@ -68,7 +68,15 @@ export async function startStack(extra: Partial<ConfigInput> = {}, opts: Partial
     return writeFile(haproxyConfigFile, demoHaproxyConfig({ adminSocket, crtList: config.haproxy.crtList, bind, onDemand, acmeHttp }));
   };
   const haproxy = new TrackedHaproxy({ configFile: haproxyConfigFile, masterSocket: join(dir, 'master.sock'), runtimeSocket: adminSocket });
-  const tlsPort = await startOnFreePort(haproxy, writeConfig);
+  let tlsPort: number;
+  try {
+    tlsPort = await startOnFreePort(haproxy, writeConfig);
+  } catch (err) {
+    // A daemon left running would keep the test file alive until its timeout.
+    await daemon.stop().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   const stack: Stack = {
     dir,
     config,

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { CertdError } from '../../core/errors.js';
-import { masterCommand } from '../managed/master-cli.js';
+import { masterCommand, parseReloadAnswer } from '../managed/master-cli.js';
 
 /** At most one reload per instance this often: a reload with 10k certs costs seconds of CPU. */
 const MIN_INTERVAL_MS = 30_000;
@@ -57,7 +57,11 @@ export class ReloadFallback {
     this.last = Date.now();
     const before = parseShowProc(await masterCommand(this.masterSocket, 'show proc'));
     this.log.warn({ instance: this.instance, reason }, 'runtime API cannot express this change: hitless reload through the master CLI');
-    await masterCommand(this.masterSocket, 'reload', CONFIRM_TIMEOUT_MS);
+    // 3.x answers with its verdict and the startup log's alerts: a failure can say why at once.
+    const answer = parseReloadAnswer(await masterCommand(this.masterSocket, 'reload', CONFIRM_TIMEOUT_MS));
+    if (answer?.success === false) {
+      throw new CertdError('CERTD_E_HAPROXY_RELOAD_FAILED', `instance ${this.instance}: the reload failed: ${answer.alerts.join(' | ') || "see HAProxy's log"}; the old worker keeps serving`);
+    }
     const deadline = Date.now() + CONFIRM_TIMEOUT_MS;
     while (Date.now() < deadline) {
       // The master re-executes itself on reload: its socket refuses connections for a moment.

@@ -1,2 +1,2 @@
-export { ManagedHaproxy, HaproxyStartError, type ManagedHaproxyOptions } from './managed-haproxy.js';
-export { masterCommand } from './master-cli.js';
+export { ManagedHaproxy, HaproxyStartError, haproxyBinary, type ManagedHaproxyOptions } from './managed-haproxy.js';
+export { masterCommand, parseReloadAnswer, type ReloadAnswer } from './master-cli.js';

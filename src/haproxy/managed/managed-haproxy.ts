@@ -19,7 +19,7 @@ export interface ManagedHaproxyOptions {
   masterSocket: string;
   /** A `stats socket` of the config (path or runtime address): start waits until it answers. */
   runtimeSocket?: string;
-  /** HAProxy binary (default /usr/sbin/haproxy when present, else `haproxy` from PATH). */
+  /** HAProxy binary (default: haproxyBinary()). */
   binary?: string;
   /** Bound on start and reload (default 15000 ms). */
   startTimeoutMs?: number;
@@ -197,8 +197,19 @@ export class ManagedHaproxy {
   }
 
   private binary(): string {
-    return this.o.binary ?? (existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : 'haproxy');
+    return this.o.binary ?? haproxyBinary();
   }
+}
+
+/**
+ * The HAProxy the demo, tests and benchmarks run: CERTD_HAPROXY_BIN when set (the version matrix
+ * points it at a launcher from scripts/haproxy-versions.sh), else /usr/sbin/haproxy when present,
+ * else `haproxy` from PATH.
+ */
+export function haproxyBinary(): string {
+  const fromEnv = process.env.CERTD_HAPROXY_BIN;
+  if (fromEnv) return fromEnv;
+  return existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : 'haproxy';
 }
 
 function signalQuietly(pid: number, signal: NodeJS.Signals): void {

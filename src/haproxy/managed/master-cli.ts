@@ -34,3 +34,25 @@ export function masterCommand(socketPath: string, command: string, timeoutMs = 2
     socket.end(`${command}\n`);
   });
 }
+
+/** What the master CLI's `reload` answered: 3.x says whether the new configuration loaded. */
+export interface ReloadAnswer {
+  success: boolean;
+  /** The ALERT lines of the startup log that follows the verdict (why a reload failed). */
+  alerts: string[];
+}
+
+/**
+ * Reads the answer to `reload` on the master CLI. 3.0+ answers `Success=1` or `Success=0`, `--`,
+ * then the startup log (measured on 3.0.11 and 3.2.26); 2.6 answers nothing, so undefined: the
+ * caller falls back to what `show proc` shows.
+ */
+export function parseReloadAnswer(text: string): ReloadAnswer | undefined {
+  const m = /^Success=([01])\n/.exec(text);
+  if (!m) return undefined;
+  const alerts = text
+    .split('\n')
+    .filter((l) => l.startsWith('[ALERT]'))
+    .map((l) => l.replace(/^\[ALERT\]\s+\(\d+\)\s+:\s+/, ''));
+  return { success: m[1] === '1', alerts };
+}

@@ -113,6 +113,8 @@ export class RuntimeClient {
   private session?: RuntimeSession;
   /** Cert paths HAProxy has (from `show ssl cert` at connect, then our own changes): saves a `new`. */
   private known = new Set<string>();
+  /** The path of the transaction we opened and have not committed or aborted yet, per store kind. */
+  private readonly ours: Partial<Record<StoreKind, string>> = {};
   private closed = false;
   /** Aborts a session being opened (connect, prompt, retries) when the client is closed. */
   private readonly closing = new AbortController();
@@ -168,9 +170,10 @@ export class RuntimeClient {
   }
 
   /**
-   * `set ssl cert` with the PEM as payload: opens or updates the instance's transaction. If HAProxy
-   * names another path (the 2.6.12 bug: someone's transaction was open), that transaction now
-   * holds our PEM: it is aborted and HaproxyTxnMismatchError thrown.
+   * `set ssl cert` with the PEM as payload: opens or updates the instance's transaction. A
+   * transaction another client left open on another path is aborted (event
+   * `foreign-transaction-aborted`) and the set sent again; one we opened ourselves on another path
+   * (setSslCert without commit) is HaproxyTxnMismatchError.
    */
   async setSslCert(path: string, pem: string, o: CallOptions = {}): Promise<void> {
     checkPath(path);
@@ -198,9 +201,10 @@ export class RuntimeClient {
 
   /**
    * Creates (if missing), sets and commits a certificate as one unit: what a deploy needs. Checks
-   * the path HAProxy names in every reply; a transaction left open on another path (2.6.12 bug)
-   * is aborted and HaproxyTxnMismatchError thrown, so another path never gets our PEM committed.
-   * A failed commit is aborted too (2.6 would leave it open). "Locked" is retried with backoff.
+   * the path HAProxy names in every reply; a transaction another client left open on another path
+   * is aborted and the set retried (see set()), so another path never gets our PEM committed and
+   * a forgotten transaction never wedges the instance. A failed commit is aborted too (2.6 would
+   * leave it open). "Locked" is retried with backoff.
    */
   async putCert(path: string, pem: string, o: CallOptions = {}): Promise<void> {
     checkPath(path);
@@ -405,18 +409,22 @@ export class RuntimeClient {
    * put() for a certificate new to us (on-demand's case) in one write and one round trip: new,
    * abort, set, commit, `after`. The `abort` closes a transaction someone left open on this path,
    * so nothing of its content rides along with our commit; its reply (usually "No ongoing
-   * transaction") is not checked. If `set` fails, or went into a transaction open on another path
-   * (2.6.12), `commit <path>` is refused by HAProxy and `after` finds the store empty (measured),
-   * so nothing is served; the replies are checked in order and the first failure is thrown.
+   * transaction") is not checked. If `set` fails, or met a transaction open on another path,
+   * `commit <path>` is refused by HAProxy and `after` finds the store empty (measured on 2.6 and
+   * 3.x), so nothing is served; the replies are checked in order and the first failure is thrown.
+   * When set() cleared another client's transaction and set again, commit and `after` go again.
    */
   private async putNew(s: RuntimeSession, path: string, payload: string, after: SessionCommand, o: CallOptions): Promise<string | undefined> {
-    const [created, , set, committed, afterReply] = await this.execAll(
+    const commitLine = { line: `commit ssl cert ${path}` };
+    let [created, , set, committed, afterReply] = await this.execAll(
       s,
-      [{ line: `new ssl cert ${path}` }, { line: `abort ssl cert ${path}` }, { line: `set ssl cert ${path}`, payload }, { line: `commit ssl cert ${path}` }, after],
+      [{ line: `new ssl cert ${path}` }, { line: `abort ssl cert ${path}` }, { line: `set ssl cert ${path}`, payload }, commitLine, after],
       o,
     );
     await this.create(s, 'cert', path, o, true, created);
+    const setFirstTime = STORES.cert.set.exec(set ?? '')?.[2] === path;
     await this.set(s, 'cert', path, payload, o, set);
+    if (!setFirstTime) [committed, afterReply] = await this.execAll(s, [commitLine, after], o);
     await this.commit(s, 'cert', path, o, committed);
     return afterReply;
   }
@@ -436,23 +444,38 @@ export class RuntimeClient {
     if (kind === 'cert') this.known.add(path);
   }
 
-  /** `set`, checking the path HAProxy names; resolves with "created" or "updated". */
+  /**
+   * `set`, checking the path HAProxy names; resolves with "created" or "updated". A transaction
+   * open on another path shows in two ways: 2.6.12 puts our PEM into it ("Transaction updated for
+   * certificate <other>"), 3.x refuses ours ("The ongoing transaction is about '<other>'…").
+   * Another client's is aborted and the set sent again (a forgotten one would otherwise block every
+   * set of this instance until someone aborts it by hand); ours is never thrown away.
+   */
   private async set(s: RuntimeSession, kind: StoreKind, path: string, payload: string, o: CallOptions, replied?: string): Promise<string> {
     const command = `set ${STORES[kind].noun} ${path}`;
-    const body = replied ?? (await this.exec(s, command, payload, o));
-    if (/not referenced by the configuration/.test(body)) this.known.delete(path);
-    const m = expectReply(command, body, STORES[kind].set);
-    const named = m[2]!;
-    if (named !== path) {
-      // The 2.6.12 bug: our PEM went into the transaction open on `named`. Never commit that.
-      await this.abortQuietly(s, kind, named, o);
-      runtimeChannel.publish({ event: 'txn-mismatch', address: formatRuntimeAddress(this.address), path, named });
-      throw new HaproxyTxnMismatchError(
-        `haproxy: \`${command}\`: HAProxy put the PEM into the transaction open on ${named} (2.6.12 bug: another client ` +
-          `left it open); that transaction was aborted, nothing was committed — retry`,
-      );
+    for (let attempt = 1; ; attempt++) {
+      const body = (attempt === 1 ? replied : undefined) ?? (await this.exec(s, command, payload, o));
+      if (/not referenced by the configuration/.test(body)) this.known.delete(path);
+      const m = STORES[kind].set.exec(body);
+      const named = m ? m[2]! : foreignTransaction(body);
+      if (named === undefined) throw replyError(command, body);
+      if (named === path) {
+        this.ours[kind] = path;
+        return m![1]!;
+      }
+      const ours = this.ours[kind] === named;
+      // 2.6.12: `named` now holds our PEM, whoever opened it: never commit that.
+      if (m || !ours) await this.abortQuietly(s, kind, named, o);
+      runtimeChannel.publish({ event: ours ? 'txn-mismatch' : 'foreign-transaction-aborted', address: formatRuntimeAddress(this.address), kind, path, named });
+      if (ours) {
+        throw new HaproxyTxnMismatchError(
+          `haproxy: \`${command}\`: our own transaction on ${named} is still open; commit or abort it first` + (m ? ' (2.6.12 put this PEM into it: it was aborted)' : ''),
+        );
+      }
+      if (attempt >= 3) {
+        throw new HaproxyTxnMismatchError(`haproxy: \`${command}\`: another client keeps opening transactions (last on ${named}); each was aborted, nothing was committed — retry`);
+      }
     }
-    return m[1]!;
   }
 
   private async commit(s: RuntimeSession, kind: StoreKind, path: string, o: CallOptions, replied?: string): Promise<void> {
@@ -460,18 +483,25 @@ export class RuntimeClient {
     const body = replied ?? (await this.exec(s, command, undefined, o));
     const m = OK.commit.exec(body);
     // The dots after the path are progress, so a path ending in dots is compared without them.
-    if (m && m[1] === path.replace(/\.+$/, '')) return;
+    if (m && m[1] === path.replace(/\.+$/, '')) {
+      if (this.ours[kind] === path) delete this.ours[kind];
+      return;
+    }
     const err = m ? replyError(command, `unexpected reply naming ${m[1]}`) : replyError(command, body);
     // 2.6 keeps a transaction open after a failed commit; close it so it can't capture later sets.
-    if (!(err instanceof HaproxyLockedError || err instanceof HaproxyNoTransactionError)) {
-      await this.abortQuietly(s, kind, foreignTransaction(body) ?? path, o);
+    // A refusal naming our own open transaction on another path leaves that one alone.
+    const foreign = foreignTransaction(body);
+    if (!(err instanceof HaproxyLockedError || err instanceof HaproxyNoTransactionError) && (foreign === undefined || foreign !== this.ours[kind])) {
+      await this.abortQuietly(s, kind, foreign ?? path, o);
     }
     throw err;
   }
 
   private async abort(s: RuntimeSession, kind: StoreKind, path: string, o: CallOptions): Promise<void> {
     const command = `abort ${STORES[kind].noun} ${path}`;
-    const m = expectReply(command, await this.exec(s, command, undefined, o), OK.abort);
+    const body = await this.exec(s, command, undefined, o);
+    if (this.ours[kind] === path && (OK.abort.test(body) || /No ongoing transaction!/.test(body))) delete this.ours[kind];
+    const m = expectReply(command, body, OK.abort);
     if (m[1] !== path) throw replyError(command, `unexpected reply naming ${m[1]}`);
   }
 
@@ -592,6 +622,9 @@ export class RuntimeClient {
       await this.abortQuietly(s, kind, stale, o);
       runtimeChannel.publish({ event: 'stale-transaction-aborted', address: formatRuntimeAddress(this.address), kind, path: stale });
     }
+    // None is open now (or the worker is new): nothing on another path is ours any more.
+    delete this.ours.cert;
+    delete this.ours.caFile;
   }
 
   private execOptions(o: CallOptions) {
