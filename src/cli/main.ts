@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { CertdError } from '../core/errors.js';
+import { VERSION } from '../core/version.js';
 import { registerCommands } from './commands/index.js';
 
 /** Exit codes (DESIGN §3): 0 ok, 1 failure, 2 usage or config error. */
@@ -8,6 +9,7 @@ const USAGE_CODES = new Set(['CERTD_E_CONFIG', 'CERTD_E_USAGE']);
 
 const program = new Command('haproxy-certd')
   .description('Automatic TLS certificates for HAProxy, hot-loaded without reloads')
+  .version(VERSION, '-V, --version', 'print the version and exit')
   .option('-c, --config <file>', 'config file', './certd.yaml')
   .showHelpAfterError()
   .exitOverride();

@@ -24,6 +24,7 @@ import type { BackoffRules } from '../renew/plan.js';
 import { RenewalScheduler } from '../renew/scheduler.js';
 import { createSources, ServiceSink, type CertSource } from '../sources/index.js';
 import { writeFileAtomic } from '../store/fs/atomic-write.js';
+import { VERSION } from '../core/version.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -126,7 +127,7 @@ export class Daemon {
       : undefined;
     await discovery?.start();
     const daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery, issuers, o, sources, onDemand?.handler);
-    log.info({ api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
+    log.info({ version: VERSION, api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
     void daemon.catchUp().then(() => daemon.scheduler.start());
     return daemon;
   }
