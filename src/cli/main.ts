@@ -10,7 +10,7 @@ const USAGE_CODES = new Set(['CERTD_E_CONFIG', 'CERTD_E_USAGE']);
 const program = new Command('haproxy-certd')
   .description('Automatic TLS certificates for HAProxy, hot-loaded without reloads')
   .version(VERSION, '-V, --version', 'print the version and exit')
-  .option('-c, --config <file>', 'config file', './certd.yaml')
+  .option('-c, --config <file>', 'config file (else $CERTD_CONFIG, ./certd.yaml, /etc/haproxy-certd/certd.yaml)')
   .showHelpAfterError()
   .exitOverride();
 registerCommands(program);

@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+/** tsx resolved from the repo, so a CLI run with its cwd elsewhere still finds it. */
+const TSX = import.meta.resolve('tsx');
 
 export interface CliResult {
   code: number | null;
@@ -12,7 +14,7 @@ export interface CliResult {
 /** Runs the CLI from source (no stale build) and collects its output; bounded by timeoutMs. */
 export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
       cwd: opts.cwd,
       env: { ...process.env, CERTD_LOG_LEVEL: 'warn', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -32,7 +34,7 @@ export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
 
 /** Spawns the CLI as a long-running process (the daemon); the caller kills it. */
 export function spawnCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
-  return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+  return spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
     cwd: opts.cwd,
     env: { ...process.env, CERTD_LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
