@@ -140,7 +140,7 @@ describe('Swarm stack (validated and cross-checked, not deployed here)', () => {
 });
 
 describe('systemd helpers: sysusers.d and tmpfiles.d, applied to a temp root', () => {
-  test('the user (in group haproxy) and certDir (haproxy-certd:haproxy 0750) are made as documented', async () => {
+  test('the user (in group haproxy), certDir (haproxy-certd:haproxy 0750) and the store dir (0700) are made as documented', async () => {
     const root = await mkdtemp(join(tmpdir(), 'certd-sysroot-'));
     try {
       await mkdir(join(root, 'etc'));
@@ -156,6 +156,9 @@ describe('systemd helpers: sysusers.d and tmpfiles.d, applied to a temp root', (
       assert.equal(certDir.mode & 0o777, 0o750);
       assert.equal(String(certDir.uid), user[1]);
       assert.equal(String(certDir.gid), haproxyGroup[1]);
+      const store = await stat(join(root, 'var', 'lib', 'haproxy-certd'));
+      assert.equal(store.mode & 0o777, 0o700);
+      assert.equal(String(store.uid), user[1]);
     } finally {
       await rm(root, { recursive: true, force: true });
     }
