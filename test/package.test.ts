@@ -113,7 +113,7 @@ console.log(JSON.stringify({ loadConfig: typeof m.loadConfig, Daemon: typeof m.D
       return text.replaceAll('/usr/bin/haproxy-certd ', `${bin} `);
     };
     const unit = await readFile(join(shipped, 'haproxy-certd.service'), 'utf8');
-    for (const key of ['User=haproxy-certd', 'StateDirectory=haproxy-certd', 'NoNewPrivileges=yes', 'ProtectSystem=strict']) assert.ok(unit.includes(key), key);
+    for (const key of ['User=haproxy-certd', 'StateDirectory=haproxy-certd', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ExecReload=/bin/kill -HUP $MAINPID']) assert.ok(unit.includes(key), key);
     await writeFile(join(units, 'haproxy-certd.service'), rebin(unit));
     const dropIn = await readFile(join(shipped, 'haproxy.service.d', 'haproxy-certd.conf'), 'utf8');
     assert.match(dropIn, /ExecStartPre=\S+ wait --crt-list /);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { Daemon } from '../../daemon/daemon.js';
+import { ReloadableDaemon } from '../../daemon/reload.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 import { createLogger } from '../../core/log.js';
 
@@ -23,8 +23,10 @@ export function registerRun(program: Command): void {
     .action(async () => {
       const ctx = await CliContext.load(program.opts<GlobalOptions>());
       const log = createLogger();
-      const daemon = await Daemon.start(ctx.config, { log });
-      const sig = await untilSignal();
+      const daemon = await ReloadableDaemon.start(ctx.configFile, ctx.config, { log });
+      // SIGHUP (systemd's ExecReload) reads the config again; a new config that fails to start is fatal.
+      const reloadFailed = new Promise<never>((_, reject) => process.on('SIGHUP', () => void daemon.reload().catch(reject)));
+      const sig = await Promise.race([untilSignal(), reloadFailed]);
       log.info({ signal: sig }, 'stopping');
       await daemon.stop();
     });
