@@ -10,7 +10,7 @@ interface Section {
   body: string;
 }
 
-const text = (sections: Section[]) => sections.map((s) => `${s.header}\n${s.body}`).join('\n');
+const renderSections = (sections: Section[]) => sections.map((s) => `${s.header}\n${s.body}`).join('\n');
 
 export interface PasteOptions {
   crtList: string;
@@ -57,7 +57,7 @@ export function pasteConfig(o: PasteOptions): string {
 
   const parts = [has ? '# --- haproxy-certd: paste at the end of your haproxy.cfg (only what it lacks) ---' : '# --- haproxy-certd: paste into haproxy.cfg ---'];
   if (globalLines.length) parts.push(`global\n${globalLines.join('\n')}\n`);
-  if (missing.length) parts.push(text(missing));
+  if (missing.length) parts.push(renderSections(missing));
   if (!globalLines.length && !missing.length) parts.push('# nothing to add: this haproxy.cfg has everything haproxy-certd needs\n');
   return parts.join('\n');
 }
@@ -104,7 +104,7 @@ export function onDemandTimings(maxWaitMs: number): { attemptMs: number; inspect
  * side still sees the client's address) into the TLS frontend that binds the crt-list.
  */
 export function onDemandFrontends(o: OnDemandSnippetOptions, httpBody: string): string {
-  return text(onDemandSections(o, httpBody));
+  return renderSections(onDemandSections(o, httpBody));
 }
 
 function onDemandSections(o: OnDemandSnippetOptions, httpBody: string): Section[] {
@@ -133,7 +133,7 @@ function onDemandSections(o: OnDemandSnippetOptions, httpBody: string): Section[
  * acme.map, which the daemon fills on every instance. Other plain-HTTP requests go to HTTPS.
  */
 export function acmeHttpFrontend(o: { bind: string; acmeMap: string }): string {
-  return text([acmeHttpSection(o)]);
+  return renderSections([acmeHttpSection(o)]);
 }
 
 function acmeHttpSection(o: { bind: string; acmeMap: string }): Section {
