@@ -11,6 +11,7 @@ if [[ "${CERTD_BOOTSTRAP_TEST:-}" == 1 ]]; then
   wanted[pebble]=pebble
   wanted[named]=bind9
   wanted[dig]=bind9-dnsutils
+  wanted[systemd-analyze]=systemd; wanted[docker-compose]=docker-compose  # service-file checks
 fi
 if [[ "${CERTD_BOOTSTRAP_BENCH:-}" == 1 ]]; then
   # The peers the benchmarks run side by side with certd (never as system services either).

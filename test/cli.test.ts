@@ -130,3 +130,31 @@ describe('CLI with a running daemon', () => {
     assert.match(await readFile(stack.config.haproxy.crtList, 'utf8'), /via-cli\.test\.pem via-cli\.test$/m);
   });
 });
+
+describe('config search from the CLI: --config, CERTD_CONFIG, ./certd.yaml', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'certd-locate-'));
+    const yaml = (certDir: string) => `dataDir: ./data\nhaproxy: { certDir: ./${certDir} }\napi: { listen: "127.0.0.1:1" }\n`;
+    await writeFile(join(dir, 'certd.yaml'), yaml('local-certs'));
+    await writeFile(join(dir, 'env.yaml'), yaml('env-certs'));
+    await writeFile(join(dir, 'flag.yaml'), yaml('flag-certs'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+  // haproxy-config prints the crt-list path, which names the certDir of the config it loaded.
+  const used = async (args: string[], env: NodeJS.ProcessEnv) => {
+    const r = await runCli([...args, 'haproxy-config'], { cwd: dir, env: { CERTD_CONFIG: '', ...env } });
+    assert.equal(r.code, 0, r.stderr);
+    return /crt-list \S+\/(\w+-certs)\/crt-list\.txt/.exec(r.stdout)?.[1];
+  };
+
+  test('each source wins over the next, and none found is a usage error saying where it looked', async () => {
+    assert.equal(await used([], {}), 'local-certs');
+    assert.equal(await used([], { CERTD_CONFIG: join(dir, 'env.yaml') }), 'env-certs');
+    assert.equal(await used(['--config', join(dir, 'flag.yaml')], { CERTD_CONFIG: join(dir, 'env.yaml') }), 'flag-certs');
+    const empty = await mkdtemp(join(dir, 'empty-'));
+    const none = await runCli(['list'], { cwd: empty, env: { CERTD_CONFIG: '' } });
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /no config file: looked for \S+certd\.yaml and \/etc\/haproxy-certd\/certd\.yaml/);
+  });
+});

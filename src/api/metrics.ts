@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { VERSION } from '../core/version.js';
 import type { DeployMetrics, DeployOp } from '../haproxy/deploy/metrics.js';
 
 /** The daemon's Prometheus metrics, one registry per daemon (tests run several in one process). */
@@ -77,6 +78,12 @@ export class Metrics implements DeployMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'certd_build_info',
+      help: 'Always 1; the running haproxy-certd version is in the label',
+      labelNames: ['version'] as const,
+      registers: [this.registry],
+    }).set({ version: VERSION }, 1);
   }
 
   observe(instance: string, op: DeployOp, startedMs: number): void {

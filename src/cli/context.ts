@@ -1,4 +1,5 @@
 import { loadConfig } from '../config/load.js';
+import { locateConfig } from '../config/locate.js';
 import type { Config } from '../config/schema.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { createIssuers, defaultIssuerId } from '../daemon/issuers.js';
@@ -11,7 +12,8 @@ import type { Store } from '../store/store.js';
 import { DaemonClient } from './daemon-client.js';
 
 export interface GlobalOptions {
-  config: string;
+  /** `--config`; else found by locateConfig. */
+  config?: string;
   json?: boolean;
 }
 
@@ -22,10 +24,13 @@ export class CliContext {
   private constructor(
     readonly config: Config,
     readonly log: Logger,
+    /** The config file loaded, as given or found. */
+    readonly configFile: string,
   ) {}
 
   static async load(opts: GlobalOptions): Promise<CliContext> {
-    return new CliContext(await loadConfig(opts.config), createLogger(process.env.CERTD_LOG_LEVEL ?? 'warn'));
+    const configFile = locateConfig({ flag: opts.config });
+    return new CliContext(await loadConfig(configFile), createLogger(process.env.CERTD_LOG_LEVEL ?? 'warn'), configFile);
   }
 
   /** The daemon's API client when a daemon answers, else undefined. */

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { CertdError, outcomeOf } from '../core/errors.js';
+import { VERSION } from '../core/version.js';
 import { registerCommands } from './commands/index.js';
 
 const program = new Command('haproxy-certd')
   .description('Automatic TLS certificates for HAProxy, hot-loaded without reloads')
-  .option('-c, --config <file>', 'config file', './certd.yaml')
+  .version(VERSION, '-V, --version', 'print the version and exit')
+  .option('-c, --config <file>', 'config file (else $CERTD_CONFIG, ./certd.yaml, /etc/haproxy-certd/certd.yaml)')
   .showHelpAfterError()
   .exitOverride();
 registerCommands(program);

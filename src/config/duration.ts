@@ -65,7 +65,8 @@ export function duration(rules: DurationRules = {}) {
         return z.NEVER;
       }
       return ms;
-    });
+    })
+    .meta({ format: 'duration' });
 }
 
 /** Largest whole unit, rounded down: only used to state an upper bound, so it never overstates. */

@@ -8,13 +8,22 @@ import { validateName, type NameRules } from '../core/names.js';
  * the rest of the daemon can take it as given.
  */
 
+/**
+ * Documentation of a config key, attached with `.meta()`: docs/config.md is generated from these
+ * (scripts/config-doc.ts), so a key and its description live in one place.
+ */
+export function doc(description: string, example?: unknown): { description: string; example?: unknown } {
+  return example === undefined ? { description } : { description, example };
+}
+
 /** A file path; relative paths resolve against the config file's directory, not the cwd. */
 export function pathField(baseDir: string) {
   return z
     .string()
     .min(1, 'expected a file path, got an empty string')
     .refine((p) => !p.includes('\0'), 'a path cannot contain NUL characters')
-    .transform((p) => resolve(baseDir, p));
+    .transform((p) => resolve(baseDir, p))
+    .meta({ format: 'path' });
 }
 
 /** An http(s) URL; kept as written (a source URL may hold a `{name}` placeholder). */
@@ -30,7 +39,7 @@ export function httpUrl() {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       ctx.addIssue({ code: 'custom', message: `expected an http: or https: URL; got ${url.protocol}` });
     }
-  });
+  }).meta({ format: 'url' });
 }
 
 export interface HostPort {
@@ -84,7 +93,7 @@ export function hostPortField(defaultPort?: number) {
       return z.NEVER;
     }
     return formatHostPort(hp);
-  });
+  }).meta({ format: 'host:port' });
 }
 
 /*
@@ -131,7 +140,7 @@ export function dnsName(rules: NameRules = {}) {
       ctx.issues.push({ code: 'custom', input: text, message: err instanceof Error ? err.message : String(err) });
       return z.NEVER;
     }
-  });
+  }).meta({ format: 'dns-name' });
 }
 
 /** A list with at least one entry. */

@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { duration, MAX_TIMER_MS } from './duration.js';
-import { dnsName, formatHostPort, hostPortField, parseHostPort, pathField, portField } from './fields.js';
+import { dnsName, doc, formatHostPort, hostPortField, parseHostPort, pathField, portField } from './fields.js';
 
 const RUNTIME_FORMS = 'unix:/path/to/admin.sock or tcp:host:port';
 
@@ -24,18 +24,25 @@ function runtimeAddress(baseDir: string) {
 function instanceSchema(baseDir: string) {
   return z
     .strictObject({
-      runtime: runtimeAddress(baseDir),
-      /** Shown in logs, metrics and status; defaults to the runtime address. */
-      name: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'a name is 1-128 printable characters without spaces').optional(),
-      /**
-       * The master CLI (`haproxy -W -S <socket>`), `unix:/path`: enables a hitless reload for the
-       * rare change the runtime API cannot take (e.g. a certificate larger than one CLI buffer).
-       */
+      runtime: runtimeAddress(baseDir).meta(
+        doc('The runtime API, a `stats socket … level admin`: unix:/path or tcp:host:port.', 'unix:/run/haproxy/admin.sock'),
+      ),
+      name: z
+        .string()
+        .regex(/^[\x21-\x7e]{1,128}$/, 'a name is 1-128 printable characters without spaces')
+        .optional()
+        .meta(doc('Shown in logs, metrics and status; defaults to the runtime address.', 'edge-1')),
       master: z
         .string()
         .regex(/^unix:[^\0]+$/, 'expected unix:/path/to/master.sock (the socket given to haproxy -S)')
         .transform((m) => `unix:${resolve(baseDir, m.slice('unix:'.length))}`)
-        .optional(),
+        .optional()
+        .meta(
+          doc(
+            'The master CLI (`haproxy -W -S <socket>`): enables a hitless reload for the rare change the runtime API cannot take (e.g. a certificate larger than one CLI buffer).',
+            'unix:/run/haproxy-master.sock',
+          ),
+        ),
     })
     .transform((i) => ({ runtime: i.runtime, name: i.name ?? i.runtime, ...(i.master ? { master: i.master } : {}) }));
 }
@@ -44,22 +51,28 @@ function instanceSchema(baseDir: string) {
 export function haproxySchema(baseDir: string) {
   return z
     .strictObject({
-      instances: z.array(instanceSchema(baseDir)).prefault([]),
-      /** Instances found by resolving a DNS name (e.g. Swarm `tasks.haproxy`), on top of the listed ones. */
+      instances: z
+        .array(instanceSchema(baseDir))
+        .prefault([])
+        .meta(doc('HAProxy instances listed by address.', [{ runtime: 'unix:/run/haproxy/admin.sock' }])),
       discover: z
         .strictObject({
-          /** A/AAAA name (Swarm `tasks.<service>`), or an SRV name starting with `_` (its ports win). */
-          dns: dnsName({ underscore: true }),
-          port: portField(),
-          every: duration({ maxMs: MAX_TIMER_MS }).prefault('10s'),
-          /** A DNS server to ask instead of the system resolver (host:port). */
-          server: hostPortField(53).optional(),
+          dns: dnsName({ underscore: true }).meta(doc('An A/AAAA name (Swarm `tasks.<service>`), or an SRV name starting with `_` (its ports win).', 'tasks.haproxy')),
+          port: portField().meta(doc('The runtime API port on every address found.', 9999)),
+          every: duration({ maxMs: MAX_TIMER_MS }).prefault('10s').meta(doc('How often the name is resolved again.')),
+          server: hostPortField(53).optional().meta(doc('A DNS server to ask instead of the system resolver (port 53 by default).', '127.0.0.11:53')),
         })
-        .optional(),
-      /** Full comparison of every instance with the desired set (drift repair). */
-      reconcileEvery: duration({ maxMs: MAX_TIMER_MS }).prefault('60s'),
-      certDir: pathField(baseDir),
-      crtList: pathField(baseDir).optional(),
+        .optional()
+        .meta(doc('Instances found by resolving a DNS name, on top of the listed ones. A failed lookup keeps the last set; an empty answer is believed.')),
+      reconcileEvery: duration({ maxMs: MAX_TIMER_MS })
+        .prefault('60s')
+        .meta(doc('How often every instance is compared in full with the desired set (drift repair).')),
+      certDir: pathField(baseDir).meta(
+        doc('Where the daemon writes the PEMs, crt-list.txt, known.map, acme.map and the Lua action; HAProxy loads them at start.', '/etc/haproxy/certd'),
+      ),
+      crtList: pathField(baseDir)
+        .optional()
+        .meta(doc('The crt-list your bind lines load; `<certDir>/crt-list.txt` when absent.', '/etc/haproxy/certd/crt-list.txt')),
     })
     .superRefine((h, ctx) => {
       const seen = new Map<string, number>();

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { duration, MAX_TIMER_MS } from './duration.js';
-import { dnsName, httpUrl, identifier, nonEmptyList, wholeNumber } from './fields.js';
+import { dnsName, doc, httpUrl, identifier, nonEmptyList, wholeNumber } from './fields.js';
 
 /** `www.example.com` or `*.apps.example.com` (one label); SNIs are never IPs, so neither are patterns. */
 const namePattern = dnsName({ wildcard: true });
@@ -10,20 +10,25 @@ const namePattern = dnsName({ wildcard: true });
  * limits are filled in so a handshake flood cannot run an issuer without bound.
  */
 export const onDemandSchema = z.strictObject({
-  issuer: identifier('an issuer id'),
-  allow: nonEmptyList(namePattern, 'name pattern (e.g. "*.apps.example.com")'),
-  deny: z.array(namePattern).prefault([]),
-  /** Asked before issuing, so a service that knows the tenants can veto a name. */
-  ask: httpUrl().optional(),
-  askTimeout: duration({ maxMs: MAX_TIMER_MS }).prefault('2s'),
+  issuer: identifier('an issuer id').meta(doc('The issuer (an id under issuers) of on-demand certificates.', 'internal')),
+  allow: nonEmptyList(namePattern, 'name pattern (e.g. "*.apps.example.com")').meta(
+    doc('Names that may get a certificate; `*.apps.example.com` matches every name below apps.example.com, at any depth.', ['*.apps.example.com']),
+  ),
+  deny: z.array(namePattern).prefault([]).meta(doc('Names refused even when allow matches (same patterns).', ['admin.apps.example.com'])),
+  ask: httpUrl()
+    .optional()
+    .meta(doc('Asked before issuing: `GET <ask>?domain=<name>` must answer 2xx; a timeout, an error or another status refuses. Answers are cached a minute.', 'http://127.0.0.1:9000/allowed')),
+  askTimeout: duration({ maxMs: MAX_TIMER_MS }).prefault('2s').meta(doc('How long the ask URL may take to answer.')),
   rateLimit: z
     .strictObject({
-      perMinute: wholeNumber('rateLimit.perMinute').default(60),
-      burst: wholeNumber('rateLimit.burst').default(20),
-      perClientPerMinute: wholeNumber('rateLimit.perClientPerMinute').optional(),
+      perMinute: wholeNumber('rateLimit.perMinute').prefault(60).meta(doc('New certificates per minute, for everyone together.')),
+      burst: wholeNumber('rateLimit.burst').prefault(20).meta(doc('How many may be issued at once before perMinute applies (the bucket size).')),
+      perClientPerMinute: wholeNumber('rateLimit.perClientPerMinute').optional().meta(doc('New certificates per minute per client address.', 10)),
     })
-    .prefault({}),
-  maxCertificates: wholeNumber('maxCertificates'),
-  /** How long a handshake waits for its certificate before it gets the default one. */
-  maxWait: duration({ maxMs: MAX_TIMER_MS }).prefault('10s'),
+    .prefault({})
+    .meta(doc('Bounds on issuing, so a flood of random SNIs cannot run an issuer without limit.')),
+  maxCertificates: wholeNumber('maxCertificates').meta(doc('The most on-demand certificates kept (required: a cap on what a flood can make).', 10000)),
+  maxWait: duration({ maxMs: MAX_TIMER_MS })
+    .prefault('10s')
+    .meta(doc('How long a handshake waits for its certificate before it goes on with the default one (issuing finishes behind).')),
 });

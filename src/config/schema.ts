@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { MAX_NAMES_PER_CERT, tryValidateName } from '../core/names.js';
 import { duration } from './duration.js';
-import { dnsName, hostPortField, nonEmptyList, parseHostPort, pathField } from './fields.js';
+import { dnsName, doc, hostPortField, nonEmptyList, parseHostPort, pathField } from './fields.js';
 import { haproxySchema } from './haproxy.js';
 import { issuerId, issuerSchema, KEY_TYPES } from './issuers.js';
 import { onDemandSchema } from './ondemand.js';
@@ -15,11 +15,14 @@ export { KEY_TYPES, TSIG_ALGORITHMS } from './issuers.js';
 // The schema accepts only the stores this build has: a postgres store is refused here, with its
 // line, not later by `run` (its other keys are not looked at: the URL holds a password).
 const storeSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('fs') }),
-  z.looseObject({ type: z.literal('postgres') }).transform((spec, ctx) => {
-    ctx.issues.push({ code: 'custom', input: spec, path: ['type'], message: 'store type postgres is not available in this build yet: use { type: fs }' });
-    return z.NEVER;
-  }),
+  z.strictObject({ type: z.literal('fs') }).meta(doc('Files under dataDir: one JSON file per certificate, atomic renames, lock files.')),
+  z
+    .looseObject({ type: z.literal('postgres') })
+    .transform((spec, ctx) => {
+      ctx.issues.push({ code: 'custom', input: spec, path: ['type'], message: 'store type postgres is not available in this build yet: use { type: fs }' });
+      return z.NEVER;
+    })
+    .meta(doc('PostgreSQL: not in this build yet; the schema refuses it at its line.')),
 ]);
 
 function isLoopback(listen: string): boolean {
@@ -31,12 +34,15 @@ function isLoopback(listen: string): boolean {
 
 const apiSchema = z
   .strictObject({
-    listen: hostPortField().prefault('127.0.0.1:9180'),
+    listen: hostPortField()
+      .prefault('127.0.0.1:9180')
+      .meta(doc('Where the HTTP API (CLI, /metrics, /healthz, status page, /ondemand) listens. Off loopback a token is required.', '0.0.0.0:9180')),
     token: z
       .string()
       .min(1, 'token is empty (is its ${VAR} set?): remove the key to run without one, on loopback only')
       .regex(/^[\x21-\x7e]*$/, 'a token is printable ASCII without spaces (it travels in an HTTP header)')
-      .optional(),
+      .optional()
+      .meta(doc('The admin token (Bearer). Without one the daemon generates one into `<dataDir>/api-token` (0600), which the CLI reads.', '${CERTD_TOKEN}')),
   })
   .superRefine((api, ctx) => {
     // The API can issue and remove certificates: beyond this host it must ask for a token.
@@ -53,11 +59,11 @@ function certificateSchema(baseDir: string) {
   return z.strictObject({
     names: nonEmptyList(dnsName({ wildcard: true, ip: true }), 'name (the first is the primary)')
       .max(MAX_NAMES_PER_CERT, `at most ${MAX_NAMES_PER_CERT} names per certificate; split it into several`)
-      .transform((names) => [...new Set(names)]),
-    issuer: z.string().min(1, 'issuer is empty: name one of the ids under issuers:'),
-    /** Overrides the issuer's key type for this certificate. */
-    keyType: z.enum(KEY_TYPES).optional(),
-    tls: tlsSchema(baseDir).optional(),
+      .transform((names) => [...new Set(names)])
+      .meta(doc(`The names (SANs), at most ${MAX_NAMES_PER_CERT}; \`*.x\` wildcards and IP addresses allowed. The first is the primary: it names the certificate.`, ['www.example.com', 'example.com'])),
+    issuer: z.string().min(1, 'issuer is empty: name one of the ids under issuers:').meta(doc('The id of the issuer (under issuers) that issues and renews it.', 'le')),
+    keyType: z.enum(KEY_TYPES).optional().meta(doc("Overrides the issuer's key type for this certificate.")),
+    tls: tlsSchema(baseDir).optional().meta(doc('TLS options for this certificate, written as crt-list options (only those HAProxy takes at runtime).')),
   });
 }
 
@@ -69,17 +75,28 @@ function certificateSchema(baseDir: string) {
 export function configSchema(baseDir: string) {
   return z
     .strictObject({
-      /** Store root for the fs store: certificates, local CA, ACME accounts, locks. */
-      dataDir: pathField(baseDir).prefault('./data'),
-      store: storeSchema.prefault({ type: 'fs' }),
-      haproxy: haproxySchema(baseDir),
-      issuers: z.record(issuerId, issuerSchema(baseDir)).prefault({}),
-      certificates: z.array(certificateSchema(baseDir)).prefault([]),
-      onDemand: onDemandSchema.optional(),
-      sources: z.array(sourceSchema(baseDir)).prefault([]),
-      api: apiSchema.prefault({}),
-      /** Renew when this much validity is left; absent: in the last third of the lifetime. */
-      renewBefore: duration().optional(),
+      dataDir: pathField(baseDir)
+        .prefault('./data')
+        .meta(doc('The store root: certificates, keys (0600), the local CA, ACME accounts, locks, the generated API token.', '/var/lib/haproxy-certd')),
+      store: storeSchema.prefault({ type: 'fs' }).meta(doc('Where certificates are kept, chosen by type.')),
+      haproxy: haproxySchema(baseDir).meta(doc('The HAProxy instances the daemon pushes to, and the files they load at start.')),
+      issuers: z
+        .record(issuerId, issuerSchema(baseDir))
+        .prefault({})
+        .meta(doc('Issuers by id (letters, digits, - and _; "import" is reserved), chosen by type. Without any, a local CA named "internal" is used.', { internal: { type: 'local-ca' } })),
+      certificates: z
+        .array(certificateSchema(baseDir))
+        .prefault([])
+        .meta(doc('Certificates the daemon keeps issued, renewed and deployed.', [{ names: ['www.example.com', 'example.com'], issuer: 'le' }])),
+      onDemand: onDemandSchema.optional().meta(doc('On-demand TLS: an unknown SNI that policy allows gets a certificate during its first handshake.')),
+      sources: z
+        .array(sourceSchema(baseDir))
+        .prefault([])
+        .meta(doc('Certificates made elsewhere, imported as they change (never renewed by certd), chosen by type.')),
+      api: apiSchema.prefault({}).meta(doc('The HTTP API.')),
+      renewBefore: duration()
+        .optional()
+        .meta(doc("Renew when this much validity is left. Absent: in the CA's ARI window when it offers one, else at two thirds of the lifetime.", '30d')),
     })
     .superRefine(crossCheck, { when: () => true });
 }

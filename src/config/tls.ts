@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
-import { flag, pathField } from './fields.js';
+import { doc, flag, pathField } from './fields.js';
 
 /*
  * Per-certificate TLS options. Only what HAProxy 2.6 accepts in a crt-list line added at runtime
@@ -79,17 +79,17 @@ export function tlsSchema(baseDir: string) {
   return z
     .strictObject(
       {
-        alpn: wordList(CHARSETS.alpn, ',', 'ALPN protocol').optional(),
-        ciphers: word(CHARSETS.ciphers).optional(),
-        ciphersuites: word(CHARSETS.ciphersuites).optional(),
-        curves: wordList(CHARSETS.curve, ':', 'curve').optional(),
-        ecdhe: word(CHARSETS.curve).optional(),
-        minVersion: z.enum(TLS_VERSIONS).optional(),
-        maxVersion: z.enum(TLS_VERSIONS).optional(),
-        allow0rtt: flag().optional(),
-        noCaNames: flag().optional(),
-        clientAuth: z.enum(CLIENT_AUTH_MODES).optional(),
-        clientCa: pathField(baseDir).optional(),
+        alpn: wordList(CHARSETS.alpn, ',', 'ALPN protocol').optional().meta(doc('ALPN protocols offered, a list or "h2,http/1.1" (crt-list `alpn`).', ['h2', 'http/1.1'])),
+        ciphers: word(CHARSETS.ciphers).optional().meta(doc('OpenSSL cipher list for TLS 1.2 and below (`ciphers`).', 'ECDHE+AESGCM:ECDHE+CHACHA20')),
+        ciphersuites: word(CHARSETS.ciphersuites).optional().meta(doc('TLS 1.3 cipher suites (`ciphersuites`).', 'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256')),
+        curves: wordList(CHARSETS.curve, ':', 'curve').optional().meta(doc('Key-exchange groups, a list or "X25519:P-256" (`curves`).', ['X25519', 'P-256'])),
+        ecdhe: word(CHARSETS.curve).optional().meta(doc('The one ECDHE curve (`ecdhe`).', 'prime256v1')),
+        minVersion: z.enum(TLS_VERSIONS).optional().meta(doc('Lowest TLS version (`ssl-min-ver`).', 'TLSv1.2')),
+        maxVersion: z.enum(TLS_VERSIONS).optional().meta(doc('Highest TLS version (`ssl-max-ver`).', 'TLSv1.3')),
+        allow0rtt: flag().optional().meta(doc('Accept TLS 1.3 early data (`allow-0rtt`).', false)),
+        noCaNames: flag().optional().meta(doc('Do not send the CA names list to clients (`no-ca-names`).', true)),
+        clientAuth: z.enum(CLIENT_AUTH_MODES).optional().meta(doc('Client certificates (mTLS, `verify`); optional and required need clientCa.', 'required')),
+        clientCa: pathField(baseDir).optional().meta(doc('PEM of the CAs that sign client certificates, loaded in memory as an `ssl ca-file`.', './clients-ca.pem')),
       },
       {
         error: (iss) => (iss.code === 'unrecognized_keys' ? unsupportedOptionMessage(iss.keys) : undefined),

@@ -24,6 +24,7 @@ import type { BackoffRules } from '../renew/plan.js';
 import { RenewalScheduler } from '../renew/scheduler.js';
 import { createSources, ServiceSink, type CertSource } from '../sources/index.js';
 import { writeFileAtomic } from '../store/fs/atomic-write.js';
+import { VERSION } from '../core/version.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -159,7 +160,7 @@ export class Daemon {
     await discovery?.start();
     api.serve(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t) }), onDemand);
     daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery, issuers, o, sources, onDemand?.handler, stopRuntimeLog);
-    log.info({ api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
+    log.info({ version: VERSION, api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
     void daemon.catchUp().then(() => daemon.scheduler.start());
     return daemon;
   }

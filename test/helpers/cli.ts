@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { killedAtExit } from './children.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+/** tsx resolved from the repo, so a CLI run with its cwd elsewhere still finds it. */
+const TSX = import.meta.resolve('tsx');
 
 export interface CliResult {
   code: number | null;
@@ -14,7 +16,7 @@ export interface CliResult {
 export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = killedAtExit(
-      spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+      spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
         cwd: opts.cwd,
         env: { ...process.env, CERTD_LOG_LEVEL: 'warn', ...opts.env },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -36,7 +38,7 @@ export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
 /** Spawns the CLI as a long-running process (the daemon); the caller kills it (else it dies with the test file). */
 export function spawnCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
   return killedAtExit(
-    spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
       cwd: opts.cwd,
       env: { ...process.env, CERTD_LOG_LEVEL: 'info', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -18,7 +18,7 @@ export function registerCa(program: Command): void {
       const ctx = await CliContext.load(program.opts<GlobalOptions>());
       const spec = ctx.config.issuers[o.issuer];
       if (spec ? spec.type !== 'local-ca' : Object.keys(ctx.config.issuers).length > 0) {
-        throw new UsageError(`issuer "${o.issuer}" is not a local-ca issuer in ${program.opts<GlobalOptions>().config}`);
+        throw new UsageError(`issuer "${o.issuer}" is not a local-ca issuer in ${ctx.configFile}`);
       }
       if (Boolean(o.cert) !== Boolean(o.key)) throw new UsageError('give --cert and --key together');
       const store = await openStore(ctx.config, ctx.log);

@@ -1,5 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { UsageError } from '../../core/errors.js';
@@ -10,6 +10,7 @@ import { EMBEDDED_ISSUER } from '../../daemon/issuers.js';
 import { demoHaproxyConfig } from '../../haproxy/assets/config.js';
 import { ManagedHaproxy } from '../../haproxy/managed/managed-haproxy.js';
 import { LocalCaIssuer } from '../../issuers/local-ca/index.js';
+import { PACKAGE_ROOT } from '../../core/version.js';
 import { untilSignal } from './run.js';
 
 /** `*.localhost` names resolve to loopback by spec (RFC 6761); curl's --resolve pins them anyway. */
@@ -89,7 +90,9 @@ function printHowTo(o: { port: number; caFile: string; configFile: string }): vo
     const r = relative(process.cwd(), p);
     return r && !r.startsWith('..') ? r : p;
   };
-  const cli = `node ${rel(resolve('dist/cli/main.js'))} --config ${rel(o.configFile)}`;
+  // Installed (npm install -g), the command is on PATH; in a checkout it is the built entry point.
+  const installed = basename(process.argv[1] ?? '') === 'haproxy-certd';
+  const cli = `${installed ? 'haproxy-certd' : `node ${rel(join(PACKAGE_ROOT, 'dist/cli/main.js'))}`} --config ${rel(o.configFile)}`;
   const curl = (name: string) => `curl --cacert ${rel(o.caFile)} --resolve ${name}:${o.port}:127.0.0.1 https://${name}:${o.port}/`;
   console.log(`
 haproxy-certd demo is running: HAProxy on https://127.0.0.1:${o.port}, certificates from a local CA.

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { Daemon } from '../../daemon/daemon.js';
+import { ReloadableDaemon } from '../../daemon/reload.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 import { createLogger } from '../../core/log.js';
 
@@ -23,10 +23,13 @@ export function registerRun(program: Command): void {
     .action(async () => {
       const ctx = await CliContext.load(program.opts<GlobalOptions>());
       const log = createLogger();
+      // The store claim lost (another process took it over): the daemon has stopped writing; exit.
       let fatal: (err: Error) => void = () => undefined;
       const lost = new Promise<Error>((resolve) => (fatal = resolve));
-      const daemon = await Daemon.start(ctx.config, { log, onFatal: (err) => fatal(err) });
-      const why = await Promise.race([untilSignal(), lost]);
+      const daemon = await ReloadableDaemon.start(ctx.configFile, ctx.config, { log, onFatal: (err) => fatal(err) });
+      // SIGHUP (systemd's ExecReload) reads the config again; a new config that fails to start is fatal.
+      const reloadFailed = new Promise<never>((_, reject) => process.on('SIGHUP', () => void daemon.reload().catch(reject)));
+      const why = await Promise.race([untilSignal(), lost, reloadFailed]);
       if (why instanceof Error) throw why;
       log.info({ signal: why }, 'stopping');
       await daemon.stop();

@@ -2,31 +2,75 @@
  * HAProxy configuration that haproxy-certd needs: printed by `haproxy-config` for operators to
  * paste, and written whole for the demo's managed HAProxy. Pure functions.
  */
+import { socketServes, type ExistingConfig } from './existing-config.js';
 
-export interface SnippetOptions {
-  crtList: string;
-  /** With an ACME issuer using HTTP-01: the map HAProxy answers challenges from. */
-  acmeMap?: string;
-  /** The runtime socket path the daemon talks to (unix) or undefined for tcp setups. */
-  adminSocket?: string;
+/** One section of haproxy.cfg: its header (`frontend certd_https`) is how a merge finds it. */
+interface Section {
+  header: string;
+  body: string;
 }
 
-/** The pieces an operator adds to an existing haproxy.cfg. */
-export function configSnippets(o: SnippetOptions): string {
-  const socket = o.adminSocket ?? '/run/haproxy/admin.sock';
-  return `# --- haproxy-certd: paste into haproxy.cfg ---
-global
-    # The daemon hot-loads certificates through this socket (admin level is required).
-    stats socket ${socket} mode 600 level admin
+const renderSections = (sections: Section[]) => sections.map((s) => `${s.header}\n${s.body}`).join('\n');
 
-frontend https
-    # The daemon writes this crt-list (default certificate first) and keeps it in step with what
-    # it pushes at runtime, so a restart serves the same set. It must exist before HAProxy starts:
-    # run \`haproxy-certd run\` once (or \`haproxy-certd wait --crt-list ${o.crtList}\` in ExecStartPre).
-    bind :443 ssl crt-list ${o.crtList} alpn h2,http/1.1
-    default_backend app
+export interface PasteOptions {
+  crtList: string;
+  /** Where HAProxy accepts TLS, e.g. ":443". */
+  bind: string;
+  /** The backend HTTPS requests go to; without one they get a 503 that says how to set it. */
+  backend?: string;
+  /** The runtime address the daemon reaches this HAProxy at (`unix:/path` or `tcp:host:port`). */
+  runtime: string;
+  /** With an ACME issuer using HTTP-01: the plain-HTTP listener answering from acme.map. */
+  acmeHttp?: { bind: string; acmeMap: string };
+  onDemand?: Omit<OnDemandSnippetOptions, 'crtList' | 'bind'>;
+  /** `--merge`: what the operator's haproxy.cfg already has is left out. */
+  existing?: ExistingConfig;
+}
 
-${o.acmeMap ? acmeHttpFrontend({ bind: ':80', acmeMap: o.acmeMap }) : ''}`;
+/**
+ * What an operator pastes at the end of haproxy.cfg: the global lines the daemon needs (runtime
+ * socket at admin level, the Lua action with on-demand) and the certd_* sections. With `existing`,
+ * only what that config lacks: a global line it has is not repeated (HAProxy merges a second
+ * `global` section into the first, so one holding only the missing lines is valid) and a section
+ * already there is kept as it is. Pure.
+ */
+export function pasteConfig(o: PasteOptions): string {
+  const has = o.existing;
+  const globalLines: string[] = [];
+  if (!has?.statsSockets.some((s) => socketServes(s.address, o.runtime))) {
+    globalLines.push('    # The daemon hot-loads certificates through this socket (admin level is required).', `    ${statsSocketLine(o.runtime)}`);
+  }
+  if (o.onDemand && !has?.luaLoads.includes(o.onDemand.luaFile)) globalLines.push(`    lua-load ${o.onDemand.luaFile}`);
+
+  const httpBody = o.backend
+    ? `    default_backend ${o.backend}\n`
+    : '    # No --backend given: requests get this 503 until you name yours (haproxy-config --backend NAME).\n' +
+      '    http-request return status 503 content-type text/plain string "haproxy-certd: no backend configured yet"\n';
+  const crtListNote = `    # The daemon keeps the crt-list above (default certificate first) in step with what it pushes
+    # at runtime, so a restart serves the same set; haproxy-config wrote its first version.
+`;
+  const sections = o.onDemand
+    ? onDemandSections({ ...o.onDemand, crtList: o.crtList, bind: o.bind }, crtListNote + httpBody)
+    : [{ header: 'frontend certd_https', body: `    mode http\n    bind ${o.bind} ssl crt-list ${o.crtList} alpn h2,http/1.1\n${crtListNote}${httpBody}` }];
+  if (o.acmeHttp) sections.push(acmeHttpSection(o.acmeHttp));
+  const missing = sections.filter((s) => !has?.sections.has(s.header));
+
+  const parts = [has ? '# --- haproxy-certd: paste at the end of your haproxy.cfg (only what it lacks) ---' : '# --- haproxy-certd: paste into haproxy.cfg ---'];
+  if (globalLines.length) parts.push(`global\n${globalLines.join('\n')}\n`);
+  if (missing.length) parts.push(renderSections(missing));
+  if (!globalLines.length && !missing.length) parts.push('# nothing to add: this haproxy.cfg has everything haproxy-certd needs\n');
+  return parts.join('\n');
+}
+
+/**
+ * The `stats socket` line for a runtime address. A unix socket is 660 like Debian's own, so a
+ * daemon user in HAProxy's group can use it.
+ */
+function statsSocketLine(runtime: string): string {
+  if (runtime.startsWith('unix:')) return `stats socket ${runtime.slice('unix:'.length)} mode 660 level admin`;
+  const hostPort = runtime.slice('tcp:'.length);
+  const v6 = hostPort.startsWith('[');
+  return `stats socket ${v6 ? `ipv6@${hostPort.replace(/^\[(.*)\]/, '$1')}` : `ipv4@${hostPort}`} level admin`;
 }
 
 export interface OnDemandSnippetOptions {
@@ -60,24 +104,28 @@ export function onDemandTimings(maxWaitMs: number): { attemptMs: number; inspect
  * side still sees the client's address) into the TLS frontend that binds the crt-list.
  */
 export function onDemandFrontends(o: OnDemandSnippetOptions, httpBody: string): string {
+  return renderSections(onDemandSections(o, httpBody));
+}
+
+function onDemandSections(o: OnDemandSnippetOptions, httpBody: string): Section[] {
   const { attemptMs, inspectDelayMs } = onDemandTimings(o.maxWaitMs);
   const loop = `abns@certd-tls-${o.instanceTag}`;
-  return `frontend certd_sni
-    mode tcp
+  return [
+    {
+      header: 'frontend certd_sni',
+      // tcplog: a `defaults` with `option httplog` (Debian's stock config) would warn on a tcp front.
+      body: `    mode tcp
+    option tcplog
     bind ${o.bind}
     tcp-request inspect-delay ${inspectDelayMs}ms
     tcp-request content lua.certd_ondemand ${o.url} ${o.token} ${attemptMs} if { req.ssl_hello_type 1 } { req.ssl_sni -m found } !{ req.ssl_sni,lower,map(${o.knownMap}) -m found }
     tcp-request content accept if { req.ssl_hello_type 1 }
     default_backend certd_tls_loop
-
-backend certd_tls_loop
-    mode tcp
-    server tls ${loop} send-proxy-v2
-
-frontend certd_https
-    mode http
-    bind ${loop} accept-proxy ssl crt-list ${o.crtList} alpn h2,http/1.1
-${httpBody}`;
+`,
+    },
+    { header: 'backend certd_tls_loop', body: `    mode tcp\n    server tls ${loop} send-proxy-v2\n` },
+    { header: 'frontend certd_https', body: `    mode http\n    bind ${loop} accept-proxy ssl crt-list ${o.crtList} alpn h2,http/1.1\n${httpBody}` },
+  ];
 }
 
 /**
@@ -85,14 +133,20 @@ ${httpBody}`;
  * acme.map, which the daemon fills on every instance. Other plain-HTTP requests go to HTTPS.
  */
 export function acmeHttpFrontend(o: { bind: string; acmeMap: string }): string {
+  return renderSections([acmeHttpSection(o)]);
+}
+
+function acmeHttpSection(o: { bind: string; acmeMap: string }): Section {
   const lookup = `path,field(4,/),map(${o.acmeMap})`;
-  return `frontend certd_http
-    mode http
+  return {
+    header: 'frontend certd_http',
+    body: `    mode http
     bind ${o.bind}
     http-request return status 200 content-type text/plain lf-string "%[${lookup}]" if { path_beg /.well-known/acme-challenge/ } { ${lookup} -m found }
     http-request return status 404 if { path_beg /.well-known/acme-challenge/ }
     http-request redirect scheme https code 301
-`;
+`,
+  };
 }
 
 export interface DemoConfigOptions {
