@@ -68,8 +68,15 @@ interface Samples {
   firstSeq: Record<'certd' | 'caddy' | 'floor', number[]>;
   firstConc: Record<'certd' | 'caddy', number[]>;
   concWall: Record<'certd' | 'caddy', number[]>;
+  /** Each sequential name's successful first-handshake times, by server (for per-name ratios). */
+  seqByName: Partial<Record<'certd' | 'caddy' | 'floor', number>>[];
+  /** Failures per server, counted and reported, never fatal: the bench always finishes. */
+  seqFailed: Record<'certd' | 'caddy' | 'floor', string[]>;
   /** Concurrent first handshakes that failed (the name then retried until served). */
   concFailed: Record<'certd' | 'caddy', string[]>;
+  /** Names still not served after a failed first handshake and 15 s of retries. */
+  neverServed: Record<'certd' | 'caddy' | 'floor', string[]>;
+  steadyFailed: Record<SteadyTarget, string[]>;
   steady: Record<SteadyTarget, number[]>;
   /** Median of each steady block, per server: blocks ran back to back, so their ratios pair up. */
   steadyBlocks: Record<SteadyTarget, number[]>;
@@ -97,13 +104,37 @@ async function first(s: Server, name: string): Promise<number> {
   return t;
 }
 
+/** The TLS alert's code says it all (OpenSSL's message adds a source file and line). */
+function failure(name: string, err: Error): string {
+  return `${name}: ${(err.cause as { code?: string } | undefined)?.code ?? err.message}`;
+}
+
+/** After a failed first handshake the name must still get served; one that is not is counted. */
+async function servedAfterFailure(s: Server, name: string, r: Samples): Promise<void> {
+  try {
+    await eventually(async () => (await timed(s.port, name, { ca: s.ca })).served.authorized, 15_000, `${s.target}: ${name} after a failed first handshake`);
+  } catch {
+    r.neverServed[s.target as 'certd' | 'caddy' | 'floor'].push(name);
+  }
+}
+
 async function firstSequential(servers: Server[], r: Samples): Promise<void> {
   for (let i = 0; i < NEW_NAMES; i++) {
     const name = `seq${i}.od.bench`;
+    const byServer: Samples['seqByName'][number] = {};
     for (const [j] of servers.entries()) {
       const s = servers[(i + j) % servers.length]!;
-      r.firstSeq[s.target as keyof Samples['firstSeq']].push(await first(s, name));
+      const key = s.target as keyof Samples['firstSeq'];
+      try {
+        const t = await first(s, name);
+        r.firstSeq[key].push(t);
+        byServer[key] = t;
+      } catch (err) {
+        r.seqFailed[key].push(failure(name, err as Error));
+        await servedAfterFailure(s, name, r);
+      }
     }
+    r.seqByName.push(byServer);
   }
 }
 
@@ -115,8 +146,7 @@ async function firstConcurrent(certd: Server, caddy: Server, r: Samples): Promis
       const t0 = performance.now();
       const failed: string[] = [];
       const refused = (n: string, err: Error) => {
-        // The TLS alert's code says it all (OpenSSL's message adds a source file and line).
-        failed.push(`${n}: ${(err.cause as { code?: string } | undefined)?.code ?? err.message}`);
+        failed.push(failure(n, err));
         return Number.NaN;
       };
       const times = await Promise.all(names.map((n) => first(s, n).catch((err: Error) => refused(n, err))));
@@ -124,10 +154,7 @@ async function firstConcurrent(certd: Server, caddy: Server, r: Samples): Promis
       r.firstConc[key].push(...times.filter((t) => !Number.isNaN(t)));
       r.concFailed[key].push(...failed);
       // A refused first handshake must not leave the name unserved: the next one has to work.
-      for (const f of failed) {
-        const name = f.slice(0, f.indexOf(':'));
-        await eventually(async () => (await timed(s.port, name, { ca: s.ca })).served.authorized, 15_000, `${s.target}: ${name} after a failed first handshake`);
-      }
+      for (const f of failed) await servedAfterFailure(s, f.slice(0, f.indexOf(':')), r);
     }
   }
 }
@@ -141,13 +168,17 @@ async function steadyState(servers: Server[], known: string[], r: Samples): Prom
       const target = s.target as SteadyTarget;
       const block: number[] = [];
       for (const [j, name] of names.entries()) {
-        const { ms: t, served } = await timed(s.port, name);
-        if (!served.san.includes(name)) throw new Error(`${s.target}: ${name} served SAN ${JSON.stringify(served.san)}`);
-        r.steady[target].push(t);
-        block.push(t);
-        if ((b * STEADY_BLOCK + j) % VERIFY_EVERY === 0) {
-          checkFirst(s.target, name, (await timed(s.port, name, { ca: s.ca })).served);
-          r.verified[target]++;
+        try {
+          const { ms: t, served } = await timed(s.port, name);
+          if (!served.san.includes(name)) throw new Error(`served SAN ${JSON.stringify(served.san)}`);
+          r.steady[target].push(t);
+          block.push(t);
+          if ((b * STEADY_BLOCK + j) % VERIFY_EVERY === 0) {
+            checkFirst(s.target, name, (await timed(s.port, name, { ca: s.ca })).served);
+            r.verified[target]++;
+          }
+        } catch (err) {
+          r.steadyFailed[target].push(failure(name, err as Error));
         }
       }
       r.steadyBlocks[target].push(median(block));
@@ -252,7 +283,8 @@ function report(r: Samples, pidSame: boolean): { table: string; verdicts: string
   const firstRatio = p50(r.firstSeq.certd) / p50(r.firstSeq.caddy);
   const steadyRatio = p50(r.steady.certd) / p50(r.steady.direct);
   const paired = (other: SteadyTarget) => median(r.steadyBlocks.certd.map((c, i) => c / r.steadyBlocks[other][i]!));
-  const perName = (other: 'caddy' | 'floor') => median(r.firstSeq.certd.map((c, i) => c / r.firstSeq[other][i]!));
+  const perName = (other: 'caddy' | 'floor') =>
+    median(r.seqByName.filter((n) => n.certd !== undefined && n[other] !== undefined).map((n) => n.certd! / n[other]!));
   const verdicts = [
     `- first-handshake p50, certd ÷ Caddy = ${ratio(firstRatio)} → goal ≤ ${GOAL_FIRST_VS_CADDY}× ${verdict(firstRatio, GOAL_FIRST_VS_CADDY)}` +
       ` (median of the ${r.firstSeq.certd.length} per-name ratios, the servers back to back on each name: ${ratio(perName('caddy'))} vs Caddy, ${ratio(perName('floor'))} vs the floor)`,
@@ -264,6 +296,13 @@ function report(r: Samples, pidSame: boolean): { table: string; verdicts: string
     ...(['certd', 'caddy'] as const)
       .filter((t) => r.concFailed[t].length > 0)
       .map((t) => `- ${t}: ${r.concFailed[t].length} concurrent first handshakes failed, e.g. ${r.concFailed[t][0]}`),
+    ...(['certd', 'caddy', 'floor'] as const).flatMap((t) => [
+      ...(r.seqFailed[t].length > 0 ? [`- ${t}: ${r.seqFailed[t].length} sequential first handshakes failed, e.g. ${r.seqFailed[t][0]}`] : []),
+      ...(r.neverServed[t].length > 0 ? [`- ${t}: ${r.neverServed[t].length} names never served after a failed first handshake: ${r.neverServed[t].slice(0, 3).join(', ')}`] : []),
+    ]),
+    ...(['certd', 'caddy', 'direct'] as const)
+      .filter((t) => r.steadyFailed[t].length > 0)
+      .map((t) => `- ${t}: ${r.steadyFailed[t].length} steady-state handshakes failed, e.g. ${r.steadyFailed[t][0]}`),
     `- checks: every successful first handshake (${r.firstSeq.certd.length + r.firstConc.certd.length} certd, ${r.firstSeq.caddy.length + r.firstConc.caddy.length} Caddy, ${r.firstSeq.floor.length} floor) verified against that server's root with SAN = the name;` +
       ` steady handshakes presented the name's SAN, ${r.verified.certd} / ${r.verified.direct} / ${r.verified.caddy} of them (certd / direct / Caddy) chain-verified;` +
       ` HAProxy worker pid ${pidSame ? 'unchanged (no reload)' : 'CHANGED'}`,
@@ -280,7 +319,11 @@ async function main(): Promise<void> {
     firstSeq: { certd: [], caddy: [], floor: [] },
     firstConc: { certd: [], caddy: [] },
     concWall: { certd: [], caddy: [] },
+    seqByName: [],
+    seqFailed: { certd: [], caddy: [], floor: [] },
     concFailed: { certd: [], caddy: [] },
+    neverServed: { certd: [], caddy: [], floor: [] },
+    steadyFailed: { certd: [], caddy: [], direct: [] },
     steady: { certd: [], caddy: [], direct: [] },
     steadyBlocks: { certd: [], caddy: [], direct: [] },
     verified: { certd: 0, caddy: 0, direct: 0 },

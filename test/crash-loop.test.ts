@@ -10,7 +10,7 @@ import { DaemonClient } from '../src/cli/daemon-client.js';
 import { readToken } from '../src/daemon/token.js';
 import { FsStore } from '../src/store/fs/fs-store.js';
 import { selfSigned } from './helpers/certs.js';
-import { killedAtExit } from './helpers/children.js';
+import { isAlive, killedAtExit } from './helpers/children.js';
 import { startHaproxy, type TestHaproxy } from './helpers/haproxy.js';
 import { eventually, freePort, handshake } from './helpers/stack.js';
 
@@ -40,14 +40,6 @@ async function filesUnder(root: string): Promise<{ path: string; name: string; a
   return out;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test(`kill -9 in a loop (${TRIALS} trials) during issue, renew and import: each restart leaves no leftovers and redoes killed renewals`, async () => {
   const apiPort = await freePort();
@@ -88,7 +80,7 @@ test(`kill -9 in a loop (${TRIALS} trials) during issue, renew and import: each 
         for (const lock of (await filesUnder(join(dataDir, 'locks'))).filter((f) => f.name.endsWith('.lock'))) {
           const owner = (JSON.parse(await readFile(lock.path, 'utf8').catch(() => '{}')) as { owner?: string }).owner ?? '';
           const pid = Number(owner.split(':')[1]);
-          assert.ok(alive(pid) || lock.ageMs < 30_000, `trial ${trial}: lock ${lock.path} of dead owner ${owner} is ${lock.ageMs} ms old`);
+          assert.ok(isAlive(pid) || lock.ageMs < 30_000, `trial ${trial}: lock ${lock.path} of dead owner ${owner} is ${lock.ageMs} ms old`);
         }
         if (trial === TRIALS) break;
 

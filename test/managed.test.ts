@@ -9,15 +9,8 @@ import { HaproxyStartError, ManagedHaproxy } from '../src/haproxy/managed/manage
 import { RuntimeClient } from '../src/haproxy/runtime/client.js';
 import { startHaproxy } from './helpers/haproxy.js';
 import { handshake, makeCert } from './helpers/tls.js';
+import { isAlive } from './helpers/children.js';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('ManagedHaproxy', () => {
   it('start, stop, kill, restart, reload: worker pids change, runtime state does not survive', async () => {
@@ -44,7 +37,7 @@ describe('ManagedHaproxy', () => {
       await h.haproxy.kill();
       assert.equal(h.haproxy.running, false);
       assert.equal(h.haproxy.masterPid, undefined);
-      assert.equal(alive(master), false);
+      assert.equal(isAlive(master), false);
       await assert.rejects(client.showInfo(), HaproxyUnreachableError);
       await assert.rejects(h.haproxy.workerPid(), HaproxyUnreachableError);
 
@@ -60,7 +53,7 @@ describe('ManagedHaproxy', () => {
 
       await h.haproxy.stop();
       assert.equal(h.haproxy.running, false);
-      assert.equal(alive(afterRestart), false, 'the worker went with the master');
+      assert.equal(isAlive(afterRestart), false, 'the worker went with the master');
       await assert.rejects(client.showInfo(), HaproxyUnreachableError);
       await h.haproxy.stop();
     } finally {

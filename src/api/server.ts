@@ -26,6 +26,8 @@ export interface ApiOptions {
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/** How long requests in flight may finish when the API closes. */
+const CLOSE_GRACE_MS = 1_000;
 
 /** The daemon's HTTP API: /healthz and /metrics open, everything under /v1 behind the token. */
 export function createApi(o: ApiOptions): Hono {
@@ -138,7 +140,13 @@ export function listenApi(listen: string): Promise<RunningApi> {
         },
         close: () =>
           new Promise((done) => {
-            server.close(() => done());
+            // Requests in flight get a moment; then every connection is closed, so one a client
+            // left half-sent (a 413 answered before its body was read) cannot hold the stop.
+            const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+            server.close(() => {
+              clearTimeout(cut);
+              done();
+            });
           }),
       });
     });

@@ -56,3 +56,13 @@ export class TrackedHaproxy extends ManagedHaproxy {
     if (this.masterPid !== undefined) pidKilledAtExit(this.masterPid);
   }
 }
+
+/** Whether a process with this pid exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -40,7 +40,7 @@ export function pasteConfig(o: PasteOptions): string {
   if (!has?.statsSockets.some((s) => socketServes(s.address, o.runtime))) {
     globalLines.push('    # The daemon hot-loads certificates through this socket (admin level is required).', `    ${statsSocketLine(o.runtime)}`);
   }
-  if (o.onDemand && !has?.luaLoads.includes(o.onDemand.luaFile)) globalLines.push(`    lua-load ${o.onDemand.luaFile}`);
+  if (o.onDemand && !has?.luaLoads.includes(o.onDemand.luaFile)) globalLines.push(...luaLoadLines(o.onDemand.luaFile));
 
   const httpBody = o.backend
     ? `    default_backend ${o.backend}\n`
@@ -165,12 +165,21 @@ export interface DemoConfigOptions {
 const DEMO_RESPONSE = `    http-request return status 200 content-type text/plain lf-string "hello from haproxy-certd: %[ssl_fc_sni]\\n"
 `;
 
+/**
+ * `lua-load` for the on-demand action. 3.1+ warns at every lua-load unless the boolean sample
+ * conversion is chosen first, and 2.6/3.0 do not know that keyword: HAProxy's own `.if` picks it
+ * (our Lua reads no boolean sample, so "normal" changes nothing for it).
+ */
+function luaLoadLines(luaFile: string): string[] {
+  return ['.if version_atleast(3.1)', '    tune.lua.bool-sample-conversion normal', '.endif', `    lua-load ${luaFile}`];
+}
+
 /** A complete, loopback-only config for the demo: one TLS frontend answering who it is. */
 export function demoHaproxyConfig(o: DemoConfigOptions): string {
   const head = `global
     stats socket ${o.adminSocket} mode 600 level admin
 ${o.runtimeTcp ? `    stats socket ipv4@${o.runtimeTcp} level admin\n` : ''}    log stderr format short local0 notice
-${o.onDemand ? `    lua-load ${o.onDemand.luaFile}\n` : ''}
+${o.onDemand ? `${luaLoadLines(o.onDemand.luaFile).join('\n')}\n` : ''}
 defaults
     mode http
     log global

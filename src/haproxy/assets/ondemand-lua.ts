@@ -52,11 +52,14 @@ core.register_action("certd_ondemand", { "tcp-req" }, function(txn, url, token, 
   connect_ms = connect_ms or tonumber(os.getenv("CERTD_ONDEMAND_CONNECT_MS") or "") or 100
   s:settimeout(math.min(connect_ms, bound) / 1000)
   local connected = t.host and s:connect(t.host, t.port)
-  s:settimeout(bound / 1000)
   local status
-  if connected and s:send(req) then
-    local line = s:receive("*l")
-    status = line and tonumber(line:match("^HTTP/%d%.%d (%d%d%d)"))
+  -- Only once connected: after a refused connect 2.6 raises "socket: not yet initialised".
+  if connected then
+    s:settimeout(bound / 1000)
+    if s:send(req) then
+      local line = s:receive("*l")
+      status = line and tonumber(line:match("^HTTP/%d%.%d (%d%d%d)"))
+    end
   end
   s:close()
   if status == nil or status >= 500 then

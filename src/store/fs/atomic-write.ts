@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Dirent } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -35,14 +36,7 @@ export async function removeLeftoverFiles(
   o: { olderThanMs: number; alsoLeftover?: (name: string) => boolean; onWarning?: (err: Error) => void },
 ): Promise<number> {
   let removed = 0;
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch (err) {
-    if (fsErrorCode(err) === 'ENOENT') return 0;
-    throw err;
-  }
-  for (const entry of entries) {
+  for (const entry of await readDirIfExists(dir)) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
       removed += await removeLeftoverFiles(path, o);
@@ -57,6 +51,16 @@ export async function removeLeftoverFiles(
     }
   }
   return removed;
+}
+
+/** The entries of a directory, none when it does not exist. */
+export async function readDirIfExists(dir: string): Promise<Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (fsErrorCode(err) === 'ENOENT') return [];
+    throw err;
+  }
 }
 
 /** A fresh temp-file name beside `path` (see isTempFileName). */

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { open, readdir, stat, unlink } from 'node:fs/promises';
+import { open, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreLockedError } from '../../core/errors.js';
 import type { Lock } from '../store.js';
-import { fsErrorCode, tempPathFor, writeFileAtomic } from './atomic-write.js';
+import { fsErrorCode, readDirIfExists, tempPathFor, writeFileAtomic } from './atomic-write.js';
 
 export const DEFAULT_LEASE_MS = 30_000;
 export const DEFAULT_WAIT_MS = 60_000;
@@ -313,14 +313,7 @@ async function breakStale(path: string, seen: Seen, leaseMs: number): Promise<bo
  */
 export async function removeStaleLocks(dir: string, onWarning: (err: Error) => void): Promise<number> {
   let removed = 0;
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch (err) {
-    if (fsErrorCode(err) === 'ENOENT') return 0;
-    throw err;
-  }
-  for (const entry of entries) {
+  for (const entry of await readDirIfExists(dir)) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
       removed += await removeStaleLocks(path, onWarning);
