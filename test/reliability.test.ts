@@ -4,12 +4,13 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
-import { createServer as createNetServer, type Server } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DaemonClient } from '../src/cli/daemon-client.js';
-import { categoryOf, CertdError, errorKind, outcomeOf, type ErrorCategory } from '../src/core/errors.js';
+import { categoryOf, CertdError, errorKind, outcomeOf, StoreLockedError, type ErrorCategory } from '../src/core/errors.js';
 import type { IssueResult } from '../src/service/cert-service.js';
 import { selfSigned } from './helpers/certs.js';
 import { killedAtExit } from './helpers/children.js';
@@ -188,17 +189,55 @@ describe('an instance up but not loading our crt-list is shown misconfigured, wi
   });
 });
 
+/**
+ * A CA whose newAccount answers with the RFC 8555 problem document `problem` names (rateLimited
+ * with Retry-After, or serverInternal): what Let's Encrypt sends when it limits or fails.
+ */
+async function refusingCa(): Promise<{ base: string; close: () => Promise<void> }> {
+  let nonce = 0;
+  const server = createHttpServer((req, res) => {
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const kind = req.url!.split('/')[1]!;
+    res.setHeader('replay-nonce', `n${nonce++}`);
+    if (req.url!.endsWith('/dir')) {
+      res.setHeader('content-type', 'application/json');
+      const at = (what: string) => `${base}/${kind}/${what}`;
+      res.end(JSON.stringify({ newNonce: at('nonce'), newAccount: at('account'), newOrder: at('order'), revokeCert: at('revoke'), keyChange: at('key-change') }));
+    } else if (req.url!.endsWith('/nonce')) {
+      res.writeHead(req.method === 'HEAD' ? 200 : 204).end();
+    } else if (kind === 'limited') {
+      res.writeHead(429, { 'content-type': 'application/problem+json', 'retry-after': '120' });
+      res.end(JSON.stringify({ type: 'urn:ietf:params:acme:error:rateLimited', detail: 'too many new accounts from this address', status: 429 }));
+    } else {
+      res.writeHead(500, { 'content-type': 'application/problem+json' });
+      res.end(JSON.stringify({ type: 'urn:ietf:params:acme:error:serverInternal', detail: 'the CA is having a bad day', status: 500 }));
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 describe('API errors: the status follows the error category', () => {
   let stack: Stack;
   let url: string;
   let token: string;
+  let ca: Awaited<ReturnType<typeof refusingCa>>;
   const mounts: string[] = [];
   before(async () => {
+    ca = await refusingCa();
     stack = await startStack({
       issuers: {
         internal: { type: 'local-ca' },
         // Nothing listens there: a CA outage.
         down: { type: 'acme', directory: `https://127.0.0.1:${await freePort()}/dir`, email: 'ops@example.com' },
+        limited: { type: 'acme', directory: `${ca.base}/limited/dir`, email: 'ops@example.com' },
+        failing: { type: 'acme', directory: `${ca.base}/failing/dir`, email: 'ops@example.com' },
       },
     });
     url = stack.daemon.api.url;
@@ -206,7 +245,8 @@ describe('API errors: the status follows the error category', () => {
   });
   after(async () => {
     for (const m of mounts) execFileSync('umount', ['-l', m]);
-    await stack.stop();
+    await stack?.stop();
+    await ca?.close();
   });
   const post = (path: string, body: string, auth = `Bearer ${token}`) =>
     fetch(`${url}/v1${path}`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body });
@@ -231,6 +271,28 @@ describe('API errors: the status follows the error category', () => {
     const body = (await r.json()) as { error: { code: string } };
     assert.equal(r.status, 503, JSON.stringify(body));
     assert.equal(body.error.code, 'CERTD_E_ACME_UNREACHABLE');
+  });
+
+  test("429 with the CA's Retry-After when the CA rate-limits; 502 when it fails", async () => {
+    const limited = await post('/certs', JSON.stringify({ names: ['limited.test'], issuer: 'limited' }));
+    const body = (await limited.json()) as { error: { code: string; message: string } };
+    assert.equal(limited.status, 429, JSON.stringify(body));
+    assert.equal(body.error.code, 'CERTD_E_ACME_RATE_LIMITED');
+    assert.equal(limited.headers.get('retry-after'), '120');
+    const failing = await post('/certs', JSON.stringify({ names: ['failing.test'], issuer: 'failing' }));
+    const failed = (await failing.json()) as { error: { code: string; message: string } };
+    assert.equal(failing.status, 502, JSON.stringify(failed));
+    assert.match(failed.error.message, /bad day/);
+  });
+
+  test('409 while another daemon holds the store: the CLI says who, exit 1', async () => {
+    // The stack's daemon holds this dataDir; a second one is a conflict, not an internal error.
+    const cfg = join(stack.dir, 'second.yaml');
+    await writeFile(cfg, `dataDir: ./data\nhaproxy: { certDir: ./certs2 }\napi: { listen: "127.0.0.1:${await freePort()}" }\n`);
+    const r = await runBuilt(['--config', cfg, 'run']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /CERTD_E_STORE_LOCKED/);
+    assert.equal(outcomeOf(new StoreLockedError('x')).status, 409);
   });
 
   test('507 on a full disk, saying that nothing was applied', async () => {
