@@ -153,16 +153,6 @@ export class RuntimeClient {
     return this.read(`show ssl cert ${checkPath(path)}`, o, parseSslCertDetails);
   }
 
-  /** SHA-1 fingerprint (hex, upper case) of the committed certificate, undefined if absent or empty. */
-  async certSha1(path: string, o: CallOptions = {}): Promise<string | undefined> {
-    try {
-      return (await this.showSslCert(path, o)).sha1;
-    } catch (err) {
-      if (err instanceof HaproxyNotFoundError) return undefined;
-      throw err;
-    }
-  }
-
   /** `new ssl cert`: an empty store for a (possibly virtual) path. HaproxyExistsError if present. */
   async newSslCert(path: string, o: CallOptions = {}): Promise<void> {
     checkPath(path);
