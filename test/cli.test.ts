@@ -110,6 +110,10 @@ describe('CLI without a daemon: acts on the store, clear errors, exit codes', ()
     assert.match(issued.stderr, /daemon not running/);
     const renewed = JSON.parse((await cli('renew', 'json.test', '--json')).stdout);
     assert.equal(renewed.results[0].cert.id, 'json.test');
+    assert.deepEqual(renewed.summary, { total: 1, issued: 1, pending: 0 });
+    const all = await cli('renew', '--all');
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, /json\.test: issued[\s\S]*\nrenewed (\d+) of \1 certificate\(s\); 0 not yet served by every instance\n/);
     const removed = JSON.parse((await cli('remove', 'json.test', '--json')).stdout);
     assert.deepEqual([removed.removed, removed.names, removed.comesBack], ['json.test', ['json.test'], false]);
     const status = await cli('status', '--json');

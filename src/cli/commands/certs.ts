@@ -117,9 +117,21 @@ export function registerCerts(program: Command): void {
           ? (await target.client.call<{ results: IssueResult[] }>('POST', '/renew', o.all ? { all: true } : { names })).results
           : await target.service.renew(o.all ? 'all' : names);
       for (const r of results) failIfPending(r.deploy);
-      emit(o.json, { results, via: target.kind }, () => (results.length > 0 ? results.map((r) => report(r)).join('\n') : 'nothing to renew'));
+      const summary = renewSummary(results);
+      emit(o.json, { results, summary, via: target.kind }, () =>
+        [...results.map((r) => report(r)), `renewed ${summary.issued} of ${summary.total} certificate(s); ${summary.pending} not yet served by every instance`].join('\n'),
+      );
       offlineNote(target.kind, o.json);
     });
+}
+
+/** The one line after `renew`'s results, so 900 lines end in a count a person or script can read. */
+function renewSummary(results: IssueResult[]): { total: number; issued: number; pending: number } {
+  return {
+    total: results.length,
+    issued: results.filter((r) => r.issued).length,
+    pending: results.filter((r) => (r.deploy?.failed.length ?? 0) > 0).length,
+  };
 }
 
 async function readPemFile(path: string, flag: string): Promise<string> {
