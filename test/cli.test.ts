@@ -100,6 +100,92 @@ describe('CLI without a daemon: acts on the store, clear errors, exit codes', ()
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   });
 
+  test('--json: one JSON document on stdout, the offline note on stderr', async () => {
+    const issued = await cli('issue', 'json.test', '--json');
+    assert.equal(issued.code, 0, issued.stderr);
+    const doc = JSON.parse(issued.stdout);
+    assert.equal(doc.cert.id, 'json.test');
+    assert.equal(doc.issued, true);
+    assert.equal(doc.via, 'store');
+    assert.match(issued.stderr, /daemon not running/);
+    const renewed = JSON.parse((await cli('renew', 'json.test', '--json')).stdout);
+    assert.equal(renewed.results[0].cert.id, 'json.test');
+    assert.deepEqual(renewed.summary, { total: 1, issued: 1, pending: 0 });
+    const all = await cli('renew', '--all');
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, /json\.test: issued[\s\S]*\nrenewed (\d+) of \1 certificate\(s\); 0 not yet served by every instance\n/);
+    const removed = JSON.parse((await cli('remove', 'json.test', '--json')).stdout);
+    assert.deepEqual([removed.removed, removed.names, removed.comesBack], ['json.test', ['json.test'], false]);
+    const status = await cli('status', '--json');
+    assert.equal(status.code, 1);
+    assert.deepEqual(JSON.parse(status.stdout), { daemon: { running: false, listen: '127.0.0.1:1' } });
+  });
+
+  test('list filters by glob, --expiring, --issuer, --origin; no colour when stdout is not a terminal', async () => {
+    const later = await selfSigned('later.filter.test', { notAfter: new Date(Date.now() + 86_400_000 * 90) });
+    await writeFile(join(dir, 'later.pem'), later.pem);
+    assert.equal((await cli('import', '--cert', join(dir, 'later.pem'))).code, 0);
+    assert.equal((await cli('issue', 'soon.filter.test', 'www.soon.filter.test')).code, 0);
+    const ids = async (...args: string[]) => {
+      const r = await cli('list', '--json', ...args);
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { id: string }[]).map((c) => c.id).sort();
+    };
+    assert.deepEqual(await ids('*.filter.test'), ['later.filter.test', 'soon.filter.test']);
+    assert.deepEqual(await ids('www.*'), ['soon.filter.test'], 'any name of the certificate matches');
+    assert.deepEqual(await ids('*.filter.test', '--expiring', '60d'), ['soon.filter.test']);
+    assert.deepEqual(await ids('*.filter.test', '--issuer', 'import'), ['later.filter.test']);
+    assert.deepEqual(await ids('*.filter.test', '--origin', 'api'), ['soon.filter.test']);
+    const text = await cli('list', '*.filter.test', '--expiring', '60d');
+    assert.match(text.stdout, /^soon\.filter\.test, www\.soon\.filter\.test\s+internal/m);
+    assert.doesNotMatch(text.stdout, /later\.filter\.test|\x1b/);
+    assert.match((await cli('list', 'nothing.*')).stdout, /none of the \d+ certificate\(s\) match/);
+    for (const bad of [['--expiring', 'two weeks'], ['--origin', 'elsewhere']]) {
+      const r = await cli('list', ...bad);
+      assert.equal(r.code, 2, r.stderr);
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+    }
+    assert.match((await cli('list', '--expiring', 'two weeks')).stderr, /--expiring "two weeks": expected a duration/);
+  });
+
+  test('remove by any name of a certificate; a configured one warns that it comes back', async () => {
+    assert.equal((await cli('issue', 'primary.san.test', 'other.san.test')).code, 0);
+    const bySan = await cli('remove', 'other.san.test');
+    assert.equal(bySan.code, 0, bySan.stderr);
+    assert.match(bySan.stdout, /^primary\.san\.test: removed/m);
+    assert.doesNotMatch(bySan.stderr, /warning/);
+    const configured = join(dir, 'configured.yaml');
+    await writeFile(configured, 'dataDir: ./data\nhaproxy: { certDir: ./certs }\napi: { listen: "127.0.0.1:1" }\nissuers: { internal: { type: local-ca } }\ncertificates:\n  - { names: [kept.test, www.kept.test], issuer: internal }\n');
+    assert.equal((await runCli(['--config', configured, 'issue', 'kept.test', 'www.kept.test'])).code, 0);
+    const r = await runCli(['--config', configured, 'remove', 'www.kept.test']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: \S+configured\.yaml lists kept\.test under certificates: it is issued again when the daemon next starts/);
+  });
+
+  test('ca export prints the stored root, never a key; an unknown issuer is a usage error', async () => {
+    const r = await cli('ca', 'export');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^-----BEGIN CERTIFICATE-----\n[\s\S]+\n-----END CERTIFICATE-----\n$/);
+    assert.doesNotMatch(r.stdout, /PRIVATE KEY/);
+    assert.equal(JSON.parse((await cli('ca', 'export', '--json')).stdout).rootPem, r.stdout);
+    const unknown = await cli('ca', 'export', '--issuer', 'nope');
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /issuer "nope" is not a local-ca issuer/);
+    const fresh = await mkdtemp(join(tmpdir(), 'certd-cli-fresh-'));
+    await writeFile(join(fresh, 'certd.yaml'), 'dataDir: ./data\nhaproxy: { certDir: ./certs }\napi: { listen: "127.0.0.1:1" }\n');
+    const none = await runCli(['--config', join(fresh, 'certd.yaml'), 'ca', 'export']);
+    await rm(fresh, { recursive: true, force: true });
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no local CA root stored for issuer "internal" yet.*ca init.*CERTD_E_NOT_FOUND/);
+  });
+
+  test('--help lists the exit codes', async () => {
+    const r = await runCli(['--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /Exit codes:\n\s+0 .*\n\s+1 .*instance/);
+    assert.match(r.stdout, /\n\s+2 +usage error[\s\S]*invalid input/);
+  });
+
   test('ca init refuses to replace a root without --force', async () => {
     const r = await cli('ca', 'init');
     assert.equal(r.code, 1);
@@ -126,8 +212,45 @@ describe('CLI with a running daemon', () => {
     assert.equal(hs.authorized, true);
     const status = await runCli(['--config', join(stack.dir, 'certd.yaml'), 'status']);
     assert.match(status.stdout, /^INSTANCE\s+RUNTIME\s+STATE\s+PID\s+IN SYNC\s+MISSING\s+STALE\s+LAST ERROR$/m);
+    assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, /^h1\s+unix:\S+\s+up\s+\d+\s+1\s+0\s+0$/m);
     assert.match(await readFile(stack.config.haproxy.crtList, 'utf8'), /via-cli\.test\.pem via-cli\.test$/m);
+  });
+});
+
+describe('CLI with a daemon and one instance down', () => {
+  let stack: Stack;
+  let cfg: string;
+  before(async () => {
+    // h2's runtime socket does not exist: the daemon reports it down and keeps retrying.
+    stack = await startStack({}, {}, { moreInstances: [{ name: 'h2', runtime: `unix:${join(tmpdir(), 'certd-no-such-dir', 'h2.sock')}` }] });
+    cfg = join(stack.dir, 'certd.yaml');
+    await writeFile(cfg, `dataDir: ./data\nhaproxy: { certDir: ./certs }\napi: { listen: "${stack.config.api.listen}" }\n`);
+  });
+  after(() => stack.stop());
+
+  test('status exits 1 naming the instance that is down; issue exits 1 naming where it is pending', async () => {
+    // The daemon's first connect attempt to h2 decides "down"; generous for a loaded machine.
+    const deadline = Date.now() + 60_000;
+    let status = await runCli(['--config', cfg, 'status', '--json']);
+    while (!JSON.parse(status.stdout).failing?.includes('h2') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      status = await runCli(['--config', cfg, 'status', '--json']);
+    }
+    assert.equal(status.code, 1, status.stdout);
+    assert.deepEqual(JSON.parse(status.stdout).failing, ['h2'], 'h2 reported down within 60 s');
+    const text = await runCli(['--config', cfg, 'status']);
+    assert.equal(text.code, 1);
+    assert.match(text.stdout, /^h2\s+unix:\S+\s+down/m);
+    assert.match(text.stderr, /not serving: h2 \(down/);
+
+    const issued = await runCli(['--config', cfg, 'issue', 'half.test']);
+    assert.equal(issued.code, 1, issued.stderr);
+    assert.match(issued.stdout, /half\.test: issued, .*served by 1\/2 instance\(s\)\n\s+not yet on h2: .*\(retrying\)/);
+    const json = await runCli(['--config', cfg, 'issue', 'half.test', '--json']);
+    assert.equal(json.code, 1);
+    const doc = JSON.parse(json.stdout);
+    assert.deepEqual([doc.via, doc.deploy.ok, doc.deploy.failed.map((f: { instance: string }) => f.instance)], ['daemon', ['h1'], ['h2']]);
   });
 });
 

@@ -1,3 +1,4 @@
+import { daysLeft, expiryState } from '../core/expiry.js';
 import type { StatusView } from './server.js';
 
 const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
@@ -14,9 +15,9 @@ export function renderStatusPage(view: StatusView, now = Date.now()): string {
   const certs = [...view.certs]
     .sort((a, b) => a.notAfter.localeCompare(b.notAfter))
     .map((c) => {
-      const days = Math.floor((Date.parse(c.notAfter) - now) / 86_400_000);
+      const days = daysLeft(c.notAfter, now);
       return (
-        `<tr class="${days < 7 ? 'soon' : ''}"><td>${esc(c.names.join(', '))}</td><td>${esc(c.issuer)}</td>` +
+        `<tr class="${expiryState(c.notAfter, now) === 'ok' ? '' : 'soon'}"><td>${esc(c.names.join(', '))}</td><td>${esc(c.issuer)}</td>` +
         `<td>${esc(c.notAfter.slice(0, 16).replace('T', ' '))}</td><td>${days}</td><td>${esc(c.deployedOn.join(', '))}</td></tr>`
       );
     })

@@ -80,7 +80,12 @@ export function categoryOf(err: unknown): ErrorCategory {
 }
 
 export function outcomeOf(err: unknown): { status: number; exit: 1 | 2 } {
-  return OUTCOMES[categoryOf(err)];
+  return outcomeFor(categoryOf(err));
+}
+
+/** The HTTP status and CLI exit code of a category (the CLI's `--help` lists them). */
+export function outcomeFor(category: ErrorCategory): { status: number; exit: 1 | 2 } {
+  return OUTCOMES[category];
 }
 
 /** The category an HTTP status stands for (the CLI reading the daemon's answer). */

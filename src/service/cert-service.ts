@@ -46,6 +46,14 @@ export interface IssueResult {
   deploy?: DeployOutcome;
 }
 
+export interface RemoveResult {
+  removed: string;
+  names: string[];
+  /** Undefined when only a deployment was left (nothing stored). */
+  origin?: CertOrigin;
+  deploy?: DeployOutcome;
+}
+
 const ISSUE_LOCK_WAIT_MS = 120_000;
 
 /** An issuer's answer on its way, and when it was asked. */
@@ -187,14 +195,18 @@ export class CertService {
     return { cert: stored.meta, issued: false, deploy: await this.deploy([stored]) };
   }
 
-  async remove(rawId: string): Promise<{ removed: string; deploy?: DeployOutcome }> {
-    const id = certId(validateName(rawId, { wildcard: true, ip: true }));
+  /** Removes the certificate with this id, else the stored one that has the name among its names. */
+  async remove(rawIdOrName: string): Promise<RemoveResult> {
+    const name = validateName(rawIdOrName, { wildcard: true, ip: true });
+    const metas = await this.o.store.listCerts();
+    const meta = metas.find((m) => m.id === certId(name)) ?? metas.find((m) => m.names.includes(name));
+    const id = meta?.id ?? certId(name);
     const existed = await this.o.store.deleteCert(id);
     await this.o.store.deletePending(id);
     if (!existed && !this.o.deployer?.has(id)) throw new NotFoundError(`no certificate "${id}"; see \`haproxy-certd list\``);
     this.o.metrics?.certExpiry(id, '', undefined);
     this.o.log.info({ cert: id }, 'removed');
-    return { removed: id, deploy: await this.o.deployer?.remove([id]) };
+    return { removed: id, names: meta?.names ?? [name], origin: meta?.origin, deploy: await this.o.deployer?.remove([id]) };
   }
 
   async list(): Promise<CertView[]> {

@@ -1,41 +1,53 @@
 import type { Command } from 'commander';
 import type { StatusView } from '../../api/server.js';
+import { EXPIRES_SOON_DAYS, expiryState } from '../../core/expiry.js';
+import type { InstanceStatus } from '../../haproxy/deploy/instance.js';
 import { CliContext, type GlobalOptions } from '../context.js';
-import { formatCertList, table } from '../format.js';
+import { certListForStdout, table } from '../format.js';
+import { emit } from '../output.js';
+
+/** States in which an instance serves nothing new: `status` fails (exit 1) naming them. */
+const FAILING: readonly InstanceStatus['state'][] = ['down', 'misconfigured'];
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('daemon, HAProxy instances (up/down, in sync) and certificates expiring soon')
-    .option('--json', 'machine-readable output')
+    .description(`daemon, HAProxy instances (up/down, in sync) and certificates expiring within ${EXPIRES_SOON_DAYS} days; exits 1 when the daemon or any instance is down`)
+    .option('--json', 'print one JSON document on stdout: the daemon, instances, certificates')
     .action(async (o: { json?: boolean }) => {
       const ctx = await CliContext.load(program.opts<GlobalOptions>());
       const client = await ctx.daemon();
       if (!client) {
-        console.log(`daemon: not running (no answer on ${ctx.config.api.listen})`);
         process.exitCode = 1;
-        return;
+        return emit(o.json, { daemon: { running: false, listen: ctx.config.api.listen } }, () => `daemon: not running (no answer on ${ctx.config.api.listen})`);
       }
       const view = await client.call<StatusView>('GET', '/status');
-      if (o.json) return console.log(JSON.stringify(view, null, 2));
-      console.log(`daemon: running on ${client.baseUrl}\n`);
-      console.log(
-        table(
-          ['INSTANCE', 'RUNTIME', 'STATE', 'PID', 'IN SYNC', 'MISSING', 'STALE', 'LAST ERROR'],
-          view.instances.map((i) => [
-            i.name,
-            i.runtime ?? '-',
-            i.state,
-            String(i.pid ?? '-'),
-            String(i.inSync),
-            String(i.missing),
-            String(i.stale),
-            i.lastError ? `${i.lastError} (${i.lastErrorAt})` : '',
-          ]),
-        ),
+      const failing = view.instances.filter((i) => FAILING.includes(i.state));
+      const soon = view.certs.filter((c) => expiryState(c.notAfter) !== 'ok');
+      if (failing.length > 0) process.exitCode = 1;
+      emit(o.json, { daemon: { running: true, url: client.baseUrl }, ...view, failing: failing.map((i) => i.name) }, () =>
+        [
+          `daemon: running on ${client.baseUrl}\n`,
+          table(
+            ['INSTANCE', 'RUNTIME', 'STATE', 'PID', 'IN SYNC', 'MISSING', 'STALE', 'LAST ERROR'],
+            view.instances.map((i) => [
+              i.name,
+              i.runtime ?? '-',
+              i.state,
+              String(i.pid ?? '-'),
+              String(i.inSync),
+              String(i.missing),
+              String(i.stale),
+              i.lastError ? `${i.lastError} (${i.lastErrorAt})` : '',
+            ]),
+            { width: process.stdout.columns, shrink: 7 },
+          ),
+          `\n${view.certs.length} certificate(s); ${soon.length} expire within ${EXPIRES_SOON_DAYS} days`,
+          ...(soon.length > 0 ? [certListForStdout(soon)] : []),
+        ].join('\n'),
       );
-      const soon = view.certs.filter((c) => Date.parse(c.notAfter) - Date.now() < 14 * 86_400_000);
-      console.log(`\n${view.certs.length} certificate(s); ${soon.length} expire within 14 days`);
-      if (soon.length > 0) console.log(formatCertList(soon));
+      if (failing.length > 0) {
+        process.stderr.write(`not serving: ${failing.map((i) => `${i.name} (${i.state}${i.lastError ? `: ${i.lastError}` : ''})`).join(', ')}\n`);
+      }
     });
 }
