@@ -2,14 +2,15 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { DaemonClient } from '../src/cli/daemon-client.js';
 import type { IssueResult } from '../src/service/cert-service.js';
+import { selfSigned } from './helpers/certs.js';
 import { eventually, startStack, type Stack } from './helpers/stack.js';
 
 const ALERTS = fileURLToPath(new URL('../contrib/prometheus/alerts.yml', import.meta.url));
@@ -115,11 +116,16 @@ describe('metrics from a real daemon and HAProxy: an instance that does not answ
   let api: DaemonClient;
   const dead = `unix:${join(tmpdir(), `certd-metrics-nobody-${randomBytes(4).toString('hex')}.sock`)}`;
 
+  let soon: IssueResult;
+
   before(async () => {
     stack = await startStack({}, { renewMaxSleepMs: 200 }, { moreInstances: [{ name: 'dead', runtime: dead }] });
     api = new DaemonClient(stack.daemon.api.url, stack.daemon.token);
     await api.call<IssueResult>('POST', '/certs', { names: ['half.test'] });
     await api.call('POST', '/renew', { names: ['half.test'] });
+    // An imported certificate 36 hours from expiry: certd does not renew it, both expiry alerts fire.
+    const expiring = await selfSigned('soon.test', { notAfter: new Date(Date.now() + 36 * 3_600_000) });
+    soon = await api.call<IssueResult>('POST', '/import', { cert: expiring.certPem, key: expiring.keyPem });
   });
   after(() => stack.stop());
 
@@ -128,8 +134,9 @@ describe('metrics from a real daemon and HAProxy: an instance that does not answ
     const m = await scrape(stack);
     assert.equal(value(m, 'certd_cert_ready', { cert: 'half.test' }), 0);
     assert.equal(value(m, 'certd_instance_up', { instance: 'h1' }), 1);
-    assert.equal(value(m, 'certd_instance_certs', { instance: 'dead', state: 'missing' }), 1);
-    assert.equal(value(m, 'certd_instance_certs', { instance: 'h1', state: 'in_sync' }), 1);
+    // half.test and soon.test.
+    assert.equal(value(m, 'certd_instance_certs', { instance: 'dead', state: 'missing' }), 2);
+    assert.equal(value(m, 'certd_instance_certs', { instance: 'h1', state: 'in_sync' }), 2);
   });
 
   test('contrib/prometheus/alerts.yml passes promtool check rules', async () => {
@@ -162,4 +169,74 @@ describe('metrics from a real daemon and HAProxy: an instance that does not answ
       }
     }
   });
+
+  test("promtool evaluates the rules on this daemon's /metrics: what is down and what expires fire, nothing else", async () => {
+    await eventually(async () => value(await scrape(stack), 'certd_instance_up', { instance: 'dead' }) === 0, 10_000, 'dead instance reported down');
+    const scrapedAt = Math.floor(Date.now() / 1000);
+    const m = (await scrape(stack)).filter((s) => s.name.startsWith('certd_'));
+    // promtool's clock starts at 0: timestamps become seconds from the scrape, so time() there is "now".
+    const input_series = m.map((s) => ({
+      series: `${s.name}{${Object.entries(s.labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(',')}}`,
+      values: `${s.name.endsWith('_timestamp_seconds') ? s.value - scrapedAt : s.value}+0x90`,
+    }));
+    const evalSeconds = 70 * 60;
+    const expiry = value(m, 'certd_cert_not_after_timestamp_seconds', { cert: 'soon.test' })!;
+    const left = humanizeDuration(expiry - scrapedAt - evalSeconds);
+    const soonLabels = { cert: 'soon.test', issuer: 'import', origin: 'import', serial: soon.cert.serial };
+    const expected: Record<string, { exp_labels: Record<string, string>; exp_annotations: Record<string, string> }[]> = {
+      CertdInstanceDown: [
+        {
+          exp_labels: { instance: 'dead', severity: 'critical' },
+          exp_annotations: {
+            summary: 'HAProxy instance dead does not answer certd',
+            description: 'certd cannot reach the runtime API of dead; it keeps retrying. New and renewed certificates do not reach that instance meanwhile.',
+          },
+        },
+      ],
+      // h1 serves everything; the dead instance misses it all but is down, which is the alert above.
+      CertdInstanceOutOfSync: [],
+      CertdRenewalFailing: [],
+      CertdCertificateExpiringSoon: [
+        {
+          exp_labels: { ...soonLabels, severity: 'warning' },
+          exp_annotations: {
+            summary: 'Certificate soon.test expires in less than 7 days',
+            description: `soon.test (issuer import, origin import, serial ${soon.cert.serial}) expires in ${left}. Imported and source certificates are not renewed by certd: replace them at their source.`,
+          },
+        },
+      ],
+      CertdCertificateExpiringCritical: [
+        {
+          exp_labels: { ...soonLabels, severity: 'critical' },
+          exp_annotations: { summary: 'Certificate soon.test expires in less than 2 days', description: `soon.test (issuer import, origin import) expires in ${left}.` },
+        },
+      ],
+    };
+    const unitTest = {
+      rule_files: [ALERTS],
+      evaluation_interval: '1m',
+      tests: [
+        {
+          interval: '1m',
+          input_series,
+          alert_rule_test: Object.entries(expected).map(([alertname, exp_alerts]) => ({ eval_time: `${evalSeconds / 60}m`, alertname, exp_alerts })),
+        },
+      ],
+    };
+    const file = join(stack.dir, 'alerts.test.yml');
+    await writeFile(file, stringify(unitTest));
+    await run('promtool', ['test', 'rules', file]).catch((err: Error & { stdout?: string }) => {
+      throw new Error(`promtool test rules: ${err.message}\n${err.stdout ?? ''}`);
+    });
+  });
 });
+
+/** Prometheus's humanizeDuration template function, for whole seconds of at least one. */
+function humanizeDuration(seconds: number): string {
+  const s = Math.trunc(seconds);
+  const [d, h, min, sec] = [Math.floor(s / 86_400), Math.floor(s / 3_600) % 24, Math.floor(s / 60) % 60, s % 60];
+  if (d) return `${d}d ${h}h ${min}m ${sec}s`;
+  if (h) return `${h}h ${min}m ${sec}s`;
+  if (min) return `${min}m ${sec}s`;
+  return `${sec}s`;
+}
