@@ -103,6 +103,7 @@ class PushClock implements DeployMetrics {
 
   error(): void {}
   instanceUp(): void {}
+  instanceGone(): void {}
 }
 
 function log(line: string): void {

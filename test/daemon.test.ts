@@ -164,7 +164,7 @@ describe('daemon + real HAProxy: issue, replace, remove, restart — no reload',
 
   test('/metrics exposes expiry and deploy counters', async () => {
     const text = await (await fetch(`${stack.daemon.api.url}/metrics`)).text();
-    assert.match(text, /certd_cert_not_after_timestamp_seconds\{cert="fresh\.test",issuer="internal"\} \d+/);
+    assert.match(text, /certd_cert_not_after_timestamp_seconds\{cert="fresh\.test",issuer="internal",origin="api",serial="[0-9a-f]+"\} \d+/);
     assert.match(text, /certd_deploy_total\{instance="h1",op="add"\} \d+/);
     assert.match(text, /certd_instance_up\{instance="h1"\} 1/);
   });

@@ -126,8 +126,14 @@ describe('fleet discovery by DNS (real bind9 on loopback)', () => {
     const ca = await fleet.rootPem();
     const d4 = fleet.members.find((m) => m.name === 'd4')!;
     await eventually(async () => (await handshake(d4.tlsPort, 'disc.fleet.test', { ca })).authorized, 5_000, 'new instance synced');
+    const gone = `127.0.0.2:${runtimePort}`;
+    const instanceSeries = async (instance: string) =>
+      (await (await fetch(`${fleet.daemon.api.url}/metrics`)).text()).split('\n').filter((l) => l.includes(`instance="${instance}"`));
+    await eventually(async () => (await instanceSeries(gone)).includes(`certd_instance_up{instance="${gone}"} 1`), 5_000, 'discovered instance up in /metrics');
     await nsupdate([`update delete tasks.${bind.zone} A 127.0.0.2`]);
-    await eventually(async () => !names().includes(`127.0.0.2:${runtimePort}`), 5_000, 'removed instance dropped');
+    await eventually(async () => !names().includes(gone), 5_000, 'removed instance dropped');
+    assert.deepEqual(await instanceSeries(gone), [], 'no metric series of the instance gone from discovery');
+    assert.ok((await instanceSeries(`127.0.0.3:${runtimePort}`)).includes(`certd_instance_up{instance="127.0.0.3:${runtimePort}"} 1`));
     const { stdout } = await run('dig', ['+short', '-p', String(bind.port), '@127.0.0.1', `tasks.${bind.zone}`, 'A']);
     assert.deepEqual(stdout.trim().split('\n').sort(), ['127.0.0.3', '127.0.0.4']);
   });

@@ -80,7 +80,7 @@ describe('package: npm pack from a clean clone, npm install -g, run from outside
   });
 
   test('the tarball holds the build, the licence and the readme, not sources or tests', () => {
-    for (const f of ['dist/cli/main.js', 'dist/index.js', 'dist/index.d.ts', 'contrib/systemd/haproxy-certd.service', 'LICENSE', 'README.md', 'package.json']) {
+    for (const f of ['dist/cli/main.js', 'dist/index.js', 'dist/index.d.ts', 'contrib/systemd/haproxy-certd.service', 'contrib/prometheus/alerts.yml', 'LICENSE', 'README.md', 'package.json']) {
       assert.ok(packed.includes(f), `${f} missing from ${tarball}`);
     }
     assert.deepEqual(packed.filter((f) => !/^(dist|contrib)\//.test(f) && !['LICENSE', 'README.md', 'package.json'].includes(f)), []);

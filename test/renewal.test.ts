@@ -22,7 +22,7 @@ describe('renewal scheduler with short-lived local-CA certificates, served witho
     await eventually(async () => (await handshake(stack.tlsPort, 'short.test', { ca })).serial !== first, 15_000, 'renewed and served');
     assert.equal(await stack.haproxy.workerPid(), pid);
     // Counted once the renewal finished (files too), a moment after HAProxy serves it.
-    const renewed = async () => /certd_renewal_total\{result="ok"\} [1-9]/.test(await (await fetch(`${stack.daemon.api.url}/metrics`)).text());
+    const renewed = async () => /certd_renewal_total\{result="ok",trigger="scheduled"\} [1-9]/.test(await (await fetch(`${stack.daemon.api.url}/metrics`)).text());
     await eventually(renewed, 5_000, 'renewal counted');
   });
 });

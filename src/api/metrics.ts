@@ -1,6 +1,20 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from '../core/version.js';
+import type { Deployer } from '../haproxy/deploy/deployer.js';
 import type { DeployMetrics, DeployOp } from '../haproxy/deploy/metrics.js';
+import type { RenewalScheduler } from '../renew/scheduler.js';
+import type { CertMeta } from '../store/store.js';
+
+const DEPLOY_OPS: readonly DeployOp[] = ['add', 'update', 'remove'];
+const INSTANCE_CERT_STATES = ['inSync', 'missing', 'stale'] as const;
+
+/** What the scrape-time series are read from; the daemon attaches it once both exist. */
+export interface MetricsState {
+  deployer: Pick<Deployer, 'status' | 'readiness' | 'has'>;
+  scheduler: Pick<RenewalScheduler, 'dueTimes'>;
+}
+
+type ExpiryLabels = { cert: string; issuer: string; origin: string; serial: string };
 
 /** The daemon's Prometheus metrics, one registry per daemon (tests run several in one process). */
 export class Metrics implements DeployMetrics {
@@ -32,10 +46,13 @@ export class Metrics implements DeployMetrics {
   });
   private readonly notAfter = new Gauge({
     name: 'certd_cert_not_after_timestamp_seconds',
-    help: 'Expiry of each managed certificate (unix seconds)',
-    labelNames: ['cert', 'issuer'] as const,
+    help: 'Expiry of each stored certificate (unix seconds); serial names the certificate now stored',
+    labelNames: ['cert', 'issuer', 'origin', 'serial'] as const,
     registers: [this.registry],
   });
+  /** The labels each certificate's expiry series carries now, so a removal or a renewal drops exactly it. */
+  private readonly expiryLabels = new Map<string, ExpiryLabels>();
+  private state?: MetricsState;
   private readonly issues = new Counter({
     name: 'certd_issue_total',
     help: 'Certificate issuances by issuer and result',
@@ -65,8 +82,8 @@ export class Metrics implements DeployMetrics {
 
   private readonly renewals = new Counter({
     name: 'certd_renewal_total',
-    help: 'Renewal attempts by result',
-    labelNames: ['result'] as const,
+    help: 'Renewal attempts by result and trigger (scheduled, manual: renew, renew --all, POST /v1/renew)',
+    labelNames: ['result', 'trigger'] as const,
     registers: [this.registry],
   });
   private readonly renewalFailing = new Gauge({
@@ -84,6 +101,48 @@ export class Metrics implements DeployMetrics {
       labelNames: ['version'] as const,
       registers: [this.registry],
     }).set({ version: VERSION }, 1);
+    // Read at each scrape from the deployer and the scheduler: what is gone has no series.
+    const metrics = this;
+    new Gauge({
+      name: 'certd_instance_certs',
+      help: 'Certificates per instance by state: in_sync (served as desired), missing (not served), stale (older version or other options)',
+      labelNames: ['instance', 'state'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const s of metrics.state?.deployer.status() ?? []) {
+          for (const key of INSTANCE_CERT_STATES) this.set({ instance: s.name, state: key === 'inSync' ? 'in_sync' : key }, s[key]);
+        }
+      },
+    });
+    new Gauge({
+      name: 'certd_cert_ready',
+      help: '1 when every instance serves the certificate as desired, else 0',
+      labelNames: ['cert'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [cert, ready] of metrics.state?.deployer.readiness() ?? []) this.set({ cert }, ready ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'certd_cert_renewal_timestamp_seconds',
+      help: 'When the scheduler will next try to renew the certificate (unix seconds); none for imported and source certificates',
+      labelNames: ['cert'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        // The scheduler forgets a removed certificate only at its next pass; the deployer at once.
+        for (const [cert, p] of metrics.state?.scheduler.dueTimes() ?? []) {
+          if (metrics.state?.deployer.has(cert)) this.set({ cert }, Math.floor(Math.max(p.dueAt, p.nextTryAt) / 1000));
+        }
+      },
+    });
+  }
+
+  /** Once per daemon, when the deployer and the scheduler exist. */
+  attach(state: MetricsState): void {
+    this.state = state;
   }
 
   observe(instance: string, op: DeployOp, startedMs: number): void {
@@ -99,13 +158,30 @@ export class Metrics implements DeployMetrics {
     this.up.set({ instance }, isUp ? 1 : 0);
   }
 
-  certExpiry(cert: string, issuer: string, notAfter: string | undefined): void {
-    if (notAfter === undefined) this.notAfter.remove({ cert, issuer });
-    else this.notAfter.set({ cert, issuer }, Math.floor(Date.parse(notAfter) / 1000));
+  instanceGone(instance: string): void {
+    this.up.remove({ instance });
+    this.deployErrors.remove({ instance });
+    for (const op of DEPLOY_OPS) {
+      this.deploys.remove({ instance, op });
+      this.deploySeconds.remove({ instance, op });
+    }
   }
 
-  renewal(cert: string, result: 'ok' | 'error'): void {
-    this.renewals.inc({ result });
+  /** A certificate stored (issued, renewed, imported): its expiry series replaces the previous one. */
+  certStored(meta: CertMeta): void {
+    const labels = { cert: meta.id, issuer: meta.issuer, origin: meta.origin, serial: meta.serial };
+    this.forgetExpiry(meta.id);
+    this.expiryLabels.set(meta.id, labels);
+    this.notAfter.set(labels, Math.floor(Date.parse(meta.notAfter) / 1000));
+  }
+
+  certRemoved(cert: string): void {
+    this.forgetExpiry(cert);
+    this.renewalFailing.remove({ cert });
+  }
+
+  renewal(cert: string, result: 'ok' | 'error', trigger: 'scheduled' | 'manual'): void {
+    this.renewals.inc({ result, trigger });
     this.renewalFailing.set({ cert }, result === 'ok' ? 0 : 1);
   }
 
@@ -121,5 +197,11 @@ export class Metrics implements DeployMetrics {
   issued(issuer: string, result: 'ok' | 'error', startedMs: number): void {
     this.issues.inc({ issuer, result });
     if (result === 'ok') this.issueSeconds.observe({ issuer }, (performance.now() - startedMs) / 1000);
+  }
+
+  private forgetExpiry(cert: string): void {
+    const labels = this.expiryLabels.get(cert);
+    if (labels) this.notAfter.remove(labels);
+    this.expiryLabels.delete(cert);
   }
 }

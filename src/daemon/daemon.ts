@@ -80,6 +80,7 @@ export class Daemon {
       backoff: o.renewBackoff,
       maxSleepMs: o.renewMaxSleepMs,
     });
+    metrics.attach({ deployer, scheduler: this.scheduler });
   }
 
   /**

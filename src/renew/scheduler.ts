@@ -146,13 +146,13 @@ export class RenewalScheduler {
       const previous = await this.o.store.loadCert(meta.id);
       await this.o.service.ensure(meta.names, { issuer: meta.issuer, origin: meta.origin, force: true, replaces: previous?.certPem });
       this.plans.delete(meta.id);
-      this.o.metrics.renewal(meta.id, 'ok');
+      this.o.metrics.renewal(meta.id, 'ok', 'scheduled');
     } catch (err) {
       plan.attempts++;
       const now = Date.now();
       const retryAfterMs = (err as { retryAfterMs?: number }).retryAfterMs;
       plan.nextTryAt = nextRetry(now, plan.attempts, this.backoff, Date.parse(meta.notAfter), retryAfterMs);
-      this.o.metrics.renewal(meta.id, 'error');
+      this.o.metrics.renewal(meta.id, 'error', 'scheduled');
       this.o.log.error(
         {
           cert: meta.id,

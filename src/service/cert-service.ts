@@ -175,7 +175,15 @@ export class CertService {
             return meta;
           });
     const results: IssueResult[] = [];
-    for (const meta of chosen) results.push(await this.ensure(meta.names, { issuer: meta.issuer, origin: meta.origin, force: true }));
+    for (const meta of chosen) {
+      try {
+        results.push(await this.ensure(meta.names, { issuer: meta.issuer, origin: meta.origin, force: true }));
+      } catch (err) {
+        this.o.metrics?.renewal(meta.id, 'error', 'manual');
+        throw err;
+      }
+      this.o.metrics?.renewal(meta.id, 'ok', 'manual');
+    }
     return results;
   }
 
@@ -204,7 +212,7 @@ export class CertService {
     const existed = await this.o.store.deleteCert(id);
     await this.o.store.deletePending(id);
     if (!existed && !this.o.deployer?.has(id)) throw new NotFoundError(`no certificate "${id}"; see \`haproxy-certd list\``);
-    this.o.metrics?.certExpiry(id, '', undefined);
+    this.o.metrics?.certRemoved(id);
     this.o.log.info({ cert: id }, 'removed');
     return { removed: id, names: meta?.names ?? [name], origin: meta?.origin, deploy: await this.o.deployer?.remove([id]) };
   }
@@ -222,7 +230,7 @@ export class CertService {
     for (const meta of await this.o.store.listCerts()) {
       const cert = await this.o.store.loadCert(meta.id);
       if (cert) entries.push(this.entryFor(cert));
-      this.o.metrics?.certExpiry(meta.id, meta.issuer, meta.notAfter);
+      this.o.metrics?.certStored(meta);
     }
     return entries;
   }
@@ -290,7 +298,7 @@ export class CertService {
 
   private async save(stored: StoredCert): Promise<void> {
     await storeWrite(stored.meta.id, this.o.store.saveCert(stored));
-    this.o.metrics?.certExpiry(stored.meta.id, stored.meta.issuer, stored.meta.notAfter);
+    this.o.metrics?.certStored(stored.meta);
   }
 
   private async deploy(certs: StoredCert[], o?: UpsertOptions): Promise<DeployOutcome | undefined> {

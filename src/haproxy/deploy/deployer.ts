@@ -149,6 +149,7 @@ export class Deployer {
       await this.instances.get(name)?.stop();
       this.instances.delete(name);
       this.discovered.delete(name);
+      this.o.metrics?.instanceGone(name);
     }
   }
 
@@ -320,6 +321,14 @@ export class Deployer {
   /** Names of the instances that serve this certificate as desired now. */
   deployedOn(id: string): string[] {
     return [...this.instances.values()].filter((i) => i.serves(id)).map((i) => i.name);
+  }
+
+  /** Each desired certificate (not the default one): whether every instance serves it as desired. */
+  readiness(): Map<string, boolean> {
+    const instances = [...this.instances.values()];
+    const ready = new Map<string, boolean>();
+    for (const id of this.desired.keys()) if (id !== DEFAULT_CERT_ID) ready.set(id, instances.every((i) => i.serves(id)));
+    return ready;
   }
 
   status(): InstanceStatus[] {

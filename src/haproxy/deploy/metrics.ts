@@ -6,10 +6,13 @@ export interface DeployMetrics {
   observe(instance: string, op: DeployOp, startedMs: number): void;
   error(instance: string): void;
   instanceUp(instance: string, up: boolean): void;
+  /** The instance left the fleet (discovery): its series go. */
+  instanceGone(instance: string): void;
 }
 
 export const noDeployMetrics: DeployMetrics = {
   observe() {},
   error() {},
   instanceUp() {},
+  instanceGone() {},
 };
