@@ -166,6 +166,9 @@ export class FsStore implements Store {
       );
     }
     this.#locks.add(got);
+    // Claimed: every writer that shares this directory goes through this daemon from now on (the
+    // CLI uses its API), and it has written nothing yet, so every temp file is a crash's leftover.
+    await this.removeLeftovers(0);
     this.#sweeper = setInterval(() => {
       this.removeLeftovers().catch((err: Error) => this.#onWarning(new Error(`could not sweep crash leftovers: ${err.message}`, { cause: err })));
     }, SWEEP_EVERY_MS);
@@ -212,15 +215,15 @@ export class FsStore implements Store {
 
   /**
    * Removes what crashes left behind: temp files and stale-lock break tokens older than
-   * LEFTOVER_AGE_MS, and lock files whose holder died on this host or whose lease ran out (ours
-   * are refreshed, so never among them). Done at open, and by the claiming daemon every
-   * SWEEP_EVERY_MS. Returns how many files were removed.
+   * `olderThanMs` (default LEFTOVER_AGE_MS), and lock files whose holder died on this host or whose
+   * lease ran out (ours are refreshed, so never among them). Done at open, by the claiming daemon
+   * at its claim (all ages) and every SWEEP_EVERY_MS. Returns how many files were removed.
    */
-  async removeLeftovers(): Promise<number> {
+  async removeLeftovers(olderThanMs = LEFTOVER_AGE_MS): Promise<number> {
     const onWarning = this.#onWarning;
     let removed = 0;
     for (const dir of SUBDIRS) {
-      removed += await removeLeftoverFiles(join(this.dataDir, dir), { olderThanMs: LEFTOVER_AGE_MS, alsoLeftover: isBreakTokenName, onWarning });
+      removed += await removeLeftoverFiles(join(this.dataDir, dir), { olderThanMs, alsoLeftover: isBreakTokenName, onWarning });
     }
     return removed + (await removeStaleLocks(join(this.dataDir, 'locks'), onWarning));
   }
