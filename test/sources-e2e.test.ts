@@ -1,9 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rename, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { selfSigned } from './helpers/certs.js';
 import { freePort } from './helpers/ports.js';
 import { eventually, handshake, startStack, type Stack } from './helpers/stack.js';
@@ -56,6 +56,7 @@ describe('sources feeding the daemon: certbot live/ and an HTTP endpoint, served
   after(async () => {
     await stack.stop();
     await new Promise((r) => http.close(r));
+    await rm(dirname(le), { recursive: true, force: true });
   });
 
   test('certbot renewal (new archive files + symlink swap) is served within 2 s, with no reload', async () => {

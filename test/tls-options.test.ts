@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -36,9 +36,10 @@ describe('per-certificate TLS options from config, at runtime (crt-list line opt
   let stack: Stack;
   let ca: string;
   let client: { cert: string; key: string };
+  let pki: string;
 
   before(async () => {
-    const pki = await mkdtemp(join(tmpdir(), 'certd-pki-'));
+    pki = await mkdtemp(join(tmpdir(), 'certd-pki-'));
     client = await clientPki(pki);
     stack = await startStack({
       certificates: [
@@ -52,7 +53,10 @@ describe('per-certificate TLS options from config, at runtime (crt-list line opt
       await eventually(async () => stack.daemon.deployer.deployedOn(name).length === 1, 10_000, `${name} deployed from config`);
     }
   });
-  after(() => stack.stop());
+  after(async () => {
+    await stack?.stop();
+    await rm(pki, { recursive: true, force: true });
+  });
 
   test('mTLS: verify required with an in-memory ca-file; a client certificate from that CA is accepted', async () => {
     const ok = await get(stack.tlsPort, 'mtls.test', { ca, ...client });
