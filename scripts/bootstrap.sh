@@ -14,6 +14,9 @@ if [[ "${CERTD_BOOTSTRAP_TEST:-}" == 1 ]]; then
   wanted[systemd-analyze]=systemd; wanted[docker-compose]=docker-compose  # service-file checks
   wanted[promtool]=prometheus  # checks contrib/prometheus/alerts.yml
 fi
+missing=()
+# PostgreSQL 15's binaries live off PATH; tests run initdb into temp dirs (test/helpers/postgres.ts).
+[[ "${CERTD_BOOTSTRAP_TEST:-}" != 1 || -x /usr/lib/postgresql/15/bin/initdb ]] || missing+=(postgresql)
 if [[ "${CERTD_BOOTSTRAP_BENCH:-}" == 1 ]]; then
   # The peers the benchmarks run side by side with certd (never as system services either).
   wanted[caddy]=caddy
@@ -21,7 +24,6 @@ if [[ "${CERTD_BOOTSTRAP_BENCH:-}" == 1 ]]; then
   wanted[lego]=lego
   wanted[pebble]=pebble
 fi
-missing=()
 for bin in "${!wanted[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || [[ -x "/usr/sbin/$bin" ]] || missing+=("${wanted[$bin]}")
 done
