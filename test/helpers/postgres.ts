@@ -21,7 +21,7 @@ export interface Postgres {
   url: string;
   port: number;
   dataDir: string;
-  /** Stops the server (fast shutdown); `start()` brings it back on the same port and data. */
+  /** Stops the server (fast shutdown); `start()` brings it back on the same port and data (a no-op while it runs). */
   stop(): Promise<void>;
   start(): Promise<void>;
   /** Kills the server with SIGKILL (a crash), then waits for it to be gone. */
@@ -60,6 +60,7 @@ export async function startPostgres(): Promise<Postgres> {
     port,
     dataDir,
     async start() {
+      if (server && server.exitCode === null && server.signalCode === null) return;
       // Loopback TCP only; the unix socket in the data dir, not /var/run (owned by the system service).
       const child = spawn(join(PG_BIN, 'postgres'), ['-D', dataDir, '-h', '127.0.0.1', '-p', String(port), '-k', root, '-c', 'fsync=off', '-c', 'max_connections=200'], {
         ...asServer,
