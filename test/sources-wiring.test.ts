@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { configFromObject } from '../src/config/load.js';
 import { silentLogger } from '../src/core/log.js';
 import { CertService } from '../src/service/cert-service.js';
+import { RenewalRules } from '../src/service/renewal-rules.js';
 import { createSources, DirectorySource, HttpSource, ServiceSink, type ImportTarget } from '../src/sources/index.js';
 import { FsStore } from '../src/store/fs/fs-store.js';
 import { selfSigned } from './helpers/certs.js';
@@ -82,7 +83,7 @@ describe('sources into the real CertService and store', () => {
   });
 
   test('a certbot folder is imported, renewed and removed through CertService', async () => {
-    const service = new CertService({ store, issuers: new Map(), defaultIssuer: 'internal', certDir: join(dir, 'certs'), log: silentLogger });
+    const service = new CertService({ store, issuers: new Map(), defaultIssuer: 'internal', certDir: join(dir, 'certs'), log: silentLogger, rules: new RenewalRules({ issuerIds: [] }) });
     const live = join(dir, 'live');
     await mkdir(join(live, 'shop.test'), { recursive: true });
     const v1 = await selfSigned('shop.test');
