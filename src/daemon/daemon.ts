@@ -126,6 +126,8 @@ export class Daemon {
     });
     const http01 = new MapHttp01Solver(deployer);
     const issuers = await createIssuers(config, store, http01);
+    // DNS-01 records a crash left behind are removed at start (AcmeIssuer.removeLeftovers never throws).
+    for (const issuer of issuers.values()) void (issuer as { removeLeftovers?: () => Promise<void> }).removeLeftovers?.();
     const service = new CertService({
       store,
       issuers,
