@@ -28,6 +28,7 @@ const originalWarn = process.emitWarning;
 before(async () => {
   world = await startDns01World();
   pebble = await startPebble({ httpPort: await freePort(), dnsServer: world.caResolver.server, authzReusePercent: 0 });
+  // One order at a time here, so a reused authorization cannot skip a path under test.
   const caBundle = join(world.dir, 'pebble-tls.pem');
   await writeFile(caBundle, pebble.tlsCaPem);
   const { delegated, other, secondary, delegatedKey, otherKey } = world;
@@ -80,6 +81,16 @@ after(async () => {
   await pebble?.stop();
   await world?.stop();
 });
+
+/** Whether `pid` runs; a zombie waiting for this container's init to reap it does not. */
+async function running(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
 
 function sans(certPem: string): string[] {
   return new X509Certificate(certPem).subjectAltName!.split(', ').map((s) => s.replace(/^DNS:/, '')).sort();
@@ -134,7 +145,7 @@ describe('DNS-01 with zones → solvers, CNAME delegation, hooks and a propagati
     assert.ok(Date.now() - started < 20_000, 'failed near its timeout');
     const pids = (await readFile(join(world.dir, 'hang.pids'), 'utf8')).trim().split('\n').map(Number);
     assert.equal(pids.length, 2);
-    for (const pid of pids) assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `hook process ${pid} still running`);
+    for (const pid of pids) assert.equal(await running(pid), false, `hook process ${pid} still running`);
   });
 
   test('a late secondary (NOTIFY off): the issuer waits until it serves the record, then Pebble validates', async () => {
@@ -156,6 +167,16 @@ describe('DNS-01 with zones → solvers, CNAME delegation, hooks and a propagati
       return true;
     });
     assert.deepEqual(await world.txt(world.other, '_acme-challenge.never.slow.test'), [], 'cleaned up on the primary');
+  });
+
+  test('a cancelled order: the record written so far is removed, none left in the store', async () => {
+    const ac = new AbortController();
+    const cancelled = new Error('cancelled by the test');
+    // The secondary is not told: the propagation check holds the order until the abort.
+    setTimeout(() => ac.abort(cancelled), 1_500);
+    await assert.rejects(issuers.get('dns')!.issue({ names: ['cancel.slow.test'], signal: ac.signal }), cancelled);
+    assert.deepEqual(await world.txt(world.other, '_acme-challenge.cancel.slow.test'), []);
+    assert.deepEqual((await store.listDnsRecords()).filter((r) => r.issuer === 'dns'), []);
   });
 
   test('a CNAME loop: a clear error before any order (the fresh issuer never even registered an account)', async () => {

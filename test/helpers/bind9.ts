@@ -62,20 +62,7 @@ export async function startBind9(opts: { startTimeoutMs?: number } = {}): Promis
   await writeFile(
     conf,
     [
-      'options {',
-      `  directory "${dir}";`,
-      `  pid-file "${join(dir, 'named.pid')}";`,
-      `  session-keyfile "${join(dir, 'session.key')}";`,
-      `  managed-keys-directory "${dir}";`,
-      `  listen-on port ${port} { 127.0.0.1; };`,
-      '  listen-on-v6 { none; };',
-      '  recursion no;',
-      '  notify no;',
-      '  dnssec-validation no;',
-      '  allow-query { any; };',
-      '};',
-      // An empty controls block: otherwise named opens rndc on the fixed port 953.
-      'controls { };',
+      ...namedOptions(dir, port, false),
       ...Object.values(keys).map((k) => `key "${k.name}" { algorithm ${k.algorithm}; secret "${k.secret}"; };`),
       `zone "${ZONE}" { type primary; file "${join(dir, `${ZONE}.zone`)}";`,
       `  update-policy { grant ${keys.sha256.name} zonesub TXT A AAAA SRV; grant ${keys.sha512.name} zonesub TXT; }; };`,
@@ -149,20 +136,7 @@ export async function startBindServer(opts: { zones: BindZone[]; recursion?: boo
     }
   }
   const conf = [
-    'options {',
-    `  directory "${dir}";`,
-    `  pid-file "${join(dir, 'named.pid')}";`,
-    `  session-keyfile "${join(dir, 'session.key')}";`,
-    `  managed-keys-directory "${dir}";`,
-    `  listen-on port ${port} { 127.0.0.1; };`,
-    '  listen-on-v6 { none; };',
-    `  recursion ${opts.recursion ? 'yes' : 'no'};`,
-    ...(opts.recursion ? ['  allow-recursion { 127.0.0.1; };', '  max-cache-ttl 1;', '  max-ncache-ttl 1;'] : []),
-    '  notify no;',
-    '  dnssec-validation no;',
-    '  allow-query { any; };',
-    '};',
-    'controls { };',
+    ...namedOptions(dir, port, opts.recursion ?? false),
     ...[...keys.values()].map((k) => `key "${k.name}" { algorithm ${k.algorithm}; secret "${k.secret}"; };`),
     ...zones,
     '',
@@ -171,6 +145,30 @@ export async function startBindServer(opts: { zones: BindZone[]; recursion?: boo
   await writeFile(confPath, conf);
   const { stop, log } = await runNamed(dir, confPath, port, opts.readyZone ?? opts.zones[0]!.name, opts.startTimeoutMs);
   return { dir, port, server: `127.0.0.1:${port}`, conf, notify: (zone) => sendNotify(port, zone), log, stop };
+}
+
+/**
+ * named.conf's options: everything in `dir`, loopback `port` only, NOTIFY off, no rndc. A resolver
+ * (`recursion`) caches at most 1 s.
+ */
+function namedOptions(dir: string, port: number, recursion: boolean): string[] {
+  return [
+    'options {',
+    `  directory "${dir}";`,
+    `  pid-file "${join(dir, 'named.pid')}";`,
+    `  session-keyfile "${join(dir, 'session.key')}";`,
+    `  managed-keys-directory "${dir}";`,
+    `  listen-on port ${port} { 127.0.0.1; };`,
+    '  listen-on-v6 { none; };',
+    `  recursion ${recursion ? 'yes' : 'no'};`,
+    ...(recursion ? ['  allow-recursion { 127.0.0.1; };', '  max-cache-ttl 1;', '  max-ncache-ttl 1;'] : []),
+    '  notify no;',
+    '  dnssec-validation no;',
+    '  allow-query { any; };',
+    '};',
+    // An empty controls block: otherwise named opens rndc on the fixed port 953.
+    'controls { };',
+  ];
 }
 
 /** A new TSIG key (hmac-sha256) named `name`. */
