@@ -79,6 +79,8 @@ describe('dns config', () => {
   test('dns needs one form, not both and not neither', () => {
     assert.throws(() => dnsSpec({}), /dns needs solvers/);
     assert.throws(() => dnsSpec({ resolver: '10.0.0.53' }), /dns needs solvers/);
+    const rfc2136 = { server: '10.0.0.53', zone: 'example.com', tsig: { name: 'k', algorithm: 'hmac-sha256', secret: 'c2VjcmV0' } };
+    assert.throws(() => dnsSpec({ resolver: '10.0.0.53', rfc2136 }), /resolver goes with solvers/);
   });
 });
 

@@ -123,6 +123,13 @@ const dnsSchema = z
     if ((dns.rfc2136 === undefined) === (dns.solvers === undefined)) {
       ctx.addIssue({ code: 'custom', path: [], message: 'dns needs solvers: [ { zones, rfc2136 | exec } ] (or the single-solver form rfc2136: { … }), not both' });
     }
+    if (dns.rfc2136 !== undefined && dns.resolver !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['resolver'],
+        message: 'resolver goes with solvers (the single-solver form follows no CNAMEs): write solvers: [ { zones: [<zone>], rfc2136: { … } } ]',
+      });
+    }
     const owner = new Map<string, number>();
     dns.solvers?.forEach((solver, i) =>
       solver.zones.forEach((zone, j) => {
