@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { followCnames } from '../src/challenges/dns-01/delegation.js';
 import { dns01FromConfig } from '../src/challenges/dns-01/from-config.js';
@@ -163,5 +164,34 @@ describe('routing, sweeping and lookups against real bind9', () => {
       '--flag present _acme-challenge.www.sub.hook.test. v1 | present _acme-challenge.www.sub.hook.test. v1 sub.hook.test',
       '--flag cleanup _acme-challenge.www.sub.hook.test. v1 | cleanup _acme-challenge.www.sub.hook.test. v1 sub.hook.test',
     ]);
+  });
+
+  test('contrib/dns-hooks/acme-sh-dnsapi.sh turns the hook protocol into dns_<provider>_add/_rm calls', async () => {
+    // A stand-in for an acme.sh install: what the wrapper relies on (sourcing defines functions,
+    // _initpath exists) and a dnsapi script that records its calls.
+    const home = join(world.dir, 'acmesh');
+    const out = join(home, 'calls');
+    await mkdir(join(home, 'dnsapi'), { recursive: true });
+    await writeFile(join(home, 'acme.sh'), '_initpath() { :; }\n_info() { echo "$@" >&2; }\n');
+    await writeFile(
+      join(home, 'dnsapi', 'dns_certdtest.sh'),
+      `dns_certdtest_add() { _info "adding"; echo "add $1 $2" >> "${out}"; }\ndns_certdtest_rm() { echo "rm $1 $2" >> "${out}"; }\n`,
+    );
+    const wrapper = fileURLToPath(new URL('../contrib/dns-hooks/acme-sh-dnsapi.sh', import.meta.url));
+    const saved = process.env.ACMESH_HOME;
+    process.env.ACMESH_HOME = home;
+    try {
+      const solver = dns01FromConfig(
+        'le',
+        dnsSpec({ resolver: world.resolver.server, solvers: [{ zones: ['hook.test'], exec: { command: [wrapper, 'dns_certdtest'] }, propagation: false }] }),
+        await FsStore.open(join(dir, 'acmesh')),
+      );
+      await solver.present('_acme-challenge.w.hook.test', 'v2');
+      await solver.cleanup('_acme-challenge.w.hook.test', 'v2');
+    } finally {
+      if (saved === undefined) delete process.env.ACMESH_HOME;
+      else process.env.ACMESH_HOME = saved;
+    }
+    assert.deepEqual((await readFile(out, 'utf8')).trim().split('\n'), ['add _acme-challenge.w.hook.test v2', 'rm _acme-challenge.w.hook.test v2']);
   });
 });
