@@ -132,6 +132,22 @@ for (const backend of backends) {
       }
     });
 
+    test('DNS-01 records to remove: round trip, oldest first, delete is idempotent', async () => {
+      const [a, b] = await backend.open();
+      const rec = (id: string, at: string) => ({ id, issuer: 'le', fqdn: `_acme-challenge.${id}`, value: `v-${id}`, zone: 'example.test', writtenAt: at });
+      try {
+        await a.putDnsRecord(rec('late.example', '2025-01-02T00:00:00.000Z'));
+        await a.putDnsRecord(rec('early.example', '2025-01-01T00:00:00.000Z'));
+        assert.deepEqual(await b.listDnsRecords(), [rec('early.example', '2025-01-01T00:00:00.000Z'), rec('late.example', '2025-01-02T00:00:00.000Z')]);
+        await b.deleteDnsRecord('early.example');
+        await b.deleteDnsRecord('early.example');
+        assert.deepEqual((await a.listDnsRecords()).map((r) => r.id), ['late.example']);
+        await assert.rejects(a.putDnsRecord(rec('../x', '2025-01-01T00:00:00.000Z')), InvalidNameError);
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
     test('blobs: nested keys, strings and buffers, secret or not, missing is undefined', async () => {
       const [a, b] = await backend.open();
       try {

@@ -110,6 +110,9 @@ export type HaproxyInstanceSpec = HaproxySpec['instances'][number];
 export type IssuerSpec = Config['issuers'][string];
 export type LocalCaIssuerSpec = Extract<IssuerSpec, { type: 'local-ca' }>;
 export type AcmeIssuerSpec = Extract<IssuerSpec, { type: 'acme' }>;
+/** `issuers.<id>.dns`: the single-solver form (rfc2136) or resolver + solvers. */
+export type AcmeDnsSpec = NonNullable<AcmeIssuerSpec['dns']>;
+export type DnsSolverSpec = NonNullable<AcmeDnsSpec['solvers']>[number];
 export type CertificateSpec = Config['certificates'][number];
 export type OnDemandSpec = NonNullable<Config['onDemand']>;
 export type SourceSpec = Config['sources'][number];

@@ -102,6 +102,8 @@ export class Daemon {
     const metrics = new Metrics();
     const { certDir, crtList } = config.haproxy;
     const { service, deployer, http01, issuers, rules } = await assemble(config, store, { log, metrics, renewBackoff: o.renewBackoff, deploy: o });
+    // DNS-01 records a crash left behind are removed at start (never throws; the daemon's path only).
+    for (const issuer of issuers.values()) void issuer.removeLeftovers?.();
     // HAProxy lua-loads this at start, so it is written before any instance is expected up.
     await new DeployFiles(certDir, crtList).writeLuaAction();
     const sources = await createSources(config.sources);

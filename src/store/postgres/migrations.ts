@@ -27,6 +27,7 @@ export const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX certd_certs_not_after ON certd_certs (not_after);
    CREATE TABLE certd_pending (id text PRIMARY KEY, requested_at text NOT NULL, body jsonb NOT NULL);
+   CREATE TABLE certd_dns_records (id text PRIMARY KEY, written_at text NOT NULL, body jsonb NOT NULL);
    CREATE TABLE certd_blobs (key text PRIMARY KEY, data bytea NOT NULL, key_id text);
    CREATE TABLE certd_locks (key text PRIMARY KEY, owner text NOT NULL, token bigint NOT NULL, expires_at timestamptz NOT NULL);
    CREATE SEQUENCE certd_fence;`,

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { errorKind, StoreCorruptError, StoreLockedError } from '../../core/errors.js';
 import type { KeyRing } from '../../crypto/secret-box.js';
 import { checkCertId, checkStoreKey } from '../fs/keys.js';
-import type { CertMeta, CertOrigin, Lock, LockOptions, PendingIssue, Store, StoredCert } from '../store.js';
+import type { CertMeta, CertOrigin, DnsRecordEntry, Lock, LockOptions, PendingIssue, Store, StoredCert } from '../store.js';
 import { migrate } from './migrations.js';
 
 /** PostgreSQL cannot be reached or stopped mid-call: nothing was changed unless said otherwise. */
@@ -131,6 +131,22 @@ export class PgStore implements Store {
   /** Pending requests, oldest first. */
   async listPending(): Promise<PendingIssue[]> {
     const rows = await this.#q<{ body: PendingIssue }>('SELECT body FROM certd_pending ORDER BY requested_at COLLATE "C", id COLLATE "C"');
+    return rows.rows.map((r) => r.body);
+  }
+
+  async putDnsRecord(r: DnsRecordEntry): Promise<void> {
+    const id = checkCertId(r?.id);
+    if (typeof r.writtenAt !== 'string' || typeof r.fqdn !== 'string' || typeof r.value !== 'string') throw new StoreCorruptError(`refusing to save DNS record ${id}: it needs string fqdn, value and writtenAt`);
+    await this.#q('INSERT INTO certd_dns_records (id, written_at, body) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET written_at = $2, body = $3', [id, r.writtenAt, JSON.stringify(r)]);
+  }
+
+  async deleteDnsRecord(id: string): Promise<void> {
+    await this.#q('DELETE FROM certd_dns_records WHERE id = $1', [checkCertId(id)]);
+  }
+
+  /** DNS records to remove, oldest first. */
+  async listDnsRecords(): Promise<DnsRecordEntry[]> {
+    const rows = await this.#q<{ body: DnsRecordEntry }>('SELECT body FROM certd_dns_records ORDER BY written_at COLLATE "C", id COLLATE "C"');
     return rows.rows.map((r) => r.body);
   }
 
