@@ -26,9 +26,33 @@ export interface InstanceStatus {
   pending: number;
 }
 
+/** What InstanceSync uses of RuntimeClient: the seam its unit tests fill with an in-memory instance. */
+export type InstanceClient = Pick<
+  RuntimeClient,
+  | 'showInfo'
+  | 'showSslCerts'
+  | 'showSslCert'
+  | 'showCrtList'
+  | 'showMap'
+  | 'putCert'
+  | 'putCertAndListEntry'
+  | 'putCaFile'
+  | 'addCrtListEntry'
+  | 'delCrtListEntry'
+  | 'delSslCert'
+  | 'delSslCaFile'
+  | 'addMapEntries'
+  | 'setMap'
+  | 'delMap'
+  | 'close'
+>;
+
+/** What InstanceSync uses of ReloadFallback. */
+export type InstanceReload = Pick<ReloadFallback, 'request'>;
+
 export interface InstanceOptions {
   name: string;
-  client: RuntimeClient;
+  client: InstanceClient;
   crtList: string;
   /** Only certificates under this directory are ours to add and remove. */
   certDir: string;
@@ -44,7 +68,7 @@ export interface InstanceOptions {
   /** The runtime address, for status output. */
   runtime?: string;
   /** Hitless reload for changes the runtime API refuses (needs the instance's master socket). */
-  reload?: ReloadFallback;
+  reload?: InstanceReload;
   /** Resolves once the file writes started so far are done (a reload must find them). */
   filesWritten?: () => Promise<void>;
 }
