@@ -58,7 +58,7 @@ export function makeDeployEntry(certDir: string, input: EntryInput): DeployEntry
   };
 }
 
-/** Where a certificate's client CA (mTLS) is written; also its ca-file name in HAProxy. */
+/** Where a certificate's client CA (mTLS) is written; also its ca-file name in HAProxy, so a restart reads the same name from disk. */
 export function clientCaPath(certDir: string, id: string): string {
   return join(certDir, 'ca', `${id}.pem`);
 }
