@@ -12,6 +12,7 @@ import { RenewalRules } from '../src/service/renewal-rules.js';
 import { createSources, DirectorySource, HttpSource, ServiceSink, type ImportTarget } from '../src/sources/index.js';
 import { FsStore } from '../src/store/fs/fs-store.js';
 import { selfSigned } from './helpers/certs.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /** Polls until `check` passes or 2 s have gone by. */
 async function eventually(check: () => Promise<void>): Promise<void> {
@@ -73,13 +74,12 @@ describe('sources into the real CertService and store', () => {
   let source: DirectorySource;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'certd-srcwire-'));
+    dir = tempDir('certd-srcwire-');
     store = await FsStore.open(join(dir, 'data'));
   });
   after(async () => {
     await source?.stop();
     await store.close();
-    await rm(dir, { recursive: true, force: true });
   });
 
   test('a certbot folder is imported, renewed and removed through CertService', async () => {

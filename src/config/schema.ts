@@ -9,7 +9,7 @@ import { onDemandSchema } from './ondemand.js';
 import { sourceSchema } from './sources.js';
 import { tlsSchema } from './tls.js';
 
-export { CLIENT_AUTH_MODES, SUPPORTED_TLS_OPTIONS, TLS_VERSIONS, tlsToCrtListOptions, type TlsOptions } from './tls.js';
+export { CLIENT_AUTH_MODES, SUPPORTED_TLS_OPTIONS, TLS_VERSIONS, crtListOptionsOf, type TlsOptions } from './tls.js';
 export { KEY_TYPES, TSIG_ALGORITHMS } from './issuers.js';
 
 // The schema accepts only the stores this build has: a postgres store is refused here, with its

@@ -6,6 +6,7 @@ import { WorkBehind } from '../core/work-behind.js';
 import { certId, checkNameCount, validateName } from '../core/names.js';
 import type { Deployer, DeployOutcome, UpsertOptions } from '../haproxy/deploy/deployer.js';
 import { makeDeployEntry, type DeployEntry } from '../haproxy/deploy/entry.js';
+import type { CertTlsOptions } from '../haproxy/crtlist/line.js';
 import type { IssuedBundle, Issuer, KeyType } from '../issuers/issuer.js';
 import type { CertMeta, CertOrigin, Store, StoredCert } from '../store/store.js';
 import { noServiceMetrics, type ServiceMetrics } from './metrics.js';
@@ -16,7 +17,7 @@ import { SingleFlight } from './single-flight.js';
 export interface CertPolicy {
   issuer: string;
   keyType?: KeyType;
-  options: string[];
+  options: CertTlsOptions;
   clientCaPem?: string;
 }
 

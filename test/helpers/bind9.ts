@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import dnsPacket from 'dns-packet';
-import { killedAtExit } from './children.js';
+import { killedAtExit, stopChild } from './children.js';
 
 /** A TSIG key as `issuers.*.dns.rfc2136.tsig` spells it in certd.yaml. */
 export interface TestTsigKey {
@@ -202,7 +202,7 @@ async function runNamed(dir: string, conf: string, port: number, readyZone: stri
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    await killAndWait(child);
+    await stopChild(child);
     await rm(dir, { recursive: true, force: true });
   };
 
@@ -284,11 +284,3 @@ async function answersSoa(port: number, zone: string): Promise<boolean> {
   }
 }
 
-async function killAndWait(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
