@@ -159,7 +159,7 @@ export class Daemon {
       : undefined;
     undo.push(() => discovery?.stop());
     await discovery?.start();
-    api.serve(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t) }), onDemand);
+    api.serve(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t), renewals: () => daemon?.scheduler.dueTimes() }), onDemand);
     daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery, issuers, o, sources, onDemand?.handler, stopRuntimeLog);
     log.info({ version: VERSION, api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
     void daemon.catchUp().then(() => daemon.scheduler.start());
