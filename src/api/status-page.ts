@@ -61,7 +61,9 @@ function banner(m: StatusPageModel): string {
 <li><span class="badge b-notrenewed">not renewed by certd</span> ${num('certs.notRenewed', c.notRenewed)} <span class="muted">(imported, from sources)</span></li></ul>
 <p class="muted">expires soon = under ${m.soonDays} days left (as in the CLI)</p></div>
 <div class="card" id="next-renewals"><h3>Next renewals</h3>${
-    nextRenewals.length ? `<ul>${nextRenewals.map((r) => `<li>${esc(r.id)} <span class="muted">${esc(shortTime(r.at))}</span></li>`).join('')}</ul>` : '<p class="muted">none planned</p>'
+    nextRenewals.length
+      ? `<ul>${nextRenewals.map((r) => `<li>${esc(r.id)} <span class="muted">${r.at <= m.generatedAt ? 'due now' : esc(shortTime(r.at))}</span></li>`).join('')}</ul>`
+      : '<p class="muted">none planned</p>'
   }</div>
 <div class="card" id="failures"><h3>Failures</h3>${
     failures.length
@@ -171,8 +173,9 @@ export function href(q: StatusQuery): string {
 
 /**
  * Fetches the same URL and swaps #content and the time in, keeping the operator's place; skipped
- * while the filter form has focus; a lost session (401) shows the login page. Paused state is kept
- * per tab.
+ * while the filter form has focus; a lost session (401) shows the login page. The next fetch is
+ * timed from the end of the last one, so a slow answer never piles requests up. Paused state is
+ * kept per tab.
  */
 function refreshScript(seconds: number): string {
   return `(() => {
@@ -181,9 +184,9 @@ let paused = sessionStorage.getItem('certd-refresh-paused') === '1';
 const show = () => { btn.textContent = paused ? 'resume' : 'pause'; btn.setAttribute('aria-pressed', String(paused)); };
 btn.addEventListener('click', () => { paused = !paused; sessionStorage.setItem('certd-refresh-paused', paused ? '1' : '0'); show(); });
 show();
-setInterval(async () => {
-  if (paused || document.activeElement?.closest('#filter')) return;
+const tick = async () => {
   try {
+    if (paused || document.activeElement?.closest('#filter')) return;
     const res = await fetch(location.href, { headers: { accept: 'text/html' }, credentials: 'same-origin' });
     if (res.status === 401) return location.reload();
     if (!res.ok) return;
@@ -193,7 +196,8 @@ setInterval(async () => {
       if (fresh && old) old.replaceWith(document.importNode(fresh, true));
     }
     document.title = doc.title;
-  } catch { /* the next tick tries again */ }
-}, every);
+  } catch { /* the next tick tries again */ } finally { setTimeout(tick, every); }
+};
+setTimeout(tick, every);
 })();`;
 }

@@ -17,8 +17,9 @@ export function seededName(i: number): string {
 /**
  * Stores `count` certificates signed by the daemon's own local CA straight into the store of
  * `dataDir` (before a daemon starts on it): far quicker than one API call each. Days left spread
- * over 2–89 for certd's own ('api'); every tenth is imported and every tenth+1 from a source,
- * those reaching back to expired (the scheduler does not renew them, so nothing changes under a test).
+ * over 2–89 for certd's own ('api'), each issued an hour ago (so none is due for renewal while a
+ * test or bench looks); every tenth is imported and every tenth+1 from a source, 90-day ones
+ * reaching back to expired (the scheduler does not renew those).
  */
 export async function seedCerts(dataDir: string, count: number): Promise<void> {
   const store = await FsStore.open(dataDir);
@@ -31,7 +32,11 @@ export async function seedCerts(dataDir: string, count: number): Promise<void> {
         const origin: CertOrigin = i % 10 === 0 ? 'import' : i % 10 === 1 ? 'source' : 'api';
         const daysLeft = origin === 'api' ? 2 + (i % 88) : -3 + (i % 93);
         const name = seededName(i);
-        const bundle = await ca.issueLeaf({ names: [name], validityMs: VALIDITY_DAYS * DAY_MS, now: new Date(Date.now() - (VALIDITY_DAYS - daysLeft) * DAY_MS + 3_600_000) });
+        const leaf =
+          origin === 'api'
+            ? { validityMs: daysLeft * DAY_MS + 2 * 3_600_000, now: new Date(Date.now() - 3_600_000) }
+            : { validityMs: VALIDITY_DAYS * DAY_MS, now: new Date(Date.now() - (VALIDITY_DAYS - daysLeft) * DAY_MS + 3_600_000) };
+        const bundle = await ca.issueLeaf({ names: [name], ...leaf });
         const facts = certFacts(bundle.certPem);
         await store.saveCert({
           ...bundle,
