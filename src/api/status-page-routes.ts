@@ -43,7 +43,7 @@ export function statusPageRoutes(app: Hono, o: StatusPageOptions): void {
       maxAge: SESSION_MS / 1000,
     });
   // Pages open at once (several operators, a refresh beside a search) share one read of the store,
-  // which reads every certificate file (~0.4 s at 10,000): until the store keeps an index of them.
+  // which parses every certificate file (seconds at 10,000, bench/RESULTS.md): until it keeps an index.
   const reads = new SingleFlight<StatusView>();
   const model = async (c: Context): Promise<StatusPageModel> => {
     const query = parseStatusQuery(c.req.query());
