@@ -31,8 +31,8 @@ export function statusPageRoutes(app: Hono, o: StatusPageOptions): void {
     const nonce = newNonce();
     return c.html(body(nonce), status, pageHeaders(nonce));
   };
-  const login = (c: Context, message: string, status: 200 | 400 | 401, info = false) =>
-    html(c, (nonce) => renderLoginPage({ nonce, message, info, next: safeNext(new URL(c.req.url).search) }), status);
+  const login = (c: Context, message: string, status: 200 | 400 | 401, extra: { info?: boolean; back?: boolean } = {}) =>
+    html(c, (nonce) => renderLoginPage({ nonce, message, ...extra, next: safeNext(new URL(c.req.url).search) }), status);
   const loggedIn = (c: Context) => sessionValid(getCookie(c, SESSION_COOKIE), o.token);
   const startSession = (c: Context) =>
     setCookie(c, SESSION_COOKIE, sessionValue(o.token, Date.now() + SESSION_MS), {
@@ -56,13 +56,13 @@ export function statusPageRoutes(app: Hono, o: StatusPageOptions): void {
     if (c.req.query('token') !== undefined) return login(c, 'A token in the URL is not accepted (it would stay in history and logs): log in here.', 400);
     if (!loggedIn(c)) {
       const message = getCookie(c, SESSION_COOKIE) ? 'Your session ended (it expired or the API token changed): log in again.' : 'Log in with the API token.';
-      return login(c, message, 401, true);
+      return login(c, message, 401, { info: true });
     }
     let m: StatusPageModel;
     try {
       m = await model(c);
     } catch (err) {
-      if (err instanceof UsageError) return login(c, `Bad filter: ${err.message}`, 400);
+      if (err instanceof UsageError) return login(c, `Bad filter: ${err.message}`, 400, { back: true });
       throw err;
     }
     startSession(c);
