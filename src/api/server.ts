@@ -13,7 +13,8 @@ import { errorBody, httpStatusFor, retryAfterSeconds } from './errors.js';
 import { onDemandEndpoint } from './ondemand-endpoint.js';
 import type { Metrics } from './metrics.js';
 import type { OnDemand } from '../ondemand/ondemand.js';
-import { renderStatusPage } from './status-page.js';
+import { statusPageRoutes } from './status-page-routes.js';
+import { readStatusView, type RenewalPlans } from './status-view.js';
 
 export interface ApiOptions {
   service: CertService;
@@ -23,13 +24,18 @@ export interface ApiOptions {
   metrics: Metrics;
   token: string;
   log: Logger;
+  /** The renewal scheduler's plans, for the status page (next renewals, failing renewals). */
+  renewals?: () => RenewalPlans | undefined;
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
 /** How long requests in flight may finish when the API closes. */
 const CLOSE_GRACE_MS = 1_000;
 
-/** The daemon's HTTP API: /healthz and /metrics open, everything under /v1 behind the token. */
+/**
+ * The daemon's HTTP API: /healthz and /metrics open, everything under /v1 behind the bearer token,
+ * the status page under /status behind a login (see status-page-routes.ts).
+ */
 export function createApi(o: ApiOptions): Hono {
   const app = new Hono();
   app.onError((err, c) => {
@@ -78,25 +84,11 @@ export function createApi(o: ApiOptions): Hono {
     return c.json(await o.service.importPem(reqString(body.cert, 'cert'), optString(body.key, 'key') ?? ''));
   });
   v1.delete('/certs/:id', async (c) => c.json(await o.service.remove(c.req.param('id'))));
-  v1.get('/status', async (c) => c.json(await statusOf(o)));
+  v1.get('/status', async (c) => c.json(await readStatusView(o)));
 
   app.route('/v1', v1);
-  app.get('/', async (c) => {
-    // A browser cannot send a bearer header: the page also takes ?token=.
-    const given = bearerToken(c.req.header('authorization')) ?? c.req.query('token') ?? '';
-    if (!tokenMatches(given, o.token)) return c.json(authError(), 401);
-    return c.html(renderStatusPage(await statusOf(o)));
-  });
+  statusPageRoutes(app, o);
   return app;
-}
-
-export interface StatusView {
-  instances: ReturnType<Deployer['status']>;
-  certs: Awaited<ReturnType<CertService['list']>>;
-}
-
-async function statusOf(o: ApiOptions): Promise<StatusView> {
-  return { instances: o.deployer?.status() ?? [], certs: await o.service.list() };
 }
 
 export interface RunningApi {

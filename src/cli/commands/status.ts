@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { StatusView } from '../../api/server.js';
+import type { StatusView } from '../../api/status-view.js';
 import { EXPIRES_SOON_DAYS, expiryState } from '../../core/expiry.js';
 import type { InstanceStatus } from '../../haproxy/deploy/instance.js';
 import { CliContext, type GlobalOptions } from '../context.js';
