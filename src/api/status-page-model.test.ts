@@ -22,6 +22,8 @@ function cert(id: string, daysLeft: number, extra: Partial<CertView> = {}): Cert
     fingerprint: 'ff',
     updatedAt: new Date(NOW).toISOString(),
     deployedOn: ['h1'],
+    // As the renewal rules say: imports and sources are someone else's to renew.
+    renewable: extra.origin !== 'import' && extra.origin !== 'source',
     ...extra,
   };
 }

@@ -21,11 +21,6 @@ export type CertState = (typeof CERT_STATES)[number];
 const ORIGIN_SET: Record<CertOrigin, true> = { config: true, api: true, ondemand: true, import: true, source: true };
 export const CERT_ORIGINS = Object.keys(ORIGIN_SET) as CertOrigin[];
 
-/** Imported and source certificates are someone else's to renew (the scheduler skips them). */
-export function renewedByCertd(origin: CertOrigin): boolean {
-  return origin !== 'import' && origin !== 'source';
-}
-
 export const PER_PAGE_DEFAULT = 50;
 export const PER_PAGE_MAX = 500;
 /** Auto-refresh period of the page (seconds): `?refresh=` between the bounds. */
@@ -140,7 +135,7 @@ export interface StatusPageModel {
 export function statusPageModel(view: StatusView, plans: RenewalPlans | undefined, query: StatusQuery, now = Date.now()): StatusPageModel {
   const upInstances = view.instances.filter((i) => i.state === 'up').map((i) => i.name);
   const all = view.certs.map((c): CertRow => {
-    const plan = renewedByCertd(c.origin) ? plans?.get(c.id) : undefined;
+    const plan = c.renewable ? plans?.get(c.id) : undefined;
     const failedAttempts = plan?.attempts ?? 0;
     const pending = !upInstances.every((name) => c.deployedOn.includes(name));
     const expiry = expiryState(c.notAfter, now);
@@ -153,7 +148,7 @@ export function statusPageModel(view: StatusView, plans: RenewalPlans | undefine
       notAfter: c.notAfter,
       daysLeft: daysLeft(c.notAfter, now),
       state,
-      renewedByCertd: renewedByCertd(c.origin),
+      renewedByCertd: c.renewable,
       nextRenewalAt: plan ? new Date(Math.max(plan.dueAt, plan.nextTryAt)).toISOString() : undefined,
       failedAttempts,
       deployedOn: c.deployedOn,

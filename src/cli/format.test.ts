@@ -10,7 +10,7 @@ test('table aligns columns and trims trailing space', () => {
 
 test('cert list sorts by expiry and shows days left', () => {
   const now = Date.parse('2026-01-01T00:00:00Z');
-  const base = { issuer: 'internal', origin: 'api' as const, notBefore: '', serial: '', fingerprint: '', updatedAt: '' };
+  const base = { issuer: 'internal', origin: 'api' as const, notBefore: '', serial: '', fingerprint: '', updatedAt: '', renewable: true };
   const out = formatCertList(
     [
       { ...base, id: 'b', names: ['b.test'], notAfter: '2026-01-31T00:00:00.000Z', deployedOn: ['haproxy'] },
@@ -36,6 +36,7 @@ const cert = (id: string, names: string[], daysLeft: number, more: { issuer?: st
   fingerprint: '',
   updatedAt: '',
   deployedOn: [],
+  renewable: true,
 });
 
 test('a table wider than the terminal cuts the names column, every line fits', () => {

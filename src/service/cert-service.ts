@@ -38,6 +38,8 @@ export interface ServiceOptions {
 
 export interface CertView extends CertMeta {
   deployedOn: string[];
+  /** Whether certd renews it (the renewal rules: not an import or a source, its issuer configured). */
+  renewable: boolean;
 }
 
 export interface IssueResult {
@@ -253,7 +255,7 @@ export class CertService {
     const metas = await this.o.store.listCerts();
     return metas
       .sort((a, b) => a.id.localeCompare(b.id))
-      .map((m) => ({ ...m, deployedOn: this.o.deployer?.deployedOn(m.id) ?? [] }));
+      .map((m) => ({ ...m, deployedOn: this.o.deployer?.deployedOn(m.id) ?? [], renewable: this.o.rules.renewable(m) }));
   }
 
   /** Deploy entries for everything stored: the deployer's starting set. */
