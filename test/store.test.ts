@@ -3,8 +3,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { removeFileDurable, writeFileAtomic } from '../src/core/atomic-write.js';
 import { InvalidNameError, StoreCorruptError } from '../src/core/errors.js';
-import { removeFileDurable, writeFileAtomic } from '../src/store/fs/atomic-write.js';
 import { FsStore } from '../src/store/fs/fs-store.js';
 import type { PendingIssue, StoredCert } from '../src/store/store.js';
 

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { coalesced } from '../../core/coalesce.js';
+import { coalesced, WorkBehind } from '../../core/async.js';
 import { CertdError, DiskFullError, isDiskFull } from '../../core/errors.js';
-import { WorkBehind } from '../../core/work-behind.js';
 import { RuntimeClient } from '../runtime/client.js';
 import { DEFAULT_CERT_ID, sameListLine, type DeployEntry } from './entry.js';
 import { DeployFiles } from './files.js';

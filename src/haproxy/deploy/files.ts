@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
-import { forEachLimited } from '../../core/concurrency.js';
-import { removeFileDurable, removeLeftoverFiles, syncDir, writeFileAtomic } from '../../store/fs/atomic-write.js';
+import { forEachLimited } from '../../core/async.js';
+import { removeFileDurable, removeLeftoverFiles, syncDir, writeFileAtomic } from '../../core/atomic-write.js';
 import { ONDEMAND_LUA, ONDEMAND_LUA_FILE } from '../assets/ondemand-lua.js';
 import { crtListLine, type DeployEntry } from './entry.js';
 

@@ -7,9 +7,9 @@ import {
   HaproxyTxnMismatchError,
   HaproxyUnreachableError,
 } from '../../core/errors.js';
+import { SerialQueue } from '../../core/async.js';
 import { formatRuntimeAddress, parseRuntimeAddress, type RuntimeAddress } from './address.js';
 import { checkCrtListOption, checkMapWord, checkPath, checkSniFilter, sanitizePem } from './args.js';
-import { SerialQueue } from './queue.js';
 import {
   type CrtListEntry,
   expectReply,
