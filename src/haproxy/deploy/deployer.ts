@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { coalesced, WorkBehind } from '../../core/async.js';
 import { CertdError, DiskFullError, isDiskFull } from '../../core/errors.js';
+import { unixSocketPath } from '../runtime/address.js';
 import { RuntimeClient } from '../runtime/client.js';
 import { DEFAULT_CERT_ID, sameListLine, type DeployEntry } from './entry.js';
 import { DeployFiles } from './files.js';
@@ -121,7 +122,7 @@ export class Deployer {
       metrics: o.metrics ?? noDeployMetrics,
       pollMs: o.pollMs,
       runtime,
-      reload: master ? new ReloadFallback(master.slice('unix:'.length), name, o.log, o.reloadMinIntervalMs) : undefined,
+      reload: master ? new ReloadFallback(unixSocketPath(master), name, o.log, o.reloadMinIntervalMs) : undefined,
       filesWritten: () => this.filesWritten.then(() => undefined),
     });
     this.instances.set(name, sync);
