@@ -1,5 +1,6 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { z } from 'zod';
+import { certDirLayout } from '../haproxy/cert-dir.js';
 import { formatRuntimeAddress, parseRuntimeAddress, type RuntimeAddress } from '../haproxy/runtime/address.js';
 import { duration, MAX_TIMER_MS } from './duration.js';
 import { dnsName, doc, hostPortField, pathField, portField } from './fields.js';
@@ -93,5 +94,5 @@ export function haproxySchema(baseDir: string) {
         }
       });
     })
-    .transform((h) => ({ ...h, crtList: h.crtList ?? join(h.certDir, 'crt-list.txt') }));
+    .transform((h) => ({ ...h, crtList: h.crtList ?? certDirLayout(h.certDir).crtList }));
 }

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { formatHostPort, isAnyHost, parseHostPort } from '../core/host-port.js';
-import { ONDEMAND_LUA_FILE } from '../haproxy/assets/ondemand-lua.js';
+import { certDirLayout } from '../haproxy/cert-dir.js';
 import type { OnDemandSnippetOptions } from '../haproxy/assets/config.js';
 import { onDemandToken } from './token.js';
 
@@ -25,8 +24,8 @@ export function onDemandSnippetOptions(config: Config, apiToken: string, bind: s
   const certDir = config.haproxy.certDir;
   return {
     crtList: config.haproxy.crtList,
-    knownMap: join(certDir, 'known.map'),
-    luaFile: join(certDir, ONDEMAND_LUA_FILE),
+    knownMap: certDirLayout(certDir).knownMap,
+    luaFile: certDirLayout(certDir).luaFile,
     url: onDemandUrl(config.api.listen),
     token: onDemandToken(apiToken),
     maxWaitMs: config.onDemand.maxWait,

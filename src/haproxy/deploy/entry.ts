@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import type { CertBundle } from '../../core/bundle.js';
 import { InvalidPemError } from '../../core/errors.js';
 import { certSerialHex } from '../../crypto/der.js';
 import { firstPemDer } from '../../crypto/pem.js';
+import { certDirLayout } from '../cert-dir.js';
 
 /** One certificate as HAProxy should serve it: file, PEM, crt-list line parts. */
 export interface DeployEntry {
@@ -47,7 +47,7 @@ export function makeDeployEntry(certDir: string, input: EntryInput): DeployEntry
   if (input.caFilePem && !options.some((o) => o.startsWith('ca-file '))) options.push(`ca-file ${caPath}`);
   return {
     id: input.id,
-    pemPath: join(certDir, `${input.id}.pem`),
+    pemPath: certDirLayout(certDir).pem(input.id),
     pem: `${input.bundle.certPem.trimEnd()}\n${input.bundle.keyPem.trimEnd()}\n`,
     sha1: createHash('sha1').update(leafDer).digest('hex').toUpperCase(),
     serial: certSerialHex(leafDer),
@@ -59,7 +59,7 @@ export function makeDeployEntry(certDir: string, input: EntryInput): DeployEntry
 
 /** Where a certificate's client CA (mTLS) is written; also its ca-file name in HAProxy. */
 export function clientCaPath(certDir: string, id: string): string {
-  return join(certDir, 'ca', `${id}.pem`);
+  return certDirLayout(certDir).clientCa(id);
 }
 
 /** The crt-list line for an entry, as written in the file and sent with `add ssl crt-list`. */
