@@ -87,16 +87,6 @@ export function portField() {
   );
 }
 
-/**
- * A config id (issuer ids, instance names): these end up in store keys, file names and metrics
- * labels, so they keep to a filename-safe charset.
- */
-export function identifier(what: string) {
-  return z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, `${what} must be 1-63 letters, digits, "-" or "_", starting with a letter or digit`);
-}
-
 /** A DNS name checked by the core name rules, normalized (lowercase, no trailing dot). */
 export function dnsName(rules: NameRules = {}) {
   return z.string().transform((text, ctx) => {
