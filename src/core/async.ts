@@ -35,8 +35,18 @@ export function sleep(ms: number, signal?: AbortSignal, opts: SleepOptions = {})
 export function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
   if (!signal) return promise;
   if (signal.aborted) return Promise.reject(reasonOf(signal));
+  return abortable(promise, signal, () => true);
+}
+
+/**
+ * Settles with `promise`, or rejects with the signal's reason when it aborts and `rejectNow`
+ * agrees; the listener goes once `promise` settles.
+ */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal, rejectNow: () => boolean): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(reasonOf(signal));
+    const onAbort = () => {
+      if (rejectNow()) reject(reasonOf(signal));
+    };
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
       (value) => {
@@ -95,23 +105,11 @@ export class SerialQueue {
     const result = this.tail.then(start, start).finally(() => this.count--);
     this.tail = result.catch(() => undefined);
     if (!signal) return result;
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = () => {
-        if (state !== 'waiting') return;
-        state = 'skipped';
-        reject(reasonOf(signal));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      result.then(
-        (v) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(v);
-        },
-        (e: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(e as Error);
-        },
-      );
+    // Only a job still waiting is given up; a started one must honour the signal itself.
+    return abortable(result, signal, () => {
+      if (state !== 'waiting') return false;
+      state = 'skipped';
+      return true;
     });
   }
 }
