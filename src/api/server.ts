@@ -6,7 +6,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { DaemonNotReadyError, DaemonStartError, TooLargeError, UsageError } from '../core/errors.js';
-import { tryParseHostPort } from '../core/host-port.js';
+import { formatHostPort, tryParseHostPort } from '../core/host-port.js';
 import type { CertService } from '../service/cert-service.js';
 import type { Deployer } from '../haproxy/deploy/deployer.js';
 import { authError, bearerToken, tokenMatches } from './auth.js';
@@ -128,9 +128,8 @@ export function listenApi(listen: string): Promise<RunningApi> {
     });
     server.listen(Number(portText), host, () => {
       const { address, port } = server.address() as AddressInfo;
-      const shownHost = address.includes(':') ? `[${address}]` : address;
       resolve({
-        url: `http://${shownHost}:${port}`,
+        url: `http://${formatHostPort({ host: address, port })}`,
         serve(app, onDemand) {
           const toApp = getRequestListener(app.fetch);
           const toOnDemand = onDemand && onDemandEndpoint(onDemand.handler, onDemand.token);
