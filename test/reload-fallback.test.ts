@@ -1,13 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DaemonClient } from '../src/cli/daemon-client.js';
+import { silentLogger } from '../src/core/log.js';
+import { parseShowProc, ReloadFallback } from '../src/haproxy/deploy/reload.js';
+import { parseReloadAnswer } from '../src/haproxy/runtime/master-cli.js';
 import type { IssueResult } from '../src/service/cert-service.js';
 import { selfSigned } from './helpers/certs.js';
-import { handshake, startStack, type Stack } from './helpers/stack.js';
-import { parseShowProc, ReloadFallback } from '../src/haproxy/deploy/reload.js';
-import { parseReloadAnswer } from '../src/haproxy/managed/master-cli.js';
-import { silentLogger } from '../src/core/log.js';
 import { HAPROXY_UNDER_TEST, startHaproxy } from './helpers/haproxy.js';
+import { handshake, startStack, type Stack } from './helpers/stack.js';
 import { appendFile } from 'node:fs/promises';
 import { RuntimeClient } from '../src/haproxy/runtime/client.js';
 import { join } from 'node:path';

@@ -20,10 +20,10 @@ import {
   InvalidNameError,
   InvalidPemError,
 } from '../src/core/errors.js';
+import { SerialQueue } from '../src/core/async.js';
 import { formatRuntimeAddress, parseRuntimeAddress } from '../src/haproxy/runtime/address.js';
 import { checkCrtListOption, checkMapWord, checkPath, checkSniFilter, sanitizePem } from '../src/haproxy/runtime/args.js';
 import { RuntimeClient } from '../src/haproxy/runtime/client.js';
-import { SerialQueue } from '../src/haproxy/runtime/queue.js';
 import {
   OK,
   parseCaFileList,

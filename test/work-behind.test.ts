@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WorkBehind } from '../src/core/work-behind.js';
+import { WorkBehind } from '../src/core/async.js';
 
 test('WorkBehind: drain waits for tracked work, work tracked meanwhile, and swallows rejections', async () => {
   const behind = new WorkBehind();

@@ -6,6 +6,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { DaemonNotReadyError, DaemonStartError, TooLargeError, UsageError } from '../core/errors.js';
+import { formatHostPort, tryParseHostPort } from '../core/host-port.js';
 import type { CertService } from '../service/cert-service.js';
 import type { Deployer } from '../haproxy/deploy/deployer.js';
 import { authError, bearerToken, tokenMatches } from './auth.js';
@@ -119,9 +120,8 @@ export function listenApi(listen: string): Promise<RunningApi> {
     });
     server.listen(Number(portText), host, () => {
       const { address, port } = server.address() as AddressInfo;
-      const shownHost = address.includes(':') ? `[${address}]` : address;
       resolve({
-        url: `http://${shownHost}:${port}`,
+        url: `http://${formatHostPort({ host: address, port })}`,
         serve(app, onDemand) {
           const toApp = getRequestListener(app.fetch);
           const toOnDemand = onDemand && onDemandEndpoint(onDemand.handler, onDemand.token);
@@ -146,9 +146,9 @@ export function listenApi(listen: string): Promise<RunningApi> {
 }
 
 export function splitHostPort(listen: string): [string, string] {
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(listen);
-  if (!m) throw new UsageError(`api.listen "${listen}" must be host:port, e.g. 127.0.0.1:9180`);
-  return [m[1]!, m[2]!];
+  const hp = tryParseHostPort(listen, { allowPortZero: true, allowAnyHost: true });
+  if (!hp) throw new UsageError(`api.listen "${listen}" must be host:port, e.g. 127.0.0.1:9180`);
+  return [hp.host, String(hp.port)];
 }
 
 async function jsonBody(req: Request): Promise<Record<string, unknown>> {

@@ -8,7 +8,7 @@ import type { Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { UsageError } from '../core/errors.js';
-import { SingleFlight } from '../service/single-flight.js';
+import { SingleFlight } from '../core/async.js';
 import { bearerToken, sessionValid, sessionValue, tokenMatches } from './auth.js';
 import { newNonce, pageHeaders } from './status-page-html.js';
 import { renderLoginPage } from './status-page-login.js';

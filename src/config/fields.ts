@@ -1,6 +1,6 @@
-import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { formatHostPort, parseHostPort as readHostPort, tryParseHostPort, type HostPort } from '../core/host-port.js';
 import { validateName, type NameRules } from '../core/names.js';
 
 /*
@@ -42,57 +42,23 @@ export function httpUrl() {
   }).meta({ format: 'url' });
 }
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
-
 /**
- * Reads `host:port`, `[v6]:port`, or a bare host/IP when a default port is given.
- * Returns undefined when unreadable. Pure.
+ * The core parser with the undefined-when-unreadable shape challenges/dns-01/rfc2136.ts still
+ * calls; everything else uses core/host-port.ts directly.
  */
 export function parseHostPort(text: string, defaultPort?: number): HostPort | undefined {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(text);
-  let host: string | undefined;
-  let portText: string | undefined;
-  if (m) {
-    host = m[1] ?? m[2];
-    portText = m[3];
-    if (m[1] !== undefined && isIP(m[1]) !== 6) return undefined;
-  } else if (defaultPort !== undefined && isIP(text) === 6) {
-    host = text;
-  }
-  if (host === undefined) return undefined;
-  if (isIP(host) === 0 && !isHostName(host)) return undefined;
-  const port = portText === undefined ? defaultPort : Number(portText);
-  if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
-  return { host: host.toLowerCase(), port };
-}
-
-/** `host:port` with IPv6 hosts in brackets. */
-export function formatHostPort({ host, port }: HostPort): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-function isHostName(host: string): boolean {
-  try {
-    validateName(host);
-    return true;
-  } catch {
-    return false;
-  }
+  return tryParseHostPort(text, { defaultPort });
 }
 
 /** A `host:port` field, normalized to that form (the default port filled in). */
 export function hostPortField(defaultPort?: number) {
-  const shape = defaultPort === undefined ? 'host:port' : `host:port (port defaults to ${defaultPort})`;
   return z.string().transform((text, ctx) => {
-    const hp = parseHostPort(text, defaultPort);
-    if (!hp) {
-      ctx.issues.push({ code: 'custom', input: text, message: `expected ${shape} like 127.0.0.1:9180 or [::1]:9180; got ${JSON.stringify(text)}` });
+    try {
+      return formatHostPort(readHostPort(text, { defaultPort }));
+    } catch (err) {
+      ctx.issues.push({ code: 'custom', input: text, message: (err as Error).message });
       return z.NEVER;
     }
-    return formatHostPort(hp);
   }).meta({ format: 'host:port' });
 }
 
@@ -119,16 +85,6 @@ export function portField() {
     fromDigits,
     z.number().int('expected a whole port number').min(1, 'a port is 1-65535').max(65535, 'a port is 1-65535'),
   );
-}
-
-/**
- * A config id (issuer ids, instance names): these end up in store keys, file names and metrics
- * labels, so they keep to a filename-safe charset.
- */
-export function identifier(what: string) {
-  return z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, `${what} must be 1-63 letters, digits, "-" or "_", starting with a letter or digit`);
 }
 
 /** A DNS name checked by the core name rules, normalized (lowercase, no trailing dot). */

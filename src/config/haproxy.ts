@@ -1,7 +1,9 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { z } from 'zod';
+import { certDirLayout } from '../haproxy/cert-dir.js';
+import { formatRuntimeAddress, parseRuntimeAddress, type RuntimeAddress } from '../haproxy/runtime/address.js';
 import { duration, MAX_TIMER_MS } from './duration.js';
-import { dnsName, doc, formatHostPort, hostPortField, parseHostPort, pathField, portField } from './fields.js';
+import { dnsName, doc, hostPortField, pathField, portField } from './fields.js';
 
 const RUNTIME_FORMS = 'unix:/path/to/admin.sock or tcp:host:port';
 
@@ -9,22 +11,28 @@ const RUNTIME_FORMS = 'unix:/path/to/admin.sock or tcp:host:port';
  * A Runtime API address, normalized to `unix:<absolute path>` or `tcp:<host>:<port>`; a relative
  * socket path resolves against baseDir like every other path in the config.
  */
-function runtimeAddress(baseDir: string) {
+function runtimeAddress(baseDir: string, forms: readonly RuntimeAddress['kind'][], expected: string) {
   return z.string().transform((text, ctx) => {
-    if (text.startsWith('unix:') && text.length > 'unix:'.length && !text.includes('\0')) {
-      return `unix:${resolve(baseDir, text.slice('unix:'.length))}`;
+    let address: RuntimeAddress | undefined;
+    let why = '';
+    try {
+      // Only the written-out forms here (the parser also takes HAProxy's, for pasted lines).
+      if (/^(unix|tcp):/.test(text)) address = parseRuntimeAddress(text);
+    } catch (err) {
+      why = `: ${(err as Error).message}`;
     }
-    const hp = text.startsWith('tcp:') ? parseHostPort(text.slice('tcp:'.length)) : undefined;
-    if (hp) return `tcp:${formatHostPort(hp)}`;
-    ctx.issues.push({ code: 'custom', input: text, message: `expected ${RUNTIME_FORMS}; got ${JSON.stringify(text)}` });
-    return z.NEVER;
+    if (!address || !forms.includes(address.kind)) {
+      ctx.issues.push({ code: 'custom', input: text, message: `expected ${expected}; got ${JSON.stringify(text)}${why}` });
+      return z.NEVER;
+    }
+    return formatRuntimeAddress(address.kind === 'unix' ? { kind: 'unix', path: resolve(baseDir, address.path) } : address);
   });
 }
 
 function instanceSchema(baseDir: string) {
   return z
     .strictObject({
-      runtime: runtimeAddress(baseDir).meta(
+      runtime: runtimeAddress(baseDir, ['unix', 'tcp'], RUNTIME_FORMS).meta(
         doc('The runtime API, a `stats socket … level admin`: unix:/path or tcp:host:port.', 'unix:/run/haproxy/admin.sock'),
       ),
       name: z
@@ -32,10 +40,7 @@ function instanceSchema(baseDir: string) {
         .regex(/^[\x21-\x7e]{1,128}$/, 'a name is 1-128 printable characters without spaces')
         .optional()
         .meta(doc('Shown in logs, metrics and status; defaults to the runtime address.', 'edge-1')),
-      master: z
-        .string()
-        .regex(/^unix:[^\0]+$/, 'expected unix:/path/to/master.sock (the socket given to haproxy -S)')
-        .transform((m) => `unix:${resolve(baseDir, m.slice('unix:'.length))}`)
+      master: runtimeAddress(baseDir, ['unix'], 'unix:/path/to/master.sock (the socket given to haproxy -S)')
         .optional()
         .meta(
           doc(
@@ -89,5 +94,5 @@ export function haproxySchema(baseDir: string) {
         }
       });
     })
-    .transform((h) => ({ ...h, crtList: h.crtList ?? join(h.certDir, 'crt-list.txt') }));
+    .transform((h) => ({ ...h, crtList: h.crtList ?? certDirLayout(h.certDir).crtList }));
 }

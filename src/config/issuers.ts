@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { ISSUER_ID_PATTERN, ISSUER_ID_RULE, type KeyType } from '../issuers/issuer.js';
+import { KEY_TYPES } from '../crypto/keys.js';
+import { ISSUER_ID_PATTERN, ISSUER_ID_RULE } from '../issuers/issuer.js';
 import { duration, MAX_TIMER_MS } from './duration.js';
 import { doc, flag, hostPortField, httpUrl, nonEmptyList, pathField } from './fields.js';
 
-export const KEY_TYPES = ['ecdsa-p256', 'rsa-2048'] as const satisfies readonly KeyType[];
+export { KEY_TYPES };
 export const TSIG_ALGORITHMS = ['hmac-sha256', 'hmac-sha512'] as const;
 
 /** "import" is what the store records as the issuer of imported certificates. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { duration, MAX_TIMER_MS } from './duration.js';
-import { dnsName, doc, httpUrl, identifier, nonEmptyList, wholeNumber } from './fields.js';
+import { dnsName, doc, httpUrl, nonEmptyList, wholeNumber } from './fields.js';
+import { issuerId } from './issuers.js';
 
 /** `www.example.com` or `*.apps.example.com` (one label); SNIs are never IPs, so neither are patterns. */
 const namePattern = dnsName({ wildcard: true });
@@ -10,7 +11,7 @@ const namePattern = dnsName({ wildcard: true });
  * limits are filled in so a handshake flood cannot run an issuer without bound.
  */
 export const onDemandSchema = z.strictObject({
-  issuer: identifier('an issuer id').meta(doc('The issuer (an id under issuers) of on-demand certificates.', 'internal')),
+  issuer: issuerId.meta(doc('The issuer (an id under issuers) of on-demand certificates.', 'internal')),
   allow: nonEmptyList(namePattern, 'name pattern (e.g. "*.apps.example.com")').meta(
     doc('Names that may get a certificate; `*.apps.example.com` matches every name below apps.example.com, at any depth.', ['*.apps.example.com']),
   ),

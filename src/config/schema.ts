@@ -1,8 +1,9 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { tryParseHostPort } from '../core/host-port.js';
 import { MAX_NAMES_PER_CERT, tryValidateName } from '../core/names.js';
 import { duration } from './duration.js';
-import { dnsName, doc, hostPortField, nonEmptyList, parseHostPort, pathField } from './fields.js';
+import { dnsName, doc, hostPortField, nonEmptyList, pathField } from './fields.js';
 import { haproxySchema } from './haproxy.js';
 import { issuerId, issuerSchema, KEY_TYPES } from './issuers.js';
 import { onDemandSchema } from './ondemand.js';
@@ -26,7 +27,7 @@ const storeSchema = z.discriminatedUnion('type', [
 ]);
 
 function isLoopback(listen: string): boolean {
-  const host = parseHostPort(listen)?.host;
+  const host = tryParseHostPort(listen)?.host;
   if (host === undefined) return false;
   if (host === 'localhost' || host === '::1') return true;
   return isIP(host) === 4 && host.startsWith('127.');

@@ -1,13 +1,21 @@
 import { createPrivateKey, generateKeyPair as generateKeyPairCallback, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { InvalidPemError } from '../core/errors.js';
-import type { KeyType } from '../issuers/issuer.js';
 import { UnsupportedKeyError } from './errors.js';
 import { derToPem } from './pem.js';
 
 export interface KeyPair {
   privateKey: KeyObject;
   publicKey: KeyObject;
+}
+
+/** The key types the daemon makes, for config, issuers and the API alike. */
+export const KEY_TYPES = ['ecdsa-p256', 'rsa-2048'] as const;
+export type KeyType = (typeof KEY_TYPES)[number];
+
+/** True for one of KEY_TYPES (a string from config or API input). */
+export function isKeyType(value: string): value is KeyType {
+  return (KEY_TYPES as readonly string[]).includes(value);
 }
 
 const generate = promisify(generateKeyPairCallback);
@@ -26,7 +34,7 @@ export async function generateKeyPair(keyType: KeyType = 'ecdsa-p256'): Promise<
     default: {
       // Reached only when an unchecked string slips past the type (config, API input).
       const unknown: never = keyType;
-      throw new UnsupportedKeyError(`unknown key type ${JSON.stringify(unknown)}: use ecdsa-p256 or rsa-2048`);
+      throw new UnsupportedKeyError(`unknown key type ${JSON.stringify(unknown)}: use ${KEY_TYPES.join(' or ')}`);
     }
   }
 }

@@ -1,17 +1,16 @@
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { isIP } from 'node:net';
 import type { Config } from '../config/schema.js';
-import { ONDEMAND_LUA_FILE } from '../haproxy/assets/ondemand-lua.js';
+import { formatHostPort, isAnyHost, parseHostPort } from '../core/host-port.js';
+import { certDirLayout } from '../haproxy/cert-dir.js';
 import type { OnDemandSnippetOptions } from '../haproxy/assets/config.js';
 import { onDemandToken } from './token.js';
 
 /** The daemon's API base URL as a local client reaches it: a wildcard listen address means loopback. */
 export function apiBaseUrl(apiListen: string): string {
-  const port = apiListen.slice(apiListen.lastIndexOf(':') + 1);
-  let host = apiListen.slice(0, apiListen.lastIndexOf(':'));
-  if (host === '0.0.0.0' || host === '') host = '127.0.0.1';
-  if (host === '[::]' || host === '::') host = '[::1]';
-  return `http://${host}:${port}`;
+  const { host, port } = parseHostPort(apiListen, { allowPortZero: true, allowAnyHost: true });
+  const local = !isAnyHost(host) ? host : isIP(host) === 6 ? '::1' : '127.0.0.1';
+  return `http://${formatHostPort({ host: local, port })}`;
 }
 
 /** The URL HAProxy's Lua calls for unknown SNIs. */
@@ -25,8 +24,8 @@ export function onDemandSnippetOptions(config: Config, apiToken: string, bind: s
   const certDir = config.haproxy.certDir;
   return {
     crtList: config.haproxy.crtList,
-    knownMap: join(certDir, 'known.map'),
-    luaFile: join(certDir, ONDEMAND_LUA_FILE),
+    knownMap: certDirLayout(certDir).knownMap,
+    luaFile: certDirLayout(certDir).luaFile,
     url: onDemandUrl(config.api.listen),
     token: onDemandToken(apiToken),
     maxWaitMs: config.onDemand.maxWait,

@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
+import { certDirLayout } from '../haproxy/cert-dir.js';
 import { DEFAULT_CERT_ID, makeDeployEntry } from '../haproxy/deploy/entry.js';
 import { DeployFiles } from '../haproxy/deploy/files.js';
 import { openStore } from './assembly.js';
@@ -31,7 +31,7 @@ export async function writeInitialHaproxyFiles(config: Config, log: Logger): Pro
       await store.close();
     }
   }
-  for (const map of ['known.map', 'acme.map'].map((m) => join(certDir, m))) {
+  for (const map of [certDirLayout(certDir).knownMap, certDirLayout(certDir).acmeMap]) {
     if (await exists(map)) continue;
     await files.writeMap(map, new Map());
     written.push(map);

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../store/fs/atomic-write.js';
+import { writeFileAtomic } from '../core/atomic-write.js';
 
 /** Where the daemon keeps its generated API token when the config sets none (0600). */
 export function tokenFile(dataDir: string): string {

@@ -1,7 +1,8 @@
 import type { CertBundle, CertFacts } from '../core/bundle.js';
 import { ConfigError } from '../core/errors.js';
+import type { KeyType } from '../crypto/keys.js';
 
-export type KeyType = 'ecdsa-p256' | 'rsa-2048';
+export type { KeyType } from '../crypto/keys.js';
 
 /**
  * The one rule for issuer ids (the config schema checks it too): they become store key segments,

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { forEachLimited } from '../core/concurrency.js';
+import { forEachLimited } from '../core/async.js';
 import type { Issuer } from '../issuers/issuer.js';
 import type { CertService } from '../service/cert-service.js';
 import { dueFromWindow, type RenewalRules } from '../service/renewal-rules.js';

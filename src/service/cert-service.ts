@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { parseBundle } from '../core/bundle.js';
 import { DiskFullError, isDiskFull, NotFoundError, UsageError } from '../core/errors.js';
-import { WorkBehind } from '../core/work-behind.js';
+import { SingleFlight, WorkBehind } from '../core/async.js';
 import { certId, checkNameCount, validateName } from '../core/names.js';
 import type { Deployer, DeployOutcome, UpsertOptions } from '../haproxy/deploy/deployer.js';
 import { makeDeployEntry, type DeployEntry } from '../haproxy/deploy/entry.js';
@@ -11,7 +11,6 @@ import type { IssuedBundle, Issuer, KeyType } from '../issuers/issuer.js';
 import type { CertMeta, CertOrigin, Store, StoredCert } from '../store/store.js';
 import { noServiceMetrics, type ServiceMetrics } from './metrics.js';
 import type { RenewalRules } from './renewal-rules.js';
-import { SingleFlight } from './single-flight.js';
 
 /** Per-certificate settings from config: crt-list options and an optional client CA. */
 export interface CertPolicy {

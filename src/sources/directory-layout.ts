@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { fsErrorCode } from '../store/fs/atomic-write.js';
+import { fsErrorCode } from '../core/atomic-write.js';
 import { SourceIncompleteError } from './errors.js';
 
 /*

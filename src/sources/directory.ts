@@ -1,8 +1,8 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { fsErrorCode } from '../core/atomic-write.js';
 import { UsageError } from '../core/errors.js';
-import { fsErrorCode } from '../store/fs/atomic-write.js';
 import { scanFolder } from './directory-layout.js';
 import { SourceUnavailableError } from './errors.js';
 import { BundleGate } from './gate.js';

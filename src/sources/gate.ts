@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { SerialQueue } from '../core/async.js';
 import { parseBundle } from '../core/bundle.js';
 import { errorCode } from '../core/errors.js';
 import type { SourceSink } from './source.js';
@@ -29,8 +30,8 @@ interface KeyState {
  */
 export class BundleGate {
   private readonly state = new Map<string, KeyState>();
-  /** The last sink call queued; the next one starts after it settles. */
-  private tail: Promise<unknown> = Promise.resolve();
+  /** Sink calls, one at a time. */
+  private readonly sinkCalls = new SerialQueue();
 
   constructor(private readonly sink: SourceSink) {}
 
@@ -60,7 +61,7 @@ export class BundleGate {
     const changed = st.good !== good;
     if (changed) {
       try {
-        await this.serially(() => this.sink.put(key, bundle.certPem, bundle.keyPem));
+        await this.sinkCalls.run(() => this.sink.put(key, bundle.certPem, bundle.keyPem));
       } catch (err) {
         this.report(key, st, err as Error);
         return 'retry';
@@ -96,7 +97,7 @@ export class BundleGate {
     const st = this.state.get(key);
     if (st?.good !== undefined) {
       try {
-        await this.serially(() => this.sink.drop(key));
+        await this.sinkCalls.run(() => this.sink.drop(key));
       } catch (err) {
         this.report(key, st, err as Error);
         return false;
@@ -109,12 +110,6 @@ export class BundleGate {
   /** Keys seen so far (good or broken). */
   keys(): string[] {
     return [...this.state.keys()];
-  }
-
-  private serially(call: () => Promise<void>): Promise<void> {
-    const run = this.tail.then(call);
-    this.tail = run.catch(() => undefined);
-    return run;
   }
 
   private stateOf(key: string): KeyState {

@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import { coalesced } from '../core/coalesce.js';
+import { coalesced } from '../core/async.js';
 import { UsageError } from '../core/errors.js';
 import { validateName } from '../core/names.js';
 import { SourceAuthError, SourceNotFoundError, SourceResponseError, SourceUnavailableError } from './errors.js';

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Config } from '../../config/schema.js';
 import { UsageError } from '../../core/errors.js';
 import { onDemandSnippetOptions } from '../../daemon/haproxy-snippets.js';
@@ -8,6 +7,7 @@ import { writeInitialHaproxyFiles } from '../../daemon/initial-files.js';
 import { loadOrCreateToken } from '../../daemon/token.js';
 import { pasteConfig } from '../../haproxy/assets/config.js';
 import { readExistingConfig, socketServes, type ExistingConfig } from '../../haproxy/assets/existing-config.js';
+import { certDirLayout } from '../../haproxy/cert-dir.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 
 interface HaproxyConfigOptions {
@@ -42,7 +42,7 @@ export function registerHaproxyConfig(program: Command): void {
       if (unprivileged) process.stderr.write(`note: ${o.merge} has \`stats socket ${unprivileged.address}\` without \`level admin\`: add it, the daemon needs admin level\n`);
 
       const usesHttp01 = Object.values(config.issuers).some((i) => i.type === 'acme' && i.challenge === 'http-01');
-      const acmeHttp = usesHttp01 ? { bind: o.httpBind, acmeMap: join(config.haproxy.certDir, 'acme.map') } : undefined;
+      const acmeHttp = usesHttp01 ? { bind: o.httpBind, acmeMap: certDirLayout(config.haproxy.certDir).acmeMap } : undefined;
       const written = await writeInitialHaproxyFiles(config, log);
       // The Lua action's token derives from the API token: made now if the daemon has not run yet.
       const onDemand = config.onDemand

@@ -2,6 +2,8 @@
  * HAProxy configuration that haproxy-certd needs: printed by `haproxy-config` for operators to
  * paste, and written whole for the demo's managed HAProxy. Pure functions.
  */
+import { isIP } from 'node:net';
+import { parseRuntimeAddress } from '../runtime/address.js';
 import { socketServes, type ExistingConfig } from './existing-config.js';
 
 /** One section of haproxy.cfg: its header (`frontend certd_https`) is how a merge finds it. */
@@ -67,10 +69,9 @@ export function pasteConfig(o: PasteOptions): string {
  * daemon user in HAProxy's group can use it.
  */
 function statsSocketLine(runtime: string): string {
-  if (runtime.startsWith('unix:')) return `stats socket ${runtime.slice('unix:'.length)} mode 660 level admin`;
-  const hostPort = runtime.slice('tcp:'.length);
-  const v6 = hostPort.startsWith('[');
-  return `stats socket ${v6 ? `ipv6@${hostPort.replace(/^\[(.*)\]/, '$1')}` : `ipv4@${hostPort}`} level admin`;
+  const a = parseRuntimeAddress(runtime);
+  if (a.kind === 'unix') return `stats socket ${a.path} mode 660 level admin`;
+  return `stats socket ${isIP(a.host) === 6 ? 'ipv6' : 'ipv4'}@${a.host}:${a.port} level admin`;
 }
 
 export interface OnDemandSnippetOptions {

@@ -3,6 +3,8 @@
  * section names, the global `stats socket`s and `lua-load`s. Not a validator (`haproxy -c` is).
  * Pure.
  */
+import { isAnyHost, tryParseHostPort, type HostPort } from '../../core/host-port.js';
+import { parseRuntimeAddress } from '../runtime/address.js';
 
 export interface ExistingConfig {
   /** `frontend x`, `backend y`, `listen z`… as written (keyword and name). */
@@ -46,13 +48,19 @@ export function readExistingConfig(text: string): ExistingConfig {
  * path, or the same TCP port on that host or on every address.
  */
 export function socketServes(statsAddress: string, daemonRuntime: string): boolean {
-  if (daemonRuntime.startsWith('unix:')) {
-    const path = daemonRuntime.slice('unix:'.length);
-    return statsAddress === path || statsAddress === `unix@${path}`;
-  }
-  const want = daemonRuntime.slice('tcp:'.length);
-  const have = statsAddress.replace(/^(ipv4|ipv6|tcp)@/, '');
-  const port = (a: string) => a.slice(a.lastIndexOf(':') + 1);
-  const host = (a: string) => a.slice(0, a.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
-  return port(have) === port(want) && ['', '*', '0.0.0.0', '::', host(want)].includes(host(have));
+  const want = parseRuntimeAddress(daemonRuntime);
+  if (want.kind === 'unix') return statsAddress === want.path || statsAddress === `unix@${want.path}`;
+  const have = statsListenAddress(statsAddress);
+  return have !== undefined && have.port === want.port && (isAnyHost(have.host) || have.host === want.host);
+}
+
+/**
+ * A TCP `stats socket` address as HAProxy takes it: `ipv4@`/`ipv6@` prefixes, `*` or nothing
+ * for every address, IPv6 with or without brackets (`ipv6@::1:9999`). Undefined for a path.
+ */
+function statsListenAddress(address: string): HostPort | undefined {
+  let text = address.replace(/^(ipv4|ipv6|tcp)@/, '').replace(/^\*:/, ':');
+  const lastColon = text.lastIndexOf(':');
+  if (!text.startsWith('[') && text.indexOf(':') !== lastColon) text = `[${text.slice(0, lastColon)}]:${text.slice(lastColon + 1)}`;
+  return tryParseHostPort(text, { allowAnyHost: true });
 }

@@ -17,8 +17,6 @@
  * further away, set CERTD_ONDEMAND_CONNECT_MS in HAProxy's environment (`setenv` in its global
  * section). It never exceeds `timeout_ms`.
  */
-export const ONDEMAND_LUA_FILE = 'certd-ondemand.lua';
-
 export const ONDEMAND_LUA = `-- haproxy-certd on-demand TLS (written by haproxy-certd: edits are overwritten)
 local BREAKER_SECONDS = 5
 local connect_ms

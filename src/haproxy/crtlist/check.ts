@@ -2,9 +2,9 @@ import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fsErrorCode } from '../../core/atomic-write.js';
 import { parseBundle, pemBlocks } from '../../core/bundle.js';
 import { errorCode, errorKind } from '../../core/errors.js';
-import { fsErrorCode } from '../../store/fs/atomic-write.js';
 
 /*
  * Whether HAProxy can start with a crt-list: the file exists, lists at least one certificate

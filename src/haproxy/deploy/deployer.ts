@@ -1,8 +1,8 @@
-import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { coalesced } from '../../core/coalesce.js';
+import { coalesced, WorkBehind } from '../../core/async.js';
 import { CertdError, DiskFullError, isDiskFull } from '../../core/errors.js';
-import { WorkBehind } from '../../core/work-behind.js';
+import { certDirLayout } from '../cert-dir.js';
+import { unixSocketPath } from '../runtime/address.js';
 import { RuntimeClient } from '../runtime/client.js';
 import { DEFAULT_CERT_ID, sameListLine, type DeployEntry } from './entry.js';
 import { DeployFiles } from './files.js';
@@ -103,7 +103,7 @@ export class Deployer {
     this.writeCrtList = coalesced(() => this.files.writeCrtList([...this.desired.values()].filter((e) => this.onDisk.has(e.id))));
     // Concurrent upserts share one write of all their PEMs (parallel inside) instead of queueing.
     this.writeUnwritten = coalesced(() => this.serialFiles(() => this.writePems()));
-    this.mapPaths = { known: join(o.certDir, 'known.map'), acme: join(o.certDir, 'acme.map') };
+    this.mapPaths = { known: certDirLayout(o.certDir).knownMap, acme: certDirLayout(o.certDir).acmeMap };
     const mapWriter = (path: string) => coalesced(() => this.files.writeMap(path, this.desiredMaps.get(path)!));
     this.writeMap = { known: mapWriter(this.mapPaths.known), acme: mapWriter(this.mapPaths.acme) };
     for (const path of Object.values(this.mapPaths)) this.desiredMaps.set(path, new Map());
@@ -126,7 +126,7 @@ export class Deployer {
       metrics: o.metrics ?? noDeployMetrics,
       pollMs: o.pollMs,
       runtime,
-      reload: master ? new ReloadFallback(master.slice('unix:'.length), name, o.log, o.reloadMinIntervalMs) : undefined,
+      reload: master ? new ReloadFallback(unixSocketPath(master), name, o.log, o.reloadMinIntervalMs) : undefined,
       filesWritten: () => this.filesWritten.then(() => undefined),
     });
     this.instances.set(name, sync);

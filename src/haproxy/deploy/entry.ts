@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import type { CertBundle } from '../../core/bundle.js';
 import { InvalidPemError } from '../../core/errors.js';
 import { certSerialHex } from '../../crypto/der.js';
 import { firstPemDer } from '../../crypto/pem.js';
+import { certDirLayout } from '../cert-dir.js';
 import { formatCrtListLine, type CertTlsOptions, type CrtListLineParts, type CrtListOptions } from '../crtlist/line.js';
 
 /** One certificate as HAProxy should serve it: file, PEM, crt-list line parts. */
@@ -48,7 +48,7 @@ export function makeDeployEntry(certDir: string, input: EntryInput): DeployEntry
   const options: CrtListOptions = input.caFilePem ? { ...input.options, caFile: caPath } : { ...input.options };
   return {
     id: input.id,
-    pemPath: join(certDir, `${input.id}.pem`),
+    pemPath: certDirLayout(certDir).pem(input.id),
     pem: `${input.bundle.certPem.trimEnd()}\n${input.bundle.keyPem.trimEnd()}\n`,
     sha1: createHash('sha1').update(leafDer).digest('hex').toUpperCase(),
     serial: certSerialHex(leafDer),
@@ -60,7 +60,7 @@ export function makeDeployEntry(certDir: string, input: EntryInput): DeployEntry
 
 /** Where a certificate's client CA (mTLS) is written; also its ca-file name in HAProxy, so a restart reads the same name from disk. */
 export function clientCaPath(certDir: string, id: string): string {
-  return join(certDir, 'ca', `${id}.pem`);
+  return certDirLayout(certDir).clientCa(id);
 }
 
 /** An entry's crt-list line as the runtime client takes it (it renders it with formatCrtListLine). */

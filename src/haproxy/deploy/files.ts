@@ -1,8 +1,9 @@
 import { mkdir } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
-import { forEachLimited } from '../../core/concurrency.js';
-import { removeFileDurable, removeLeftoverFiles, syncDir, writeFileAtomic } from '../../store/fs/atomic-write.js';
-import { ONDEMAND_LUA, ONDEMAND_LUA_FILE } from '../assets/ondemand-lua.js';
+import { dirname, relative } from 'node:path';
+import { forEachLimited } from '../../core/async.js';
+import { removeFileDurable, removeLeftoverFiles, syncDir, writeFileAtomic } from '../../core/atomic-write.js';
+import { ONDEMAND_LUA } from '../assets/ondemand-lua.js';
+import { certDirLayout } from '../cert-dir.js';
 import { crtListLine, type DeployEntry } from './entry.js';
 
 /** How many PEM files are written at once: fsyncs overlap, the disk queue stays short. */
@@ -24,7 +25,7 @@ export class DeployFiles {
    * keys among them): the daemon is their only writer, and it has written nothing yet.
    */
   async prepare(onWarning?: (err: Error) => void): Promise<number> {
-    await mkdir(join(this.certDir, 'ca'), { recursive: true, mode: 0o700 });
+    await mkdir(certDirLayout(this.certDir).clientCaDir, { recursive: true, mode: 0o700 });
     await mkdir(dirname(this.crtListPath), { recursive: true });
     let removed = await removeLeftoverFiles(this.certDir, { olderThanMs: 0, onWarning });
     const listDir = dirname(this.crtListPath);
@@ -66,7 +67,7 @@ export class DeployFiles {
 
   /** Where the on-demand Lua action is (haproxy.cfg `lua-load`s it). */
   get luaPath(): string {
-    return join(this.certDir, ONDEMAND_LUA_FILE);
+    return certDirLayout(this.certDir).luaFile;
   }
 
   /** Writes the on-demand Lua action of this version: HAProxy lua-loads it at start, so before any instance is expected up. */

@@ -1,10 +1,13 @@
 import type { Logger } from 'pino';
+import { sleep } from '../../core/async.js';
 import { CertdError } from '../../core/errors.js';
-import { masterCommand, parseReloadAnswer } from '../managed/master-cli.js';
+import { masterCommand, parseReloadAnswer } from '../runtime/master-cli.js';
 
 /** At most one reload per instance this often: a reload with 10k certs costs seconds of CPU. */
 const MIN_INTERVAL_MS = 30_000;
 const CONFIRM_TIMEOUT_MS = 30_000;
+/** A reload in progress never keeps a stopping daemon's process alive. */
+const UNREF = { unref: true };
 
 interface ProcState {
   workers: number[];
@@ -53,7 +56,7 @@ export class ReloadFallback {
 
   private async reload(reason: string): Promise<void> {
     const wait = this.last + this.minIntervalMs - Date.now();
-    if (wait > 0) await sleepUnref(wait);
+    if (wait > 0) await sleep(wait, undefined, UNREF);
     this.last = Date.now();
     const before = parseShowProc(await masterCommand(this.masterSocket, 'show proc'));
     this.log.warn({ instance: this.instance, reason }, 'runtime API cannot express this change: hitless reload through the master CLI');
@@ -67,7 +70,7 @@ export class ReloadFallback {
       // The master re-executes itself on reload: its socket refuses connections for a moment.
       const text = await masterCommand(this.masterSocket, 'show proc').catch(() => undefined);
       if (text === undefined) {
-        await sleepUnref(100);
+        await sleep(100, undefined, UNREF);
         continue;
       }
       const now = parseShowProc(text);
@@ -78,13 +81,8 @@ export class ReloadFallback {
         this.log.info({ instance: this.instance, workers: now.workers }, 'reload confirmed');
         return;
       }
-      await sleepUnref(100);
+      await sleep(100, undefined, UNREF);
     }
     throw new CertdError('CERTD_E_HAPROXY_RELOAD_TIMEOUT', `instance ${this.instance}: no new worker within ${CONFIRM_TIMEOUT_MS} ms after reload`, { category: 'upstream' });
   }
-}
-
-/** A reload in progress never keeps a stopping daemon's process alive. */
-function sleepUnref(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

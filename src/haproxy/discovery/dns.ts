@@ -1,5 +1,7 @@
 import { Resolver } from 'node:dns/promises';
 import type { Logger } from 'pino';
+import { formatHostPort } from '../../core/host-port.js';
+import { formatRuntimeAddress, type RuntimeAddress } from '../runtime/address.js';
 
 export interface DnsDiscoveryOptions {
   /** A/AAAA name (e.g. Swarm's `tasks.haproxy`) or an SRV name starting with `_`. */
@@ -65,8 +67,10 @@ export class DnsDiscovery {
         this.resolver.resolve4(t.host).catch(noRecords<string[]>([])),
         this.resolver.resolve6(t.host).catch(noRecords<string[]>([])),
       ]);
-      for (const ip of v4) found.set(`${ip}:${t.port}`, `tcp:${ip}:${t.port}`);
-      for (const ip of v6) found.set(`[${ip}]:${t.port}`, `tcp:[${ip}]:${t.port}`);
+      for (const ip of [...v4, ...v6]) {
+        const address: RuntimeAddress = { kind: 'tcp', host: ip, port: t.port };
+        found.set(formatHostPort(address), formatRuntimeAddress(address));
+      }
     }
     return found;
   }

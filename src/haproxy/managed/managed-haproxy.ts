@@ -2,10 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
+import { sleep, withTimeout } from '../../core/async.js';
 import { errorKind, HaproxyUnreachableError } from '../../core/errors.js';
 import { RuntimeClient } from '../runtime/client.js';
+import { masterCommand } from '../runtime/master-cli.js';
 import { parseInfo } from '../runtime/reply.js';
-import { masterCommand } from './master-cli.js';
 
 /** HAProxy did not come up: the message carries HAProxy's own ALERT lines. */
 export class HaproxyStartError extends errorKind('CERTD_E_HAPROXY_START', 'unavailable') {}
@@ -166,7 +167,7 @@ export class ManagedHaproxy {
       } catch (err) {
         last = err;
       }
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     throw new HaproxyStartError(
       `haproxy did not answer within ${this.o.startTimeoutMs} ms (${(last as Error | undefined)?.message ?? 'no new worker yet'}): ${this.alerts()}`,
@@ -182,12 +183,8 @@ export class ManagedHaproxy {
     }
   }
 
-  private async exitedWithin(ms: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-    const done = await Promise.race([this.exited!.then(() => true as const), timeout]);
-    clearTimeout(timer);
-    return done;
+  private exitedWithin(ms: number): Promise<boolean> {
+    return withTimeout(this.exited!.then(() => true), ms, () => false);
   }
 
   /** HAProxy's ALERT lines (or its last lines), for error messages. */
@@ -234,6 +231,6 @@ async function waitGone(pid: number, ms: number): Promise<void> {
     } catch {
       return;
     }
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }

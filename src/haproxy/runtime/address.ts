@@ -1,12 +1,12 @@
 import { isIP } from 'node:net';
 import { ConfigError } from '../../core/errors.js';
+import { formatHostPort, parseHostPort, type HostPort } from '../../core/host-port.js';
 
 /** Where an HAProxy runtime API (a `stats socket`) listens. */
 export type RuntimeAddress =
   | { kind: 'unix'; path: string }
   | { kind: 'tcp'; host: string; port: number };
 
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const HINT = 'write "unix:/run/haproxy/admin.sock", "/run/haproxy/admin.sock" or "tcp:127.0.0.1:9999"';
 
 /**
@@ -33,8 +33,14 @@ export function parseRuntimeAddress(input: string): RuntimeAddress {
 
 /** The canonical text form (`unix:/path` or `tcp:host:port`), for logs and status pages. */
 export function formatRuntimeAddress(a: RuntimeAddress): string {
-  if (a.kind === 'unix') return `unix:${a.path}`;
-  return `tcp:${isIP(a.host) === 6 ? `[${a.host}]` : a.host}:${a.port}`;
+  return a.kind === 'unix' ? `unix:${a.path}` : `tcp:${formatHostPort(a)}`;
+}
+
+/** The socket path of a unix address (a master CLI socket); ConfigError for any other. Pure. */
+export function unixSocketPath(input: string): string {
+  const a = parseRuntimeAddress(input);
+  if (a.kind !== 'unix') throw new ConfigError(`${JSON.stringify(input)} is not a unix socket: write unix:/path/to/master.sock`);
+  return a.path;
 }
 
 function unix(path: string, shown: string): RuntimeAddress {
@@ -46,21 +52,15 @@ function unix(path: string, shown: string): RuntimeAddress {
 }
 
 function tcp(rest: string, family: 'tcp' | 'ipv4' | 'ipv6', shown: string): RuntimeAddress {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(rest);
-  const host = m?.[1] ?? m?.[2];
-  const port = Number(m?.[3]);
-  if (!m || !host || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new ConfigError(`runtime address ${shown}: give host and port, e.g. tcp:127.0.0.1:9999 or tcp:[::1]:9999`);
+  let hp: HostPort;
+  try {
+    hp = parseHostPort(rest);
+  } catch (err) {
+    throw new ConfigError(`runtime address ${shown}: ${(err as Error).message}`);
   }
-  const ipVersion = isIP(host);
-  if (m[1] !== undefined && ipVersion !== 6) {
-    throw new ConfigError(`runtime address ${shown}: brackets are for IPv6 literals only`);
-  }
-  if (ipVersion === 0 && !HOSTNAME.test(host)) {
-    throw new ConfigError(`runtime address ${shown}: ${JSON.stringify(host)} is not an IP address or host name`);
-  }
+  const ipVersion = isIP(hp.host);
   if ((family === 'ipv4' && ipVersion !== 4) || (family === 'ipv6' && ipVersion !== 6)) {
     throw new ConfigError(`runtime address ${shown}: ${family}@ needs an IP${family.slice(2)} literal`);
   }
-  return { kind: 'tcp', host, port };
+  return { kind: 'tcp', ...hp };
 }

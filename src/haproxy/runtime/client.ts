@@ -8,9 +8,9 @@ import {
   HaproxyUnreachableError,
 } from '../../core/errors.js';
 import { formatRuntimeAddress, parseRuntimeAddress, type RuntimeAddress } from './address.js';
+import { SerialQueue } from '../../core/async.js';
 import { formatCrtListLine, type CrtListLineParts } from '../crtlist/line.js';
 import { checkMapWord, checkPath, sanitizePem } from './args.js';
-import { SerialQueue } from './queue.js';
 import {
   type CrtListEntry,
   expectReply,

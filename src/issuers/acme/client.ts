@@ -1,12 +1,13 @@
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
+import { untilAborted } from '../../core/async.js';
 import { pemBlocks } from '../../core/bundle.js';
 import { ConfigError } from '../../core/errors.js';
 import { choosePreferredChain, linkTargets } from './chains.js';
 import { createHttpTransport, type HttpResponse, type HttpTransport } from './http.js';
 import { b64u, jwkThumbprint, publicJwk, signEab, signJws, type EabCredentials, type EcJwk } from './jws.js';
 import { NoncePool, sendWithNonce } from './nonce.js';
-import { parseRetryAfter, pollUntil, untilAborted } from './poll.js';
+import { parseRetryAfter, pollUntil } from './poll.js';
 import {
   AcmeEabError,
   AcmeError,

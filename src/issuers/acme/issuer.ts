@@ -1,15 +1,15 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
+import { untilAborted } from '../../core/async.js';
 import { parseBundle, type CertBundle } from '../../core/bundle.js';
 import { ConfigError } from '../../core/errors.js';
 import { buildCsr } from '../../crypto/csr.js';
-import { exportPrivateKeyPem, generateKeyPair } from '../../crypto/keys.js';
+import { exportPrivateKeyPem, generateKeyPair, KEY_TYPES } from '../../crypto/keys.js';
 import type { IssueRequest, Issuer, KeyType } from '../issuer.js';
 import { acmeKeys, loadOrCreateAccount, type AcmeStorage } from './account.js';
 import { acmeChannel } from './channel.js';
 import { AcmeClient } from './client.js';
 import type { EabCredentials } from './jws.js';
-import { untilAborted } from './poll.js';
 import {
   AcmeChallengeError,
   AcmeError,
@@ -77,8 +77,6 @@ export interface AcmeIssueRequest extends IssueRequest {
   /** PEM of the certificate this one replaces; sent as `replaces` when the CA offers ARI. */
   replaces?: string;
 }
-
-const KEY_TYPES: readonly KeyType[] = ['ecdsa-p256', 'rsa-2048'];
 
 /** A challenge response put in place for one authorization, and how to take it down. */
 interface Presented {

@@ -1,5 +1,6 @@
-import { UsageError, CertExpiredError, InvalidNameError } from '../../core/errors.js';
 import { createHash, X509Certificate } from 'node:crypto';
+import { KeyedQueue } from '../../core/async.js';
+import { UsageError, CertExpiredError, InvalidNameError } from '../../core/errors.js';
 import { MAX_DN_VALUE } from '../../crypto/dn.js';
 import { exportPrivateKeyPem, takeLeafKeyPair } from '../../crypto/keys.js';
 import { buildCertificate, randomSerial } from '../../crypto/x509.js';
@@ -140,23 +141,13 @@ export async function initLocalCa(storage: LocalCaStorage, issuerId: string, opt
   );
 }
 
-// Per storage object and issuer id, the tail of the queue of running root operations.
-const queues = new WeakMap<object, Map<string, Promise<unknown>>>();
+// Root operations run one at a time per storage object and issuer id.
+const queues = new WeakMap<object, KeyedQueue<string>>();
 
 function exclusive<T>(storage: LocalCaStorage, issuerId: string, work: () => Promise<T>): Promise<T> {
   let byId = queues.get(storage);
-  if (!byId) queues.set(storage, (byId = new Map()));
-  const queue = byId;
-  const run = (queue.get(issuerId) ?? Promise.resolve()).then(work);
-  const tail = run.then(
-    () => undefined,
-    () => undefined,
-  );
-  queue.set(issuerId, tail);
-  void tail.then(() => {
-    if (queue.get(issuerId) === tail) queue.delete(issuerId);
-  });
-  return run;
+  if (!byId) queues.set(storage, (byId = new KeyedQueue()));
+  return byId.run(issuerId, work);
 }
 
 async function withStoreLock<T>(storage: LocalCaStorage, issuerId: string, work: () => Promise<T>): Promise<T> {

@@ -1,4 +1,5 @@
 import { ConfigError } from '../../core/errors.js';
+import { KEY_TYPES } from '../../crypto/keys.js';
 import type { IssuedBundle, IssueRequest, Issuer, KeyType } from '../issuer.js';
 import { loadOrCreateLocalCa, type LocalCa } from './ca.js';
 import { localCaKeys, type LocalCaStorage } from './storage.js';
@@ -13,7 +14,6 @@ export interface LocalCaIssuerOptions {
 }
 
 const DAY_MS = 86_400_000;
-const KEY_TYPES: readonly KeyType[] = ['ecdsa-p256', 'rsa-2048'];
 
 /**
  * Issues leaves from a local CA whose root is loaded from the store, or created there on first

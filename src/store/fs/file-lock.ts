@@ -3,10 +3,10 @@ import { linkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { open, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../../core/async.js';
+import { fsErrorCode, readDirIfExists, tempPathFor, writeFileAtomic } from '../../core/atomic-write.js';
 import { StoreLockedError } from '../../core/errors.js';
 import type { Lock } from '../store.js';
-import { fsErrorCode, readDirIfExists, tempPathFor, writeFileAtomic } from './atomic-write.js';
 
 export const DEFAULT_LEASE_MS = 30_000;
 export const DEFAULT_WAIT_MS = 60_000;
@@ -173,7 +173,7 @@ export async function acquireFileLock(path: string, key: string, opts: FileLockO
       );
     }
     try {
-      await sleep(Math.min(delay / 2 + Math.random() * (delay / 2), left), undefined, { signal });
+      await sleep(Math.min(delay / 2 + Math.random() * (delay / 2), left), signal);
     } catch (err) {
       signal?.throwIfAborted();
       throw err;

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { forEachLimited } from '../../core/async.js';
+import { ensureDir, fsErrorCode, removeFileDurable, removeLeftoverFiles, writeFileAtomic } from '../../core/atomic-write.js';
 import { StoreCorruptError, StoreLockedError } from '../../core/errors.js';
 import type { CertMeta, DnsRecordEntry, Lock, LockOptions, PendingIssue, Store, StoredCert } from '../store.js';
-import { ensureDir, fsErrorCode, removeFileDurable, removeLeftoverFiles, writeFileAtomic } from './atomic-write.js';
 import { acquireFileLock, describeOwner, FileLock, isBreakTokenName, removeStaleLocks, tryAcquireFileLock } from './file-lock.js';
 import { checkCertId, checkStoreKey, isCertId } from './keys.js';
 
@@ -262,21 +263,16 @@ export class FsStore implements Store {
       .filter((name) => name.endsWith('.json') && isCertId(name.slice(0, -5)))
       .map((name) => name.slice(0, -5));
     const out: T[] = [];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < ids.length) {
-        const id = ids[next++]!;
-        const path = join(dir, `${id}.json`);
-        try {
-          const text = await readIfExists(path);
-          if (text !== undefined) out.push(parse(text, path, id));
-        } catch (err) {
-          if (!(err instanceof StoreCorruptError)) throw err;
-          this.#onWarning(err);
-        }
+    await forEachLimited(ids, READ_CONCURRENCY, async (id) => {
+      const path = join(dir, `${id}.json`);
+      try {
+        const text = await readIfExists(path);
+        if (text !== undefined) out.push(parse(text, path, id));
+      } catch (err) {
+        if (!(err instanceof StoreCorruptError)) throw err;
+        this.#onWarning(err);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, ids.length) }, worker));
+    });
     return out;
   }
 }

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { sleep } from '../../core/async.js';
 import { errorKind, StoreCorruptError, StoreLockedError } from '../../core/errors.js';
 import type { KeyRing } from '../../crypto/secret-box.js';
 import { checkCertId, checkStoreKey } from '../fs/keys.js';
@@ -178,7 +179,7 @@ export class PgStore implements Store {
         const who = holder ? `by ${describeOwner(holder.owner)} (lease until ${holder.expires_at.toISOString()})` : '(it was released just now)';
         throw new StoreLockedError(`lock ${key} is still held ${who} after waiting ${waitMs} ms; retry later — a lock whose holder died frees itself when its lease expires`);
       }
-      await abortableSleep(Math.min(delay / 2 + Math.random() * (delay / 2), left), opts.signal);
+      await sleep(Math.min(delay / 2 + Math.random() * (delay / 2), left), opts.signal);
     }
   }
 
@@ -371,20 +372,4 @@ export function describeServer(url: string): string {
   } catch {
     return 'the configured URL';
   }
-}
-
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  signal?.throwIfAborted();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }
-    function onAbort() {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    }
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
