@@ -3,6 +3,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { errorCode } from '../core/errors.js';
 import { Daemon, type DaemonOptions } from './daemon.js';
+import { SerialQueue } from '../core/async.js';
 
 export type ReloadOutcome = 'reloaded' | 'unchanged' | 'refused';
 
@@ -16,7 +17,7 @@ export type ReloadOutcome = 'reloaded' | 'unchanged' | 'refused';
  * Reloads run one at a time, in the order asked.
  */
 export class ReloadableDaemon {
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   private constructor(
     private daemon: Daemon,
@@ -38,14 +39,12 @@ export class ReloadableDaemon {
    * to start (a port in use, an unreadable file): then nothing runs, and the caller must exit.
    */
   reload(): Promise<ReloadOutcome> {
-    const next = this.queue.then(() => this.reloadNow());
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.queue.run(() => this.reloadNow());
   }
 
   /** Stops the daemon once any reload in progress is done. */
   stop(): Promise<void> {
-    return this.queue.then(() => this.daemon.stop());
+    return this.queue.run(() => this.daemon.stop());
   }
 
   private async reloadNow(): Promise<ReloadOutcome> {

@@ -7,6 +7,7 @@ import type { CertService, IssueResult } from '../service/cert-service.js';
 import type { Store } from '../store/store.js';
 import { noOnDemandMetrics, type OnDemandMetrics } from './metrics.js';
 import { OnDemandPolicy, type Verdict } from './policy.js';
+import { withTimeout } from '../core/async.js';
 
 /** The ask URL said no (its message is the reason, e.g. `ask-refused`). */
 class OnDemandRefusedError extends errorKind('CERTD_E_ONDEMAND_REFUSED', 'input') {}
@@ -114,17 +115,13 @@ export class OnDemand {
 
   /** Waits for an issuance up to maxWait; past it the handshake goes on with the default cert. */
   private async await(name: string, client: string, issuing: Promise<IssueResult>, started: number): Promise<OnDemandOutcome> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, this.spec.maxWait, 'late')));
     try {
-      const r = await Promise.race([issuing, late]);
+      const r = await withTimeout(issuing, this.spec.maxWait, () => 'late' as const);
       if (r === 'late') return { status: 'pending', reason: 'issuing in the background' };
       return { status: 'issued', ms: Math.round(performance.now() - started) };
     } catch (err) {
       if (err instanceof OnDemandRefusedError) return this.refused(name, client, { allow: false, status: 'refused', reason: err.message });
       return { status: 'failed', reason: `${name}: ${(err as Error).message}` };
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { coalesced, WorkBehind } from '../../core/async.js';
+import { coalesced, SerialQueue, withTimeout, WorkBehind } from '../../core/async.js';
 import { CertdError, DiskFullError, isDiskFull } from '../../core/errors.js';
 import { certDirLayout } from '../cert-dir.js';
 import { unixSocketPath } from '../runtime/address.js';
@@ -87,7 +87,7 @@ export class Deployer {
   private readonly onDisk = new Set<string>();
   private reconcileTimer?: NodeJS.Timeout;
   private readonly writeCrtList: () => Promise<void>;
-  private fileQueue: Promise<unknown> = Promise.resolve();
+  private readonly fileQueue = new SerialQueue();
   /** PEMs waiting for the next batched write (by id: a newer version replaces an older one). */
   private readonly unwritten = new Map<string, DeployEntry>();
   /** File writes left running behind an on-demand answer. */
@@ -352,7 +352,9 @@ export class Deployer {
     const all = Promise.all(
       [...this.instances.values()].map(async (inst) => {
         try {
-          await withTimeout(inst.sync(ids, waitFor), timeoutMs, `instance ${inst.name}: deploy took over ${timeoutMs} ms`);
+          await withTimeout(inst.sync(ids, waitFor), timeoutMs, () => {
+            throw new CertdError('CERTD_E_DEPLOY_TIMEOUT', `instance ${inst.name}: deploy took over ${timeoutMs} ms`, { category: 'unavailable' });
+          });
           outcome.ok.push(inst.name);
           if (graceMs !== undefined) timer ??= setTimeout(graceOver!, graceMs);
         } catch (err) {
@@ -371,16 +373,6 @@ export class Deployer {
   }
 
   private serialFiles<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.fileQueue.then(job, job);
-    this.fileQueue = run.catch(() => undefined);
-    return run;
+    return this.fileQueue.run(job);
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CertdError('CERTD_E_DEPLOY_TIMEOUT', message, { category: 'unavailable' })), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
