@@ -33,8 +33,8 @@ describe('CLI without a daemon: acts on the store, clear errors, exit codes', ()
     assert.match(issued.stdout, /offline\.test, www\.offline\.test: issued, valid until/);
     assert.match(issued.stdout, /daemon not running/);
     const listed = await cli('list');
-    assert.match(listed.stdout, /^NAMES\s+ISSUER/m);
-    assert.match(listed.stdout, /offline\.test, www\.offline\.test\s+internal\s+\S+ \S+\s+(29|30)d\s+-/);
+    assert.match(listed.stdout, /^NAMES\s+ISSUER\s+ORIGIN\s+NOT AFTER/m);
+    assert.match(listed.stdout, /offline\.test, www\.offline\.test\s+internal\s+api\s+\S+ \S+\s+(29|30)d\s+-/);
     const json = JSON.parse((await cli('list', '--json')).stdout);
     assert.equal(json[0].id, 'offline.test');
     assert.equal((await cli('remove', 'offline.test')).code, 0);
@@ -110,10 +110,13 @@ describe('CLI without a daemon: acts on the store, clear errors, exit codes', ()
     assert.match(issued.stderr, /daemon not running/);
     const renewed = JSON.parse((await cli('renew', 'json.test', '--json')).stdout);
     assert.equal(renewed.results[0].cert.id, 'json.test');
-    assert.deepEqual(renewed.summary, { total: 1, issued: 1, pending: 0 });
+    const { ms, ...counts } = renewed.summary;
+    assert.deepEqual(counts, { total: 1, issued: 1, unchanged: 0, failed: [], pending: 0 });
+    assert.equal(typeof ms, 'number');
     const all = await cli('renew', '--all');
     assert.equal(all.code, 0, all.stderr);
-    assert.match(all.stdout, /json\.test: issued[\s\S]*\nrenewed (\d+) of \1 certificate\(s\); 0 not yet served by every instance\n/);
+    assert.match(all.stdout, /json\.test: issued[\s\S]*\nrenewed (\d+) of \1 certificate\(s\), 0 unchanged, 0 failed, in \d+\.\ds; 0 not yet served by every instance\n/);
+    assert.match(all.stdout, /^(\d+)\/\1 \S+: issued/m, 'a plain progress line per certificate when stdout is not a terminal');
     const removed = JSON.parse((await cli('remove', 'json.test', '--json')).stdout);
     assert.deepEqual([removed.removed, removed.names, removed.comesBack], ['json.test', ['json.test'], false]);
     const status = await cli('status', '--json');

@@ -162,29 +162,32 @@ export class CertService {
   }
 
   /** Re-issues stored certificates now (`renew NAME…` / `renew --all`); imports cannot be renewed. */
-  async renew(target: string[] | 'all'): Promise<IssueResult[]> {
+  /**
+   * The certificates a manual renewal acts on: every one with a configured issuer, or those named
+   * (by id or any name). NotFoundError / UsageError for a name before anything is renewed.
+   */
+  async renewalTargets(target: string[] | 'all'): Promise<CertMeta[]> {
     const metas = await this.o.store.listCerts();
-    const chosen =
-      target === 'all'
-        ? metas.filter((m) => this.o.issuers.has(m.issuer))
-        : target.map((raw) => {
-            const name = validateName(raw, { wildcard: true, ip: true });
-            const meta = metas.find((m) => m.id === certId(name) || m.names.includes(name));
-            if (!meta) throw new NotFoundError(`no certificate for "${name}"; see \`haproxy-certd list\``);
-            if (!this.o.issuers.has(meta.issuer)) throw new UsageError(`"${meta.id}" was imported (issuer "${meta.issuer}"): import a new one instead`);
-            return meta;
-          });
-    const results: IssueResult[] = [];
-    for (const meta of chosen) {
-      try {
-        results.push(await this.ensure(meta.names, { issuer: meta.issuer, origin: meta.origin, force: true }));
-      } catch (err) {
-        this.o.metrics?.renewal(meta.id, 'error', 'manual');
-        throw err;
-      }
+    if (target === 'all') return metas.filter((m) => this.o.issuers.has(m.issuer));
+    return target.map((raw) => {
+      const name = validateName(raw, { wildcard: true, ip: true });
+      const meta = metas.find((m) => m.id === certId(name) || m.names.includes(name));
+      if (!meta) throw new NotFoundError(`no certificate for "${name}"; see \`haproxy-certd list\``);
+      if (!this.o.issuers.has(meta.issuer)) throw new UsageError(`"${meta.id}" was imported (issuer "${meta.issuer}"): import a new one instead`);
+      return meta;
+    });
+  }
+
+  /** Re-issues one certificate now, counted as a manual renewal; the caller decides what a failure stops. */
+  async renewOne(meta: CertMeta): Promise<IssueResult> {
+    try {
+      const result = await this.ensure(meta.names, { issuer: meta.issuer, origin: meta.origin, force: true });
       this.o.metrics?.renewal(meta.id, 'ok', 'manual');
+      return result;
+    } catch (err) {
+      this.o.metrics?.renewal(meta.id, 'error', 'manual');
+      throw err;
     }
-    return results;
   }
 
   /**
