@@ -13,6 +13,7 @@ if [[ "${CERTD_BOOTSTRAP_TEST:-}" == 1 ]]; then
   wanted[dig]=bind9-dnsutils
   wanted[systemd-analyze]=systemd; wanted[docker-compose]=docker-compose  # service-file checks
   wanted[promtool]=prometheus  # checks contrib/prometheus/alerts.yml
+  wanted[logrotate]=logrotate  # rotates with contrib/logrotate/haproxy-certd
 fi
 if [[ "${CERTD_BOOTSTRAP_BENCH:-}" == 1 ]]; then
   # The peers the benchmarks run side by side with certd (never as system services either).

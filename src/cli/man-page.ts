@@ -65,7 +65,7 @@ export function manPage(program: Command): string {
     'the config file searched last (after --config, $CERTD_CONFIG, ./certd.yaml)',
     '.SH SEE ALSO',
     '.BR haproxy (1);',
-    'docs/operations.md, docs/config.md and docs/api.md in the package',
+    'docs/operations.md, docs/config.md and docs/api.md in the source repository',
     '',
   ].join('\n');
 }
