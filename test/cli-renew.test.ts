@@ -1,9 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/core/log.js';
 import { writeInitialHaproxyFiles } from '../src/daemon/initial-files.js';
@@ -12,6 +14,7 @@ import { demoHaproxyConfig } from '../src/haproxy/assets/config.js';
 import { ManagedHaproxy } from '../src/haproxy/managed/managed-haproxy.js';
 import type { CertView } from '../src/service/cert-service.js';
 import { DaemonClient } from '../src/cli/daemon-client.js';
+import { killedAtExit } from './helpers/children.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { eventually, freePort, startOnFreePort } from './helpers/stack.js';
 import { handshake } from './helpers/tls.js';
@@ -95,6 +98,28 @@ api: { listen: "127.0.0.1:${apiPort}" }
     assert.equal(now.get(FAILING), was.get(FAILING), 'the failed one keeps its certificate');
     const last = GOOD.at(-1)!;
     assert.equal((await handshake(tlsPort, last, { timeoutMs: 5_000 })).serial, now.get(last), 'HAProxy serves the renewed certificate');
+  });
+
+  test('on a terminal: one counter line redrawn in place, the failure kept above it, then the summary', async () => {
+    // script(1) (bsdutils, always in Debian) gives the CLI a pseudo-terminal as stdout.
+    const cmd = [process.execPath, '--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../src/cli/main.ts', import.meta.url)), '--config', configFile, 'renew', '--all'];
+    const r = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+      const child = killedAtExit(spawn('script', ['-qec', cmd.map((w) => `'${w}'`).join(' '), '/dev/null'], { env: { ...process.env, CERTD_LOG_LEVEL: 'warn', COLUMNS: '100' }, stdio: ['ignore', 'pipe', 'pipe'] }));
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+      child.once('error', reject);
+      child.once('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, out });
+      });
+    });
+    assert.equal(r.code, 1, r.out);
+    const counters = [...r.out.matchAll(/\r\x1b\[K(\d+)\/30 \S+: (renewed|failed)/g)].map((m) => Number(m[1]));
+    assert.deepEqual(counters, Array.from({ length: 30 }, (_, i) => i + 1), 'the counter, redrawn after a clear, once per certificate');
+    assert.match(r.out, /(^|\r\x1b\[K)fail\.renew\.test: FAILED: .+ \[CERTD_E_[A-Z_]+\]\r?\n/, 'the failure stays, on its own line');
+    assert.doesNotMatch(r.out, /valid until/, 'no line per certificate on a terminal');
+    assert.match(r.out, /\r\x1b\[Krenewed 29 of 30 certificate\(s\), 0 unchanged, 1 failed \(fail\.renew\.test\)/, 'the counter is cleared before the summary');
   });
 
   test('--json: one document on stdout with results, failed and summary; progress lines on stderr', async () => {

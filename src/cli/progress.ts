@@ -28,7 +28,7 @@ export class Progress {
       return;
     }
     const line = `${counter} ${text}`;
-    const width = this.out.columns ?? 80;
+    const width = this.out.columns || 80; // 0 on a terminal that reports no size
     this.out.write(`\r\x1b[K${line.length < width ? line : `${line.slice(0, width - 2)}…`}`);
     this.shown = true;
   }
