@@ -161,9 +161,8 @@ export class CertService {
     return this.behind.drain();
   }
 
-  /** Re-issues stored certificates now (`renew NAME…` / `renew --all`); imports cannot be renewed. */
   /**
-   * The certificates a manual renewal acts on: every one with a configured issuer, or those named
+   * The certificates a manual renewal acts on (`renew NAME…` / `renew --all`; imports cannot be renewed): every one with a configured issuer, or those named
    * (by id or any name). NotFoundError / UsageError for a name before anything is renewed.
    */
   async renewalTargets(target: string[] | 'all'): Promise<CertMeta[]> {
