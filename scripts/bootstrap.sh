@@ -15,6 +15,9 @@ if [[ "${CERTD_BOOTSTRAP_TEST:-}" == 1 ]]; then
   wanted[promtool]=prometheus  # checks contrib/prometheus/alerts.yml
   wanted[logrotate]=logrotate  # rotates with contrib/logrotate/haproxy-certd
 fi
+missing=()
+# PostgreSQL 15's binaries live off PATH; tests run initdb into temp dirs (test/helpers/postgres.ts).
+[[ "${CERTD_BOOTSTRAP_TEST:-}" != 1 || -x /usr/lib/postgresql/15/bin/initdb ]] || missing+=(postgresql)
 if [[ "${CERTD_BOOTSTRAP_BENCH:-}" == 1 ]]; then
   # The peers the benchmarks run side by side with certd (never as system services either).
   wanted[caddy]=caddy
@@ -22,7 +25,6 @@ if [[ "${CERTD_BOOTSTRAP_BENCH:-}" == 1 ]]; then
   wanted[lego]=lego
   wanted[pebble]=pebble
 fi
-missing=()
 for bin in "${!wanted[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || [[ -x "/usr/sbin/$bin" ]] || missing+=("${wanted[$bin]}")
 done

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseBundle } from '../src/core/bundle.js';
 import { AcmeIssuer } from '../src/issuers/acme/index.js';
 import { FsStore } from '../src/store/fs/fs-store.js';
 import { startHttp01Responder, startPebble, type Http01Responder, type TestPebble } from './helpers/pebble.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /*
  * Wall times against a private Pebble (PEBBLE_VA_NOSLEEP, real HTTP-01 validation, 5 % of nonces
@@ -23,7 +22,7 @@ let seq = 0;
 const name = () => `load-${process.pid}-${seq++}.example.com`;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'certd-acme-load-'));
+  dir = tempDir('certd-acme-load-');
   responder = await startHttp01Responder();
   pebble = await startPebble({ httpPort: responder.port });
   store = await FsStore.open(join(dir, 'data'));
@@ -45,7 +44,6 @@ after(async () => {
   await pebble?.stop();
   await responder?.stop();
   await store?.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 describe('ACME issuance timing (Pebble)', () => {

@@ -1,25 +1,19 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { linkTargets } from '../src/issuers/acme/chains.js';
 import { ariCertId, jwkThumbprint, publicJwk } from '../src/issuers/acme/index.js';
 import { parseRetryAfter } from '../src/issuers/acme/poll.js';
 import { parseProblem, problemError } from '../src/issuers/acme/problems.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const run = promisify(execFile);
 
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'certd-acme-unit-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = tempDir('certd-acme-unit-');
 
 describe('ariCertId (RFC 9773 §4.1)', () => {
   it('matches the RFC example: AKI 69:88:5B:…:C8:D4, serial 0x87654321 → aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE', async () => {

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -13,6 +12,7 @@ import { acmeChannel, acmeKeys, AcmeIssuer, type AcmeIssuerOptions } from '../sr
 import { FsStore } from '../src/store/fs/fs-store.js';
 import { freePort } from './helpers/ports.js';
 import { startHttp01Responder, startPebble, type Http01Responder, type TestPebble } from './helpers/pebble.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const run = promisify(execFile);
 
@@ -75,7 +75,7 @@ function sans(certPem: string): string[] {
 }
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'certd-acme-'));
+  dir = tempDir('certd-acme-');
   responder = await startHttp01Responder();
   pebble = await startPebble({ httpPort: responder.port });
   store = await FsStore.open(join(dir, 'data'));
@@ -85,7 +85,6 @@ after(async () => {
   await pebble?.stop();
   await responder?.stop();
   await store?.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 describe('AcmeIssuer against Pebble', () => {

@@ -1,23 +1,23 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selfSigned } from './helpers/certs.js';
 import { runCli } from './helpers/cli.js';
 import { handshake, startStack, type Stack } from './helpers/stack.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 describe('CLI without a daemon: acts on the store, clear errors, exit codes', () => {
   let dir: string;
   const cli = (...args: string[]) => runCli(['--config', join(dir, 'certd.yaml'), ...args]);
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'certd-cli-'));
+    dir = tempDir('certd-cli-');
     // A port nobody listens on: the CLI must fall back to the store.
     await writeFile(join(dir, 'certd.yaml'), 'dataDir: ./data\nhaproxy: { certDir: ./certs }\napi: { listen: "127.0.0.1:1" }\n');
   });
-  after(() => rm(dir, { recursive: true, force: true }));
 
   test('an unknown config key is a usage error naming file, line and key', async () => {
     const bad = join(dir, 'bad.yaml');
@@ -178,10 +178,9 @@ describe('CLI without a daemon: acts on the store, clear errors, exit codes', ()
     const unknown = await cli('ca', 'export', '--issuer', 'nope');
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /issuer "nope" is not a local-ca issuer/);
-    const fresh = await mkdtemp(join(tmpdir(), 'certd-cli-fresh-'));
+    const fresh = tempDir('certd-cli-fresh-');
     await writeFile(join(fresh, 'certd.yaml'), 'dataDir: ./data\nhaproxy: { certDir: ./certs }\napi: { listen: "127.0.0.1:1" }\n');
     const none = await runCli(['--config', join(fresh, 'certd.yaml'), 'ca', 'export']);
-    await rm(fresh, { recursive: true, force: true });
     assert.equal(none.code, 1);
     assert.match(none.stderr, /no local CA root stored for issuer "internal" yet.*ca init.*CERTD_E_NOT_FOUND/);
   });
@@ -309,13 +308,12 @@ describe('CLI with a daemon and one instance still starting', () => {
 describe('config search from the CLI: --config, CERTD_CONFIG, ./certd.yaml', () => {
   let dir: string;
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'certd-locate-'));
+    dir = tempDir('certd-locate-');
     const yaml = (certDir: string) => `dataDir: ./data\nhaproxy: { certDir: ./${certDir} }\napi: { listen: "127.0.0.1:1" }\n`;
     await writeFile(join(dir, 'certd.yaml'), yaml('local-certs'));
     await writeFile(join(dir, 'env.yaml'), yaml('env-certs'));
     await writeFile(join(dir, 'flag.yaml'), yaml('flag-certs'));
   });
-  after(() => rm(dir, { recursive: true, force: true }));
   // haproxy-config prints the crt-list path, which names the certDir of the config it loaded.
   const used = async (args: string[], env: NodeJS.ProcessEnv) => {
     const r = await runCli([...args, 'haproxy-config'], { cwd: dir, env: { CERTD_CONFIG: '', ...env } });

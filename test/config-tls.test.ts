@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError } from '../src/core/errors.js';
+import { ConfigError, InvalidNameError } from '../src/core/errors.js';
 import { configFromObject } from '../src/config/load.js';
-import { tlsToCrtListOptions, type TlsOptions } from '../src/config/schema.js';
+import { crtListOptionsOf, type TlsOptions } from '../src/config/schema.js';
+import { crtListOptionWords } from '../src/haproxy/crtlist/line.js';
+
+/** Config's typed options rendered as crt-list words, the client CA loaded under `caFile`. */
+function tlsToCrtListOptions(tls: TlsOptions, caFile?: string): string[] {
+  return crtListOptionWords({ ...crtListOptionsOf(tls), caFile });
+}
 
 /** TLS options as the loader produces them, so the test covers schema and rendering together. */
 function loaded(tls: Record<string, unknown>): TlsOptions {
@@ -19,7 +25,7 @@ function loaded(tls: Record<string, unknown>): TlsOptions {
   return out;
 }
 
-describe('tlsToCrtListOptions', () => {
+describe('tls options: config → typed crt-list options → words (haproxy/crtlist/line.ts)', () => {
   test('renders every supported option in HAProxy syntax', () => {
     const tls = loaded({
       alpn: ['h2', 'http/1.1'],
@@ -72,7 +78,7 @@ describe('tlsToCrtListOptions', () => {
     assert.deepEqual(tlsToCrtListOptions(tls, 'c.pem'), ['verify optional', 'ca-file c.pem']);
   });
 
-  test('values built in code that would inject into a runtime command are refused', () => {
+  test('values built in code that would inject into a runtime command (or the crt-list file) are refused', () => {
     const attempts: [TlsOptions, string?][] = [
       [{ alpn: ['h2 ]; del ssl cert /x'] }],
       [{ alpn: ['h2,http/1.1'] }],
@@ -94,7 +100,8 @@ describe('tlsToCrtListOptions', () => {
     for (const [tls, ca] of attempts) {
       assert.throws(
         () => tlsToCrtListOptions(tls, ca),
-        (err: unknown) => err instanceof ConfigError && err.code === 'CERTD_E_CONFIG',
+        // Typed-option rules (ConfigError) or the protocol-edge allow-list (InvalidNameError).
+        (err: unknown) => (err instanceof ConfigError || err instanceof InvalidNameError) && err.category === 'input',
         JSON.stringify([tls, ca]),
       );
     }

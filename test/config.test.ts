@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { ConfigError } from '../src/core/errors.js';
 import { parseDuration, tryParseDuration } from '../src/config/duration.js';
 import { substituteEnv } from '../src/config/env.js';
 import { configFromObject, ConfigValidationError, loadConfig, parseConfigText, type ConfigProblem } from '../src/config/load.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const DIR = '/srv/certd';
 const parse = (text: string, env: Record<string, string> = {}) => parseConfigText(text, { file: 'certd.yaml', baseDir: DIR, env });
@@ -96,16 +96,12 @@ describe('the DESIGN §3 example', () => {
   });
 
   test('loadConfig reads it from disk and resolves paths against the file, not the cwd', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'certd-config-'));
-    try {
-      await mkdir(join(dir, 'etc'));
-      await writeFile(join(dir, 'etc', 'certd.yaml'), DESIGN_EXAMPLE);
-      const c = await loadConfig(join(dir, 'etc', 'certd.yaml'), { T: 't', CERTD_TOKEN: 'x' });
-      assert.equal(c.dataDir, join(dir, 'etc', 'data'));
-      assert.equal(c.certificates[0]?.tls?.clientCa, join(dir, 'etc', 'clients.pem'));
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const dir = tempDir('certd-config-');
+    await mkdir(join(dir, 'etc'));
+    await writeFile(join(dir, 'etc', 'certd.yaml'), DESIGN_EXAMPLE);
+    const c = await loadConfig(join(dir, 'etc', 'certd.yaml'), { T: 't', CERTD_TOKEN: 'x' });
+    assert.equal(c.dataDir, join(dir, 'etc', 'data'));
+    assert.equal(c.certificates[0]?.tls?.clientCa, join(dir, 'etc', 'clients.pem'));
   });
 });
 
@@ -522,13 +518,7 @@ describe('other checks', () => {
 });
 
 describe('configFromObject', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'certd-obj-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const dir = tempDir('certd-obj-');
 
   test('validates a config built in code, resolving paths against baseDir', () => {
     const c = configFromObject(

@@ -2,17 +2,17 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DaemonClient } from '../src/cli/daemon-client.js';
 import { readToken } from '../src/daemon/token.js';
 import { FsStore } from '../src/store/fs/fs-store.js';
 import { selfSigned } from './helpers/certs.js';
-import { isAlive, killedAtExit } from './helpers/children.js';
+import { isAlive, killedAtExit, stopChild } from './helpers/children.js';
 import { startHaproxy, type TestHaproxy } from './helpers/haproxy.js';
 import { eventually, freePort, handshake } from './helpers/stack.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /** The built CLI (npm test builds it first): starting it 20 times from source would take minutes. */
 const BUILT_CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
@@ -21,12 +21,11 @@ const TRIALS = 20;
 let dir: string;
 let haproxy: TestHaproxy;
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'certd-crashloop-'));
+  dir = tempDir('certd-crashloop-');
   haproxy = await startHaproxy();
 });
 after(async () => {
   await haproxy?.stop();
-  await rm(dir, { recursive: true, force: true });
 });
 
 /** Every file under `root` (recursively) with its age in ms. */
@@ -109,10 +108,7 @@ test(`kill -9 in a loop (${TRIALS} trials) during issue, renew and import: each 
           if (old) renewedSerialBefore.set(p.id, old.serial);
         }
       } finally {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGTERM');
-          await once(child, 'close');
-        }
+        await stopChild(child);
       }
     }
   } finally {

@@ -1,20 +1,17 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DaemonClient } from '../src/cli/daemon-client.js';
 import { readToken } from '../src/daemon/token.js';
 import { FsStore } from '../src/store/fs/fs-store.js';
 import { spawnCli } from './helpers/cli.js';
 import { eventually, freePort } from './helpers/stack.js';
+import { stopChild } from './helpers/children.js';
+import { tempDir } from './helpers/temp-dir.js';
 
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'certd-crash-'));
-});
-after(() => rm(dir, { recursive: true, force: true }));
+const dir = tempDir('certd-crash-');
 
 async function startDaemon(port: number) {
   const child = spawnCli(['--config', join(dir, 'certd.yaml'), 'run']);
@@ -61,8 +58,7 @@ test('kill -9 of the daemon mid-issue leaves a consistent store; the next start 
     for (const p of pendingAtCrash) assert.ok(ids.includes(p.id), `${p.id} was not finished`);
     assert.match(second.log(), /finishing an issue interrupted by a stop/);
   } finally {
-    second.child.kill('SIGTERM');
-    await once(second.child, 'close');
+    await stopChild(second.child);
     await store.close();
   }
 });

@@ -38,7 +38,7 @@ async function dig(name: string): Promise<string[]> {
   const { stdout } = await promisify(execFile)('dig', ['@127.0.0.1', '-p', String(bind.port), '+short', '+norec', 'TXT', name]);
   return stdout
     .split('\n')
-    .filter(Boolean)
+    .filter((line) => line !== '' && !line.startsWith(';')) // see digTtls
     .map((line) => [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]).join(''))
     .sort();
 }
@@ -48,7 +48,8 @@ async function digTtls(name: string): Promise<number[]> {
   const { stdout } = await promisify(execFile)('dig', ['@127.0.0.1', '-p', String(bind.port), '+noall', '+answer', '+norec', 'TXT', name]);
   return stdout
     .split('\n')
-    .filter(Boolean)
+    // dig prints ";; communications error …" before a retry when the server was slow to answer.
+    .filter((line) => line !== '' && !line.startsWith(';'))
     .map((line) => Number(line.split(/\s+/)[1]));
 }
 

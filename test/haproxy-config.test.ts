@@ -1,9 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { configFromObject, loadConfig } from '../src/config/load.js';
@@ -18,6 +17,7 @@ import { LocalCaIssuer } from '../src/issuers/local-ca/index.js';
 import { runCli } from './helpers/cli.js';
 import { eventually, freePort } from './helpers/stack.js';
 import { handshake } from './helpers/tls.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const run = promisify(execFile);
 /** The version matrix sets this to HAProxy 3.x binaries; Debian's 2.6 otherwise. */
@@ -77,11 +77,10 @@ describe('haproxy-config --merge into Debian\'s stock haproxy.cfg', () => {
   let dir: string;
   const cleanups: (() => Promise<unknown>)[] = [];
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'certd-paste-'));
+    dir = tempDir('certd-paste-');
   });
   after(async () => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
   });
 
   test('on-demand + HTTP-01: only what the stock file lacks, haproxy -c and a start with no warning, then served through it', async () => {
@@ -175,7 +174,7 @@ api: { listen: "127.0.0.1:${apiPort}" }
 });
 
 test('the demo\'s haproxy.cfg (on-demand, HTTP-01, TCP runtime) passes haproxy -c and starts with no warning', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'certd-democfg-'));
+  const dir = tempDir('certd-democfg-');
   let haproxy: ManagedHaproxy | undefined;
   try {
     const config = configFromObject(
@@ -201,6 +200,5 @@ test('the demo\'s haproxy.cfg (on-demand, HTTP-01, TCP runtime) passes haproxy -
     haproxy = await startQuietly(dir, file, adminSocket);
   } finally {
     await haproxy?.stop();
-    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, SubjectAlternativeName, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
@@ -19,15 +18,13 @@ import { keyIdentifier, publicKeyInfo } from '../src/crypto/spki.js';
 import { buildCertificate, randomSerial, selfSignedIssuer } from '../src/crypto/x509.js';
 import { createRoot, loadRoot, LocalCa } from '../src/issuers/local-ca/index.js';
 import { makeDeployEntry } from '../src/haproxy/deploy/entry.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const run = promisify(execFile);
 let dir: string;
 let n = 0;
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'certd-local-ca-crypto-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
+  dir = tempDir('certd-local-ca-crypto-');
 });
 
 async function file(text: string): Promise<string> {

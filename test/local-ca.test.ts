@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parseBundle } from '../src/core/bundle.js';
 import { errorCode } from '../src/core/errors.js';
@@ -17,6 +16,7 @@ import {
   type LocalCaStorage,
 } from '../src/issuers/local-ca/index.js';
 import type { Lock } from '../src/store/store.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const run = promisify(execFile);
 
@@ -58,10 +58,7 @@ const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 let dir: string;
 let n = 0;
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'certd-local-ca-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
+  dir = tempDir('certd-local-ca-');
 });
 
 async function file(text: string): Promise<string> {

@@ -1,17 +1,17 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { createConnection, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { onDemandToken } from '../src/daemon/token.js';
 import { eventually, handshake, startStack, type Stack } from './helpers/stack.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const run = promisify(execFile);
 const DEFAULT_CN = 'haproxy-certd default certificate';
@@ -198,7 +198,7 @@ describe('on-demand in a fleet with a member that hangs', () => {
 
   before(async () => {
     // h2's runtime socket accepts connections and never answers (a wedged HAProxy).
-    hungDir = await mkdtemp(join(tmpdir(), 'certd-hung-'));
+    hungDir = tempDir('certd-hung-');
     hung = createNetServer((socket) => held.push(socket));
     await new Promise<void>((resolve) => hung.listen(join(hungDir, 'h2.sock'), resolve));
     stack = await startStack(
@@ -213,7 +213,6 @@ describe('on-demand in a fleet with a member that hangs', () => {
     const took = Date.now() - started;
     for (const s of held) s.destroy();
     await new Promise((resolve) => hung.close(resolve));
-    await rm(hungDir, { recursive: true, force: true });
     // One push's grace (2 s), not the hung instance's connect attempts (~6 s) or command timeout.
     assert.ok(took < 4_000, `the daemon stop took ${took} ms with a hung instance`);
   });

@@ -1,14 +1,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort } from './helpers/ports.js';
 import { handshake } from './helpers/tls.js';
+import { stopChild } from './helpers/children.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -51,7 +52,7 @@ describe('package: npm pack from a clean clone, npm install -g, run from outside
   let demo: ChildProcess | undefined;
 
   before(async () => {
-    tmp = await mkdtemp(join(tmpdir(), 'certd-pack-'));
+    tmp = tempDir('certd-pack-');
     const clone = join(tmp, 'clone');
     await run('git', ['clone', '--quiet', REPO, clone], { timeout: 60_000 });
     version = (JSON.parse(await readFile(join(clone, 'package.json'), 'utf8')) as { version: string }).version;
@@ -72,11 +73,7 @@ describe('package: npm pack from a clean clone, npm install -g, run from outside
   });
 
   after(async () => {
-    if (demo && demo.exitCode === null && demo.signalCode === null) {
-      demo.kill('SIGINT');
-      await exitOf(demo, 20_000, 'demo stop in teardown').catch(() => demo!.kill('SIGKILL'));
-    }
-    await rm(tmp, { recursive: true, force: true });
+    if (demo) await stopChild(demo, 'SIGINT', 20_000);
   });
 
   test('the tarball holds the build, the licence and the readme, not sources or tests', () => {

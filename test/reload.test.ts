@@ -1,8 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/core/log.js';
@@ -12,6 +11,8 @@ import { ManagedHaproxy } from '../src/haproxy/managed/managed-haproxy.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { eventually, freePort, startOnFreePort } from './helpers/stack.js';
 import { handshake } from './helpers/tls.js';
+import { stopChild } from './helpers/children.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /** A real `haproxy-certd run` and two real HAProxies; the config file changes under the daemon. */
 describe('SIGHUP reloads the config in the running process', () => {
@@ -38,7 +39,7 @@ ${o.extra ?? ''}`;
   };
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'certd-reload-'));
+    dir = tempDir('certd-reload-');
     configFile = join(dir, 'certd.yaml');
     apiPort = await freePort();
     await writeFile(configFile, yaml({ instances: ['h1'], issuers: ['internal'], certs: [['one.reload.test', 'internal']] }));
@@ -57,12 +58,8 @@ ${o.extra ?? ''}`;
   });
 
   after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
+    await stopChild(child);
     for (const h of haproxies) await h.haproxy.stop().catch(() => h.haproxy.kill());
-    await rm(dir, { recursive: true, force: true });
   });
 
   test('a valid change applies without a restart: a new certificate from a new issuer, a new instance', async () => {

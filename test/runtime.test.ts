@@ -68,7 +68,7 @@ describe('RuntimeClient against a real HAProxy', () => {
     const path = '/v/www.example.test.pem';
     const first = await makeCert('www.example.test');
     await client.putCert(path, first.pem);
-    await client.addCrtListEntry(h.crtList, { path, options: ['alpn h2,http/1.1'], sni: ['www.example.test'] });
+    await client.addCrtListEntry(h.crtList, { path, options: { alpn: ['h2', 'http/1.1'] }, sni: ['www.example.test'] });
     const served = await handshake(h.tlsPort, 'www.example.test', { alpn: ['h2', 'http/1.1'] });
     assert.equal(served.serial, first.serial);
     assert.deepEqual(served.san, ['www.example.test']);
@@ -123,7 +123,7 @@ describe('RuntimeClient against a real HAProxy', () => {
       }
     }
     await assert.rejects(nowhere.addCrtListEntry(h.crtList, { path: victim, sni: [`a.test;del ssl cert ${victim}`] }), InvalidNameError);
-    await assert.rejects(nowhere.addCrtListEntry(h.crtList, { path: victim, options: ['alpn h2] evil.test [alpn h2'] }), InvalidNameError);
+    await assert.rejects(nowhere.addCrtListEntry(h.crtList, { path: victim, options: { alpn: ['h2] evil.test [alpn h2'] } }), InvalidNameError);
     await assert.rejects(nowhere.addMapEntries(h.map, [[`k;del ssl cert ${victim}`, 'v']]), InvalidNameError);
     await assert.rejects(nowhere.setMap(h.map, 'k', 'v v'), InvalidNameError);
     nowhere.close();
@@ -383,7 +383,7 @@ describe('RuntimeClient against a real HAProxy', () => {
     await client.putCaFile('/v/clients-ca.pem', ca.certPem);
     assert.ok((await client.showSslCaFiles()).certs.includes('/v/clients-ca.pem'));
     await client.putCert('/v/mtls.pem', leaf.pem);
-    await client.addCrtListEntry(h.crtList, { path: '/v/mtls.pem', options: ['verify optional', 'ca-file /v/clients-ca.pem'], sni: ['mtls.test'] });
+    await client.addCrtListEntry(h.crtList, { path: '/v/mtls.pem', options: { clientAuth: 'optional', caFile: '/v/clients-ca.pem' }, sni: ['mtls.test'] });
     assert.equal((await handshake(h.tlsPort, 'mtls.test')).serial, leaf.serial);
     await client.delCrtListEntry(h.crtList, '/v/mtls.pem');
     await client.delSslCert('/v/mtls.pem');

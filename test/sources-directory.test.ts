@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { afterEach, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { certFacts } from '../src/core/bundle.js';
 import { errorCode } from '../src/core/errors.js';
 import { DirectorySource } from '../src/sources/directory.js';
 import type { SourceSink } from '../src/sources/source.js';
 import { selfSigned } from './helpers/certs.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const DAY = 86_400_000;
 
@@ -77,12 +77,11 @@ describe('DirectorySource', () => {
   };
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'certd-dirsrc-'));
+    dir = tempDir('certd-dirsrc-');
   });
   afterEach(async () => {
     await Promise.all(sources.splice(0).map((s) => s.stop()));
   });
-  after(() => rm(dir, { recursive: true, force: true }));
 
   test('certbot layout: live/ links into archive/; a renewal re-links and is put; a half-renewal is rejected', async () => {
     const le = join(dir, 'letsencrypt');

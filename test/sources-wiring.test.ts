@@ -8,9 +8,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { configFromObject } from '../src/config/load.js';
 import { silentLogger } from '../src/core/log.js';
 import { CertService } from '../src/service/cert-service.js';
+import { RenewalRules } from '../src/service/renewal-rules.js';
 import { createSources, DirectorySource, HttpSource, ServiceSink, type ImportTarget } from '../src/sources/index.js';
 import { FsStore } from '../src/store/fs/fs-store.js';
 import { selfSigned } from './helpers/certs.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /** Polls until `check` passes or 2 s have gone by. */
 async function eventually(check: () => Promise<void>): Promise<void> {
@@ -72,17 +74,16 @@ describe('sources into the real CertService and store', () => {
   let source: DirectorySource;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'certd-srcwire-'));
+    dir = tempDir('certd-srcwire-');
     store = await FsStore.open(join(dir, 'data'));
   });
   after(async () => {
     await source?.stop();
     await store.close();
-    await rm(dir, { recursive: true, force: true });
   });
 
   test('a certbot folder is imported, renewed and removed through CertService', async () => {
-    const service = new CertService({ store, issuers: new Map(), defaultIssuer: 'internal', certDir: join(dir, 'certs'), log: silentLogger });
+    const service = new CertService({ store, issuers: new Map(), defaultIssuer: 'internal', certDir: join(dir, 'certs'), log: silentLogger, rules: new RenewalRules({ issuerIds: [] }) });
     const live = join(dir, 'live');
     await mkdir(join(live, 'shop.test'), { recursive: true });
     const v1 = await selfSigned('shop.test');

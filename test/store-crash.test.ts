@@ -1,20 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { FsStore } from '../src/store/fs/fs-store.js';
 import { CRASH_ID, generationBundle } from './fixtures/store/bundles.js';
 import { spawnFixture } from './fixtures/store/spawn.js';
+import { tempDir } from './helpers/temp-dir.js';
 
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'certd-store-crash-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = tempDir('certd-store-crash-');
 
 test('a writer SIGKILLed at random moments leaves the old or the new bundle, whole', async (t) => {
   const rounds = 20;

@@ -1,21 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { StoreLockedError } from '../src/core/errors.js';
 import { FsStore } from '../src/store/fs/fs-store.js';
 import type { Lock } from '../src/store/store.js';
 import { spawnFixture } from './fixtures/store/spawn.js';
+import { tempDir } from './helpers/temp-dir.js';
 
-let root: string;
-before(async () => {
-  root = await mkdtemp(join(tmpdir(), 'certd-store-lock-'));
-});
-after(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const root = tempDir('certd-store-lock-');
 
 let n = 0;
 async function dataDir(): Promise<string> {

@@ -1,20 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { InvalidNameError, StoreCorruptError } from '../src/core/errors.js';
 import { removeFileDurable, writeFileAtomic } from '../src/store/fs/atomic-write.js';
 import { FsStore } from '../src/store/fs/fs-store.js';
 import type { PendingIssue, StoredCert } from '../src/store/store.js';
+import { tempDir } from './helpers/temp-dir.js';
 
-let root: string;
-before(async () => {
-  root = await mkdtemp(join(tmpdir(), 'certd-store-'));
-});
-after(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const root = tempDir('certd-store-');
 
 let n = 0;
 /** A fresh data directory path (not created) per test. */

@@ -1,12 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
 import { eventually, handshake, startStack, type Stack } from './helpers/stack.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const run = promisify(execFile);
 
@@ -39,7 +39,7 @@ describe('per-certificate TLS options from config, at runtime (crt-list line opt
   let pki: string;
 
   before(async () => {
-    pki = await mkdtemp(join(tmpdir(), 'certd-pki-'));
+    pki = tempDir('certd-pki-');
     client = await clientPki(pki);
     stack = await startStack({
       certificates: [
@@ -55,7 +55,6 @@ describe('per-certificate TLS options from config, at runtime (crt-list line opt
   });
   after(async () => {
     await stack?.stop();
-    await rm(pki, { recursive: true, force: true });
   });
 
   test('mTLS: verify required with an in-memory ca-file; a client certificate from that CA is accepted', async () => {

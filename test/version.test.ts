@@ -1,18 +1,14 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { eventually, freePort } from './helpers/stack.js';
+import { stopChild } from './helpers/children.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const version = (JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'certd-version-'));
-});
-after(() => rm(dir, { recursive: true, force: true }));
+const dir = tempDir('certd-version-');
 
 test('--version and -V print the package version, exit 0', async () => {
   for (const flag of ['--version', '-V']) {
@@ -35,7 +31,6 @@ test('the daemon logs its version at start and exposes certd_build_info{version}
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     assert.match(metrics, new RegExp(`^certd_build_info\\{version="${version.replaceAll('.', '\\.')}"\\} 1$`, 'm'));
   } finally {
-    child.kill('SIGTERM');
-    await once(child, 'close');
+    await stopChild(child);
   }
 });

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from 'commander';
 import { registerWait } from '../src/cli/commands/wait.js';
@@ -12,6 +11,7 @@ import { errorCode } from '../src/core/errors.js';
 import { exportPrivateKeyPem, generateKeyPair } from '../src/crypto/keys.js';
 import { buildCertificate, selfSignedIssuer } from '../src/crypto/x509.js';
 import { checkCrtList, parseCrtListLine } from '../src/haproxy/crtlist/check.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const DAY = 86_400_000;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -84,11 +84,7 @@ async function waitInProcess(t: TestContext, args: string[]): Promise<{ error?: 
 }
 
 describe('crt-list check', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'certd-wait-'));
-  });
-  after(() => rm(dir, { recursive: true, force: true }));
+  const dir = tempDir('certd-wait-');
 
   test('lines: comments, [options], SNI filters', () => {
     assert.equal(parseCrtListLine('  # comment'), undefined);
@@ -175,14 +171,13 @@ describe('wait command', () => {
   let dir: string;
   let good: string;
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'certd-waitcmd-'));
+    dir = tempDir('certd-waitcmd-');
     const a = await selfSigned('a.test');
     good = join(dir, 'good');
     await mkdir(good);
     await writeFile(join(good, 'a.pem'), a.certPem + a.keyPem);
     await writeFile(join(good, 'crt-list.txt'), `${join(good, 'a.pem')} a.test\n`);
   });
-  after(() => rm(dir, { recursive: true, force: true }));
 
   test('in process: complete → ok; absent → fail throws CERTD_E_CRT_LIST_INCOMPLETE, continue warns', async (t) => {
     const ok = await waitInProcess(t, ['--crt-list', join(good, 'crt-list.txt')]);

@@ -2,7 +2,10 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { VERSION } from '../core/version.js';
 import type { Deployer } from '../haproxy/deploy/deployer.js';
 import type { DeployMetrics, DeployOp } from '../haproxy/deploy/metrics.js';
+import type { OnDemandMetrics } from '../ondemand/metrics.js';
+import type { RenewalMetrics } from '../renew/metrics.js';
 import type { RenewalScheduler } from '../renew/scheduler.js';
+import type { RenewalTrigger, ServiceMetrics } from '../service/metrics.js';
 import type { CertMeta } from '../store/store.js';
 
 const DEPLOY_OPS: readonly DeployOp[] = ['add', 'update', 'remove'];
@@ -16,8 +19,11 @@ export interface MetricsState {
 
 type ExpiryLabels = { cert: string; issuer: string; origin: string; serial: string };
 
-/** The daemon's Prometheus metrics, one registry per daemon (tests run several in one process). */
-export class Metrics implements DeployMetrics {
+/**
+ * The daemon's Prometheus metrics, one registry per daemon (tests run several in one process):
+ * the one implementation of each layer's metrics port.
+ */
+export class Metrics implements DeployMetrics, ServiceMetrics, OnDemandMetrics, RenewalMetrics {
   readonly registry = new Registry();
   private readonly deploys = new Counter({
     name: 'certd_deploy_total',
@@ -180,7 +186,7 @@ export class Metrics implements DeployMetrics {
     this.renewalFailing.remove({ cert });
   }
 
-  renewal(cert: string, result: 'ok' | 'error', trigger: 'scheduled' | 'manual'): void {
+  renewal(cert: string, result: 'ok' | 'error', trigger: RenewalTrigger): void {
     this.renewals.inc({ result, trigger });
     this.renewalFailing.set({ cert }, result === 'ok' ? 0 : 1);
   }

@@ -2,12 +2,10 @@ import { loadConfig } from '../config/load.js';
 import { locateConfig } from '../config/locate.js';
 import type { Config } from '../config/schema.js';
 import { createLogger, type Logger } from '../core/log.js';
-import { createIssuers, defaultIssuerId } from '../daemon/issuers.js';
-import { openStore } from '../daemon/daemon.js';
-import { policiesFromConfig } from '../daemon/policies.js';
+import { assemble, openStore } from '../daemon/assembly.js';
 import { readToken } from '../daemon/token.js';
 import { apiBaseUrl } from '../daemon/haproxy-snippets.js';
-import { CertService } from '../service/cert-service.js';
+import type { CertService } from '../service/cert-service.js';
 import type { Store } from '../store/store.js';
 import { DaemonClient } from './daemon-client.js';
 
@@ -46,15 +44,7 @@ export class CliContext {
     const client = await this.daemon();
     if (client) return { kind: 'daemon', client };
     const store = await openStore(this.config, this.log);
-    const issuers = await createIssuers(this.config, store);
-    const service = new CertService({
-      store,
-      issuers,
-      defaultIssuer: defaultIssuerId(issuers),
-      certDir: this.config.haproxy.certDir,
-      log: this.log,
-      policies: await policiesFromConfig(this.config),
-    });
+    const { service } = await assemble(this.config, store, { log: this.log });
     return { kind: 'store', service, store };
   }
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ISSUER_ID_PATTERN, ISSUER_ID_RULE, type KeyType } from '../issuers/issuer.js';
-import { duration } from './duration.js';
-import { doc, hostPortField, httpUrl, pathField } from './fields.js';
+import { duration, MAX_TIMER_MS } from './duration.js';
+import { doc, flag, hostPortField, httpUrl, nonEmptyList, pathField } from './fields.js';
 
 export const KEY_TYPES = ['ecdsa-p256', 'rsa-2048'] as const satisfies readonly KeyType[];
 export const TSIG_ALGORITHMS = ['hmac-sha256', 'hmac-sha512'] as const;
@@ -63,6 +63,83 @@ const rfc2136Schema = z.strictObject({
     .meta(doc('The key every update is signed with (RFC 8945); unsigned answers are refused.')),
 });
 
+const execSchema = z.strictObject({
+  command: nonEmptyList(z.string().min(1, 'a command word is empty'), 'command word (the program first)').meta(
+    doc('The hook, run as `<command…> present|cleanup <fqdn> <value>` (lego\'s exec protocol), without a shell.', ['/usr/local/bin/dns-hook']),
+  ),
+  timeout: duration({ maxMs: MAX_TIMER_MS })
+    .prefault('60s')
+    .meta(doc('How long one call may run; then its process group is killed and the authorization fails.', '2m')),
+});
+
+/** `false` is the short form of `{ enabled: false }`. */
+const propagationSchema = z.preprocess(
+  (v) => (v === false || v === 'false' ? { enabled: false } : v),
+  z.strictObject({
+    enabled: flag().default(true).meta(doc('`propagation: false` turns the check off (the CA is told to validate at once).')),
+    servers: z
+      .array(hostPortField(53))
+      .min(1, 'list at least one server, or leave servers out to ask the zone\'s NS')
+      .optional()
+      .meta(doc("The servers to ask; default: the zone's NS records (through dns.resolver).", ['10.0.0.53:53'])),
+    timeout: duration({ maxMs: MAX_TIMER_MS }).prefault('2m').meta(doc('How long to wait for every server to serve the record.', '5m')),
+    interval: duration({ maxMs: MAX_TIMER_MS }).prefault('2s').meta(doc('Between two rounds of queries.', '1s')),
+  }),
+);
+
+const solverSchema = z
+  .strictObject({
+    zones: nonEmptyList(dnsDomain('zone'), 'zone').meta(
+      doc('The zones this solver writes in; the longest one matching the name (or its CNAME target) wins.', ['example.com']),
+    ),
+    rfc2136: rfc2136Schema.optional().meta(doc('RFC 2136 dynamic updates (TSIG-signed).')),
+    exec: execSchema.optional().meta(doc('A hook program for any DNS provider.')),
+    propagation: propagationSchema
+      .prefault({})
+      .meta(doc('Wait until every authoritative server serves the record before the CA is told to validate; `false`: off.')),
+  })
+  .superRefine((solver, ctx) => {
+    if ((solver.rfc2136 === undefined) === (solver.exec === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'a solver has exactly one of rfc2136: { server, zone, tsig } or exec: { command }' });
+    }
+    const zone = solver.rfc2136?.zone;
+    if (zone === undefined) return;
+    solver.zones.forEach((z, i) => {
+      if (z !== zone && !z.endsWith(`.${zone}`)) {
+        ctx.addIssue({ code: 'custom', path: ['zones', i], message: `${z} is not inside rfc2136.zone ${zone}: the server cannot write records there` });
+      }
+    });
+  });
+
+const dnsSchema = z
+  .strictObject({
+    resolver: hostPortField(53).optional().meta(doc("Where CNAMEs and NS records are looked up (default: the system's first nameserver).", '10.0.0.53:53')),
+    solvers: nonEmptyList(solverSchema, 'solver').optional().meta(doc('DNS-01 solvers, each for its zones.')),
+    rfc2136: rfc2136Schema
+      .optional()
+      .meta(doc('The single-solver form: one RFC 2136 server for its zone (checked at that server only). Use solvers for more.')),
+  })
+  .superRefine((dns, ctx) => {
+    if ((dns.rfc2136 === undefined) === (dns.solvers === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'dns needs solvers: [ { zones, rfc2136 | exec } ] (or the single-solver form rfc2136: { … }), not both' });
+    }
+    if (dns.rfc2136 !== undefined && dns.resolver !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['resolver'],
+        message: 'resolver goes with solvers (the single-solver form follows no CNAMEs): write solvers: [ { zones: [<zone>], rfc2136: { … } } ]',
+      });
+    }
+    const owner = new Map<string, number>();
+    dns.solvers?.forEach((solver, i) =>
+      solver.zones.forEach((zone, j) => {
+        const first = owner.get(zone);
+        if (first === undefined) owner.set(zone, i);
+        else ctx.addIssue({ code: 'custom', path: ['solvers', i, 'zones', j], message: `zone ${zone} is also in solvers[${first}]: each zone has one solver` });
+      }),
+    );
+  });
+
 function acmeSchema(baseDir: string) {
   return z
     .strictObject({
@@ -76,7 +153,7 @@ function acmeSchema(baseDir: string) {
       challenge: z
         .enum(['http-01', 'dns-01'])
         .default('http-01')
-        .meta(doc('http-01: HAProxy answers from acme.map (`haproxy-config` prints the frontend); dns-01: TXT records through dns.rfc2136.')),
+        .meta(doc('http-01: HAProxy answers from acme.map (`haproxy-config` prints the frontend); dns-01: TXT records through the dns solvers.')),
       keyType: z.enum(KEY_TYPES).default('ecdsa-p256').meta(doc('Key type of certificates from this issuer unless a certificate says otherwise.')),
       profile: z
         .string()
@@ -98,10 +175,7 @@ function acmeSchema(baseDir: string) {
         .min(1, 'preferredChain is empty')
         .optional()
         .meta(doc('Common name of the root or intermediate to prefer among alternate chains.', 'ISRG Root X1')),
-      dns: z
-        .strictObject({ rfc2136: rfc2136Schema.meta(doc('RFC 2136 dynamic updates.')) })
-        .optional()
-        .meta(doc('How dns-01 challenges are answered (required with challenge: dns-01).')),
+      dns: dnsSchema.optional().meta(doc('How dns-01 challenges are answered (required with challenge: dns-01).')),
     })
     .meta(doc('An ACME CA (RFC 8555): Let\'s Encrypt, its staging, Pebble, any other.'))
     .superRefine((acme, ctx) => {
@@ -109,7 +183,7 @@ function acmeSchema(baseDir: string) {
         ctx.addIssue({
           code: 'custom',
           path: ['dns'],
-          message: 'challenge: dns-01 needs dns: { rfc2136: { server, zone, tsig: { name, algorithm, secret } } }',
+          message: 'challenge: dns-01 needs dns: { solvers: [ { zones: [example.com], rfc2136: { server, zone, tsig } } ] } (or an exec hook)',
         });
       }
     });

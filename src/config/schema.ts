@@ -9,7 +9,7 @@ import { onDemandSchema } from './ondemand.js';
 import { sourceSchema } from './sources.js';
 import { tlsSchema } from './tls.js';
 
-export { CLIENT_AUTH_MODES, SUPPORTED_TLS_OPTIONS, TLS_VERSIONS, tlsToCrtListOptions, type TlsOptions } from './tls.js';
+export { CLIENT_AUTH_MODES, SUPPORTED_TLS_OPTIONS, TLS_VERSIONS, crtListOptionsOf, type TlsOptions } from './tls.js';
 export { KEY_TYPES, TSIG_ALGORITHMS } from './issuers.js';
 
 // The schema accepts only the stores this build has: a postgres store is refused here, with its
@@ -110,6 +110,9 @@ export type HaproxyInstanceSpec = HaproxySpec['instances'][number];
 export type IssuerSpec = Config['issuers'][string];
 export type LocalCaIssuerSpec = Extract<IssuerSpec, { type: 'local-ca' }>;
 export type AcmeIssuerSpec = Extract<IssuerSpec, { type: 'acme' }>;
+/** `issuers.<id>.dns`: the single-solver form (rfc2136) or resolver + solvers. */
+export type AcmeDnsSpec = NonNullable<AcmeIssuerSpec['dns']>;
+export type DnsSolverSpec = NonNullable<AcmeDnsSpec['solvers']>[number];
 export type CertificateSpec = Config['certificates'][number];
 export type OnDemandSpec = NonNullable<Config['onDemand']>;
 export type SourceSpec = Config['sources'][number];

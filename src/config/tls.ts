@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError } from '../core/errors.js';
+import { CLIENT_AUTH_MODES, TLS_VERSIONS, type CertTlsOptions } from '../haproxy/crtlist/line.js';
 import { doc, flag, pathField } from './fields.js';
 
 /*
@@ -8,8 +8,7 @@ import { doc, flag, pathField } from './fields.js';
  * option HAProxy rejects there would fail the deploy long after the config was accepted.
  */
 
-export const TLS_VERSIONS = ['SSLv3', 'TLSv1.0', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
-export const CLIENT_AUTH_MODES = ['none', 'optional', 'required'] as const;
+export { CLIENT_AUTH_MODES, TLS_VERSIONS };
 
 /** The keys of `tls`, in the order their crt-list words are written. */
 export const SUPPORTED_TLS_OPTIONS = [
@@ -37,16 +36,16 @@ const HAPROXY_SPELLING: Readonly<Record<string, string>> = {
 };
 
 /*
- * Value charsets. A crt-list line is `path [opt value opt value] sni` inside a runtime command, so
- * a value must never hold spaces, `]`, `;`, `#`, quotes or line breaks; these allow-lists keep to
- * what the OpenSSL and ALPN names actually use.
+ * Value charsets, checked here once, with the key path in the error. A crt-list line is
+ * `path [opt value opt value] sni` inside a runtime command, so a value must never hold spaces,
+ * `]`, `;`, `#`, quotes or line breaks; these allow-lists keep to what the OpenSSL and ALPN names
+ * actually use. (haproxy/crtlist/line.ts renders the words; runtime/args.ts guards their shape.)
  */
 const CHARSETS = {
   alpn: { re: /^[A-Za-z0-9._/-]{1,255}$/, says: 'letters, digits, . _ / - (e.g. h2, http/1.1)' },
   ciphers: { re: /^[A-Za-z0-9_:+!@=.-]{1,1024}$/, says: 'an OpenSSL cipher list: letters, digits, _ : + ! @ = . -' },
   ciphersuites: { re: /^[A-Za-z0-9_:]{1,1024}$/, says: 'TLS 1.3 suite names joined by ":" (e.g. TLS_AES_128_GCM_SHA256)' },
   curve: { re: /^[A-Za-z0-9_-]{1,64}$/, says: 'a curve name: letters, digits, _ - (e.g. X25519, P-256, prime256v1)' },
-  caFile: { re: /^[A-Za-z0-9._/@+=:-]{1,1024}$/, says: 'letters, digits and . _ / @ + = : -' },
 } as const;
 
 type Charset = (typeof CHARSETS)[keyof typeof CHARSETS];
@@ -124,66 +123,11 @@ export function tlsSchema(baseDir: string) {
 /** Validated per-certificate TLS options (clientCa is an absolute path). */
 export type TlsOptions = z.output<ReturnType<typeof tlsSchema>>;
 
-function checked(keyword: string, value: unknown, charset: Charset): string {
-  if (typeof value !== 'string' || !charset.re.test(value)) {
-    throw new ConfigError(
-      `tls ${keyword} value ${JSON.stringify(value)} cannot go into a crt-list line: expected ${charset.says}`,
-    );
-  }
-  return value;
-}
-
-function oneOf<T extends string>(keyword: string, value: unknown, allowed: readonly T[]): T {
-  if (!allowed.includes(value as T)) {
-    throw new ConfigError(`tls ${keyword} value ${JSON.stringify(value)} is not one of ${allowed.join(', ')}`);
-  }
-  return value as T;
-}
-
 /**
- * Renders TLS options as crt-list option words in HAProxy syntax, e.g.
- * `["alpn h2,http/1.1", "ssl-min-ver TLSv1.2", "verify required", "ca-file clients.pem"]`; the
- * caller joins them inside `[…]`. `caFileName` is the name the client CA was loaded under with
- * `new/set/commit ssl ca-file` (HAProxy 2.6 takes only an in-memory CA here); it is required when
- * clientAuth is optional or required.
- * Every value is checked again against the strict charsets, so options built in code cannot
- * inject into a runtime command either. Throws ConfigError. Pure; safe to call concurrently.
+ * The crt-list options of a validated `tls` block. clientCa is the PEM file to load; the name it is
+ * loaded under (the line's `ca-file`) is the deployer's to give (haproxy/deploy/entry.ts). Pure.
  */
-export function tlsToCrtListOptions(tls: TlsOptions, caFileName?: string): string[] {
-  const words: string[] = [];
-  if (tls.alpn !== undefined) {
-    words.push(`alpn ${listOf('alpn', tls.alpn).map((p) => checked('alpn', p, CHARSETS.alpn)).join(',')}`);
-  }
-  if (tls.ciphers !== undefined) words.push(`ciphers ${checked('ciphers', tls.ciphers, CHARSETS.ciphers)}`);
-  if (tls.ciphersuites !== undefined) {
-    words.push(`ciphersuites ${checked('ciphersuites', tls.ciphersuites, CHARSETS.ciphersuites)}`);
-  }
-  if (tls.curves !== undefined) {
-    words.push(`curves ${listOf('curves', tls.curves).map((c) => checked('curves', c, CHARSETS.curve)).join(':')}`);
-  }
-  if (tls.ecdhe !== undefined) words.push(`ecdhe ${checked('ecdhe', tls.ecdhe, CHARSETS.curve)}`);
-  if (tls.minVersion !== undefined) words.push(`ssl-min-ver ${oneOf('minVersion', tls.minVersion, TLS_VERSIONS)}`);
-  if (tls.maxVersion !== undefined) words.push(`ssl-max-ver ${oneOf('maxVersion', tls.maxVersion, TLS_VERSIONS)}`);
-  if (tls.allow0rtt === true) words.push('allow-0rtt');
-  if (tls.noCaNames === true) words.push('no-ca-names');
-  if (tls.clientAuth !== undefined) {
-    const mode = oneOf('clientAuth', tls.clientAuth, CLIENT_AUTH_MODES);
-    words.push(`verify ${mode}`);
-    if (mode !== 'none') {
-      if (caFileName === undefined) {
-        throw new ConfigError(
-          `clientAuth ${mode} needs a client CA: load clientCa with new/set/commit ssl ca-file and pass its name`,
-        );
-      }
-      words.push(`ca-file ${checked('ca-file', caFileName, CHARSETS.caFile)}`);
-    }
-  }
-  return words;
-}
-
-function listOf(keyword: string, value: unknown): unknown[] {
-  if (!Array.isArray(value) || value.length === 0) {
-    throw new ConfigError(`tls ${keyword} must be a non-empty list`);
-  }
-  return value;
+export function crtListOptionsOf(tls: TlsOptions): CertTlsOptions {
+  const { clientCa: _loadedByTheDeployer, ...options } = tls;
+  return options;
 }

@@ -1,86 +1,75 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { certId } from '../core/names.js';
+import { VERSION } from '../core/version.js';
 import { createApi, listenApi, type RunningApi } from '../api/server.js';
 import { Metrics } from '../api/metrics.js';
-import { Deployer } from '../haproxy/deploy/deployer.js';
-import { DEFAULT_CERT_ID, makeDeployEntry } from '../haproxy/deploy/entry.js';
-import { CertService } from '../service/cert-service.js';
-import { FsStore } from '../store/fs/fs-store.js';
+import type { Deployer } from '../haproxy/deploy/deployer.js';
+import { DeployFiles } from '../haproxy/deploy/files.js';
+import { DnsDiscovery } from '../haproxy/discovery/dns.js';
+import { OnDemand } from '../ondemand/ondemand.js';
+import { RenewalScheduler } from '../renew/scheduler.js';
+import type { CertService } from '../service/cert-service.js';
+import type { BackoffRules } from '../service/renewal-rules.js';
+import { createSources, ServiceSink, type CertSource } from '../sources/index.js';
 import type { Store } from '../store/store.js';
-import { loadOrCreateDefaultCert } from './default-cert.js';
-import { createIssuers, defaultIssuerId } from './issuers.js';
-import { policiesFromConfig } from './policies.js';
+import { assemble, openStore, type DeployTuning } from './assembly.js';
 import { logRuntimeEvents } from './runtime-log.js';
 import { loadOrCreateToken, onDemandToken } from './token.js';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ONDEMAND_LUA, ONDEMAND_LUA_FILE } from '../haproxy/assets/ondemand-lua.js';
-import { OnDemand } from '../ondemand/ondemand.js';
-import { DnsDiscovery } from '../haproxy/discovery/dns.js';
-import { MapHttp01Solver } from '../challenges/http-01/map-solver.js';
-import type { Issuer } from '../issuers/issuer.js';
-import type { BackoffRules } from '../renew/plan.js';
-import { RenewalScheduler } from '../renew/scheduler.js';
-import { createSources, ServiceSink, type CertSource } from '../sources/index.js';
-import { writeFileAtomic } from '../store/fs/atomic-write.js';
-import { VERSION } from '../core/version.js';
 
-export interface DaemonOptions {
+export interface DaemonOptions extends DeployTuning {
   log: Logger;
-  /** Restart-detection poll interval per instance (default 1 s). */
-  pollMs?: number;
   /** Renewal retry backoff (default 1 min doubling to 6 h). */
   renewBackoff?: BackoffRules;
   /** Longest sleep between renewal passes (default 1 min). */
   renewMaxSleepMs?: number;
-  /** Least time between two fallback reloads of one instance (default 30 s). */
-  reloadMinIntervalMs?: number;
   /** Told when the running daemon had to stop on its own (its store claim was lost): exit. */
   onFatal?: (err: Error) => void;
 }
 
-/** Opens the configured store. */
-export async function openStore(config: Config, log: Logger): Promise<Store> {
-  return FsStore.open(config.dataDir, { onWarning: (err) => log.warn({ err: err.message }, 'store warning') });
+/** What a started daemon runs, each part built once by `Daemon.start`. */
+interface DaemonParts {
+  config: Config;
+  store: Store;
+  service: CertService;
+  deployer: Deployer;
+  scheduler: RenewalScheduler;
+  metrics: Metrics;
+  api: RunningApi;
+  token: string;
+  log: Logger;
+  discovery?: DnsDiscovery;
+  sources: CertSource[];
+  onDemand?: OnDemand;
+  stopRuntimeLog: () => void;
 }
 
 /**
- * The running daemon: store, issuers, deployer and API wired together. Start order: files and
- * crt-list first (so an HAProxy can start), then instance workers, then the API, then the work
- * left from config and from an interrupted previous run.
+ * The running daemon: the assembly (store, issuers, deployer, CertService) plus the API, the
+ * renewal scheduler, sources, on-demand and discovery. See `start` for the order.
  */
 export class Daemon {
+  readonly config: Config;
+  readonly store: Store;
+  readonly service: CertService;
+  readonly deployer: Deployer;
   readonly scheduler: RenewalScheduler;
+  readonly metrics: Metrics;
+  readonly api: RunningApi;
+  readonly token: string;
+  private readonly p: DaemonParts;
   private stopping: Promise<void> | undefined;
 
-  private constructor(
-    readonly config: Config,
-    readonly store: Store,
-    readonly service: CertService,
-    readonly deployer: Deployer,
-    readonly metrics: Metrics,
-    readonly api: RunningApi,
-    readonly token: string,
-    private readonly log: Logger,
-    private readonly discovery: DnsDiscovery | undefined,
-    issuers: ReadonlyMap<string, Issuer>,
-    o: DaemonOptions,
-    private readonly sources: CertSource[],
-    private readonly onDemand: OnDemand | undefined,
-    private readonly stopRuntimeLog: () => void,
-  ) {
-    this.scheduler = new RenewalScheduler({
-      store,
-      service,
-      issuers,
-      log,
-      metrics,
-      renewBeforeMs: config.renewBefore,
-      backoff: o.renewBackoff,
-      maxSleepMs: o.renewMaxSleepMs,
-    });
-    metrics.attach({ deployer, scheduler: this.scheduler });
+  private constructor(p: DaemonParts) {
+    this.p = p;
+    this.config = p.config;
+    this.store = p.store;
+    this.service = p.service;
+    this.deployer = p.deployer;
+    this.scheduler = p.scheduler;
+    this.metrics = p.metrics;
+    this.api = p.api;
+    this.token = p.token;
   }
 
   /**
@@ -111,35 +100,12 @@ export class Daemon {
     const api = await listenApi(config.api.listen);
     undo.push(() => api.close());
     const metrics = new Metrics();
-    const certDir = config.haproxy.certDir;
-    const defaultEntry = makeDeployEntry(certDir, { id: DEFAULT_CERT_ID, bundle: await loadOrCreateDefaultCert(store), sni: [] });
-    const deployer = new Deployer({
-      certDir,
-      crtList: config.haproxy.crtList,
-      instances: config.haproxy.instances,
-      defaultEntry,
-      log,
-      metrics,
-      pollMs: o.pollMs,
-      reconcileEveryMs: config.haproxy.reconcileEvery,
-      reloadMinIntervalMs: o.reloadMinIntervalMs,
-    });
-    const http01 = new MapHttp01Solver(deployer);
-    const issuers = await createIssuers(config, store, http01);
-    const service = new CertService({
-      store,
-      issuers,
-      defaultIssuer: defaultIssuerId(issuers),
-      deployer,
-      certDir,
-      log,
-      metrics,
-      policies: await policiesFromConfig(config),
-      renewBeforeMs: config.renewBefore,
-    });
+    const { certDir, crtList } = config.haproxy;
+    const { service, deployer, http01, issuers, rules } = await assemble(config, store, { log, metrics, renewBackoff: o.renewBackoff, deploy: o });
+    // DNS-01 records a crash left behind are removed at start (never throws; the daemon's path only).
+    for (const issuer of issuers.values()) void issuer.removeLeftovers?.();
     // HAProxy lua-loads this at start, so it is written before any instance is expected up.
-    await mkdir(certDir, { recursive: true });
-    await writeFileAtomic(join(certDir, ONDEMAND_LUA_FILE), ONDEMAND_LUA, { mode: 0o644 });
+    await new DeployFiles(certDir, crtList).writeLuaAction();
     const sources = await createSources(config.sources);
     const stopRuntimeLog = logRuntimeEvents(log.child({ component: 'haproxy-runtime' }));
     undo.push(stopRuntimeLog);
@@ -159,8 +125,10 @@ export class Daemon {
       : undefined;
     undo.push(() => discovery?.stop());
     await discovery?.start();
+    const scheduler = new RenewalScheduler({ store, service, issuers, rules, log, metrics, maxSleepMs: o.renewMaxSleepMs });
+    metrics.attach({ deployer, scheduler });
     api.serve(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t) }), onDemand);
-    daemon = new Daemon(config, store, service, deployer, metrics, api, token, log, discovery, issuers, o, sources, onDemand?.handler, stopRuntimeLog);
+    daemon = new Daemon({ config, store, service, deployer, scheduler, metrics, api, token, log, discovery, sources, onDemand: onDemand?.handler, stopRuntimeLog });
     log.info({ version: VERSION, api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
     void daemon.catchUp().then(() => daemon.scheduler.start());
     return daemon;
@@ -173,7 +141,7 @@ export class Daemon {
       try {
         await this.service.ensure(spec.names, { issuer: spec.issuer, origin: 'config' });
       } catch (err) {
-        this.log.error({ cert: certId(spec.names[0]!), err: (err as Error).message }, 'configured certificate not issued');
+        this.p.log.error({ cert: certId(spec.names[0]!), err: (err as Error).message }, 'configured certificate not issued');
       }
     }
   }
@@ -185,15 +153,16 @@ export class Daemon {
   }
 
   private async stopAll(): Promise<void> {
-    await this.scheduler.stop();
-    this.discovery?.stop();
-    await Promise.all(this.sources.map((s) => s.stop()));
-    await this.api.close();
-    this.onDemand?.close();
-    await this.deployer.stop();
-    await this.service.drain();
-    await this.store.close();
-    this.stopRuntimeLog();
-    this.log.info('daemon stopped');
+    const { p } = this;
+    await p.scheduler.stop();
+    p.discovery?.stop();
+    await Promise.all(p.sources.map((s) => s.stop()));
+    await p.api.close();
+    p.onDemand?.close();
+    await p.deployer.stop();
+    await p.service.drain();
+    await p.store.close();
+    p.stopRuntimeLog();
+    p.log.info('daemon stopped');
   }
 }

@@ -2,11 +2,9 @@ import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
-import { ONDEMAND_LUA, ONDEMAND_LUA_FILE } from '../haproxy/assets/ondemand-lua.js';
 import { DEFAULT_CERT_ID, makeDeployEntry } from '../haproxy/deploy/entry.js';
 import { DeployFiles } from '../haproxy/deploy/files.js';
-import { writeFileAtomic } from '../store/fs/atomic-write.js';
-import { openStore } from './daemon.js';
+import { openStore } from './assembly.js';
 import { loadOrCreateDefaultCert } from './default-cert.js';
 
 const exists = (path: string) => access(path).then(() => true, () => false);
@@ -38,10 +36,9 @@ export async function writeInitialHaproxyFiles(config: Config, log: Logger): Pro
     await files.writeMap(map, new Map());
     written.push(map);
   }
-  const lua = join(certDir, ONDEMAND_LUA_FILE);
-  if (!(await exists(lua))) {
-    await writeFileAtomic(lua, ONDEMAND_LUA, { mode: 0o644 });
-    written.push(lua);
+  if (!(await exists(files.luaPath))) {
+    await files.writeLuaAction();
+    written.push(files.luaPath);
   }
   return written;
 }

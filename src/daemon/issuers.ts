@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/schema.js';
 import { CertdError, ConfigError } from '../core/errors.js';
-import { Rfc2136Dns01Solver } from '../challenges/dns-01/solver.js';
+import { dns01FromConfig } from '../challenges/dns-01/from-config.js';
 import type { Http01Solver } from '../issuers/acme/issuer.js';
 import { AcmeIssuer } from '../issuers/acme/index.js';
 import type { Issuer } from '../issuers/issuer.js';
@@ -45,7 +45,7 @@ async function localCa(id: string, spec: Extract<IssuerSpec, { type: 'local-ca' 
 }
 
 async function acme(id: string, spec: Extract<IssuerSpec, { type: 'acme' }>, store: Store, http01: Http01Solver): Promise<Issuer> {
-  if (spec.challenge === 'dns-01' && !spec.dns) throw new ConfigError(`issuers.${id}: challenge dns-01 needs dns.rfc2136`);
+  if (spec.challenge === 'dns-01' && !spec.dns) throw new ConfigError(`issuers.${id}: challenge dns-01 needs dns.solvers`);
   return new AcmeIssuer({
     id,
     directory: spec.directory,
@@ -58,7 +58,7 @@ async function acme(id: string, spec: Extract<IssuerSpec, { type: 'acme' }>, sto
     challenge: spec.challenge,
     solvers: {
       'http-01': http01,
-      'dns-01': spec.dns ? new Rfc2136Dns01Solver(spec.dns.rfc2136) : undefined,
+      'dns-01': spec.dns ? dns01FromConfig(id, spec.dns, store) : undefined,
     },
     store,
   });

@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { clientCaPath } from '../haproxy/deploy/entry.js';
-import { tlsToCrtListOptions, type Config } from '../config/schema.js';
+import { crtListOptionsOf, type Config } from '../config/schema.js';
 import { certId } from '../core/names.js';
 import type { CertPolicy } from '../service/cert-service.js';
 
@@ -13,8 +12,7 @@ export async function policiesFromConfig(config: Config): Promise<Map<string, Ce
     policies.set(id, {
       issuer: spec.issuer,
       keyType: spec.keyType,
-      // The client CA is loaded under its file's path, so a restart reads the same name from disk.
-      options: spec.tls ? tlsToCrtListOptions(spec.tls, clientCaPath(config.haproxy.certDir, id)) : [],
+      options: spec.tls ? crtListOptionsOf(spec.tls) : {},
       clientCaPem,
     });
   }

@@ -56,4 +56,6 @@ export interface Issuer {
   issue(req: IssueRequest): Promise<IssuedBundle>;
   /** Optional ability: the CA's renewal window for a certificate it issued (undefined: none offered). */
   renewalInfo?(certPem: string, signal?: AbortSignal): Promise<RenewalWindow | undefined>;
+  /** Optional ability: removes what a crash left outside (DNS-01 records); never throws. */
+  removeLeftovers?(): Promise<void>;
 }

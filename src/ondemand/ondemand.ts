@@ -2,10 +2,10 @@ import type { Logger } from 'pino';
 import type { OnDemandSpec } from '../config/schema.js';
 import { errorKind } from '../core/errors.js';
 import { tryValidateName } from '../core/names.js';
-import type { Metrics } from '../api/metrics.js';
 import type { Deployer } from '../haproxy/deploy/deployer.js';
 import type { CertService, IssueResult } from '../service/cert-service.js';
 import type { Store } from '../store/store.js';
+import { noOnDemandMetrics, type OnDemandMetrics } from './metrics.js';
 import { OnDemandPolicy, type Verdict } from './policy.js';
 
 /** The ask URL said no (its message is the reason, e.g. `ask-refused`). */
@@ -37,7 +37,7 @@ export class OnDemand {
     private readonly spec: OnDemandSpec,
     private readonly service: CertService,
     private readonly deployer: Deployer,
-    private readonly metrics: Metrics,
+    private readonly metrics: OnDemandMetrics,
     private readonly log: Logger,
     count: number,
   ) {
@@ -45,9 +45,9 @@ export class OnDemand {
     this.issuedCount = count;
   }
 
-  static async create(o: { spec: OnDemandSpec; service: CertService; deployer: Deployer; store: Store; metrics: Metrics; log: Logger }) {
+  static async create(o: { spec: OnDemandSpec; service: CertService; deployer: Deployer; store: Store; metrics?: OnDemandMetrics; log: Logger }) {
     const count = (await o.store.listCerts()).filter((m) => m.origin === 'ondemand').length;
-    return new OnDemand(o.spec, o.service, o.deployer, o.metrics, o.log, count);
+    return new OnDemand(o.spec, o.service, o.deployer, o.metrics ?? noOnDemandMetrics, o.log, count);
   }
 
   async handle(rawSni: string, client: string): Promise<OnDemandOutcome> {
@@ -77,7 +77,7 @@ export class OnDemand {
     });
     approval.catch(() => undefined);
     const started = performance.now();
-    const issuing = this.service.ensure([name], { issuer: this.spec.issuer, origin: 'ondemand', answerWhenServed: true, approval });
+    const issuing = this.service.ensureForHandshake(name, { issuer: this.spec.issuer, approval });
     this.inflight.set(name, issuing);
     issuing.then(
       (r) => {

@@ -1,20 +1,20 @@
 import type { Logger } from 'pino';
 import { forEachLimited } from '../core/concurrency.js';
-import type { Metrics } from '../api/metrics.js';
 import type { Issuer } from '../issuers/issuer.js';
 import type { CertService } from '../service/cert-service.js';
+import { dueFromWindow, type RenewalRules } from '../service/renewal-rules.js';
 import type { CertMeta, Store } from '../store/store.js';
-import { dueFromLifetime, dueFromWindow, nextRetry, type BackoffRules } from './plan.js';
+import { noRenewalMetrics, type RenewalMetrics } from './metrics.js';
 
 export interface SchedulerOptions {
   store: Store;
   service: CertService;
+  /** For their renewal windows (ARI), when they offer one. */
   issuers: ReadonlyMap<string, Issuer>;
+  /** What is renewed, when, and the backoff after a failure. */
+  rules: RenewalRules;
   log: Logger;
-  metrics: Metrics;
-  /** Renew this long before expiry instead of at two thirds of the lifetime. */
-  renewBeforeMs?: number;
-  backoff?: BackoffRules;
+  metrics?: RenewalMetrics;
   /** The longest the scheduler sleeps between looks at the store (default 1 min). */
   maxSleepMs?: number;
   random?: () => number;
@@ -30,26 +30,25 @@ interface Plan {
   ariCheckAt?: number;
 }
 
-const DEFAULT_BACKOFF: BackoffRules = { baseMs: 60_000, capMs: 6 * 3_600_000 };
 const CONCURRENT_RENEWALS = 4;
 
 /**
- * Keeps every issued certificate renewed: a due time per certificate (the CA's ARI window when it
- * offers one, else two thirds of the lifetime, with jitter), retries with capped exponential
- * backoff that honours Retry-After, and never a tight loop. The old certificate keeps serving
- * until the new one is deployed. Imported and source certificates are not ours to renew.
+ * Keeps every renewable certificate renewed (`RenewalRules` say which, when and the backoff): a
+ * due time per certificate (the CA's ARI window when it offers one, else the lifetime rule, with
+ * jitter), retries with capped exponential backoff that honours Retry-After, and never a tight
+ * loop. The old certificate keeps serving until the new one is deployed.
  * Not for concurrent start/stop; ticks never overlap.
  */
 export class RenewalScheduler {
   private readonly plans = new Map<string, Plan>();
-  private readonly backoff: BackoffRules;
+  private readonly metrics: RenewalMetrics;
   private readonly random: () => number;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private stopped = false;
 
   constructor(private readonly o: SchedulerOptions) {
-    this.backoff = o.backoff ?? DEFAULT_BACKOFF;
+    this.metrics = o.metrics ?? noRenewalMetrics;
     this.random = o.random ?? Math.random;
   }
 
@@ -82,7 +81,7 @@ export class RenewalScheduler {
     let next = now + (this.o.maxSleepMs ?? 60_000);
     const due: CertMeta[] = [];
     try {
-      const metas = (await this.o.store.listCerts()).filter((m) => this.o.issuers.has(m.issuer) && m.origin !== 'import' && m.origin !== 'source');
+      const metas = (await this.o.store.listCerts()).filter((m) => this.o.rules.renewable(m));
       const ids = new Set(metas.map((m) => m.id));
       for (const id of this.plans.keys()) if (!ids.has(id)) this.plans.delete(id);
       for (const meta of metas) {
@@ -106,10 +105,9 @@ export class RenewalScheduler {
   private async planFor(meta: CertMeta, now: number): Promise<Plan> {
     let plan = this.plans.get(meta.id);
     if (!plan || plan.fingerprint !== meta.fingerprint) {
-      const lifetime = { notBefore: Date.parse(meta.notBefore), notAfter: Date.parse(meta.notAfter) };
       plan = {
         fingerprint: meta.fingerprint,
-        dueAt: dueFromLifetime(lifetime, this.random(), this.o.renewBeforeMs),
+        dueAt: this.o.rules.dueAt(meta, this.random()),
         source: 'lifetime',
         attempts: 0,
         nextTryAt: 0,
@@ -135,7 +133,7 @@ export class RenewalScheduler {
       plan.source = 'ari';
       plan.ariCheckAt = now + window.retryAfterMs;
     } catch (err) {
-      plan.ariCheckAt = now + this.backoff.capMs;
+      plan.ariCheckAt = now + this.o.rules.backoff.capMs;
       this.o.log.warn({ cert: meta.id, err: (err as Error).message }, 'renewal info (ARI) unavailable; keeping the lifetime schedule');
     }
   }
@@ -146,13 +144,13 @@ export class RenewalScheduler {
       const previous = await this.o.store.loadCert(meta.id);
       await this.o.service.ensure(meta.names, { issuer: meta.issuer, origin: meta.origin, force: true, replaces: previous?.certPem });
       this.plans.delete(meta.id);
-      this.o.metrics.renewal(meta.id, 'ok', 'scheduled');
+      this.metrics.renewal(meta.id, 'ok', 'scheduled');
     } catch (err) {
       plan.attempts++;
       const now = Date.now();
       const retryAfterMs = (err as { retryAfterMs?: number }).retryAfterMs;
-      plan.nextTryAt = nextRetry(now, plan.attempts, this.backoff, Date.parse(meta.notAfter), retryAfterMs);
-      this.o.metrics.renewal(meta.id, 'error', 'scheduled');
+      plan.nextTryAt = this.o.rules.nextTry(now, plan.attempts, Date.parse(meta.notAfter), retryAfterMs);
+      this.metrics.renewal(meta.id, 'error', 'scheduled');
       this.o.log.error(
         {
           cert: meta.id,

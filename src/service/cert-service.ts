@@ -4,19 +4,20 @@ import { parseBundle } from '../core/bundle.js';
 import { DiskFullError, isDiskFull, NotFoundError, UsageError } from '../core/errors.js';
 import { WorkBehind } from '../core/work-behind.js';
 import { certId, checkNameCount, validateName } from '../core/names.js';
-import type { Metrics } from '../api/metrics.js';
 import type { Deployer, DeployOutcome, UpsertOptions } from '../haproxy/deploy/deployer.js';
 import { makeDeployEntry, type DeployEntry } from '../haproxy/deploy/entry.js';
+import type { CertTlsOptions } from '../haproxy/crtlist/line.js';
 import type { IssuedBundle, Issuer, KeyType } from '../issuers/issuer.js';
 import type { CertMeta, CertOrigin, Store, StoredCert } from '../store/store.js';
-import { dueFromLifetime } from '../renew/plan.js';
+import { noServiceMetrics, type ServiceMetrics } from './metrics.js';
+import type { RenewalRules } from './renewal-rules.js';
 import { SingleFlight } from './single-flight.js';
 
 /** Per-certificate settings from config: crt-list options and an optional client CA. */
 export interface CertPolicy {
   issuer: string;
   keyType?: KeyType;
-  options: string[];
+  options: CertTlsOptions;
   clientCaPem?: string;
 }
 
@@ -28,11 +29,11 @@ export interface ServiceOptions {
   deployer?: Deployer;
   certDir: string;
   log: Logger;
-  metrics?: Metrics;
+  metrics?: ServiceMetrics;
   /** crt-list options per certificate id, from config. */
   policies?: ReadonlyMap<string, CertPolicy>;
-  /** Renew this long before expiry instead of at two thirds of the lifetime (see renew/plan.ts). */
-  renewBeforeMs?: number;
+  /** What may be renewed, and when a stored certificate is too old to reuse. */
+  rules: RenewalRules;
 }
 
 export interface CertView extends CertMeta {
@@ -62,91 +63,120 @@ interface Signing {
   bundle: Promise<IssuedBundle>;
 }
 
+/** What a request is for, once its names are valid and its issuer known. */
+interface Target {
+  id: string;
+  names: string[];
+  issuer: Issuer;
+}
+
+/** The issue lock held, and what the store had under it. */
+interface Held {
+  /** A certificate another caller or daemon stored meanwhile: use it, do not issue. */
+  found?: StoredCert;
+  /** Releases the lock (and removes the crash intent, when one was written). */
+  settle(): Promise<void>;
+}
+
+export interface EnsureOptions {
+  issuer?: string;
+  origin?: CertOrigin;
+  /** Issue even though a valid certificate is stored (renew). */
+  force?: boolean;
+  signal?: AbortSignal;
+  /** The certificate this one replaces (ACME ARI `replaces`). */
+  replaces?: string;
+}
+
+export interface HandshakeOptions {
+  issuer?: string;
+  signal?: AbortSignal;
+  /**
+   * Awaited once the store is locked and before issuing; a rejection stops the issue with its
+   * error (the ask URL's answer, asked while the store is looked up and locked). An issuer that
+   * signsLocally may sign meanwhile: its result is dropped on a rejection.
+   */
+  approval?: Promise<unknown>;
+}
+
 /**
- * The one flow: decide → issue (or load) → store → deploy. Every entry point (CLI, API, config,
- * restart recovery) goes through here. Safe to call concurrently: one issuance per certificate
- * at a time (single-flight in-process, store lock across daemons, re-checked after locking).
+ * decide → issue (or load) → store → deploy, in two named orders: `ensure` (every entry point:
+ * CLI, API, config, renewal, restart recovery) and `ensureForHandshake` (on-demand: a handshake
+ * waits). They share the lock-and-recheck and issue steps and one single-flight per certificate:
+ * one issuance per certificate at a time (in-process), the store lock across daemons, re-checked
+ * after locking. Safe to call concurrently.
  */
 export class CertService {
   private readonly flights = new SingleFlight<IssueResult>();
   /** Store writes left running behind an on-demand answer. */
   private readonly behind = new WorkBehind();
+  private readonly metrics: ServiceMetrics;
 
-  constructor(private readonly o: ServiceOptions) {}
+  constructor(private readonly o: ServiceOptions) {
+    this.metrics = o.metrics ?? noServiceMetrics;
+  }
 
   /**
-   * Ensures a valid certificate for `names` exists and is deployed; issues only when none is
-   * stored, the names changed, it is past its renewal point, or `force` (renew) is set.
+   * Ensures a valid certificate for `names` is stored and deployed: look → intent → lock →
+   * recheck → issue → save → deploy. Issues only when none is stored, the names changed, it is
+   * past its renewal point, or `force` (renew) is set.
    */
-  ensure(
-    rawNames: string[],
-    opts: {
-      issuer?: string;
-      origin?: CertOrigin;
-      force?: boolean;
-      signal?: AbortSignal;
-      replaces?: string;
-      /**
-       * Resolve as soon as HAProxy serves the new certificate; the store and the files are written
-       * behind (on-demand: a handshake is waiting). No crash-recovery intent is recorded: the next
-       * handshake for the name asks again.
-       */
-      answerWhenServed?: boolean;
-      /**
-       * Awaited once the store is locked and before issuing; a rejection stops the issue with its
-       * error (on-demand: the ask URL's answer, asked while the store is looked up and locked). An
-       * issuer that signsLocally may sign meanwhile: its result is dropped on a rejection.
-       */
-      approval?: Promise<unknown>;
-    } = {},
-  ): Promise<IssueResult> {
-    if (rawNames.length === 0) throw new UsageError('give at least one name');
-    const names = [...new Set(rawNames.map((n) => validateName(n, { wildcard: true, ip: true })))];
-    checkNameCount(names);
-    const id = certId(names[0]!);
-    const issuerId = opts.issuer ?? this.o.policies?.get(id)?.issuer ?? this.o.defaultIssuer;
-    const issuer = this.o.issuers.get(issuerId);
-    if (!issuer) throw new UsageError(`unknown issuer "${issuerId}"; configured: ${[...this.o.issuers.keys()].join(', ')}`);
+  ensure(rawNames: string[], opts: EnsureOptions = {}): Promise<IssueResult> {
+    const target = this.target(rawNames, opts.issuer);
+    const { id, names } = target;
     const origin = opts.origin ?? 'api';
-    const quick = opts.answerWhenServed === true;
     return this.flights.run(id, async () => {
-      // On-demand skips this unlocked look: the name is not served, so it is rarely stored, and the
-      // look under the lock finds it (each look is a disk read while a handshake waits).
-      const fresh = quick ? undefined : await this.usable(id, names, opts.force);
+      const fresh = opts.force ? undefined : await this.usable(target);
       if (fresh) return { cert: fresh.meta, issued: false, deploy: await this.deploy([fresh]) };
       // Record the intent first: a daemon killed mid-issue finishes it at its next start.
-      if (!quick) await storeWrite(id, this.o.store.putPending({ id, names, issuer: issuerId, origin, requestedAt: new Date().toISOString(), ...(opts.force ? { renew: true } : {}) }));
-      const lock = await this.o.store.lock(`issue/${id}`, { waitMs: ISSUE_LOCK_WAIT_MS, signal: opts.signal });
-      // The intent is for crash recovery only: an issuer's answer (even a refusal) settles it.
-      const settle = async () => {
-        if (!quick) await this.o.store.deletePending(id);
-        await lock.release();
-      };
+      await storeWrite(id, this.o.store.putPending({ id, names, issuer: target.issuer.id, origin, requestedAt: new Date().toISOString(), ...(opts.force ? { renew: true } : {}) }));
+      const { found, settle } = await this.lockAndRecheck(target, { ...opts, intent: true });
       let stored: StoredCert;
-      let again: StoredCert | undefined;
       try {
-        // Lock, check again, then work: another daemon may have finished while we waited.
-        const looking = opts.force ? undefined : this.usable(id, names, false);
-        // A local CA's signature has no effect outside this process: on-demand signs while the look
-        // (a disk read) and the ask URL are in flight, and drops the result if either says no.
-        const signed = quick && issuer.signsLocally ? this.startIssue(id, names, issuer, opts) : undefined;
-        signed?.bundle.catch(() => undefined);
-        again = await looking;
-        if (!again) await opts.approval;
-        stored = again ?? (await this.issue(id, names, issuer, origin, signed ?? this.startIssue(id, names, issuer, opts)));
-        if (!quick && !again) await this.save(stored);
+        stored = found ?? (await this.issue(target, origin, this.startIssue(target, opts)));
+        if (!found) await this.save(stored);
+      } finally {
+        await settle();
+      }
+      return { cert: stored.meta, issued: !found, deploy: await this.deploy([stored]) };
+    });
+  }
+
+  /**
+   * A certificate for an SNI a handshake waits for: lock → recheck + approval + local sign →
+   * deploy → save behind. Resolves as soon as HAProxy serves it; the store and the files are
+   * written behind (see `drain`), the lock held until the store has it so no other daemon issues
+   * the name meanwhile. No crash intent is recorded: the next handshake for the name asks again.
+   * Joins an `ensure` of the same certificate in flight.
+   */
+  ensureForHandshake(rawName: string, opts: HandshakeOptions = {}): Promise<IssueResult> {
+    const target = this.target([rawName], opts.issuer);
+    const { id, issuer } = target;
+    return this.flights.run(id, async () => {
+      // No unlocked look first: the name is not served, so it is rarely stored, and the look under
+      // the lock finds it (each look is a disk read while a handshake waits).
+      let signed: Signing | undefined;
+      const { found, settle } = await this.lockAndRecheck(target, { signal: opts.signal, intent: false }, () => {
+        // A local CA's signature has no effect outside this process: it signs while the look (a
+        // disk read) and the ask URL are in flight, and the result is dropped if either says no.
+        if (!issuer.signsLocally) return;
+        signed = this.startIssue(target, opts);
+        signed.bundle.catch(() => undefined);
+      });
+      const served: UpsertOptions = { answerWhenServed: true };
+      if (found) {
+        await settle();
+        return { cert: found.meta, issued: false, deploy: await this.deploy([found], served) };
+      }
+      let stored: StoredCert;
+      try {
+        await opts.approval;
+        stored = await this.issue(target, 'ondemand', signed ?? this.startIssue(target, opts));
       } catch (err) {
         await settle();
         throw err;
       }
-      const deployOptions = quick ? { answerWhenServed: true } : undefined;
-      if (!quick || again) {
-        await settle();
-        return { cert: stored.meta, issued: !again, deploy: await this.deploy([stored], deployOptions) };
-      }
-      // Stored once served: a handshake waits for the push alone. The lock is held until the store
-      // has it, so no other daemon issues the name meanwhile.
-      const deployed = this.deploy([stored], deployOptions);
+      const deployed = this.deploy([stored], served);
       this.behind.after(deployed, () =>
         this.save(stored)
           .catch((err: Error) => this.o.log.error({ cert: id, err: err.message }, 'could not store the certificate (served until a restart, then issued again)'))
@@ -162,17 +192,20 @@ export class CertService {
   }
 
   /**
-   * The certificates a manual renewal acts on (`renew NAME…` / `renew --all`; imports cannot be renewed): every one with a configured issuer, or those named
-   * (by id or any name). NotFoundError / UsageError for a name before anything is renewed.
+   * The certificates a manual renewal acts on (`renew NAME…` / `renew --all`): every one the rules
+   * call renewable, or those named (by id or any name). NotFoundError, or the rules' refusal, for a
+   * name before anything is renewed.
    */
   async renewalTargets(target: string[] | 'all'): Promise<CertMeta[]> {
     const metas = await this.o.store.listCerts();
-    if (target === 'all') return metas.filter((m) => this.o.issuers.has(m.issuer));
+    const { rules } = this.o;
+    if (target === 'all') return metas.filter((m) => rules.renewable(m));
     return target.map((raw) => {
       const name = validateName(raw, { wildcard: true, ip: true });
       const meta = metas.find((m) => m.id === certId(name) || m.names.includes(name));
       if (!meta) throw new NotFoundError(`no certificate for "${name}"; see \`haproxy-certd list\``);
-      if (!this.o.issuers.has(meta.issuer)) throw new UsageError(`"${meta.id}" was imported (issuer "${meta.issuer}"): import a new one instead`);
+      const refusal = rules.whyNotRenewable(meta);
+      if (refusal) throw refusal;
       return meta;
     });
   }
@@ -181,10 +214,10 @@ export class CertService {
   async renewOne(meta: CertMeta): Promise<IssueResult> {
     try {
       const result = await this.ensure(meta.names, { issuer: meta.issuer, origin: meta.origin, force: true });
-      this.o.metrics?.renewal(meta.id, 'ok', 'manual');
+      this.metrics.renewal(meta.id, 'ok', 'manual');
       return result;
     } catch (err) {
-      this.o.metrics?.renewal(meta.id, 'error', 'manual');
+      this.metrics.renewal(meta.id, 'error', 'manual');
       throw err;
     }
   }
@@ -214,7 +247,7 @@ export class CertService {
     const existed = await this.o.store.deleteCert(id);
     await this.o.store.deletePending(id);
     if (!existed && !this.o.deployer?.has(id)) throw new NotFoundError(`no certificate "${id}"; see \`haproxy-certd list\``);
-    this.o.metrics?.certRemoved(id);
+    this.metrics.certRemoved(id);
     this.o.log.info({ cert: id }, 'removed');
     return { removed: id, names: meta?.names ?? [name], origin: meta?.origin, deploy: await this.o.deployer?.remove([id]) };
   }
@@ -232,7 +265,7 @@ export class CertService {
     for (const meta of await this.o.store.listCerts()) {
       const cert = await this.o.store.loadCert(meta.id);
       if (cert) entries.push(this.entryFor(cert));
-      this.o.metrics?.certStored(meta);
+      this.metrics.certStored(meta);
     }
     return entries;
   }
@@ -260,38 +293,66 @@ export class CertService {
     }
   }
 
+  /** Valid names, the certificate id and its issuer (the request's, else the config's, else the default). */
+  private target(rawNames: string[], issuerId?: string): Target {
+    if (rawNames.length === 0) throw new UsageError('give at least one name');
+    const names = [...new Set(rawNames.map((n) => validateName(n, { wildcard: true, ip: true })))];
+    checkNameCount(names);
+    const id = certId(names[0]!);
+    const chosen = issuerId ?? this.o.policies?.get(id)?.issuer ?? this.o.defaultIssuer;
+    const issuer = this.o.issuers.get(chosen);
+    if (!issuer) throw new UsageError(`unknown issuer "${chosen}"; configured: ${[...this.o.issuers.keys()].join(', ')}`);
+    return { id, names, issuer };
+  }
+
+  /**
+   * Lock, check again, then work: takes the certificate's issue lock, then looks in the store
+   * (unless `force`) — another daemon may have finished while we waited. `meanwhile` runs while
+   * that look is in flight. `intent`: the crash intent written before goes with the lock (the
+   * intent is for crash recovery only: an issuer's answer, even a refusal, settles it).
+   */
+  private async lockAndRecheck(t: Target, o: { force?: boolean; signal?: AbortSignal; intent: boolean }, meanwhile?: () => void): Promise<Held> {
+    const lock = await this.o.store.lock(`issue/${t.id}`, { waitMs: ISSUE_LOCK_WAIT_MS, signal: o.signal });
+    const settle = async () => {
+      if (o.intent) await this.o.store.deletePending(t.id);
+      await lock.release();
+    };
+    try {
+      const looking = o.force ? undefined : this.usable(t);
+      meanwhile?.();
+      return { found: await looking, settle };
+    } catch (err) {
+      await settle();
+      throw err;
+    }
+  }
+
   /** A stored certificate for exactly these names that is not yet due for renewal. */
-  private async usable(id: string, names: string[], force?: boolean): Promise<StoredCert | undefined> {
-    if (force) return undefined;
+  private async usable({ id, names }: Target): Promise<StoredCert | undefined> {
     const cert = await this.o.store.loadCert(id);
     if (!cert) return undefined;
     const same = cert.meta.names.length === names.length && names.every((n) => cert.meta.names.includes(n));
-    return same && !this.dueForRenewal(cert.meta) ? cert : undefined;
-  }
-
-  /** Past its renewal point (without jitter): `ensure` issues a fresh one instead of reusing it. */
-  dueForRenewal(meta: CertMeta, now = Date.now()): boolean {
-    return now >= dueFromLifetime({ notBefore: Date.parse(meta.notBefore), notAfter: Date.parse(meta.notAfter) }, 0, this.o.renewBeforeMs);
+    return same && !this.o.rules.isDue(cert.meta) ? cert : undefined;
   }
 
   /** Asks the issuer; issue() waits for and records the answer. */
-  private startIssue(id: string, names: string[], issuer: Issuer, o: { signal?: AbortSignal; replaces?: string }): Signing {
+  private startIssue({ id, names, issuer }: Target, o: { signal?: AbortSignal; replaces?: string }): Signing {
     const started = performance.now();
     return { started, bundle: issuer.issue({ names, signal: o.signal, keyType: this.o.policies?.get(id)?.keyType, replaces: o.replaces }) };
   }
 
   /** Waits for the issuer's answer (from startIssue) and records it: metrics, log, what to store. */
-  private async issue(id: string, names: string[], issuer: Issuer, origin: CertOrigin, signing: Signing): Promise<StoredCert> {
+  private async issue({ id, names, issuer }: Target, origin: CertOrigin, signing: Signing): Promise<StoredCert> {
     const { started } = signing;
     let bundle: IssuedBundle;
     try {
       bundle = await signing.bundle;
     } catch (err) {
-      this.o.metrics?.issued(issuer.id, 'error', started);
+      this.metrics.issued(issuer.id, 'error', started);
       this.o.log.error({ cert: id, issuer: issuer.id, err: (err as Error).message }, 'issue failed');
       throw err;
     }
-    this.o.metrics?.issued(issuer.id, 'ok', started);
+    this.metrics.issued(issuer.id, 'ok', started);
     const parsed = bundle.facts ? { certPem: bundle.certPem, keyPem: bundle.keyPem, ...bundle.facts } : parseBundle(bundle.certPem, bundle.keyPem);
     const stored = toStored(id, names, issuer.id, origin, parsed);
     this.o.log.info({ cert: id, names, issuer: issuer.id, notAfter: stored.meta.notAfter, ms: Math.round(performance.now() - started) }, 'issued');
@@ -300,7 +361,7 @@ export class CertService {
 
   private async save(stored: StoredCert): Promise<void> {
     await storeWrite(stored.meta.id, this.o.store.saveCert(stored));
-    this.o.metrics?.certStored(stored.meta);
+    this.metrics.certStored(stored.meta);
   }
 
   private async deploy(certs: StoredCert[], o?: UpsertOptions): Promise<DeployOutcome | undefined> {

@@ -32,6 +32,23 @@ export interface PendingIssue {
   renew?: boolean;
 }
 
+/**
+ * A DNS-01 TXT record certd is writing or wrote, kept until it is removed again: written before
+ * the record, deleted after its removal, so leftovers of a failed order or a crash are removed at
+ * the next start or after the next order.
+ */
+export interface DnsRecordEntry {
+  /** Stable for (issuer, fqdn, value); a file name segment. */
+  id: string;
+  issuer: string;
+  /** Where the TXT record is (the CNAME target when delegated), without the trailing dot. */
+  fqdn: string;
+  value: string;
+  /** The zone of the solver that wrote it. */
+  zone: string;
+  writtenAt: string;
+}
+
 export interface Lock {
   readonly key: string;
   /** Releases the lock; safe to call twice. */
@@ -60,6 +77,12 @@ export interface Store {
   putPending(p: PendingIssue): Promise<void>;
   deletePending(id: string): Promise<void>;
   listPending(): Promise<PendingIssue[]>;
+
+  /** Records a DNS-01 TXT record about to be written (see DnsRecordEntry). */
+  putDnsRecord(r: DnsRecordEntry): Promise<void>;
+  /** Forgets one once removed from DNS; a missing id is fine. */
+  deleteDnsRecord(id: string): Promise<void>;
+  listDnsRecords(): Promise<DnsRecordEntry[]>;
 
   getBlob(key: string): Promise<Buffer | undefined>;
   /** `secret` blobs are written 0600. */

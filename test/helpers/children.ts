@@ -66,3 +66,16 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * Stops a child: `signal`, then SIGKILL if it has not exited within `graceMs`; resolves once it
+ * exited. At once when it already has.
+ */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', graceMs = 5_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}

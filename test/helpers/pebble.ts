@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Dns01Solver, Http01Solver } from '../../src/issuers/acme/issuer.js';
 import { freePort } from './ports.js';
-import { killedAtExit } from './children.js';
+import { killedAtExit, stopChild } from './children.js';
 
 const run = promisify(execFile);
 
@@ -63,7 +63,7 @@ export async function startPebble(opts: PebbleOptions): Promise<TestPebble> {
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    await Promise.all(children.map(terminate));
+    await Promise.all(children.map((c) => stopChild(c, 'SIGTERM', 3_000)));
     await rm(dir, { recursive: true, force: true });
   };
   try {
@@ -153,7 +153,7 @@ export async function startPebble(opts: PebbleOptions): Promise<TestPebble> {
       },
     };
     const stopCa = async () => {
-      await terminate(pebble);
+      await stopChild(pebble, 'SIGTERM', 3_000);
       children.splice(children.indexOf(pebble), 1);
     };
     const startCa = async () => {
@@ -282,11 +282,3 @@ function post(url: string, body: unknown): Promise<void> {
   });
 }
 
-async function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
-  await exited;
-  clearTimeout(timer);
-}

@@ -39,3 +39,22 @@ export class DnsUpdateError extends errorKind('CERTD_E_DNS_UPDATE', 'upstream') 
     this.rcode = options?.rcode;
   }
 }
+
+/** A `_acme-challenge` CNAME chain that loops or is longer than we follow: fix the CNAMEs. */
+export class DnsCnameError extends errorKind('CERTD_E_DNS_CNAME', 'input') {}
+
+/** No configured solver's zones contain the name (or its CNAME target): add the zone to a solver. */
+export class DnsNoSolverError extends errorKind('CERTD_E_DNS_NO_SOLVER', 'input') {}
+
+/** The exec hook exited non-zero, was killed at its timeout, or could not be started. */
+export class DnsHookError extends errorKind('CERTD_E_DNS_HOOK', 'upstream') {}
+
+/** An authoritative server did not serve the record within the propagation bound. */
+export class DnsPropagationError extends errorKind('CERTD_E_DNS_PROPAGATION', 'upstream') {
+  /** `host:port` of every server that had not served the value when the wait ended. */
+  readonly lagging: string[];
+  constructor(message: string, lagging: string[], options?: { cause?: unknown }) {
+    super(message, options);
+    this.lagging = lagging;
+  }
+}

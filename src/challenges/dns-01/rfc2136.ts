@@ -3,11 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, InvalidNameError } from '../../core/errors.js';
 import { parseHostPort } from '../../config/fields.js';
 import { DnsTimeoutError, DnsTsigError, DnsUpdateError, DnsUpdateRefusedError } from './errors.js';
-import { checkTxtValue, encodeTxtQuery, encodeUpdate, txtValuesIn, type TxtChange } from './messages.js';
+import { checkTxtValue, encodeUpdate, type TxtChange } from './messages.js';
 import { dnsName, isInZone } from './names.js';
 import { exchange, type DnsEndpoint, type ExchangeOptions } from './transport.js';
+import { queryTxtAt } from './txt-query.js';
 import { signRequest, tsigKeyFromConfig, verifyResponse, type TsigAlgorithm, type TsigKey } from './tsig.js';
-import { readRcode } from './wire.js';
+import { rcodeNameOf, readRcode } from './wire.js';
 
 /** `issuers.*.dns.rfc2136` from certd.yaml, plus the network bounds. */
 export interface Rfc2136Options {
@@ -29,20 +30,6 @@ export interface WaitForTxtOptions {
   intervalMs?: number;
   signal?: AbortSignal;
 }
-
-const RCODES: Record<number, string> = {
-  0: 'NOERROR',
-  1: 'FORMERR',
-  2: 'SERVFAIL',
-  3: 'NXDOMAIN',
-  4: 'NOTIMP',
-  5: 'REFUSED',
-  6: 'YXDOMAIN',
-  7: 'YXRRSET',
-  8: 'NXRRSET',
-  9: 'NOTAUTH',
-  10: 'NOTZONE',
-};
 
 /**
  * Adds and deletes TXT records on an authoritative server with RFC 2136 UPDATE messages signed
@@ -87,16 +74,8 @@ export class Rfc2136Client {
   }
 
   /** The TXT values the server itself serves at `fqdn` now (no recursion). Empty on NXDOMAIN. */
-  async queryTxt(fqdn: string, signal?: AbortSignal): Promise<string[]> {
-    const name = dnsName(fqdn, 'TXT record name');
-    const reply = await exchange(this.#server, encodeTxtQuery(randomInt(0x10000), name), { ...this.#net, signal });
-    const rcode = readRcode(reply);
-    if (rcode === 0 || rcode === 3) return txtValuesIn(reply, name);
-    const rcodeName = RCODES[rcode] ?? `RCODE_${rcode}`;
-    throw new DnsUpdateError(
-      `the DNS server answered ${rcodeName} to a TXT query for ${name}: it must answer queries for zone ${this.zone} from this host`,
-      { rcode: rcodeName },
-    );
+  queryTxt(fqdn: string, signal?: AbortSignal): Promise<string[]> {
+    return queryTxtAt(this.#server, fqdn, { ...this.#net, signal }, `it must answer queries for zone ${this.zone} from this host`);
   }
 
   /**
@@ -151,7 +130,7 @@ export class Rfc2136Client {
     const reply = await exchange(this.#server, message, { ...this.#net, signal });
     const signed = verifyResponse(reply, this.#key, mac);
     const rcode = readRcode(reply);
-    const rcodeName = RCODES[rcode] ?? `RCODE_${rcode}`;
+    const rcodeName = rcodeNameOf(rcode);
     const what = `${change.op === 'add' ? 'adding' : 'deleting'} TXT at ${change.name} in zone ${this.zone}`;
     if (rcode === 0) {
       // An unsigned NOERROR could come from anyone on the path; only a verified one means done.

@@ -10,6 +10,10 @@ export interface Dns01Solver {
   present(fqdn: string, txtValue: string, signal?: AbortSignal): Promise<void>;
   /** Removes what present published; idempotent. The issuer calls it after every present, even a failed one. */
   cleanup(fqdn: string, txtValue: string): Promise<void>;
+  /** Optional: checks the challenge names of an order before it is placed (CNAME loops, no solver). */
+  prepare?(fqdns: readonly string[], signal?: AbortSignal): Promise<void>;
+  /** Optional: removes records a failed clean-up or a crash left; called at start and after each order. */
+  sweep?(): Promise<void>;
 }
 
 export interface Rfc2136SolverOptions extends Rfc2136Options {

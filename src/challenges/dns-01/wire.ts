@@ -145,3 +145,22 @@ function byteAt(msg: Buffer, pos: number): number {
 function malformed(what: string): DnsUpdateError {
   return new DnsUpdateError(`malformed DNS message from the server: ${what}`);
 }
+
+const RCODE_NAMES: Record<number, string> = {
+  0: 'NOERROR',
+  1: 'FORMERR',
+  2: 'SERVFAIL',
+  3: 'NXDOMAIN',
+  4: 'NOTIMP',
+  5: 'REFUSED',
+  6: 'YXDOMAIN',
+  7: 'YXRRSET',
+  8: 'NXRRSET',
+  9: 'NOTAUTH',
+  10: 'NOTZONE',
+};
+
+/** The mnemonic of a DNS rcode (RFC 1035, 2136), e.g. 5 → REFUSED. Pure. */
+export function rcodeNameOf(rcode: number): string {
+  return RCODE_NAMES[rcode] ?? `RCODE_${rcode}`;
+}

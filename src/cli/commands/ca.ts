@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../../core/errors.js';
-import { openStore } from '../../daemon/daemon.js';
+import { openStore } from '../../daemon/assembly.js';
 import { EMBEDDED_ISSUER } from '../../daemon/issuers.js';
 import { initLocalCa } from '../../issuers/local-ca/index.js';
 import { readStoredRoot } from '../../issuers/local-ca/storage.js';

@@ -6,7 +6,7 @@ import { WorkBehind } from '../../core/work-behind.js';
 import { RuntimeClient } from '../runtime/client.js';
 import { DEFAULT_CERT_ID, sameListLine, type DeployEntry } from './entry.js';
 import { DeployFiles } from './files.js';
-import { certWork, InstanceSync, mapWork, type InstanceStatus, type WorkKey } from './instance.js';
+import { certWork, InstanceSync, mapWork, type InstanceClient, type InstanceStatus, type WorkKey } from './instance.js';
 import { noDeployMetrics, type DeployMetrics } from './metrics.js';
 import { ReloadFallback } from './reload.js';
 
@@ -24,7 +24,11 @@ export interface DeployerOptions {
   reconcileEveryMs?: number;
   /** Least time between two fallback reloads of one instance (default 30 s). */
   reloadMinIntervalMs?: number;
+  /** Makes the client of one instance from its runtime address (default: a RuntimeClient). */
+  connect?: (runtime: string) => InstanceClient;
 }
+
+const connectRuntime = (runtime: string): InstanceClient => new RuntimeClient(runtime);
 
 /** Maps the daemon keeps on every instance (files in certDir, loaded by the haproxy-config snippets). */
 export type ManagedMap = 'known' | 'acme';
@@ -112,7 +116,7 @@ export class Deployer {
     const o = this.o;
     const sync = new InstanceSync({
       name,
-      client: new RuntimeClient(runtime),
+      client: (o.connect ?? connectRuntime)(runtime),
       crtList: o.crtList,
       certDir: o.certDir,
       desired: this.desired,

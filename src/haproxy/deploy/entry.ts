@@ -4,6 +4,7 @@ import type { CertBundle } from '../../core/bundle.js';
 import { InvalidPemError } from '../../core/errors.js';
 import { certSerialHex } from '../../crypto/der.js';
 import { firstPemDer } from '../../crypto/pem.js';
+import { formatCrtListLine, type CertTlsOptions, type CrtListLineParts, type CrtListOptions } from '../crtlist/line.js';
 
 /** One certificate as HAProxy should serve it: file, PEM, crt-list line parts. */
 export interface DeployEntry {
@@ -19,8 +20,8 @@ export interface DeployEntry {
   serial: string;
   /** SNI filters of the crt-list line (empty for the default certificate). */
   sni: string[];
-  /** crt-list options, already validated words (e.g. "alpn h2,http/1.1"). */
-  options: string[];
+  /** crt-list options; `caFile` names the client CA below when there is one. */
+  options: CrtListOptions;
   /** In-memory CA for client certificates (mTLS); `path` is also its runtime name. */
   caFile?: { path: string; pem: string };
 }
@@ -31,7 +32,8 @@ export interface EntryInput {
   id: string;
   bundle: CertBundle;
   sni: string[];
-  options?: string[];
+  options?: CertTlsOptions;
+  /** Client CA (mTLS): loaded in memory under clientCaPath, which the line's `ca-file` names. */
   caFilePem?: string;
 }
 
@@ -43,8 +45,7 @@ export function makeDeployEntry(certDir: string, input: EntryInput): DeployEntry
   const leafDer = firstPemDer(input.bundle.certPem, 'CERTIFICATE');
   if (!leafDer) throw new InvalidPemError(`certificate ${input.id}: no CERTIFICATE block to deploy`);
   const caPath = clientCaPath(certDir, input.id);
-  const options = [...(input.options ?? [])];
-  if (input.caFilePem && !options.some((o) => o.startsWith('ca-file '))) options.push(`ca-file ${caPath}`);
+  const options: CrtListOptions = input.caFilePem ? { ...input.options, caFile: caPath } : { ...input.options };
   return {
     id: input.id,
     pemPath: join(certDir, `${input.id}.pem`),
@@ -57,16 +58,28 @@ export function makeDeployEntry(certDir: string, input: EntryInput): DeployEntry
   };
 }
 
-/** Where a certificate's client CA (mTLS) is written; also its ca-file name in HAProxy. */
+/** Where a certificate's client CA (mTLS) is written; also its ca-file name in HAProxy, so a restart reads the same name from disk. */
 export function clientCaPath(certDir: string, id: string): string {
   return join(certDir, 'ca', `${id}.pem`);
 }
 
-/** The crt-list line for an entry, as written in the file and sent with `add ssl crt-list`. */
+/** An entry's crt-list line as the runtime client takes it (it renders it with formatCrtListLine). */
+export function crtListLineParts(e: DeployEntry): CrtListLineParts {
+  return { path: e.pemPath, options: e.options, sni: e.sni };
+}
+
+/*
+ * Rendered lines by entry. Entries are never changed once made (a new version is a new object), and
+ * lines are compared often (serves() for every certificate in status, each upsert, each crt-list
+ * write): rendering checks every word and name (~20 µs a line), so each entry is rendered once.
+ */
+const lines = new WeakMap<DeployEntry, string>();
+
+/** The crt-list line for an entry, as written in the file; the runtime client sends the same. */
 export function crtListLine(e: DeployEntry): string {
-  const opts = e.options.length > 0 ? ` [${e.options.join(' ')}]` : '';
-  const sni = e.sni.length > 0 ? ` ${e.sni.join(' ')}` : '';
-  return `${e.pemPath}${opts}${sni}`;
+  let line = lines.get(e);
+  if (line === undefined) lines.set(e, (line = formatCrtListLine(crtListLineParts(e))));
+  return line;
 }
 
 /** True when two entries would produce different crt-list lines. */

@@ -2,14 +2,15 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { forEachLimited } from '../../core/concurrency.js';
 import { removeFileDurable, removeLeftoverFiles, syncDir, writeFileAtomic } from '../../store/fs/atomic-write.js';
+import { ONDEMAND_LUA, ONDEMAND_LUA_FILE } from '../assets/ondemand-lua.js';
 import { crtListLine, type DeployEntry } from './entry.js';
 
 /** How many PEM files are written at once: fsyncs overlap, the disk queue stays short. */
 const WRITE_CONCURRENCY = 16;
 
 /**
- * The on-disk half of a deploy: PEM files (0600), client-CA files and the crt-list, all written
- * atomically, so an HAProxy that (re)starts at any moment reads a complete, consistent set.
+ * The on-disk half of a deploy: PEM files (0600), client-CA files, the crt-list, the maps and the
+ * on-demand Lua action, all written atomically, so an HAProxy that (re)starts at any moment reads a complete, consistent set.
  * Not safe for concurrent calls: the Deployer serializes them.
  */
 export class DeployFiles {
@@ -61,6 +62,17 @@ export class DeployFiles {
     const lines = ['# written by haproxy-certd: edits are overwritten'];
     for (const e of entries) lines.push(crtListLine(e));
     await writeFileAtomic(this.crtListPath, `${lines.join('\n')}\n`, { mode: 0o644 });
+  }
+
+  /** Where the on-demand Lua action is (haproxy.cfg `lua-load`s it). */
+  get luaPath(): string {
+    return join(this.certDir, ONDEMAND_LUA_FILE);
+  }
+
+  /** Writes the on-demand Lua action of this version: HAProxy lua-loads it at start, so before any instance is expected up. */
+  async writeLuaAction(): Promise<void> {
+    await mkdir(this.certDir, { recursive: true });
+    await writeFileAtomic(this.luaPath, ONDEMAND_LUA, { mode: 0o644 });
   }
 
   /** Rewrites a map file: one `key value` per line (HAProxy's map format). */

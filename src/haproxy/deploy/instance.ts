@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { CertdError, HaproxyCommandError, HaproxyMisconfiguredError, HaproxyNotFoundError } from '../../core/errors.js';
 import type { ReloadFallback } from './reload.js';
 import type { RuntimeClient } from '../runtime/client.js';
-import { DEFAULT_CERT_ID, sameListLine, type DeployEntry } from './entry.js';
+import { crtListLineParts, DEFAULT_CERT_ID, sameListLine, type DeployEntry } from './entry.js';
 import type { DeployMetrics } from './metrics.js';
 import { normalizeSerialHex } from '../../crypto/der.js';
 
@@ -26,9 +26,33 @@ export interface InstanceStatus {
   pending: number;
 }
 
+/** What InstanceSync uses of RuntimeClient: the seam its unit tests fill with an in-memory instance. */
+export type InstanceClient = Pick<
+  RuntimeClient,
+  | 'showInfo'
+  | 'showSslCerts'
+  | 'showSslCert'
+  | 'showCrtList'
+  | 'showMap'
+  | 'putCert'
+  | 'putCertAndListEntry'
+  | 'putCaFile'
+  | 'addCrtListEntry'
+  | 'delCrtListEntry'
+  | 'delSslCert'
+  | 'delSslCaFile'
+  | 'addMapEntries'
+  | 'setMap'
+  | 'delMap'
+  | 'close'
+>;
+
+/** What InstanceSync uses of ReloadFallback. */
+export type InstanceReload = Pick<ReloadFallback, 'request'>;
+
 export interface InstanceOptions {
   name: string;
-  client: RuntimeClient;
+  client: InstanceClient;
   crtList: string;
   /** Only certificates under this directory are ours to add and remove. */
   certDir: string;
@@ -44,7 +68,7 @@ export interface InstanceOptions {
   /** The runtime address, for status output. */
   runtime?: string;
   /** Hitless reload for changes the runtime API refuses (needs the instance's master socket). */
-  reload?: ReloadFallback;
+  reload?: InstanceReload;
   /** Resolves once the file writes started so far are done (a reload must find them). */
   filesWritten?: () => Promise<void>;
 }
@@ -354,7 +378,7 @@ export class InstanceSync {
     }
     if (have && have.sha1 === want.sha1 && sameListLine(have, want)) return;
     if (want.caFile && want.caFile.pem !== have?.caFile?.pem) await client.putCaFile(want.caFile.path, want.caFile.pem);
-    const line = { path: want.pemPath, options: want.options, sni: want.sni };
+    const line = crtListLineParts(want);
     if (!have) {
       // New on this instance: certificate and crt-list line in two round trips.
       await client.putCertAndListEntry(crtList, line, want.pem);
@@ -424,7 +448,7 @@ export class InstanceSync {
       } else if (path.startsWith(`${certDir}/`)) {
         // Ours, not desired any more: remember it so apply() removes it.
         const id = `stale:${path}`;
-        this.served.set(id, { id, pemPath: path, pem: '', sha1: '', serial: '', sni: [], options: [] });
+        this.served.set(id, { id, pemPath: path, pem: '', sha1: '', serial: '', sni: [], options: {} });
         this.dirty.add(certWork(id));
       }
     }

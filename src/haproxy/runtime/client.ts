@@ -8,7 +8,8 @@ import {
   HaproxyUnreachableError,
 } from '../../core/errors.js';
 import { formatRuntimeAddress, parseRuntimeAddress, type RuntimeAddress } from './address.js';
-import { checkCrtListOption, checkMapWord, checkPath, checkSniFilter, sanitizePem } from './args.js';
+import { formatCrtListLine, type CrtListLineParts } from '../crtlist/line.js';
+import { checkMapWord, checkPath, sanitizePem } from './args.js';
 import { SerialQueue } from './queue.js';
 import {
   type CrtListEntry,
@@ -65,14 +66,8 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
-/** A crt-list line to add: `path [options] sni…`. */
-export interface CrtListLine {
-  path: string;
-  /** `keyword` or `keyword value`, e.g. "alpn h2,http/1.1", "ssl-min-ver TLSv1.2". */
-  options?: readonly string[];
-  /** SNI filters; none means the certificate's own names. */
-  sni?: readonly string[];
-}
+/** A crt-list line to add: `path [options] sni…` (rendered as in the crt-list file). */
+export type CrtListLine = CrtListLineParts;
 
 export type { CrtListEntry, MapEntry, RuntimeInfo, SslCertDetails, StoreListing };
 
@@ -640,13 +635,14 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** `add ssl crt-list` for one line, checked before anything is sent, and the check of its reply. */
-function crtListAdd(list: string, entry: CrtListLine): { path: string; command: SessionCommand; check: (reply: string) => void } {
+/**
+ * `add ssl crt-list` for one line, checked before anything is sent, and the check of its reply.
+ * The payload is the crt-list file's line for the same entry (formatCrtListLine renders both).
+ */
+export function crtListAdd(list: string, entry: CrtListLine): { path: string; command: SessionCommand; check: (reply: string) => void } {
   checkPath(list, 'crt-list');
-  const path = checkPath(entry.path);
-  const options = (entry.options ?? []).map(checkCrtListOption);
-  const sni = (entry.sni ?? []).map(checkSniFilter);
-  const line = [path, options.length > 0 ? `[${options.join(' ')}]` : '', ...sni].filter(Boolean).join(' ');
+  const line = formatCrtListLine(entry);
+  const path = entry.path;
   const command = `add ssl crt-list ${list}`;
   return {
     path,

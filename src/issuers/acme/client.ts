@@ -204,6 +204,15 @@ export class AcmeClient {
     return parseChallenge(this.json(res, 'challenge'));
   }
 
+  /**
+   * Deactivates an authorization (RFC 8555 §7.5.2): an order given up on is then invalid at the
+   * CA at once instead of pending until it expires.
+   */
+  async deactivateAuthorization(url: string, signal?: AbortSignal): Promise<AcmeAuthorization> {
+    const res = await this.post(url, { status: 'deactivated' }, 'authorization deactivation', { signal });
+    return parseAuthorization(this.json(res, 'authorization'), url);
+  }
+
   /** Polls an authorization until it leaves `pending` (honouring Retry-After, bounded). */
   waitForAuthorization(url: string, opts: WaitOptions = {}): Promise<AcmeAuthorization> {
     return pollUntil((signal) => this.fetchAuthorization(url, signal), (a) => a.status !== 'pending', {

@@ -38,6 +38,10 @@ export interface Dns01Solver {
   /** `fqdn` is `_acme-challenge.<domain>` (no trailing dot); `txtValue` is base64url(sha256(keyAuthorization)). */
   present(fqdn: string, txtValue: string, signal?: AbortSignal): Promise<void>;
   cleanup(fqdn: string, txtValue: string): Promise<void>;
+  /** Optional: checks an order's challenge names before the order is placed (a CNAME loop fails here). */
+  prepare?(fqdns: readonly string[], signal?: AbortSignal): Promise<void>;
+  /** Optional: removes records left by failed clean-ups or a crash; called after each order and by removeLeftovers(). */
+  sweep?(): Promise<void>;
 }
 
 export type AcmeChallengeType = 'http-01' | 'dns-01';
@@ -125,8 +129,26 @@ export class AcmeIssuer implements Issuer {
     const replaces = req.replaces !== undefined ? replacedCertId(req.replaces) : undefined;
     const { privateKey } = await generateKeyPair(req.keyType ?? this.keyType);
     const csr = buildCsr(privateKey, names);
-    const certPem = await this.withAccount(signal, (client) => this.obtain(client, names, csr.der, replaces, signal));
-    return this.checked(certPem, privateKey, names);
+    const dns01 = this.opts.challenge === 'dns-01' ? this.opts.solvers['dns-01'] : undefined;
+    // Before the order: a name that cannot be answered must not leave one pending at the CA.
+    await dns01?.prepare?.(names.map(challengeName), signal);
+    try {
+      const certPem = await this.withAccount(signal, (client) => this.obtain(client, names, csr.der, replaces, signal));
+      return this.checked(certPem, privateKey, names);
+    } finally {
+      if (dns01) await this.removeLeftovers();
+    }
+  }
+
+  /**
+   * Removes DNS-01 records that earlier clean-ups could not (they are kept in the store until
+   * removed); failures go to onWarning and are tried again after the next order. The daemon calls
+   * it at start. Never throws.
+   */
+  async removeLeftovers(): Promise<void> {
+    await this.opts.solvers['dns-01']?.sweep?.().catch((err: unknown) => {
+      this.warn(new Error(`issuer "${this.id}": removing leftover DNS-01 records failed: ${String(err)}`));
+    });
   }
 
   /**
@@ -247,7 +269,10 @@ export class AcmeIssuer implements Issuer {
   ): Promise<string> {
     let order = await this.newOrder(client, names, replaces, signal);
     if (order.status === 'pending') {
-      await this.authorize(client, order, signal);
+      await this.authorize(client, order, signal).catch(async (err: unknown) => {
+        await this.abandon(client, order);
+        throw err;
+      });
       order = await client.waitForOrder(order.url, { signal });
     }
     if (order.status === 'ready') order = await client.finalize(order, csrDer, signal);
@@ -274,16 +299,37 @@ export class AcmeIssuer implements Issuer {
   }
 
   /**
-   * Completes every authorization of the order in parallel. The first failure aborts the others;
-   * all settle (and so clean up) before it is thrown.
+   * Deactivates the order's authorizations that are still pending after a failed or cancelled
+   * authorize, so the CA holds no pending order of ours. Not bound to the caller's signal (it may
+   * be the reason); failures only warn.
+   */
+  private async abandon(client: AcmeClient, order: AcmeOrder): Promise<void> {
+    await Promise.all(
+      order.authorizations.map(async (url) => {
+        try {
+          const authz = await client.getAuthorization(url);
+          if (authz.status === 'pending') await client.deactivateAuthorization(url);
+        } catch (err) {
+          this.warn(new Error(`issuer "${this.id}": could not deactivate authorization ${url}: ${String(err)}`));
+        }
+      }),
+    );
+  }
+
+  /**
+   * Completes every authorization of the order in parallel. Every response is in place before the
+   * CA is asked to validate any: a name and its wildcard share one TXT name, and a CA resolver that
+   * cached the answer with only the first value would fail the second. The first failure aborts
+   * the others; all settle (and so clean up) before it is thrown.
    */
   private async authorize(client: AcmeClient, order: AcmeOrder, signal: AbortSignal | undefined): Promise<void> {
     const siblings = new AbortController();
     const shared = signal ? AbortSignal.any([signal, siblings.signal]) : siblings.signal;
+    const allPresented = countdown(order.authorizations.length);
     let first: unknown;
     const results = await Promise.allSettled(
       order.authorizations.map((url) =>
-        this.authorizeOne(client, url, shared).catch((err: unknown) => {
+        this.authorizeOne(client, url, shared, allPresented).catch((err: unknown) => {
           if (first === undefined) {
             first = err;
             siblings.abort(err);
@@ -295,7 +341,25 @@ export class AcmeIssuer implements Issuer {
     if (results.some((r) => r.status === 'rejected')) throw first;
   }
 
-  private async authorizeOne(client: AcmeClient, url: string, signal: AbortSignal): Promise<void> {
+  /** One authorization; arrives at `allPresented` once, when presented or when it ends otherwise. */
+  private async authorizeOne(client: AcmeClient, url: string, signal: AbortSignal, allPresented: Countdown): Promise<void> {
+    let arrived = false;
+    const arrive = () => {
+      if (!arrived) allPresented.arrive();
+      arrived = true;
+    };
+    try {
+      await this.presentAndValidate(client, url, signal, async () => {
+        arrive();
+        await untilAborted(allPresented.done, signal);
+      });
+    } finally {
+      arrive();
+    }
+  }
+
+  /** `othersPresented` resolves once every authorization of the order has its response in place. */
+  private async presentAndValidate(client: AcmeClient, url: string, signal: AbortSignal, othersPresented: () => Promise<void>): Promise<void> {
     const authz = await client.getAuthorization(url, signal);
     const name = authzName(authz);
     // A CA may reuse an authorization this account completed recently.
@@ -309,6 +373,7 @@ export class AcmeIssuer implements Issuer {
     const presented = this.presenter(authz, client.keyAuthorization(challenge.token), challenge.token);
     try {
       await presented.present(signal);
+      await othersPresented();
       if (challenge.status === 'pending') await client.respondChallenge(challenge.url, signal);
       const done = await client.waitForAuthorization(url, { signal });
       if (done.status !== 'valid') throw authzFailure(done, name, this.opts.challenge);
@@ -325,8 +390,7 @@ export class AcmeIssuer implements Issuer {
       return { present: (signal) => solver.present(token, keyAuthorization, signal), cleanup: () => solver.cleanup(token) };
     }
     const solver = this.opts.solvers['dns-01']!;
-    // RFC 8555 §8.4: the record is at _acme-challenge of the base domain, also for a wildcard.
-    const fqdn = `_acme-challenge.${authz.identifier.value}`;
+    const fqdn = challengeName(authz.identifier.value);
     const txt = createHash('sha256').update(keyAuthorization).digest('base64url');
     return { present: (signal) => solver.present(fqdn, txt, signal), cleanup: () => solver.cleanup(fqdn, txt) };
   }
@@ -350,6 +414,30 @@ function replacedCertId(certPem: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `done` resolves once arrive() was called `n` times (each party calls it once). */
+interface Countdown {
+  arrive(): void;
+  done: Promise<void>;
+}
+
+function countdown(n: number): Countdown {
+  let left = n;
+  let open!: () => void;
+  const done = new Promise<void>((resolve) => (open = resolve));
+  if (left <= 0) open();
+  return {
+    arrive: () => {
+      if (--left === 0) open();
+    },
+    done,
+  };
+}
+
+/** RFC 8555 §8.4: the record is at _acme-challenge of the base domain, also for a wildcard. */
+function challengeName(name: string): string {
+  return `_acme-challenge.${name.replace(/^\*\./, '')}`;
 }
 
 function authzName(authz: AcmeAuthorization): string {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { StoreCorruptError, StoreLockedError } from '../../core/errors.js';
-import type { CertMeta, Lock, LockOptions, PendingIssue, Store, StoredCert } from '../store.js';
+import type { CertMeta, DnsRecordEntry, Lock, LockOptions, PendingIssue, Store, StoredCert } from '../store.js';
 import { ensureDir, fsErrorCode, removeFileDurable, removeLeftoverFiles, writeFileAtomic } from './atomic-write.js';
 import { acquireFileLock, describeOwner, FileLock, isBreakTokenName, removeStaleLocks, tryAcquireFileLock } from './file-lock.js';
 import { checkCertId, checkStoreKey, isCertId } from './keys.js';
@@ -25,7 +25,7 @@ const FORMAT = 1;
 const LEFTOVER_AGE_MS = 60_000;
 /** How often the daemon holding the store sweeps leftovers (so none lives much past LEFTOVER_AGE_MS). */
 const SWEEP_EVERY_MS = 15_000;
-const SUBDIRS = ['certs', 'pending', 'blobs', 'locks'];
+const SUBDIRS = ['certs', 'pending', 'blobs', 'locks', 'dns-records'];
 /** Held by a running daemon for its whole life (one daemon per dataDir). */
 const DAEMON_LOCK = 'daemon';
 /** Bounds open files while listing thousands of certificates. */
@@ -33,11 +33,12 @@ const READ_CONCURRENCY = 16;
 
 const CERT_META_STRINGS = ['id', 'issuer', 'origin', 'notBefore', 'notAfter', 'serial', 'fingerprint', 'updatedAt'] as const;
 const PENDING_STRINGS = ['id', 'issuer', 'origin', 'requestedAt'] as const;
+const DNS_RECORD_STRINGS = ['id', 'issuer', 'fqdn', 'value', 'zone', 'writtenAt'] as const;
 
 /**
  * Store on a local (or shared POSIX) file system under `dataDir`:
  * `certs/<id>.json` (cert, key and meta in one file, 0600), `pending/<id>.json`, `blobs/<key>`,
- * `locks/<key>.lock`; directories 0700.
+ * `locks/<key>.lock`, `dns-records/<id>.json`; directories 0700.
  * Every method is safe to call concurrently, from this process and from other processes using the
  * same directory: writes are atomic renames, locks are O_EXCL files with a lease.
  */
@@ -121,6 +122,28 @@ export class FsStore implements Store {
     return pending.sort((a, b) => compare(a.requestedAt, b.requestedAt) || compare(a.id, b.id));
   }
 
+  async putDnsRecord(r: DnsRecordEntry): Promise<void> {
+    const path = this.#dnsRecordPath(r.id);
+    await this.#init();
+    const file = { format: FORMAT, record: r };
+    const problem = dnsRecordProblem(file, r.id);
+    if (problem) throw new StoreCorruptError(`refusing to save DNS record ${r.id}: it ${problem}`);
+    await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o644 });
+  }
+
+  async deleteDnsRecord(id: string): Promise<void> {
+    const path = this.#dnsRecordPath(id);
+    await this.#init();
+    await removeFileDurable(path);
+  }
+
+  /** DNS records to remove, oldest first; corrupt files are skipped and reported to onWarning. */
+  async listDnsRecords(): Promise<DnsRecordEntry[]> {
+    await this.#init();
+    const records = await this.#readAll('dns-records', parseDnsRecordFile);
+    return records.sort((a, b) => compare(a.writtenAt, b.writtenAt) || compare(a.id, b.id));
+  }
+
   async getBlob(key: string): Promise<Buffer | undefined> {
     const path = join(this.dataDir, 'blobs', checkStoreKey(key, 'blob key'));
     await this.#init();
@@ -187,6 +210,10 @@ export class FsStore implements Store {
 
   #pendingPath(id: string): string {
     return join(this.dataDir, 'pending', `${checkCertId(id)}.json`);
+  }
+
+  #dnsRecordPath(id: string): string {
+    return join(this.dataDir, 'dns-records', `${checkCertId(id)}.json`);
   }
 
   async #lockPath(key: string): Promise<string> {
@@ -276,6 +303,21 @@ function parsePendingFile(text: string, path: string, id: string): PendingIssue 
   const problem = pendingProblem(v, id);
   if (problem) throw corrupt(path, problem);
   return v.pending as PendingIssue;
+}
+
+function parseDnsRecordFile(text: string, path: string, id: string): DnsRecordEntry {
+  const v = parseJson(text, path);
+  const problem = dnsRecordProblem(v, id);
+  if (problem) throw corrupt(path, problem);
+  return v.record as DnsRecordEntry;
+}
+
+function dnsRecordProblem(v: Record<string, unknown>, id: string): string | undefined {
+  const r = v.record;
+  const ok = v.format === FORMAT && isObject(r) && DNS_RECORD_STRINGS.every((f) => typeof r[f] === 'string');
+  if (!ok) return `is not a format-${FORMAT} DNS record (string ${DNS_RECORD_STRINGS.join(', ')})`;
+  if (r.id !== id) return `holds record ${JSON.stringify(r.id)}, not ${JSON.stringify(id)}`;
+  return undefined;
 }
 
 /** What is wrong with a certificate file's content, checked on save and on load. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dueFromLifetime, dueFromWindow, nextRetry } from './plan.js';
+import { dueFromLifetime, dueFromWindow, nextRetry, RenewalRules } from './renewal-rules.js';
 
 const DAY = 86_400_000;
 
@@ -32,4 +32,26 @@ test('backoff doubles, caps, honours Retry-After, never past expiry', () => {
   assert.equal(nextRetry(0, 1, rules, 1e9, 60_000), 60_000);
   assert.equal(nextRetry(0, 5, rules, 5_000), 4_000);
   assert.equal(nextRetry(0, 5, rules, 500), 1_000, 'always at least baseMs ahead: never a tight loop');
+});
+
+test('RenewalRules: only certificates of configured issuers are renewable, never imports or sources', () => {
+  const rules = new RenewalRules({ issuerIds: ['internal'] });
+  assert.equal(rules.renewable({ id: 'a', issuer: 'internal', origin: 'config' }), true);
+  assert.equal(rules.renewable({ id: 'a', issuer: 'internal', origin: 'ondemand' }), true);
+  assert.equal(rules.renewable({ id: 'a', issuer: 'import', origin: 'import' }), false);
+  assert.equal(rules.renewable({ id: 'a', issuer: 'internal', origin: 'source' }), false);
+  assert.match(rules.whyNotRenewable({ id: 'a', issuer: 'import', origin: 'import' })!.message, /was imported .*import a new one instead/);
+  assert.match(rules.whyNotRenewable({ id: 'a', issuer: 'gone', origin: 'api' })!.message, /"gone", which the config no longer has/);
+});
+
+test('RenewalRules: one due rule with renewBefore for the scheduler (jitter) and for reuse (none)', () => {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const meta = { notBefore: iso(0), notAfter: iso(90 * DAY) };
+  const rules = new RenewalRules({ issuerIds: [], renewBeforeMs: 10 * DAY });
+  assert.equal(rules.dueAt(meta, 0), 80 * DAY);
+  assert.equal(rules.dueAt(meta, 1), 80 * DAY - 3_600_000);
+  assert.equal(rules.isDue(meta, 80 * DAY - 1), false);
+  assert.equal(rules.isDue(meta, 80 * DAY), true);
+  assert.equal(new RenewalRules({ issuerIds: [] }).isDue(meta, 60 * DAY), true, 'two thirds without renewBefore');
+  assert.deepEqual(new RenewalRules({ issuerIds: [] }).backoff, { baseMs: 60_000, capMs: 6 * 3_600_000 });
 });

@@ -1,0 +1,371 @@
+/**
+ * Scale (issue #14): one daemon process (`haproxy-certd run`, the built CLI, as in production) with
+ * N certificates from the local CA and two real HAProxy instances, at N = 1,000 and 10,000
+ * (`--sizes 1000,10000,100000` for more). Per N, in one run:
+ *
+ *  - ingest: N names through `POST /v1/certs`, 32 clients at once → certificates per second;
+ *  - one update at N: `POST /v1/certs` of one new name until a handshake presents it (p50/p95),
+ *    with both instances up, then with the second one stopped (ratio, goal ≤ 1.2×);
+ *  - listing: `list --json` (the CLI process), `GET /v1/certs`, `GET /v1/certs?limit=100`, the
+ *    status page (p50 of 5);
+ *  - idle: CPU seconds of the daemon and of each HAProxy worker over IDLE seconds with nothing
+ *    changing (goal < 2 % of one core each);
+ *  - restart: SIGTERM, start again: until the API answers, until both instances report nothing
+ *    pending; the daemon's RSS then, per certificate above its RSS with none stored.
+ *
+ * Failures are counted per step and printed; the bench always finishes. A full run refreshes the
+ * scale section of bench/RESULTS.md; `--quick` (N = 300, short idle) only prints.
+ *
+ * Run: npm run bench:scale            (N = 1,000 and 10,000; ~15 minutes on 2 cores today)
+ *      npm run bench:scale -- --quick
+ *      npm run bench:scale -- --sizes 1000,10000,100000
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { demoHaproxyConfig } from '../src/haproxy/assets/config.js';
+import { ManagedHaproxy } from '../src/haproxy/managed/managed-haproxy.js';
+import { handshake } from '../test/helpers/tls.js';
+import { freePort } from '../test/helpers/ports.js';
+import { pool } from './lib/handshakes.js';
+import { loadAverage, machineLines } from './lib/machine.js';
+import { waitForQuiet } from './lib/quiet.js';
+import { refreshSection } from './lib/results.js';
+import { median, ms, num, quantile, ratio } from './lib/stats.js';
+import { markdownTable, verdict } from './lib/table.js';
+
+const QUICK = process.argv.includes('--quick');
+const sizesArg = process.argv[process.argv.indexOf('--sizes') + 1];
+const SIZES = process.argv.includes('--sizes') && sizesArg ? sizesArg.split(',').map(Number) : QUICK ? [300] : [1_000, 10_000];
+const INGEST_CLIENTS = 32;
+const SINGLES = QUICK ? 10 : 30;
+const LISTINGS = 5;
+const IDLE_S = QUICK ? 15 : 180;
+const START_WAIT_MS = 600_000;
+const SERVED_WAIT_MS = 60_000;
+const HAPROXY_START_MS = 600_000;
+const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const RESULTS_FILE = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
+const TOKEN = 'bench-scale-token';
+const run = promisify(execFile);
+
+/** Failures per step: printed, never thrown past the step. */
+const failures = new Map<string, number>();
+function fail(step: string, err: unknown): void {
+  failures.set(step, (failures.get(step) ?? 0) + 1);
+  if ((failures.get(step) ?? 0) <= 3) console.error(`# ${step}: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+interface SizeResult {
+  n: number;
+  ingestPerS: number;
+  singleMs: number[];
+  singleOneDownMs: number[];
+  listCliMs: number[];
+  certsAllMs: number[];
+  certsPageMs: number[];
+  statusPageMs: number[];
+  idleDaemonCpuS: number;
+  idleHaproxyCpuS: number[];
+  restartApiMs: number;
+  restartReconciledMs: number;
+  rssBaseKb: number;
+  rssKb: number;
+}
+
+class DaemonProcess {
+  private child?: ChildProcess;
+  constructor(
+    readonly configFile: string,
+    readonly api: string,
+  ) {}
+
+  get pid(): number {
+    return this.child?.pid ?? 0;
+  }
+
+  /** Starts `run`; resolves with the ms until the API answered /v1/status (not 503). */
+  async start(): Promise<number> {
+    const t0 = performance.now();
+    this.child = spawn(process.execPath, [CLI, '--config', this.configFile, 'run'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, CERTD_LOG_LEVEL: 'warn' },
+    });
+    const deadline = t0 + START_WAIT_MS;
+    for (;;) {
+      if (this.child.exitCode !== null) throw new Error(`the daemon exited (${this.child.exitCode}) while starting`);
+      const res = await this.request('GET', '/v1/status').catch(() => undefined);
+      if (res?.status === 200) return performance.now() - t0;
+      if (performance.now() > deadline) throw new Error(`the daemon's API did not answer within ${START_WAIT_MS} ms`);
+      await sleep(50);
+    }
+  }
+
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null) return;
+    const exited = once(c, 'exit');
+    c.kill('SIGTERM');
+    const forced = setTimeout(() => c.kill('SIGKILL'), 60_000);
+    await exited;
+    clearTimeout(forced);
+  }
+
+  request(method: string, path: string, body?: unknown): Promise<Response> {
+    return fetch(`${this.api}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(300_000),
+    });
+  }
+
+  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.request(method, path, body);
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 200)}`);
+    return JSON.parse(text) as T;
+  }
+
+  /** Until every instance is up with nothing pending (and at least `inSync` served); ms waited. */
+  async reconciled(inSync: number, only?: string[]): Promise<number> {
+    const t0 = performance.now();
+    for (;;) {
+      const s = await this.json<{ instances: { name: string; state: string; pending: number; inSync: number }[] }>('GET', '/v1/status').catch(() => undefined);
+      const ours = s?.instances.filter((i) => !only || only.includes(i.name)) ?? [];
+      if (ours.length > 0 && ours.every((i) => i.state === 'up' && i.pending === 0 && i.inSync >= inSync)) return performance.now() - t0;
+      if (performance.now() - t0 > START_WAIT_MS) throw new Error(`instances not reconciled within ${START_WAIT_MS} ms: ${JSON.stringify(ours)}`);
+      await sleep(100);
+    }
+  }
+}
+
+interface Instance {
+  name: string;
+  haproxy: ManagedHaproxy;
+  tlsPort: number;
+  runtime: string;
+}
+
+async function sleep(msToWait: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, msToWait));
+}
+
+/** utime + stime of a process, in seconds (clock ticks of 100 Hz, as on every Linux here). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function rssKb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? Number.NaN);
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/** Repeats `fn` `times`, each timed; a failed call is counted under `step` and not timed. */
+async function samples(step: string, times: number, fn: (i: number) => Promise<unknown>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < times; i++) {
+    try {
+      out.push(await timed(() => fn(i)));
+    } catch (err) {
+      fail(step, err);
+    }
+  }
+  return out;
+}
+
+/** POST one new name, then handshakes on `port` until its serial is presented. */
+async function oneUpdate(d: DaemonProcess, port: number, name: string): Promise<void> {
+  const res = await d.json<{ cert: { serial: string } }>('POST', '/v1/certs', { names: [name] });
+  const deadline = performance.now() + SERVED_WAIT_MS;
+  for (;;) {
+    const served = await handshake(port, name, { timeoutMs: 5_000 }).catch(() => undefined);
+    if (served?.serial.toLowerCase() === res.cert.serial.toLowerCase()) return;
+    if (performance.now() > deadline) throw new Error(`${name}: serial ${res.cert.serial} not served within ${SERVED_WAIT_MS} ms`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+async function startInstance(dir: string, name: string, crtList: string): Promise<Instance> {
+  const own = join(dir, name);
+  await mkdir(own, { recursive: true });
+  const adminSocket = join(own, 'admin.sock');
+  const tlsPort = await freePort();
+  const haproxy = new ManagedHaproxy({
+    configFile: join(own, 'haproxy.cfg'),
+    configText: demoHaproxyConfig({ adminSocket, crtList, bind: `127.0.0.1:${tlsPort}` }),
+    masterSocket: join(own, 'master.sock'),
+    runtimeSocket: adminSocket,
+    startTimeoutMs: HAPROXY_START_MS,
+  });
+  await haproxy.start();
+  return { name, haproxy, tlsPort, runtime: `unix:${adminSocket}` };
+}
+
+async function measure(n: number): Promise<SizeResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'certd-bench-scale-'));
+  const apiPort = await freePort();
+  const certDir = join(dir, 'certs');
+  const crtList = join(certDir, 'crt-list.txt');
+  const configFile = join(dir, 'certd.yaml');
+  const names = ['h1', 'h2'];
+  await writeFile(
+    configFile,
+    `dataDir: ./data
+haproxy:
+  instances:
+${names.map((h) => `    - { name: ${h}, runtime: "unix:${join(dir, h, 'admin.sock')}" }`).join('\n')}
+  certDir: ./certs
+  crtList: ./certs/crt-list.txt
+issuers:
+  local: { type: local-ca, keyType: ecdsa-p256, validity: 90d }
+api: { listen: "127.0.0.1:${apiPort}", token: ${TOKEN} }
+`,
+  );
+  const daemon = new DaemonProcess(configFile, `http://127.0.0.1:${apiPort}`);
+  const instances: Instance[] = [];
+  const r: SizeResult = {
+    n,
+    ingestPerS: Number.NaN,
+    singleMs: [],
+    singleOneDownMs: [],
+    listCliMs: [],
+    certsAllMs: [],
+    certsPageMs: [],
+    statusPageMs: [],
+    idleDaemonCpuS: Number.NaN,
+    idleHaproxyCpuS: [],
+    restartApiMs: Number.NaN,
+    restartReconciledMs: Number.NaN,
+    rssBaseKb: Number.NaN,
+    rssKb: Number.NaN,
+  };
+  const say = (line: string) => console.log(`# N=${num(n)}: ${line} (load ${loadAverage()})`);
+  try {
+    await daemon.start();
+    for (const h of names) instances.push(await startInstance(dir, h, crtList));
+    await daemon.reconciled(0);
+    r.rssBaseKb = await rssKb(daemon.pid);
+
+    const t0 = performance.now();
+    let ingested = 0;
+    await pool(
+      Array.from({ length: n }, (_, i) => `c${i}.scale.test`),
+      INGEST_CLIENTS,
+      async (name) => {
+        try {
+          await daemon.json('POST', '/v1/certs', { names: [name] });
+          ingested++;
+        } catch (err) {
+          fail('ingest', err);
+        }
+      },
+    );
+    r.ingestPerS = ingested / ((performance.now() - t0) / 1000);
+    say(`ingested ${num(ingested)} at ${num(r.ingestPerS, 1)}/s`);
+    await daemon.reconciled(ingested);
+
+    r.singleMs = await samples('one update (both up)', SINGLES, (i) => oneUpdate(daemon, instances[0]!.tlsPort, `single${i}.scale.test`));
+    say(`one update p50 ${ms(median(r.singleMs))}`);
+
+    r.listCliMs = await samples('list --json', LISTINGS, () => run(process.execPath, [CLI, '--config', configFile, 'list', '--json'], { maxBuffer: 1 << 30 }));
+    r.certsAllMs = await samples('GET /v1/certs', LISTINGS, () => daemon.json('GET', '/v1/certs'));
+    r.certsPageMs = await samples('GET /v1/certs?limit=100', LISTINGS, () => daemon.json('GET', '/v1/certs?limit=100'));
+    r.statusPageMs = await samples('status page', LISTINGS, async () => {
+      const res = await daemon.request('GET', '/');
+      await res.text();
+      if (!res.ok) throw new Error(`status page: ${res.status}`);
+    });
+    say(`list --json p50 ${ms(median(r.listCliMs))}, status page p50 ${ms(median(r.statusPageMs))}`);
+
+    const workers = await Promise.all(instances.map((i) => i.haproxy.workerPid()));
+    const before = await Promise.all([daemon.pid, ...workers].map(cpuSeconds));
+    await sleep(IDLE_S * 1000);
+    const after = await Promise.all([daemon.pid, ...workers].map(cpuSeconds));
+    r.idleDaemonCpuS = after[0]! - before[0]!;
+    r.idleHaproxyCpuS = workers.map((_, i) => after[i + 1]! - before[i + 1]!);
+    say(`idle ${IDLE_S} s: daemon ${num(r.idleDaemonCpuS, 2)} CPU s, HAProxy ${r.idleHaproxyCpuS.map((s) => num(s, 2)).join(' / ')}`);
+
+    await daemon.stop();
+    r.restartApiMs = await daemon.start();
+    r.restartReconciledMs = r.restartApiMs + (await daemon.reconciled(ingested));
+    r.rssKb = await rssKb(daemon.pid);
+    say(`restart: API ${ms(r.restartApiMs)}, reconciled ${ms(r.restartReconciledMs)}, RSS ${num(r.rssKb / 1024, 1)} MiB`);
+
+    await instances[1]!.haproxy.stop();
+    const downSince = performance.now();
+    // The deployer notices at its next push or probe: one update first, not timed.
+    await oneUpdate(daemon, instances[0]!.tlsPort, 'notice-down.scale.test').catch((err) => fail('one update (one down)', err));
+    r.singleOneDownMs = await samples('one update (one down)', SINGLES, (i) => oneUpdate(daemon, instances[0]!.tlsPort, `down${i}.scale.test`));
+    say(`one update, one of two down, p50 ${ms(median(r.singleOneDownMs))} (${ms(performance.now() - downSince)} in all)`);
+  } catch (err) {
+    fail(`N=${n}`, err);
+  } finally {
+    await daemon.stop().catch((err) => fail('stop daemon', err));
+    for (const i of instances) await i.haproxy.stop().catch(() => i.haproxy.kill());
+    await rm(dir, { recursive: true, force: true });
+  }
+  return r;
+}
+
+function report(results: SizeResult[]): string {
+  const col = (f: (r: SizeResult) => string) => results.map(f);
+  const first = results[0]!;
+  const last = results[results.length - 1]!;
+  const perCertKb = (r: SizeResult) => (r.rssKb - r.rssBaseKb) / r.n;
+  const idlePct = (s: number) => (s / IDLE_S) * 100;
+  const rows: string[][] = [
+    ['ingest through `POST /v1/certs` (32 clients)', ...col((r) => `${num(r.ingestPerS, 0)} /s`), 'goal ≥ 1,000 /s', verdict(last.ingestPerS, 1_000, true)],
+    ['one update → served, p50', ...col((r) => ms(median(r.singleMs))), 'goal ≤ 5 ms', verdict(median(last.singleMs), 5)],
+    ['one update → served, p95', ...col((r) => ms(quantile(r.singleMs, 0.95))), '', ''],
+    [`one update p50, largest ÷ smallest N`, ...col((r) => ratio(median(r.singleMs) / median(first.singleMs))), 'goal ≤ 1.3×', verdict(median(last.singleMs) / median(first.singleMs), 1.3)],
+    ['one update p50, one of two instances down ÷ both up', ...col((r) => ratio(median(r.singleOneDownMs) / median(r.singleMs))), 'goal ≤ 1.2×', verdict(median(last.singleOneDownMs) / median(last.singleMs), 1.2)],
+    ['`list --json` (CLI process), p50', ...col((r) => ms(median(r.listCliMs))), 'goal < 300 ms', verdict(median(last.listCliMs), 300)],
+    ['`GET /v1/certs` (all), p50', ...col((r) => ms(median(r.certsAllMs))), '', ''],
+    ['`GET /v1/certs?limit=100`, p50', ...col((r) => ms(median(r.certsPageMs))), 'goal < 300 ms', verdict(median(last.certsPageMs), 300)],
+    ['status page, p50', ...col((r) => ms(median(r.statusPageMs))), 'goal < 300 ms', verdict(median(last.statusPageMs), 300)],
+    [`idle ${IDLE_S} s: daemon CPU, % of a core`, ...col((r) => `${num(idlePct(r.idleDaemonCpuS), 2)} %`), 'goal < 2 %', verdict(idlePct(last.idleDaemonCpuS), 2)],
+    [`idle ${IDLE_S} s: busiest HAProxy worker CPU, % of a core`, ...col((r) => `${num(idlePct(Math.max(...r.idleHaproxyCpuS)), 2)} %`), 'goal < 2 %', verdict(idlePct(Math.max(...last.idleHaproxyCpuS)), 2)],
+    ['restart: API answering', ...col((r) => ms(r.restartApiMs)), 'goal ≤ 5 s', verdict(last.restartApiMs, 5_000)],
+    ['restart: both instances reconciled', ...col((r) => ms(r.restartReconciledMs)), 'goal ≤ 30 s', verdict(last.restartReconciledMs, 30_000)],
+    ['daemon RSS above none stored, per certificate', ...col((r) => `${num(perCertKb(r), 2)} KiB`), 'goal ≤ 2 KiB', verdict(perCertKb(last), 2)],
+  ];
+  return markdownTable(['measure', ...results.map((r) => `N = ${num(r.n)}`), 'goal', `at N = ${num(last.n)}`], rows);
+}
+
+async function main(): Promise<void> {
+  await waitForQuiet((line) => console.log(`# ${line}`));
+  const results: SizeResult[] = [];
+  for (const n of SIZES) results.push(await measure(n));
+  const table = report(results);
+  const failed = [...failures].map(([step, count]) => `${step}: ${count}`).join(', ') || 'none';
+  console.log(`\n${table}\n\nfailures: ${failed}`);
+  if (QUICK || process.argv.includes('--sizes')) return;
+  await refreshSection(
+    RESULTS_FILE,
+    'scale',
+    'Benchmark results',
+    `## Scale: N certificates in one daemon (\`npm run bench:scale\`, ${new Date().toISOString().slice(0, 10)})
+
+${machineLines().join('\n')}
+- one daemon process (\`haproxy-certd run\`, built), local CA (ECDSA P-256), two HAProxy instances on one crt-list;
+  ${SINGLES} single updates and ${LISTINGS} listings per N, idle ${IDLE_S} s; load average at the end ${loadAverage()}
+
+${table}
+
+Failures: ${failed}.`,
+  );
+}
+
+await main();

@@ -1,0 +1,93 @@
+import type { Logger } from 'pino';
+import { MapHttp01Solver } from '../challenges/http-01/map-solver.js';
+import type { Config } from '../config/schema.js';
+import { Deployer } from '../haproxy/deploy/deployer.js';
+import { DEFAULT_CERT_ID, makeDeployEntry } from '../haproxy/deploy/entry.js';
+import type { DeployMetrics } from '../haproxy/deploy/metrics.js';
+import type { Issuer } from '../issuers/issuer.js';
+import { CertService } from '../service/cert-service.js';
+import type { ServiceMetrics } from '../service/metrics.js';
+import { RenewalRules, type BackoffRules } from '../service/renewal-rules.js';
+import { FsStore } from '../store/fs/fs-store.js';
+import type { Store } from '../store/store.js';
+import { loadOrCreateDefaultCert } from './default-cert.js';
+import { createIssuers, defaultIssuerId } from './issuers.js';
+import { policiesFromConfig } from './policies.js';
+
+/** Opens the configured store. */
+export async function openStore(config: Config, log: Logger): Promise<Store> {
+  return FsStore.open(config.dataDir, { onWarning: (err) => log.warn({ err: err.message }, 'store warning') });
+}
+
+/** The deployer's settings that are not in the config (tests shorten them). */
+export interface DeployTuning {
+  /** Restart-detection poll interval per instance (default 1 s). */
+  pollMs?: number;
+  /** Least time between two fallback reloads of one instance (default 30 s). */
+  reloadMinIntervalMs?: number;
+}
+
+export interface AssemblyOptions {
+  log: Logger;
+  metrics?: ServiceMetrics & DeployMetrics;
+  /** Renewal retry backoff (default 1 min doubling to 6 h). */
+  renewBackoff?: BackoffRules;
+  /** Build the deployer too (the daemon); without it the service acts on the store alone (the CLI with no daemon up). */
+  deploy?: DeployTuning;
+}
+
+/** What a certificate flow needs, built from one loaded config. */
+export interface Assembly {
+  store: Store;
+  issuers: ReadonlyMap<string, Issuer>;
+  rules: RenewalRules;
+  service: CertService;
+}
+
+/** With a deployer: HTTP-01 tokens are published through HAProxy's acme.map. */
+export interface DeployingAssembly extends Assembly {
+  deployer: Deployer;
+  http01: MapHttp01Solver;
+}
+
+/**
+ * The one assembly of store, issuers, deployer, renewal rules and CertService from a config, for
+ * the daemon (`deploy` given) and for the CLI acting on the store alone. The store is opened (and,
+ * by the daemon, claimed) by the caller first: issuers and the default certificate write to it.
+ */
+export async function assemble(config: Config, store: Store, o: AssemblyOptions & { deploy: DeployTuning }): Promise<DeployingAssembly>;
+export async function assemble(config: Config, store: Store, o: AssemblyOptions): Promise<Assembly | DeployingAssembly>;
+export async function assemble(config: Config, store: Store, o: AssemblyOptions): Promise<Assembly | DeployingAssembly> {
+  const { certDir } = config.haproxy;
+  const deploying = o.deploy ? await deployerFor(config, store, o, o.deploy) : undefined;
+  const issuers = await createIssuers(config, store, deploying?.http01);
+  const rules = new RenewalRules({ issuerIds: issuers.keys(), renewBeforeMs: config.renewBefore, backoff: o.renewBackoff });
+  const service = new CertService({
+    store,
+    issuers,
+    defaultIssuer: defaultIssuerId(issuers),
+    deployer: deploying?.deployer,
+    certDir,
+    log: o.log,
+    metrics: o.metrics,
+    policies: await policiesFromConfig(config),
+    rules,
+  });
+  return { store, issuers, rules, service, ...deploying };
+}
+
+async function deployerFor(config: Config, store: Store, o: AssemblyOptions, tuning: DeployTuning): Promise<{ deployer: Deployer; http01: MapHttp01Solver }> {
+  const { certDir, crtList, instances, reconcileEvery } = config.haproxy;
+  const deployer = new Deployer({
+    certDir,
+    crtList,
+    instances,
+    defaultEntry: makeDeployEntry(certDir, { id: DEFAULT_CERT_ID, bundle: await loadOrCreateDefaultCert(store), sni: [] }),
+    log: o.log,
+    metrics: o.metrics,
+    pollMs: tuning.pollMs,
+    reconcileEveryMs: reconcileEvery,
+    reloadMinIntervalMs: tuning.reloadMinIntervalMs,
+  });
+  return { deployer, http01: new MapHttp01Solver(deployer) };
+}

@@ -1,0 +1,390 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { errorKind, StoreCorruptError, StoreLockedError } from '../../core/errors.js';
+import type { KeyRing } from '../../crypto/secret-box.js';
+import { checkCertId, checkStoreKey } from '../fs/keys.js';
+import type { CertMeta, CertOrigin, DnsRecordEntry, Lock, LockOptions, PendingIssue, Store, StoredCert } from '../store.js';
+import { migrate } from './migrations.js';
+
+/** PostgreSQL cannot be reached or stopped mid-call: nothing was changed unless said otherwise. */
+export class StoreUnavailableError extends errorKind('CERTD_E_STORE_UNAVAILABLE', 'unavailable') {}
+
+export interface PgStoreOptions {
+  /** postgres://user[:password]@host:port/db[?sslmode=…]; the password may also come from `password`. */
+  url: string;
+  password?: string;
+  /** TLS to the server: `ssl` as node-postgres takes it (ca, rejectUnauthorized…), or from the URL's sslmode. */
+  ssl?: pg.ConnectionConfig['ssl'];
+  keys: KeyRing;
+  /** Pool size per replica (default 10). */
+  maxConnections?: number;
+  /** Bounds a connect and a query (default 10 s each): a hung server fails calls, it does not hang them. */
+  timeoutMs?: number;
+  onWarning?: (err: Error) => void;
+}
+
+const DEFAULT_LEASE_MS = 30_000;
+const DEFAULT_WAIT_MS = 60_000;
+const DAEMON_LOCK = 'daemon';
+/** SQLSTATE classes that mean "the server or the connection went away", not a bad statement. */
+const UNAVAILABLE_SQLSTATE = /^(08|57P0|53)/;
+
+/**
+ * Store in PostgreSQL (several replicas on one database): one row per record, private keys and
+ * secret blobs sealed with the KeyRing (a dump holds no key in clear), locks as leases in
+ * `certd_locks` with a fencing token from one sequence (see docs/DESIGN.md §5). Every method is
+ * safe to call concurrently, from this process and from other replicas.
+ */
+export class PgStore implements Store {
+  readonly #pool: pg.Pool;
+  readonly #keys: KeyRing;
+  readonly #where: string;
+  readonly #onWarning: (err: Error) => void;
+  readonly #locks = new Set<PgLock>();
+
+  private constructor(o: PgStoreOptions) {
+    const timeoutMs = o.timeoutMs ?? 10_000;
+    this.#pool = new pg.Pool({
+      connectionString: o.url,
+      ...(o.password !== undefined ? { password: o.password } : {}),
+      ...(o.ssl !== undefined ? { ssl: o.ssl } : {}),
+      max: o.maxConnections ?? 10,
+      connectionTimeoutMillis: timeoutMs,
+      query_timeout: timeoutMs,
+      idleTimeoutMillis: 30_000,
+      application_name: 'haproxy-certd',
+    });
+    this.#keys = o.keys;
+    this.#where = describeServer(o.url);
+    this.#onWarning = o.onWarning ?? ((err) => process.emitWarning(err));
+    // An idle connection the server closed (a restart) must not crash the process: the next call reconnects.
+    this.#pool.on('error', (err) => this.#onWarning(new StoreUnavailableError(`PostgreSQL at ${this.#where} closed a connection: ${err.message}`, { cause: err })));
+  }
+
+  /** Connects, migrates the schema (see migrations.ts) and returns the store; fails with what is wrong. */
+  static async open(o: PgStoreOptions): Promise<PgStore> {
+    const store = new PgStore(o);
+    try {
+      const client = await store.#connect();
+      try {
+        await migrate(client);
+      } finally {
+        client.release();
+      }
+    } catch (err) {
+      await store.#pool.end().catch(() => undefined);
+      throw store.#wrap(err);
+    }
+    return store;
+  }
+
+  async loadCert(id: string): Promise<StoredCert | undefined> {
+    const row = (await this.#q<CertRow>('SELECT * FROM certd_certs WHERE id = $1', [checkCertId(id)])).rows[0];
+    if (!row) return undefined;
+    const keyPem = this.#keys.open({ keyId: row.key_id, data: row.key_sealed }, `cert:${row.id}`).toString('utf8');
+    return { certPem: row.cert_pem, keyPem, meta: metaOf(row) };
+  }
+
+  async saveCert(cert: StoredCert): Promise<void> {
+    const m = cert.meta;
+    const id = checkCertId(m?.id);
+    if (typeof cert.certPem !== 'string' || typeof cert.keyPem !== 'string' || !Array.isArray(m.names)) {
+      throw new StoreCorruptError(`refusing to save certificate ${id}: it needs string certPem and keyPem and a names list`);
+    }
+    const sealed = this.#keys.seal(cert.keyPem, `cert:${id}`);
+    await this.#q(
+      `INSERT INTO certd_certs (id, names, issuer, origin, not_before, not_after, serial, fingerprint, updated_at, cert_pem, key_id, key_sealed)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+       ON CONFLICT (id) DO UPDATE SET names = $2, issuer = $3, origin = $4, not_before = $5, not_after = $6, serial = $7,
+         fingerprint = $8, updated_at = $9, cert_pem = $10, key_id = $11, key_sealed = $12`,
+      [id, m.names, m.issuer, m.origin, m.notBefore, m.notAfter, m.serial, m.fingerprint, m.updatedAt, cert.certPem, sealed.keyId, sealed.data],
+    );
+  }
+
+  async deleteCert(id: string): Promise<boolean> {
+    return ((await this.#q('DELETE FROM certd_certs WHERE id = $1', [checkCertId(id)])).rowCount ?? 0) > 0;
+  }
+
+  /** Metadata of every certificate, sorted by id (the PEMs and keys are not read). */
+  async listCerts(): Promise<CertMeta[]> {
+    const rows = await this.#q<CertRow>(
+      'SELECT id, names, issuer, origin, not_before, not_after, serial, fingerprint, updated_at FROM certd_certs ORDER BY id COLLATE "C"',
+    );
+    return rows.rows.map(metaOf);
+  }
+
+  async putPending(p: PendingIssue): Promise<void> {
+    const id = checkCertId(p?.id);
+    if (typeof p.requestedAt !== 'string' || !Array.isArray(p.names)) throw new StoreCorruptError(`refusing to save pending request ${id}: it needs requestedAt and a names list`);
+    await this.#q('INSERT INTO certd_pending (id, requested_at, body) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET requested_at = $2, body = $3', [
+      id,
+      p.requestedAt,
+      JSON.stringify(p),
+    ]);
+  }
+
+  async deletePending(id: string): Promise<void> {
+    await this.#q('DELETE FROM certd_pending WHERE id = $1', [checkCertId(id)]);
+  }
+
+  /** Pending requests, oldest first. */
+  async listPending(): Promise<PendingIssue[]> {
+    const rows = await this.#q<{ body: PendingIssue }>('SELECT body FROM certd_pending ORDER BY requested_at COLLATE "C", id COLLATE "C"');
+    return rows.rows.map((r) => r.body);
+  }
+
+  async putDnsRecord(r: DnsRecordEntry): Promise<void> {
+    const id = checkCertId(r?.id);
+    if (typeof r.writtenAt !== 'string' || typeof r.fqdn !== 'string' || typeof r.value !== 'string') throw new StoreCorruptError(`refusing to save DNS record ${id}: it needs string fqdn, value and writtenAt`);
+    await this.#q('INSERT INTO certd_dns_records (id, written_at, body) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET written_at = $2, body = $3', [id, r.writtenAt, JSON.stringify(r)]);
+  }
+
+  async deleteDnsRecord(id: string): Promise<void> {
+    await this.#q('DELETE FROM certd_dns_records WHERE id = $1', [checkCertId(id)]);
+  }
+
+  /** DNS records to remove, oldest first. */
+  async listDnsRecords(): Promise<DnsRecordEntry[]> {
+    const rows = await this.#q<{ body: DnsRecordEntry }>('SELECT body FROM certd_dns_records ORDER BY written_at COLLATE "C", id COLLATE "C"');
+    return rows.rows.map((r) => r.body);
+  }
+
+  async getBlob(key: string): Promise<Buffer | undefined> {
+    const k = checkStoreKey(key, 'blob key');
+    const row = (await this.#q<{ data: Buffer; key_id: string | null }>('SELECT data, key_id FROM certd_blobs WHERE key = $1', [k])).rows[0];
+    if (!row) return undefined;
+    return row.key_id === null ? row.data : this.#keys.open({ keyId: row.key_id, data: row.data }, `blob:${k}`);
+  }
+
+  /** `secret` blobs (the local CA key, ACME account keys) are sealed like private keys. */
+  async putBlob(key: string, data: Buffer | string, opts: { secret?: boolean } = {}): Promise<void> {
+    const k = checkStoreKey(key, 'blob key');
+    const sealed = opts.secret ? this.#keys.seal(data, `blob:${k}`) : { keyId: null, data: Buffer.from(data) };
+    await this.#q('INSERT INTO certd_blobs (key, data, key_id) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET data = $2, key_id = $3', [k, sealed.data, sealed.keyId]);
+  }
+
+  /** Waits for the lease (polling with backoff, bounded by waitMs), or throws StoreLockedError naming the holder. */
+  async lock(key: string, opts: LockOptions = {}): Promise<Lock> {
+    const waitMs = opts.waitMs ?? DEFAULT_WAIT_MS;
+    if (!(waitMs >= 0)) throw new RangeError(`lock wait ${waitMs} ms is invalid: use 0 or more (default ${DEFAULT_WAIT_MS})`);
+    const deadline = Date.now() + waitMs;
+    for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
+      const got = await this.tryLock(key, opts);
+      if (got) return got;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const holder = (await this.#q<{ owner: string; expires_at: Date }>('SELECT owner, expires_at FROM certd_locks WHERE key = $1', [key])).rows[0];
+        const who = holder ? `by ${describeOwner(holder.owner)} (lease until ${holder.expires_at.toISOString()})` : '(it was released just now)';
+        throw new StoreLockedError(`lock ${key} is still held ${who} after waiting ${waitMs} ms; retry later — a lock whose holder died frees itself when its lease expires`);
+      }
+      await abortableSleep(Math.min(delay / 2 + Math.random() * (delay / 2), left), opts.signal);
+    }
+  }
+
+  /**
+   * Takes the lease if free or expired, in one statement (exactly one contender wins), with a new
+   * fencing token; else undefined at once.
+   */
+  async tryLock(key: string, opts: Omit<LockOptions, 'waitMs'> = {}): Promise<Lock | undefined> {
+    const k = checkStoreKey(key, 'lock key');
+    const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
+    if (!(leaseMs >= 30)) throw new RangeError(`lock lease ${leaseMs} ms is too short: use at least 30 ms (default ${DEFAULT_LEASE_MS})`);
+    opts.signal?.throwIfAborted();
+    return this.#take(k, leaseMs);
+  }
+
+  /** One active daemon per store until replicas share the work (the `daemon` lease, refreshed). */
+  async claimForDaemon(onLost: (err: Error) => void): Promise<void> {
+    const got = await this.#take(DAEMON_LOCK, DEFAULT_LEASE_MS, onLost);
+    if (got) return;
+    const holder = (await this.#q<{ owner: string }>('SELECT owner FROM certd_locks WHERE key = $1', [DAEMON_LOCK])).rows[0];
+    throw new StoreLockedError(
+      `the PostgreSQL store at ${this.#where} is in use by another haproxy-certd daemon (${holder ? describeOwner(holder.owner) : 'just released'}): stop it first`,
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#locks].map((l) => l.release().catch(() => undefined)));
+    await this.#pool.end().catch(() => undefined);
+  }
+
+  async #take(key: string, leaseMs: number, onLost?: (err: Error) => void): Promise<PgLock | undefined> {
+    const owner = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+    const row = (
+      await this.#q<{ token: string }>(
+        `INSERT INTO certd_locks (key, owner, token, expires_at) VALUES ($1, $2, nextval('certd_fence'), now() + $3 * interval '1 millisecond')
+         ON CONFLICT (key) DO UPDATE SET owner = EXCLUDED.owner, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at
+           WHERE certd_locks.expires_at <= now()
+         RETURNING token`,
+        [key, owner, leaseMs],
+      )
+    ).rows[0];
+    if (!row) return undefined;
+    const lock = new PgLock(key, row.token, leaseMs, {
+      refresh: async () => ((await this.#q('UPDATE certd_locks SET expires_at = now() + $3 * interval \'1 millisecond\' WHERE key = $1 AND token = $2', [key, row.token, leaseMs])).rowCount ?? 0) > 0,
+      remove: async () => void (await this.#q('DELETE FROM certd_locks WHERE key = $1 AND token = $2', [key, row.token])),
+      lost: (err) => {
+        this.#onWarning(err);
+        onLost?.(err);
+      },
+      released: (l) => this.#locks.delete(l),
+    });
+    this.#locks.add(lock);
+    return lock;
+  }
+
+  async #connect(): Promise<pg.PoolClient> {
+    return this.#pool.connect();
+  }
+
+  async #q<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.#pool.query<R>(sql, params);
+    } catch (err) {
+      throw this.#wrap(err);
+    }
+  }
+
+  /** A connection-level failure becomes StoreUnavailableError naming the server; the rest pass through. */
+  #wrap(err: unknown): unknown {
+    const e = err as { code?: string; message?: string };
+    const connection = typeof e.code === 'string' && (UNAVAILABLE_SQLSTATE.test(e.code) || /^E[A-Z]+$/.test(e.code));
+    const lost = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection timeout/i.test(e.message ?? '');
+    if (!connection && !lost) return err;
+    return new StoreUnavailableError(`PostgreSQL at ${this.#where} is not answering (${e.code ?? e.message}): HAProxy keeps serving what it has; new work waits until the database is back`, {
+      cause: err,
+    });
+  }
+}
+
+interface LockHooks {
+  /** Extends the lease; false when the row is no longer ours (taken over after it expired). */
+  refresh(): Promise<boolean>;
+  remove(): Promise<void>;
+  lost(err: Error): void;
+  released(lock: PgLock): void;
+}
+
+/**
+ * A held lease. `token` grows with every grant of any lock (one sequence): a write fenced with it is
+ * refused once a later holder exists. Refreshed at a third of the lease; a refresh that finds the
+ * row gone, or that cannot reach the database before the lease would run out, means lost: the
+ * holder is told, and must stop writing.
+ */
+export class PgLock implements Lock {
+  #timer: NodeJS.Timeout | undefined;
+  #released: Promise<void> | undefined;
+  #confirmedUntil: number;
+
+  constructor(
+    readonly key: string,
+    readonly token: string,
+    private readonly leaseMs: number,
+    private readonly hooks: LockHooks,
+  ) {
+    this.#confirmedUntil = Date.now() + leaseMs;
+    this.#schedule();
+  }
+
+  /** Whether this holder still knows its lease to be valid (a lost one stops writing at once). */
+  get held(): boolean {
+    return this.#released === undefined && Date.now() < this.#confirmedUntil;
+  }
+
+  release(): Promise<void> {
+    this.#released ??= (async () => {
+      clearTimeout(this.#timer);
+      this.hooks.released(this);
+      await this.hooks.remove();
+    })();
+    return this.#released;
+  }
+
+  #schedule(): void {
+    this.#timer = setTimeout(() => void this.#refresh(), Math.max(10, this.leaseMs / 3));
+    this.#timer.unref();
+  }
+
+  async #refresh(): Promise<void> {
+    if (this.#released) return;
+    const asked = Date.now();
+    const ok = await this.hooks.refresh().catch((err: Error) => err);
+    if (this.#released) return;
+    if (ok === true) {
+      this.#confirmedUntil = asked + this.leaseMs;
+      this.#schedule();
+      return;
+    }
+    if (ok instanceof Error && Date.now() + this.leaseMs / 3 < this.#confirmedUntil) {
+      this.#schedule(); // the database is away: try again while the lease still holds
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#confirmedUntil = 0;
+    this.hooks.released(this);
+    const why = ok instanceof Error ? `the database could not confirm it before its lease ran out (${ok.message})` : 'it was taken over after its lease ran out';
+    this.hooks.lost(new StoreLockedError(`lock ${this.key} (token ${this.token}) is lost: ${why}; its holder stops writing`));
+  }
+}
+
+interface CertRow {
+  id: string;
+  names: string[];
+  issuer: string;
+  origin: CertOrigin;
+  not_before: string;
+  not_after: string;
+  serial: string;
+  fingerprint: string;
+  updated_at: string;
+  cert_pem: string;
+  key_id: string;
+  key_sealed: Buffer;
+}
+
+function metaOf(r: CertRow): CertMeta {
+  return {
+    id: r.id,
+    names: r.names,
+    issuer: r.issuer,
+    origin: r.origin,
+    notBefore: r.not_before,
+    notAfter: r.not_after,
+    serial: r.serial,
+    fingerprint: r.fingerprint,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** "pid 1234 on host db-1" for an owner (hostname:pid:random), as the fs store says it. */
+function describeOwner(owner: string): string {
+  const [host, pid] = owner.split(':');
+  return `pid ${pid} on host ${host}`;
+}
+
+/** host:port/db of a URL, never its password. */
+export function describeServer(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || 5432}${u.pathname}`;
+  } catch {
+    return 'the configured URL';
+  }
+}
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }
+    function onAbort() {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,399 @@
+/**
+ * The store contract, run on every backend: the filesystem store and PostgreSQL 15 (a private
+ * server, test/helpers/postgres.ts). What the typed layer above relies on, whatever holds the data.
+ * PostgreSQL-only properties (encryption at rest, migrations, outages) follow at the end.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { InvalidNameError, StoreLockedError } from '../src/core/errors.js';
+import { KeyRing, StoreKeyError } from '../src/crypto/secret-box.js';
+import { FsStore } from '../src/store/fs/fs-store.js';
+import { StoreSchemaTooNewError } from '../src/store/postgres/migrations.js';
+import { PgStore, StoreUnavailableError, type PgLock } from '../src/store/postgres/pg-store.js';
+import type { PendingIssue, Store, StoredCert } from '../src/store/store.js';
+import { PG_BIN, startPostgres, type Postgres } from './helpers/postgres.js';
+
+const KEY_A = randomBytes(32).toString('base64');
+const KEY_B = randomBytes(32).toString('base64');
+const keys = (text = KEY_A) => KeyRing.parse(text, 'test store.key');
+
+let root: string;
+let server: Postgres;
+let dbs = 0;
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'certd-contract-'));
+  server = await startPostgres();
+});
+after(async () => {
+  await server?.destroy();
+  await rm(root, { recursive: true, force: true });
+});
+
+/** A fresh database on the private server for one test (each backend instance starts empty). */
+async function freshDatabase(): Promise<string> {
+  const name = `t${dbs++}`;
+  await server.psql(`CREATE DATABASE ${name} OWNER certd`);
+  return server.url.replace(/\/certd$/, `/${name}`);
+}
+
+interface Backend {
+  name: string;
+  /** Two handles on one new, empty store (two processes or replicas sharing it). */
+  open(): Promise<[Store, Store]>;
+}
+
+const backends: Backend[] = [
+  {
+    name: 'fs',
+    async open() {
+      const dir = await mkdtemp(join(root, 'fs-'));
+      return [await FsStore.open(dir), await FsStore.open(dir)];
+    },
+  },
+  {
+    name: 'postgres',
+    async open() {
+      const url = await freshDatabase();
+      return [await PgStore.open({ url, keys: keys() }), await PgStore.open({ url, keys: keys() })];
+    },
+  },
+];
+
+function cert(id: string, tag = 'v1'): StoredCert {
+  return {
+    certPem: `-----BEGIN CERTIFICATE-----\n${tag}-cert\n-----END CERTIFICATE-----\n`,
+    keyPem: `-----BEGIN PRIVATE KEY-----\n${tag}-key-${id}\n-----END PRIVATE KEY-----\n`,
+    meta: {
+      id,
+      names: [id.replace(/^_wildcard\./, '*.'), `www.${id.replace(/^_wildcard\./, '')}`],
+      issuer: 'internal',
+      origin: 'api',
+      notBefore: '2025-01-01T00:00:00.000Z',
+      notAfter: '2025-02-01T00:00:00.000Z',
+      serial: `${tag}-serial`,
+      fingerprint: `${tag}-fp`,
+      updatedAt: '2025-01-01T00:00:00.000Z',
+    },
+  };
+}
+
+function pending(id: string, at: string, renew?: boolean): PendingIssue {
+  return { id, names: [id], issuer: 'internal', origin: 'api', requestedAt: at, ...(renew ? { renew } : {}) };
+}
+
+async function closeAll(stores: Store[]): Promise<void> {
+  await Promise.all(stores.map((s) => s.close()));
+}
+
+for (const backend of backends) {
+  describe(`store contract: ${backend.name}`, () => {
+    test('certificates: save, load, list sorted by id, update, delete; the other handle sees each change', async () => {
+      const [a, b] = await backend.open();
+      try {
+        assert.equal(await a.loadCert('a.example'), undefined);
+        await a.saveCert(cert('b.example'));
+        await a.saveCert(cert('a.example'));
+        await a.saveCert(cert('_wildcard.c.example'));
+        assert.deepEqual(await b.loadCert('a.example'), cert('a.example'));
+        assert.deepEqual(
+          (await b.listCerts()).map((m) => m.id),
+          ['_wildcard.c.example', 'a.example', 'b.example'],
+        );
+        assert.deepEqual((await b.listCerts())[1], cert('a.example').meta);
+        await b.saveCert(cert('a.example', 'v2'));
+        assert.equal((await a.loadCert('a.example'))?.meta.serial, 'v2-serial');
+        assert.equal((await a.loadCert('a.example'))?.keyPem, cert('a.example', 'v2').keyPem);
+        assert.equal(await a.deleteCert('a.example'), true);
+        assert.equal(await b.deleteCert('a.example'), false);
+        assert.equal(await b.loadCert('a.example'), undefined);
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
+    test('pending requests: round trip, oldest first, delete is idempotent', async () => {
+      const [a, b] = await backend.open();
+      try {
+        await a.putPending(pending('late.example', '2025-01-02T00:00:00.000Z', true));
+        await a.putPending(pending('early.example', '2025-01-01T00:00:00.000Z'));
+        assert.deepEqual(await b.listPending(), [pending('early.example', '2025-01-01T00:00:00.000Z'), pending('late.example', '2025-01-02T00:00:00.000Z', true)]);
+        await b.deletePending('early.example');
+        await b.deletePending('early.example');
+        assert.deepEqual((await a.listPending()).map((p) => p.id), ['late.example']);
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
+    test('DNS-01 records to remove: round trip, oldest first, delete is idempotent', async () => {
+      const [a, b] = await backend.open();
+      const rec = (id: string, at: string) => ({ id, issuer: 'le', fqdn: `_acme-challenge.${id}`, value: `v-${id}`, zone: 'example.test', writtenAt: at });
+      try {
+        await a.putDnsRecord(rec('late.example', '2025-01-02T00:00:00.000Z'));
+        await a.putDnsRecord(rec('early.example', '2025-01-01T00:00:00.000Z'));
+        assert.deepEqual(await b.listDnsRecords(), [rec('early.example', '2025-01-01T00:00:00.000Z'), rec('late.example', '2025-01-02T00:00:00.000Z')]);
+        await b.deleteDnsRecord('early.example');
+        await b.deleteDnsRecord('early.example');
+        assert.deepEqual((await a.listDnsRecords()).map((r) => r.id), ['late.example']);
+        await assert.rejects(a.putDnsRecord(rec('../x', '2025-01-01T00:00:00.000Z')), InvalidNameError);
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
+    test('blobs: nested keys, strings and buffers, secret or not, missing is undefined', async () => {
+      const [a, b] = await backend.open();
+      try {
+        assert.equal(await a.getBlob('acme/accounts/x.json'), undefined);
+        await a.putBlob('acme/accounts/x.json', '{"k":1}', { secret: true });
+        await a.putBlob('local-ca/root.pem', Buffer.from([0, 1, 2, 255]));
+        assert.equal((await b.getBlob('acme/accounts/x.json'))?.toString(), '{"k":1}');
+        assert.deepEqual(await b.getBlob('local-ca/root.pem'), Buffer.from([0, 1, 2, 255]));
+        await b.putBlob('local-ca/root.pem', 'replaced');
+        assert.equal((await a.getBlob('local-ca/root.pem'))?.toString(), 'replaced');
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
+    test('hostile ids and keys are refused with InvalidNameError, and nothing is written', async () => {
+      const [a, b] = await backend.open();
+      try {
+        for (const id of ['../etc/passwd', 'A.example', 'a b', '', 'x'.repeat(300), "a'; DROP TABLE certd_certs; --"]) {
+          await assert.rejects(a.saveCert(cert(id)), InvalidNameError, id);
+          await assert.rejects(a.loadCert(id), InvalidNameError, id);
+          await assert.rejects(a.putPending(pending(id, '2025-01-01T00:00:00.000Z')), InvalidNameError, id);
+        }
+        for (const key of ['../x', '/abs', 'a//b', '.hidden/x']) {
+          await assert.rejects(a.putBlob(key, 'x'), InvalidNameError, key);
+          await assert.rejects(a.tryLock(key), InvalidNameError, key);
+        }
+        assert.deepEqual(await b.listCerts(), []);
+        assert.deepEqual(await b.listPending(), []);
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
+    test('locks: no lost update in 20 concurrent lock/increment/release cycles from two handles', async () => {
+      const [a, b] = await backend.open();
+      try {
+        await a.putBlob('counter', '0');
+        await Promise.all(
+          Array.from({ length: 20 }, async (_, i) => {
+            const s = i % 2 ? a : b;
+            const l = await s.lock('counter', { waitMs: 120_000 });
+            try {
+              const v = Number((await s.getBlob('counter'))!.toString());
+              await new Promise((r) => setTimeout(r, 2));
+              await s.putBlob('counter', String(v + 1));
+            } finally {
+              await l.release();
+            }
+          }),
+        );
+        assert.equal((await a.getBlob('counter'))?.toString(), '20');
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
+    test('tryLock: undefined while held elsewhere, the lock after release; release twice is fine', async () => {
+      const [a, b] = await backend.open();
+      try {
+        const held = await a.tryLock('issue/x.example');
+        assert.ok(held);
+        assert.equal(await b.tryLock('issue/x.example'), undefined);
+        await held.release();
+        await held.release();
+        const next = await b.tryLock('issue/x.example');
+        assert.ok(next);
+        await next.release();
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
+    test('lock() gives up after waitMs with StoreLockedError naming the holder; an abort stops the wait', async () => {
+      const [a, b] = await backend.open();
+      try {
+        const held = await a.lock('k', { leaseMs: 60_000 });
+        await assert.rejects(b.lock('k', { waitMs: 300 }), (err: Error) => err instanceof StoreLockedError && err.message.includes(`still held by`) && err.message.includes(String(process.pid)));
+        const ac = new AbortController();
+        setTimeout(() => ac.abort(new Error('stopping')), 100);
+        await assert.rejects(b.lock('k', { waitMs: 60_000, signal: ac.signal }), /stopping/);
+        await held.release();
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
+    test('a holder keeps its lock past its lease by refreshing; close() releases what a handle holds', async () => {
+      const [a, b] = await backend.open();
+      try {
+        await a.lock('long', { leaseMs: 300 });
+        await new Promise((r) => setTimeout(r, 1_000));
+        assert.equal(await b.tryLock('long'), undefined, 'still held after 3 leases');
+        await a.close();
+        const got = await b.lock('long', { waitMs: 5_000 });
+        await got.release();
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
+    test('claimForDaemon: a second daemon on the same store is refused, naming the first', async () => {
+      const [a, b] = await backend.open();
+      try {
+        await a.claimForDaemon(() => undefined);
+        await assert.rejects(b.claimForDaemon(() => undefined), (err: Error) => err instanceof StoreLockedError && /in use by another haproxy-certd daemon \(pid \d+ on host/.test(err.message));
+        await a.close();
+        await b.claimForDaemon(() => undefined);
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+  });
+}
+
+describe('postgres store: leases, fencing, keys at rest, schema, outages', () => {
+  test('an expired lease is taken over with a larger fencing token; the old holder is told it lost, and its release leaves the new lease', async () => {
+    const url = await freshDatabase();
+    const lost: Error[] = [];
+    const a = await PgStore.open({ url, keys: keys(), onWarning: (e) => lost.push(e) });
+    const b = await PgStore.open({ url, keys: keys() });
+    try {
+      const first = (await a.lock('own/h1', { leaseMs: 5_000 })) as PgLock;
+      // The holder is cut off (its refreshes stop reaching the row): age its lease out directly.
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      await c.query(`UPDATE certd_locks SET expires_at = now() - interval '1 second' WHERE key = 'own/h1'`);
+      await c.end();
+      const second = (await b.tryLock('own/h1', { leaseMs: 5_000 })) as PgLock;
+      assert.ok(second, 'taken over after the lease ran out');
+      assert.ok(BigInt(second.token) > BigInt(first.token), `fencing token grows: ${first.token} → ${second.token}`);
+      // The old holder's next refresh (a third of its lease) finds the row gone.
+      const deadline = Date.now() + 30_000;
+      while (first.held && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(first.held, false);
+      assert.ok(lost.some((e) => /lock own\/h1 \(token \d+\) is lost: it was taken over/.test(e.message)), lost.map((e) => e.message).join('; '));
+      await first.release();
+      assert.equal(await a.tryLock('own/h1'), undefined, 'the stale release did not free the new holder’s lease');
+      assert.equal(second.held, true);
+      await second.release();
+    } finally {
+      await closeAll([a, b]);
+    }
+  });
+
+  test('a dump holds no private key or secret blob in clear; a wrong key says which key id it needs', async () => {
+    const url = await freshDatabase();
+    const s = await PgStore.open({ url, keys: keys() });
+    const secretBlob = `ACCOUNT-KEY-${randomBytes(8).toString('hex')}`;
+    try {
+      await s.saveCert(cert('dump.example'));
+      await s.putBlob('acme/account.json', secretBlob, { secret: true });
+      await s.putBlob('local-ca/root.pem', 'PUBLIC-ROOT');
+    } finally {
+      await s.close();
+    }
+    const { stdout: dump } = await promisify(execFile)(join(PG_BIN, 'pg_dump'), ['-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', new URL(url).pathname.slice(1)], {
+      maxBuffer: 64 << 20,
+    });
+    // bytea columns are dumped as hex: look for each text both ways.
+    const holds = (text: string) => dump.includes(text) || dump.includes(Buffer.from(text).toString('hex'));
+    assert.ok(holds('v1-cert'), 'the dump is of the right database (certificates are public)');
+    assert.ok(holds('PUBLIC-ROOT'), 'public blobs stay readable');
+    assert.ok(!holds('v1-key-dump.example'), 'no private key in clear');
+    assert.ok(!holds('PRIVATE KEY'), 'no PEM key header either');
+    assert.ok(!holds(secretBlob), 'no secret blob in clear');
+
+    const other = await PgStore.open({ url, keys: keys(KEY_B) });
+    try {
+      await assert.rejects(other.loadCert('dump.example'), (err: Error) => err instanceof StoreKeyError && /sealed with key [0-9a-f]{16}, which the key file does not hold/.test(err.message));
+    } finally {
+      await other.close();
+    }
+    // Rotation's first half: the new key first, the old one still opens what it sealed.
+    const both = await PgStore.open({ url, keys: keys(`${KEY_B}\n${KEY_A}\n`) });
+    try {
+      assert.equal((await both.loadCert('dump.example'))?.keyPem, cert('dump.example').keyPem);
+      assert.equal((await both.getBlob('acme/account.json'))?.toString(), secretBlob);
+    } finally {
+      await both.close();
+    }
+  });
+
+  test('a sealed key moved to another row does not open (bound to its record)', async () => {
+    const url = await freshDatabase();
+    const s = await PgStore.open({ url, keys: keys() });
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      await s.saveCert(cert('one.example'));
+      await s.saveCert(cert('two.example'));
+      await c.query(`UPDATE certd_certs SET key_sealed = (SELECT key_sealed FROM certd_certs WHERE id = 'one.example') WHERE id = 'two.example'`);
+      await assert.rejects(s.loadCert('two.example'), /does not open with key .*belongs to another record/);
+    } finally {
+      await c.end();
+      await s.close();
+    }
+  });
+
+  test('the key file: empty or malformed is refused saying how to make one, never echoing the text', () => {
+    assert.throws(() => KeyRing.parse('', '/etc/haproxy-certd/store.key'), (e: Error) => e instanceof StoreKeyError && /store\.key holds no key: make one with `openssl rand -base64 32/.test(e.message));
+    assert.throws(() => KeyRing.parse('c2hvcnQ=\n', 'k'), (e: Error) => /line 1 is not a base64 32-byte key/.test(e.message) && !e.message.includes('c2hvcnQ'));
+    assert.equal(keys(`# comment\n${KEY_A}\n`).currentId, keys().currentId);
+  });
+
+  test('replicas starting at once migrate once; a schema newer than the binary is refused naming both versions', async () => {
+    const url = await freshDatabase();
+    const opened = await Promise.all(Array.from({ length: 4 }, () => PgStore.open({ url, keys: keys() })));
+    await closeAll(opened);
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      assert.deepEqual((await c.query('SELECT version FROM certd_schema ORDER BY version')).rows, [{ version: 1 }]);
+      await c.query('INSERT INTO certd_schema (version) VALUES (99)');
+    } finally {
+      await c.end();
+    }
+    await assert.rejects(PgStore.open({ url, keys: keys() }), (e: Error) => e instanceof StoreSchemaTooNewError && /version 99, newer than this haproxy-certd knows \(1\)/.test(e.message));
+  });
+
+  test('a server that is not there, or a wrong database: a clear error naming host:port, no password shown', async () => {
+    const port = server.port + 1; // nothing listens there (freePort picked this one for the server only)
+    await assert.rejects(PgStore.open({ url: `postgres://certd:s3cret@127.0.0.1:${port}/certd`, keys: keys(), timeoutMs: 3_000 }), (e: Error) => {
+      return e instanceof StoreUnavailableError && e.message.includes(`127.0.0.1:${port}/certd`) && !e.message.includes('s3cret');
+    });
+    await assert.rejects(PgStore.open({ url: server.url.replace(/\/certd$/, '/nosuchdb'), keys: keys() }), /database "nosuchdb" does not exist/);
+  });
+
+  test('the database stopped mid-work: calls fail with StoreUnavailableError, and the same handle works again once it is back', async () => {
+    const url = await freshDatabase();
+    const warnings: Error[] = [];
+    const s = await PgStore.open({ url, keys: keys(), timeoutMs: 3_000, onWarning: (e) => warnings.push(e) });
+    try {
+      await s.saveCert(cert('before.example'));
+      await server.stop();
+      await assert.rejects(s.saveCert(cert('during.example')), StoreUnavailableError);
+      await assert.rejects(s.listCerts(), (e: Error) => e instanceof StoreUnavailableError && /HAProxy keeps serving what it has/.test(e.message));
+      await server.start();
+      await s.saveCert(cert('after.example'));
+      assert.deepEqual(
+        (await s.listCerts()).map((m) => m.id),
+        ['after.example', 'before.example'],
+      );
+    } finally {
+      await server.start(); // a no-op when it runs
+      await s.close();
+    }
+  });
+});
