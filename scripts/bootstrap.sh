@@ -14,6 +14,7 @@ if [[ "${CERTD_BOOTSTRAP_TEST:-}" == 1 ]]; then
   wanted[systemd-analyze]=systemd; wanted[docker-compose]=docker-compose  # service-file checks
   wanted[promtool]=prometheus  # checks contrib/prometheus/alerts.yml
   wanted[chromium]=chromium  # headless browser for the status page test (driven by playwright-core)
+  wanted[logrotate]=logrotate  # rotates with contrib/logrotate/haproxy-certd
 fi
 missing=()
 # PostgreSQL 15's binaries live off PATH; tests run initdb into temp dirs (test/helpers/postgres.ts).

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selfSigned } from './helpers/certs.js';
@@ -33,11 +34,14 @@ describe('CLI without a daemon: acts on the store, clear errors, exit codes', ()
     assert.match(issued.stdout, /offline\.test, www\.offline\.test: issued, valid until/);
     assert.match(issued.stdout, /daemon not running/);
     const listed = await cli('list');
-    assert.match(listed.stdout, /^NAMES\s+ISSUER/m);
-    assert.match(listed.stdout, /offline\.test, www\.offline\.test\s+internal\s+\S+ \S+\s+(29|30)d\s+-/);
+    assert.match(listed.stdout, /^NAMES\s+ISSUER\s+ORIGIN\s+NOT AFTER/m);
+    assert.match(listed.stdout, /offline\.test, www\.offline\.test\s+internal\s+api\s+\S+ \S+\s+(29|30)d\s+-/);
     const json = JSON.parse((await cli('list', '--json')).stdout);
     assert.equal(json[0].id, 'offline.test');
-    assert.equal((await cli('remove', 'offline.test')).code, 0);
+    const removed = await cli('remove', 'offline.test');
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, /^offline\.test: removed\ndaemon not running: deleted from the store only; an HAProxy that loaded it goes on serving it until `haproxy-certd run` starts/);
+    assert.doesNotMatch(removed.stdout, /saved/);
     const missing = await cli('remove', 'offline.test');
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /CERTD_E_NOT_FOUND/);
@@ -110,10 +114,13 @@ describe('CLI without a daemon: acts on the store, clear errors, exit codes', ()
     assert.match(issued.stderr, /daemon not running/);
     const renewed = JSON.parse((await cli('renew', 'json.test', '--json')).stdout);
     assert.equal(renewed.results[0].cert.id, 'json.test');
-    assert.deepEqual(renewed.summary, { total: 1, issued: 1, pending: 0 });
+    const { ms, ...counts } = renewed.summary;
+    assert.deepEqual(counts, { total: 1, issued: 1, unchanged: 0, failed: [], pending: 0 });
+    assert.equal(typeof ms, 'number');
     const all = await cli('renew', '--all');
     assert.equal(all.code, 0, all.stderr);
-    assert.match(all.stdout, /json\.test: issued[\s\S]*\nrenewed (\d+) of \1 certificate\(s\); 0 not yet served by every instance\n/);
+    assert.match(all.stdout, /json\.test: issued[\s\S]*\nrenewed (\d+) of \1 certificate\(s\), 0 unchanged, 0 failed, in \d+\.\ds; 0 not yet served by every instance\n/);
+    assert.match(all.stdout, /^(\d+)\/\1 \S+: issued/m, 'a plain progress line per certificate when stdout is not a terminal');
     const removed = JSON.parse((await cli('remove', 'json.test', '--json')).stdout);
     assert.deepEqual([removed.removed, removed.names, removed.comesBack], ['json.test', ['json.test'], false]);
     const status = await cli('status', '--json');
@@ -250,6 +257,51 @@ describe('CLI with a daemon and one instance down', () => {
     assert.equal(json.code, 1);
     const doc = JSON.parse(json.stdout);
     assert.deepEqual([doc.via, doc.deploy.ok, doc.deploy.failed.map((f: { instance: string }) => f.instance)], ['daemon', ['h1'], ['h2']]);
+  });
+});
+
+describe('CLI with a daemon and one instance still starting', () => {
+  let stack: Stack;
+  let cfg: string;
+  let silent: Server;
+  const held = new Set<Socket>();
+  before(async () => {
+    // Gives the prompt at once, then answers each command 12 s late (within the client's 15 s
+    // bound) with an empty reply: h3's first reconcile takes ~45 s, and h3 is "starting" meanwhile.
+    silent = createServer((socket) => {
+      held.add(socket);
+      let prompted = false;
+      socket.on('data', () => {
+        if (prompted) setTimeout(() => socket.writable && socket.write('\n> '), 12_000).unref();
+        else socket.write('\n> ');
+        prompted = true;
+      });
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    stack = await startStack({}, {}, { moreInstances: [{ name: 'h3', runtime: `tcp:127.0.0.1:${port}` }] });
+    cfg = join(stack.dir, 'certd.yaml');
+    await writeFile(cfg, `dataDir: ./data\nhaproxy: { certDir: ./certs }\napi: { listen: "${stack.config.api.listen}" }\n`);
+  });
+  after(async () => {
+    await stack.stop();
+    for (const socket of held) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  });
+
+  test('status shows an instance in state starting and exits 1 for it: it is not in sync yet', async () => {
+    const [r, text] = await Promise.all([runCli(['--config', cfg, 'status', '--json']), runCli(['--config', cfg, 'status'])]);
+    const doc = JSON.parse(r.stdout);
+    const h3 = doc.instances.find((i: { name: string }) => i.name === 'h3');
+    if (h3.state !== 'starting' || !/^h3 .*starting/m.test(text.stdout)) {
+      return assert.fail(`h3 left "starting" before the CLI asked (${h3.state}): a machine too slow for this window?\n${text.stdout}`);
+    }
+    assert.equal(r.code, 1);
+    assert.deepEqual([doc.starting, doc.failing], [['h3'], []]);
+    assert.match(r.stderr, /not in sync yet \(starting\): h3/);
+    assert.match(text.stdout, /^h3\s+tcp:127\.0\.0\.1:\d+\s+starting/m);
+    assert.equal(text.code, 1);
+    assert.match((await runCli(['status', '--help'])).stdout, /still\s+starting/);
   });
 });
 

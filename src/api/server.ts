@@ -12,6 +12,7 @@ import type { Deployer } from '../haproxy/deploy/deployer.js';
 import { authError, bearerToken, tokenMatches } from './auth.js';
 import { errorBody, httpStatusFor, retryAfterSeconds } from './errors.js';
 import { onDemandEndpoint } from './ondemand-endpoint.js';
+import { answerRenewal, renewEach } from './renewals.js';
 import type { Metrics } from './metrics.js';
 import type { OnDemand } from '../ondemand/ondemand.js';
 import { statusPageRoutes } from './status-page-routes.js';
@@ -77,8 +78,9 @@ export function createApi(o: ApiOptions): Hono {
   });
   v1.post('/renew', async (c) => {
     const body = await jsonBody(c.req.raw);
-    const target = body.all === true ? 'all' : stringList(body.names, 'names');
-    return c.json({ results: await o.service.renew(target) });
+    // A name that does not exist is answered before any renewal (and before a stream starts).
+    const targets = await o.service.renewalTargets(body.all === true ? 'all' : stringList(body.names, 'names'));
+    return answerRenewal(c, (signal) => renewEach(o.service, targets, signal), o.log);
   });
   v1.post('/import', async (c) => {
     const body = await jsonBody(c.req.raw);

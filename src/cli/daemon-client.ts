@@ -1,4 +1,8 @@
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
 import { ApiAuthError, ApiError, CertdError, categoryForStatus } from '../core/errors.js';
+
+const NDJSON = 'application/x-ndjson';
 
 /** A small client for the daemon's /v1 API; errors come back as CertdErrors with the daemon's code. */
 export class DaemonClient {
@@ -18,22 +22,59 @@ export class DaemonClient {
   }
 
   async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, timeoutMs = 300_000): Promise<T> {
-    const res = await fetch(`${this.baseUrl}/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${this.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw new ApiError(`daemon answered ${res.status} with a non-JSON body: ${text.slice(0, 200)}`);
-    }
+    const res = await this.send(method, path, body, 'application/json', AbortSignal.timeout(timeoutMs));
+    const json = parseJson(res.status, await res.text());
     if (res.ok) return json as T;
-    const err = (json as { error?: { code?: string; message?: string } }).error;
-    if (res.status === 401) throw new ApiAuthError(err?.message ?? 'API token rejected');
-    throw new CertdError(err?.code ?? 'CERTD_E_API', err?.message ?? `daemon answered ${res.status}`, { category: categoryForStatus(res.status) });
+    throw errorFrom(res.status, json);
   }
+
+  /**
+   * An NDJSON answer, one parsed object per line as the daemon sends it. The bound is on the
+   * silence between lines (each is one certificate's work), not on the whole stream.
+   */
+  async *lines<T>(method: 'POST', path: string, body: unknown, idleMs = 300_000): AsyncGenerator<T> {
+    const idle = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => idle.abort(new ApiError(`the daemon sent nothing for ${idleMs / 1000} s`)), idleMs);
+    };
+    arm();
+    try {
+      const res = await this.send(method, path, body, NDJSON, idle.signal);
+      if (!res.ok || !res.body) throw errorFrom(res.status, parseJson(res.status, await res.text()));
+      if (!res.headers.get('content-type')?.startsWith(NDJSON)) {
+        throw new ApiError(`daemon answered ${path} with ${res.headers.get('content-type') ?? 'no content type'}, not a stream: is it an older version than this CLI?`);
+      }
+      for await (const line of createInterface({ input: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), crlfDelay: Infinity })) {
+        arm();
+        if (line.trim()) yield parseJson(res.status, line) as T;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private send(method: string, path: string, body: unknown, accept: string, signal: AbortSignal): Promise<Response> {
+    return fetch(`${this.baseUrl}/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${this.token}`, accept, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+      signal,
+    });
+  }
+}
+
+function parseJson(status: number, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError(`daemon answered ${status} with a non-JSON body: ${text.slice(0, 200)}`);
+  }
+}
+
+function errorFrom(status: number, json: unknown): CertdError {
+  const err = (json as { error?: { code?: string; message?: string } }).error;
+  if (status === 401) return new ApiAuthError(err?.message ?? 'API token rejected');
+  return new CertdError(err?.code ?? 'CERTD_E_API', err?.message ?? `daemon answered ${status}`, { category: categoryForStatus(status) });
 }

@@ -25,7 +25,7 @@ function exitCodesHelp(): string {
     'Exit codes:',
     '  0  done; `status`: the daemon and every HAProxy instance are up',
     '  1  failed: issue/import/renew/remove not served by every instance (they are named, and retried),',
-    '     `status` with the daemon or an instance down or misconfigured, or',
+    '     `status` with the daemon or an instance down, misconfigured or still starting (not in sync yet), or',
     ...byCode.get(1)!.map((why) => `       ${why}`),
     '  2  usage error (unknown option or command), or',
     ...byCode.get(2)!.map((why) => `       ${why}`),

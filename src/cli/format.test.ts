@@ -19,9 +19,9 @@ test('cert list sorts by expiry and shows days left', () => {
     { now },
   );
   const lines = out.split('\n');
-  assert.match(lines[0]!, /^NAMES\s+ISSUER\s+NOT AFTER \(UTC\)\s+LEFT\s+DEPLOYED ON$/);
-  assert.match(lines[1]!, /^a\.test, www\.a\.test\s+internal\s+2025-12-31 00:00\s+EXPIRED\s+-$/);
-  assert.match(lines[2]!, /^b\.test\s+internal\s+2026-01-31 00:00\s+30d\s+haproxy$/);
+  assert.match(lines[0]!, /^NAMES\s+ISSUER\s+ORIGIN\s+NOT AFTER \(UTC\)\s+LEFT\s+DEPLOYED ON$/);
+  assert.match(lines[1]!, /^a\.test, www\.a\.test\s+internal\s+api\s+2025-12-31 00:00\s+EXPIRED\s+-$/);
+  assert.match(lines[2]!, /^b\.test\s+internal\s+api\s+2026-01-31 00:00\s+30d\s+haproxy$/);
 });
 
 const now = Date.parse('2026-01-01T00:00:00Z');
@@ -40,9 +40,10 @@ const cert = (id: string, names: string[], daysLeft: number, more: { issuer?: st
 });
 
 test('a table wider than the terminal cuts the names column, every line fits', () => {
-  const out = formatCertList([cert('a', Array.from({ length: 20 }, (_, i) => `n${i}.wide.test`), 30)], { now, width: 80 });
-  for (const line of out.split('\n')) assert.ok(line.length <= 80, line);
-  assert.match(out, /n0\.wide\.test, n1\.wide\.test.*…\s+internal/);
+  // 88: the 80 this test had before ORIGIN took its 8 columns.
+  const out = formatCertList([cert('a', Array.from({ length: 20 }, (_, i) => `n${i}.wide.test`), 30)], { now, width: 88 });
+  for (const line of out.split('\n')) assert.ok(line.length <= 88, line);
+  assert.match(out, /n0\.wide\.test, n1\.wide\.test.*…\s+internal\s+api\s+/, 'ORIGIN is never cut');
   assert.equal(formatCertList([cert('a', ['a.test'], 30)], { now, width: 10 }).split('\n')[1]!.startsWith('a.test'), true, 'a short name is not cut even when the line cannot fit');
 });
 

@@ -51,9 +51,9 @@ export interface CertListOptions {
   colour?: boolean;
 }
 
-const LEFT_COLUMN = 3;
+const LEFT_COLUMN = 4;
 
-/** `list`: one line per certificate, soonest expiry first, days left at a glance. */
+/** `list`: one line per certificate, soonest expiry first, days left at a glance; where it came from (ORIGIN). */
 export function formatCertList(certs: CertView[], o: CertListOptions = {}): string {
   const now = o.now ?? Date.now();
   const sorted = [...certs].sort((a, b) => a.notAfter.localeCompare(b.notAfter));
@@ -62,6 +62,7 @@ export function formatCertList(certs: CertView[], o: CertListOptions = {}): stri
     return [
       c.names.join(', '),
       c.issuer,
+      c.origin,
       c.notAfter.slice(0, 16).replace('T', ' '),
       days < 0 ? 'EXPIRED' : `${days}d`,
       c.deployedOn.length > 0 ? c.deployedOn.join(', ') : '-',
@@ -70,7 +71,7 @@ export function formatCertList(certs: CertView[], o: CertListOptions = {}): stri
   const paint = o.colour
     ? (row: number, col: number, padded: string) => (col === LEFT_COLUMN ? COLOUR[expiryState(sorted[row]!.notAfter, now)](padded) : padded)
     : undefined;
-  return table(['NAMES', 'ISSUER', 'NOT AFTER (UTC)', 'LEFT', 'DEPLOYED ON'], rows, { width: o.width, paint });
+  return table(['NAMES', 'ISSUER', 'ORIGIN', 'NOT AFTER (UTC)', 'LEFT', 'DEPLOYED ON'], rows, { width: o.width, paint });
 }
 
 /** How `list` and `status` print certificates on this stdout: fitted and coloured on a terminal. */

@@ -1,18 +1,9 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 import { CertdError, outcomeOf } from '../core/errors.js';
-import { VERSION } from '../core/version.js';
-import { registerCommands } from './commands/index.js';
-import { EXIT_CODES_HELP } from './exit-codes.js';
+import { buildProgram } from './program.js';
 
-const program = new Command('haproxy-certd')
-  .description('Automatic TLS certificates for HAProxy, hot-loaded without reloads')
-  .version(VERSION, '-V, --version', 'print the version and exit')
-  .option('-c, --config <file>', 'config file (else $CERTD_CONFIG, ./certd.yaml, /etc/haproxy-certd/certd.yaml)')
-  .addHelpText('after', EXIT_CODES_HELP)
-  .showHelpAfterError()
-  .exitOverride();
-registerCommands(program);
+const program = buildProgram();
 
 try {
   await program.parseAsync(process.argv);

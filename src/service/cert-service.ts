@@ -192,32 +192,35 @@ export class CertService {
     return this.behind.drain();
   }
 
-  /** Re-issues stored certificates now (`renew NAME…` / `renew --all`): only what the rules call renewable. */
-  async renew(target: string[] | 'all'): Promise<IssueResult[]> {
+  /**
+   * The certificates a manual renewal acts on (`renew NAME…` / `renew --all`): every one the rules
+   * call renewable, or those named (by id or any name). NotFoundError, or the rules' refusal, for a
+   * name before anything is renewed.
+   */
+  async renewalTargets(target: string[] | 'all'): Promise<CertMeta[]> {
     const metas = await this.o.store.listCerts();
     const { rules } = this.o;
-    const chosen =
-      target === 'all'
-        ? metas.filter((m) => rules.renewable(m))
-        : target.map((raw) => {
-            const name = validateName(raw, { wildcard: true, ip: true });
-            const meta = metas.find((m) => m.id === certId(name) || m.names.includes(name));
-            if (!meta) throw new NotFoundError(`no certificate for "${name}"; see \`haproxy-certd list\``);
-            const refusal = rules.whyNotRenewable(meta);
-            if (refusal) throw refusal;
-            return meta;
-          });
-    const results: IssueResult[] = [];
-    for (const meta of chosen) {
-      try {
-        results.push(await this.ensure(meta.names, { issuer: meta.issuer, origin: meta.origin, force: true }));
-      } catch (err) {
-        this.metrics.renewal(meta.id, 'error', 'manual');
-        throw err;
-      }
+    if (target === 'all') return metas.filter((m) => rules.renewable(m));
+    return target.map((raw) => {
+      const name = validateName(raw, { wildcard: true, ip: true });
+      const meta = metas.find((m) => m.id === certId(name) || m.names.includes(name));
+      if (!meta) throw new NotFoundError(`no certificate for "${name}"; see \`haproxy-certd list\``);
+      const refusal = rules.whyNotRenewable(meta);
+      if (refusal) throw refusal;
+      return meta;
+    });
+  }
+
+  /** Re-issues one certificate now, counted as a manual renewal; the caller decides what a failure stops. */
+  async renewOne(meta: CertMeta): Promise<IssueResult> {
+    try {
+      const result = await this.ensure(meta.names, { issuer: meta.issuer, origin: meta.origin, force: true });
       this.metrics.renewal(meta.id, 'ok', 'manual');
+      return result;
+    } catch (err) {
+      this.metrics.renewal(meta.id, 'error', 'manual');
+      throw err;
     }
-    return results;
   }
 
   /**

@@ -1,12 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { UsageError } from '../../core/errors.js';
+import { ApiError, UsageError } from '../../core/errors.js';
 import type { Config } from '../../config/schema.js';
 import type { CertView, IssueResult, RemoveResult } from '../../service/cert-service.js';
+import { renewEach, type RenewFailure, type RenewLine, type RenewSummary } from '../../api/renewals.js';
 import { certFilter, ORIGINS, type CertFilterOptions } from '../cert-filter.js';
 import { CliContext, OFFLINE_NOTE, type GlobalOptions } from '../context.js';
 import { certListForStdout } from '../format.js';
 import { deployNote, emit, failIfPending } from '../output.js';
+import { Progress } from '../progress.js';
 
 const JSON_HELP = 'print one JSON document on stdout (notes go to stderr)';
 
@@ -15,9 +17,13 @@ function report(r: IssueResult, done = r.issued ? 'issued' : 'up to date'): stri
   return `${r.cert.names.join(', ')}: ${done}, valid until ${r.cert.notAfter}${deployNote(r.deploy)}`;
 }
 
+/** Said after `remove` on the store alone: nothing was saved, and HAProxy may still serve it. */
+const OFFLINE_REMOVE_NOTE =
+  'daemon not running: deleted from the store only; an HAProxy that loaded it goes on serving it until `haproxy-certd run` starts and takes it out';
+
 /** Said on stderr with --json (stdout holds the document only), else after the text. */
-function offlineNote(kind: 'daemon' | 'store', json: boolean | undefined): void {
-  if (kind === 'store') (json ? process.stderr : process.stdout).write(`${OFFLINE_NOTE}\n`);
+function offlineNote(kind: 'daemon' | 'store', json: boolean | undefined, note = OFFLINE_NOTE): void {
+  if (kind === 'store') (json ? process.stderr : process.stdout).write(`${note}\n`);
 }
 
 /** The config's certificates entry that lists any of these names: `run` issues it again at start. */
@@ -64,7 +70,7 @@ export function registerCerts(program: Command): void {
 
   program
     .command('list [glob]')
-    .description('certificates: names, issuer, expiry, days left, where deployed; GLOB (e.g. "*.example.com") matches any name')
+    .description('certificates: names, issuer, origin, expiry, days left, where deployed; GLOB (e.g. "*.example.com") matches any name')
     .option('--expiring <duration>', 'only those that expire within it (e.g. 14d), expired ones included')
     .option('--issuer <id>', 'only those from this issuer ("import" for imported ones)')
     .addOption(new Option('--origin <origin>', 'only those that came this way').choices(ORIGINS))
@@ -101,37 +107,60 @@ export function registerCerts(program: Command): void {
           `warning: ${ctx.configFile} lists ${result.removed} under certificates: it is issued again when the daemon next starts or reloads; remove it there too\n`,
         );
       }
-      offlineNote(target.kind, o.json);
+      offlineNote(target.kind, o.json, OFFLINE_REMOVE_NOTE);
     });
 
   program
     .command('renew [names...]')
-    .description('re-issue certificates now')
+    .description('re-issue certificates now; goes on past a failure, shows progress, ends with a summary; exits 1 if any failed')
     .option('--all', 'every certificate that has an issuer')
-    .option('--json', JSON_HELP)
+    .option('--json', `${JSON_HELP}; progress goes to stderr`)
     .action(async (names: string[], o: { all?: boolean; json?: boolean }) => {
       if (!o.all && names.length === 0) throw new UsageError('give names to renew, or --all');
       const target = await (await ctxOf()).target();
-      const results =
+      const body = o.all ? { all: true } : { names };
+      const lines =
         target.kind === 'daemon'
-          ? (await target.client.call<{ results: IssueResult[] }>('POST', '/renew', o.all ? { all: true } : { names })).results
-          : await target.service.renew(o.all ? 'all' : names);
+          ? target.client.lines<RenewLine>('POST', '/renew', body)
+          : renewEach(target.service, await target.service.renewalTargets(o.all ? 'all' : names));
+      const { results, failed, summary } = await showRenewals(lines, new Progress(o.json ? process.stderr : process.stdout));
       for (const r of results) failIfPending(r.deploy);
-      const summary = renewSummary(results);
-      emit(o.json, { results, summary, via: target.kind }, () =>
-        [...results.map((r) => report(r)), `renewed ${summary.issued} of ${summary.total} certificate(s); ${summary.pending} not yet served by every instance`].join('\n'),
-      );
+      emit(o.json, { results, failed, summary, via: target.kind }, () => summaryLine(summary));
       offlineNote(target.kind, o.json);
+      if (failed.length > 0) {
+        process.exitCode = 1;
+        process.stderr.write(`error: ${failed.length} of ${summary.total} certificate(s) failed to renew: ${failed.map((f) => `${f.id} [${f.error.code}]`).join(', ')}\n`);
+      }
     });
 }
 
-/** The one line after `renew`'s results, so 900 lines end in a count a person or script can read. */
-function renewSummary(results: IssueResult[]): { total: number; issued: number; pending: number } {
-  return {
-    total: results.length,
-    issued: results.filter((r) => r.issued).length,
-    pending: results.filter((r) => (r.deploy?.failed.length ?? 0) > 0).length,
-  };
+/** Prints each renewal as it finishes (see Progress) and collects what --json and the summary need. */
+async function showRenewals(lines: AsyncIterable<RenewLine>, progress: Progress): Promise<{ results: IssueResult[]; failed: RenewFailure[]; summary: RenewSummary }> {
+  const results: IssueResult[] = [];
+  const failed: RenewFailure[] = [];
+  for await (const line of lines) {
+    if (line.type === 'result') {
+      results.push(line.result);
+      progress.step(line.done, line.total, progress.inPlace ? `${line.id}: ${line.result.issued ? 'renewed' : 'up to date'}` : report(line.result));
+    } else if (line.type === 'failure') {
+      const { type: _, done, total, ...failure } = line;
+      failed.push(failure);
+      const text = `${line.id}: FAILED: ${line.error.message} [${line.error.code}]`;
+      if (progress.inPlace) progress.keep(text);
+      progress.step(done, total, progress.inPlace ? `${line.id}: failed` : text);
+    } else if (line.type === 'summary') {
+      progress.clear();
+      const { type: _, ...summary } = line;
+      return { results, failed, summary };
+    }
+  }
+  throw new ApiError('the renewal stream ended before its summary: the daemon stopped or the connection broke; `haproxy-certd list` shows what was renewed');
+}
+
+/** `renew`'s last line, so 900 results end in counts a person or script can read. */
+function summaryLine(s: RenewSummary): string {
+  const failed = s.failed.length > 0 ? ` (${s.failed.join(', ')})` : '';
+  return `renewed ${s.issued} of ${s.total} certificate(s), ${s.unchanged} unchanged, ${s.failed.length} failed${failed}, in ${(s.ms / 1000).toFixed(1)}s; ${s.pending} not yet served by every instance`;
 }
 
 async function readPemFile(path: string, flag: string): Promise<string> {

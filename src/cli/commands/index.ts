@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerCa } from './ca.js';
 import { registerCerts } from './certs.js';
 import { registerDemo } from './demo.js';
+import { registerGenerated } from './generated.js';
 import { registerHaproxyConfig } from './haproxy-config.js';
 import { registerRun } from './run.js';
 import { registerStatus } from './status.js';
@@ -15,4 +16,5 @@ export function registerCommands(program: Command): void {
   registerStatus(program);
   registerHaproxyConfig(program);
   registerWait(program);
+  registerGenerated(program);
 }

@@ -8,11 +8,16 @@ import { emit } from '../output.js';
 
 /** States in which an instance serves nothing new: `status` fails (exit 1) naming them. */
 const FAILING: readonly InstanceStatus['state'][] = ['down', 'misconfigured'];
+/**
+ * Not yet reconciled (just started, just discovered): what it serves is unknown, so it is not
+ * "fine" either; `status` exits 1 naming it, and a script that waits for a fresh daemon retries.
+ */
+const NOT_IN_SYNC_YET: readonly InstanceStatus['state'][] = ['starting'];
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description(`daemon, HAProxy instances (up/down, in sync) and certificates expiring within ${EXPIRES_SOON_DAYS} days; exits 1 when the daemon or any instance is down`)
+    .description(`daemon, HAProxy instances (up/down, in sync) and certificates expiring within ${EXPIRES_SOON_DAYS} days; exits 1 when the daemon or any instance is down, misconfigured or still starting (not in sync yet)`)
     .option('--json', 'print one JSON document on stdout: the daemon, instances, certificates')
     .action(async (o: { json?: boolean }) => {
       const ctx = await CliContext.load(program.opts<GlobalOptions>());
@@ -23,9 +28,11 @@ export function registerStatus(program: Command): void {
       }
       const view = await client.call<StatusView>('GET', '/status');
       const failing = view.instances.filter((i) => FAILING.includes(i.state));
+      const starting = view.instances.filter((i) => NOT_IN_SYNC_YET.includes(i.state));
       const soon = view.certs.filter((c) => expiryState(c.notAfter) !== 'ok');
-      if (failing.length > 0) process.exitCode = 1;
-      emit(o.json, { daemon: { running: true, url: client.baseUrl }, ...view, failing: failing.map((i) => i.name) }, () =>
+      if (failing.length > 0 || starting.length > 0) process.exitCode = 1;
+      const names = (list: InstanceStatus[]) => list.map((i) => i.name);
+      emit(o.json, { daemon: { running: true, url: client.baseUrl }, ...view, failing: names(failing), starting: names(starting) }, () =>
         [
           `daemon: running on ${client.baseUrl}\n`,
           table(
@@ -49,5 +56,6 @@ export function registerStatus(program: Command): void {
       if (failing.length > 0) {
         process.stderr.write(`not serving: ${failing.map((i) => `${i.name} (${i.state}${i.lastError ? `: ${i.lastError}` : ''})`).join(', ')}\n`);
       }
+      if (starting.length > 0) process.stderr.write(`not in sync yet (starting): ${names(starting).join(', ')}\n`);
     });
 }
