@@ -111,6 +111,21 @@ describe('InstanceSync against an in-memory instance', () => {
     });
   });
 
+  test('a fresh instance brought in sync logs one "in sync" line with what it pushed and how long it took', async () => {
+    const lines: { msg: string; changes?: number; serving?: number; ms?: number }[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const { sync } = setup(['a.test', 'b.test', 'c.test'], { log });
+    sync.start();
+    await within(sync.sync(work(['_default', 'a.test', 'b.test', 'c.test'])), 'the first sync');
+    await until(() => lines.some((l) => l.msg === 'in sync'), 'the "in sync" line');
+    const done = lines.filter((l) => l.msg === 'in sync');
+    assert.equal(done.length, 1);
+    assert.deepEqual({ changes: done[0]!.changes, serving: done[0]!.serving }, { changes: 4, serving: 4 });
+    assert.equal(typeof done[0]!.ms, 'number');
+    await sync.sync([certWork('a.test')]);
+    assert.equal(lines.filter((l) => l.msg === 'in sync').length, 1, 'a later single push logs no second line');
+  });
+
   test('settle: a small waiter is answered after its own push, not after the rest of the batch', async () => {
     const { haproxy, sync, desired } = setup([]);
     sync.start();

@@ -59,17 +59,10 @@ function overUdp(target: Target, message: Buffer, opts: ExchangeOptions): Promis
     const sock = createSocket(target.family === 6 ? 'udp6' : 'udp4');
     let timer: NodeJS.Timeout | undefined;
     let sent = 0;
-    let done = false;
-    const finish = (err: unknown, reply?: Buffer) => {
-      if (done) return;
-      done = true;
+    const finish = settleOnce(opts.signal, resolve, reject, () => {
       clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
       sock.close();
-      if (reply) resolve(reply);
-      else reject(err);
-    };
-    const onAbort = () => finish(opts.signal?.reason);
+    });
     const send = () => {
       sent++;
       sock.send(message, target.port, target.address, (err) => {
@@ -91,7 +84,6 @@ function overUdp(target: Target, message: Buffer, opts: ExchangeOptions): Promis
       if (rinfo.address === target.address && rinfo.port === target.port && isReplyTo(message, reply)) finish(undefined, reply);
     });
     sock.on('error', (err) => finish(new DnsTimeoutError(`DNS exchange with ${where(target, 'udp')} failed: ${err.message}`, { cause: err })));
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
     send();
   });
 }
@@ -101,17 +93,10 @@ function overTcp(target: Target, message: Buffer, opts: ExchangeOptions): Promis
     const sock = connect({ host: target.address, port: target.port, family: target.family });
     const bound = opts.timeoutMs * opts.attempts;
     let received = Buffer.alloc(0);
-    let done = false;
-    const finish = (err: unknown, reply?: Buffer) => {
-      if (done) return;
-      done = true;
+    const finish = settleOnce(opts.signal, resolve, reject, () => {
       clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
       sock.destroy();
-      if (reply) resolve(reply);
-      else reject(err);
-    };
-    const onAbort = () => finish(opts.signal?.reason);
+    });
     const timer = setTimeout(
       () => finish(new DnsTimeoutError(`no answer from the DNS server at ${where(target, 'tcp')} within ${bound} ms: check rfc2136.server`)),
       bound,
@@ -128,6 +113,24 @@ function overTcp(target: Target, message: Buffer, opts: ExchangeOptions): Promis
     });
     sock.on('error', (err) => finish(new DnsTimeoutError(`cannot reach the DNS server at ${where(target, 'tcp')}: ${err.message}; check rfc2136.server`, { cause: err })));
     sock.on('close', () => finish(new DnsTimeoutError(`the DNS server at ${where(target, 'tcp')} closed the connection without an answer`)));
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * The one end of an exchange: the first of a reply, an error or the signal's abort settles the
+ * promise; `cleanup` (timer, socket) runs exactly once, before it.
+ */
+function settleOnce(signal: AbortSignal | undefined, resolve: (reply: Buffer) => void, reject: (err: unknown) => void, cleanup: () => void) {
+  let done = false;
+  const finish = (err: unknown, reply?: Buffer) => {
+    if (done) return;
+    done = true;
+    signal?.removeEventListener('abort', onAbort);
+    cleanup();
+    if (reply) resolve(reply);
+    else reject(err);
+  };
+  const onAbort = () => finish(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return finish;
 }

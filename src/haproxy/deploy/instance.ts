@@ -218,6 +218,8 @@ export class InstanceSync {
 
   private async run(): Promise<void> {
     let backoff = BACKOFF_MIN_MS;
+    /** The catch-up a reconcile found (a fresh or restarted instance): logged once it is done. */
+    let catchUp: { since: number; changes: number } | undefined;
     while (!this.stopped) {
       if (!this.needReconcile && this.dirty.size === 0) {
         await new Promise<void>((resolve) => (this.wake = resolve));
@@ -229,6 +231,8 @@ export class InstanceSync {
           await this.reconcile();
           // It answered: up from here, so status and the gauge agree before the pushes finish.
           this.markUp();
+          const changes = [...this.dirty].filter((w) => w.startsWith('c:')).length;
+          if (changes > 0) catchUp ??= { since: performance.now(), changes };
         }
         // Certificates first ("c:" sorts before "m:"): a name enters known.map once it is served.
         const batch = [...this.dirty].sort();
@@ -271,6 +275,11 @@ export class InstanceSync {
         this.markUp();
         backoff = BACKOFF_MIN_MS;
         this.settle();
+        if (catchUp && this.dirty.size === 0 && !this.needReconcile) {
+          const ms = Math.round(performance.now() - catchUp.since);
+          this.o.log.info({ instance: this.name, changes: catchUp.changes, serving: this.served.size, refused: this.refused.size, ms }, 'in sync');
+          catchUp = undefined;
+        }
       } catch (err) {
         this.markDown(err);
         this.settle(err instanceof Error ? err : new Error(String(err)));

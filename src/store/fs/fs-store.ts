@@ -33,8 +33,6 @@ const DAEMON_LOCK = 'daemon';
 const READ_CONCURRENCY = 16;
 
 const CERT_META_STRINGS = ['id', 'issuer', 'origin', 'notBefore', 'notAfter', 'serial', 'fingerprint', 'updatedAt'] as const;
-const PENDING_STRINGS = ['id', 'issuer', 'origin', 'requestedAt'] as const;
-const DNS_RECORD_STRINGS = ['id', 'issuer', 'fqdn', 'value', 'zone', 'writtenAt'] as const;
 
 /**
  * Store on a local (or shared POSIX) file system under `dataDir`:
@@ -101,48 +99,30 @@ export class FsStore implements Store {
     return certs.sort((a, b) => compare(a.id, b.id));
   }
 
-  async putPending(p: PendingIssue): Promise<void> {
-    const path = this.#pendingPath(p.id);
-    await this.#init();
-    const file = { format: FORMAT, pending: p };
-    const problem = pendingProblem(file, p.id);
-    if (problem) throw new StoreCorruptError(`refusing to save pending request ${p.id}: it ${problem}`);
-    await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o644 });
+  putPending(p: PendingIssue): Promise<void> {
+    return this.#putRecord(PENDING, p);
   }
 
-  async deletePending(id: string): Promise<void> {
-    const path = this.#pendingPath(id);
-    await this.#init();
-    await removeFileDurable(path);
+  deletePending(id: string): Promise<void> {
+    return this.#deleteRecord(PENDING, id);
   }
 
   /** Pending requests, oldest first; corrupt files are skipped and reported to onWarning. */
-  async listPending(): Promise<PendingIssue[]> {
-    await this.#init();
-    const pending = await this.#readAll('pending', parsePendingFile);
-    return pending.sort((a, b) => compare(a.requestedAt, b.requestedAt) || compare(a.id, b.id));
+  listPending(): Promise<PendingIssue[]> {
+    return this.#listRecords(PENDING);
   }
 
-  async putDnsRecord(r: DnsRecordEntry): Promise<void> {
-    const path = this.#dnsRecordPath(r.id);
-    await this.#init();
-    const file = { format: FORMAT, record: r };
-    const problem = dnsRecordProblem(file, r.id);
-    if (problem) throw new StoreCorruptError(`refusing to save DNS record ${r.id}: it ${problem}`);
-    await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o644 });
+  putDnsRecord(r: DnsRecordEntry): Promise<void> {
+    return this.#putRecord(DNS_RECORDS, r);
   }
 
-  async deleteDnsRecord(id: string): Promise<void> {
-    const path = this.#dnsRecordPath(id);
-    await this.#init();
-    await removeFileDurable(path);
+  deleteDnsRecord(id: string): Promise<void> {
+    return this.#deleteRecord(DNS_RECORDS, id);
   }
 
   /** DNS records to remove, oldest first; corrupt files are skipped and reported to onWarning. */
-  async listDnsRecords(): Promise<DnsRecordEntry[]> {
-    await this.#init();
-    const records = await this.#readAll('dns-records', parseDnsRecordFile);
-    return records.sort((a, b) => compare(a.writtenAt, b.writtenAt) || compare(a.id, b.id));
+  listDnsRecords(): Promise<DnsRecordEntry[]> {
+    return this.#listRecords(DNS_RECORDS);
   }
 
   async getBlob(key: string): Promise<Buffer | undefined> {
@@ -209,12 +189,29 @@ export class FsStore implements Store {
     return join(this.dataDir, 'certs', `${checkCertId(id)}.json`);
   }
 
-  #pendingPath(id: string): string {
-    return join(this.dataDir, 'pending', `${checkCertId(id)}.json`);
+  #recordPath(kind: RecordKind<unknown>, id: string): string {
+    return join(this.dataDir, kind.folder, `${checkCertId(id)}.json`);
   }
 
-  #dnsRecordPath(id: string): string {
-    return join(this.dataDir, 'dns-records', `${checkCertId(id)}.json`);
+  async #putRecord<T extends { id: string }>(kind: RecordKind<T>, record: T): Promise<void> {
+    const path = this.#recordPath(kind, record.id);
+    await this.#init();
+    const file = { format: FORMAT, [kind.field]: record };
+    const problem = recordProblem(kind, file, record.id);
+    if (problem) throw new StoreCorruptError(`refusing to save ${kind.what} ${record.id}: it ${problem}`);
+    await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o644 });
+  }
+
+  async #deleteRecord(kind: RecordKind<unknown>, id: string): Promise<void> {
+    const path = this.#recordPath(kind, id);
+    await this.#init();
+    await removeFileDurable(path);
+  }
+
+  async #listRecords<T extends { id: string }>(kind: RecordKind<T>): Promise<T[]> {
+    await this.#init();
+    const records = await this.#readAll(kind.folder, (text, path, id) => parseRecordFile(kind, text, path, id));
+    return records.sort((a, b) => compare(kind.orderKey(a), kind.orderKey(b)) || compare(a.id, b.id));
   }
 
   async #lockPath(key: string): Promise<string> {
@@ -294,25 +291,51 @@ function parseCertFile(text: string, path: string, id: string): StoredCert {
   return { certPem: v.certPem, keyPem: v.keyPem, meta: v.meta } as StoredCert;
 }
 
-function parsePendingFile(text: string, path: string, id: string): PendingIssue {
-  const v = parseJson(text, path);
-  const problem = pendingProblem(v, id);
-  if (problem) throw corrupt(path, problem);
-  return v.pending as PendingIssue;
+/**
+ * A folder of small JSON records, one `<id>.json` each under `field`, listed oldest first: pending
+ * issue requests, DNS-01 records to remove.
+ */
+interface RecordKind<T> {
+  folder: string;
+  field: string;
+  /** Names it in errors: "pending request x". */
+  what: string;
+  /** The string fields every record has (checked on save and on load). */
+  strings: readonly string[];
+  lists?: readonly string[];
+  orderKey(r: T): string;
 }
 
-function parseDnsRecordFile(text: string, path: string, id: string): DnsRecordEntry {
+const PENDING: RecordKind<PendingIssue> = {
+  folder: 'pending',
+  field: 'pending',
+  what: 'pending request',
+  strings: ['id', 'issuer', 'origin', 'requestedAt'],
+  lists: ['names'],
+  orderKey: (p) => p.requestedAt,
+};
+
+const DNS_RECORDS: RecordKind<DnsRecordEntry> = {
+  folder: 'dns-records',
+  field: 'record',
+  what: 'DNS record',
+  strings: ['id', 'issuer', 'fqdn', 'value', 'zone', 'writtenAt'],
+  orderKey: (r) => r.writtenAt,
+};
+
+function parseRecordFile<T>(kind: RecordKind<T>, text: string, path: string, id: string): T {
   const v = parseJson(text, path);
-  const problem = dnsRecordProblem(v, id);
+  const problem = recordProblem(kind, v, id);
   if (problem) throw corrupt(path, problem);
-  return v.record as DnsRecordEntry;
+  return v[kind.field] as T;
 }
 
-function dnsRecordProblem(v: Record<string, unknown>, id: string): string | undefined {
-  const r = v.record;
-  const ok = v.format === FORMAT && isObject(r) && DNS_RECORD_STRINGS.every((f) => typeof r[f] === 'string');
-  if (!ok) return `is not a format-${FORMAT} DNS record (string ${DNS_RECORD_STRINGS.join(', ')})`;
-  if (r.id !== id) return `holds record ${JSON.stringify(r.id)}, not ${JSON.stringify(id)}`;
+function recordProblem(kind: RecordKind<unknown>, v: Record<string, unknown>, id: string): string | undefined {
+  const r = v[kind.field];
+  const lists = kind.lists ?? [];
+  const ok = v.format === FORMAT && isObject(r) && kind.strings.every((f) => typeof r[f] === 'string') && lists.every((f) => isStringArray(r[f]));
+  if (!ok) return `is not a format-${FORMAT} ${kind.what} (string ${kind.strings.join(', ')}${lists.map((f) => ` and a ${f} list`).join('')})`;
+  if (r.id !== id) return `holds ${kind.what} ${JSON.stringify(r.id)}, not ${JSON.stringify(id)}`;
   return undefined;
 }
 
@@ -328,14 +351,6 @@ function certProblem(v: Record<string, unknown>, id: string): string | undefined
     isStringArray(meta.names);
   if (!ok) return `is not a format-${FORMAT} certificate (string certPem and keyPem, meta with string fields and a names list)`;
   if (meta.id !== id) return `holds certificate ${JSON.stringify(meta.id)}, not ${JSON.stringify(id)}`;
-  return undefined;
-}
-
-function pendingProblem(v: Record<string, unknown>, id: string): string | undefined {
-  const p = v.pending;
-  const ok = v.format === FORMAT && isObject(p) && PENDING_STRINGS.every((f) => typeof p[f] === 'string') && isStringArray(p.names);
-  if (!ok) return `is not a format-${FORMAT} pending request (string id, issuer, origin, requestedAt and a names list)`;
-  if (p.id !== id) return `holds request ${JSON.stringify(p.id)}, not ${JSON.stringify(id)}`;
   return undefined;
 }
 
