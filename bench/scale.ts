@@ -27,11 +27,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { demoHaproxyConfig } from '../src/haproxy/assets/config.js';
-import { ManagedHaproxy } from '../src/haproxy/managed/managed-haproxy.js';
 import { handshake } from '../test/helpers/tls.js';
 import { freePort } from '../test/helpers/ports.js';
 import { pool } from './lib/handshakes.js';
+import { startIn, type PlainHaproxy } from './lib/instance.js';
 import { loadAverage, machineLines } from './lib/machine.js';
 import { waitForQuiet } from './lib/quiet.js';
 import { refreshSection } from './lib/results.js';
@@ -144,11 +143,8 @@ class DaemonProcess {
   }
 }
 
-interface Instance {
+interface Instance extends PlainHaproxy {
   name: string;
-  haproxy: ManagedHaproxy;
-  tlsPort: number;
-  runtime: string;
 }
 
 async function sleep(msToWait: number): Promise<void> {
@@ -197,20 +193,11 @@ async function oneUpdate(d: DaemonProcess, port: number, name: string): Promise<
   }
 }
 
+/** A plain HAProxy in `<dir>/<name>/` (its admin socket where the daemon's config names it) on the daemon's crt-list. */
 async function startInstance(dir: string, name: string, crtList: string): Promise<Instance> {
   const own = join(dir, name);
   await mkdir(own, { recursive: true });
-  const adminSocket = join(own, 'admin.sock');
-  const tlsPort = await freePort();
-  const haproxy = new ManagedHaproxy({
-    configFile: join(own, 'haproxy.cfg'),
-    configText: demoHaproxyConfig({ adminSocket, crtList, bind: `127.0.0.1:${tlsPort}` }),
-    masterSocket: join(own, 'master.sock'),
-    runtimeSocket: adminSocket,
-    startTimeoutMs: HAPROXY_START_MS,
-  });
-  await haproxy.start();
-  return { name, haproxy, tlsPort, runtime: `unix:${adminSocket}` };
+  return { name, ...(await startIn(own, crtList, HAPROXY_START_MS)) };
 }
 
 async function measure(n: number): Promise<SizeResult> {
@@ -313,7 +300,7 @@ api: { listen: "127.0.0.1:${apiPort}", token: ${TOKEN} }
     fail(`N=${n}`, err);
   } finally {
     await daemon.stop().catch((err) => fail('stop daemon', err));
-    for (const i of instances) await i.haproxy.stop().catch(() => i.haproxy.kill());
+    for (const i of instances) await i.stop();
     await rm(dir, { recursive: true, force: true });
   }
   return r;

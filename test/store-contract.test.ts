@@ -17,8 +17,9 @@ import { KeyRing, StoreKeyError } from '../src/crypto/secret-box.js';
 import { FsStore } from '../src/store/fs/fs-store.js';
 import { StoreSchemaTooNewError } from '../src/store/postgres/migrations.js';
 import { PgStore, StoreUnavailableError, type PgLock } from '../src/store/postgres/pg-store.js';
-import type { PendingIssue, Store, StoredCert } from '../src/store/store.js';
+import type { PendingIssue, Store } from '../src/store/store.js';
 import { PG_BIN, startPostgres, type Postgres } from './helpers/postgres.js';
+import { storedCert } from './helpers/store-fixtures.js';
 
 const KEY_A = randomBytes(32).toString('base64');
 const KEY_B = randomBytes(32).toString('base64');
@@ -66,23 +67,8 @@ const backends: Backend[] = [
   },
 ];
 
-function cert(id: string, tag = 'v1'): StoredCert {
-  return {
-    certPem: `-----BEGIN CERTIFICATE-----\n${tag}-cert\n-----END CERTIFICATE-----\n`,
-    keyPem: `-----BEGIN PRIVATE KEY-----\n${tag}-key-${id}\n-----END PRIVATE KEY-----\n`,
-    meta: {
-      id,
-      names: [id.replace(/^_wildcard\./, '*.'), `www.${id.replace(/^_wildcard\./, '')}`],
-      issuer: 'internal',
-      origin: 'api',
-      notBefore: '2025-01-01T00:00:00.000Z',
-      notAfter: '2025-02-01T00:00:00.000Z',
-      serial: `${tag}-serial`,
-      fingerprint: `${tag}-fp`,
-      updatedAt: '2025-01-01T00:00:00.000Z',
-    },
-  };
-}
+/** Two names each: a list keeps the order of names. */
+const cert = (id: string, tag = 'v1') => storedCert(id, tag, [`www.${id.replace(/^_wildcard\./, '')}`]);
 
 function pending(id: string, at: string, renew?: boolean): PendingIssue {
   return { id, names: [id], issuer: 'internal', origin: 'api', requestedAt: at, ...(renew ? { renew } : {}) };

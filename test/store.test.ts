@@ -7,6 +7,7 @@ import { InvalidNameError, StoreCorruptError } from '../src/core/errors.js';
 import { FsStore } from '../src/store/fs/fs-store.js';
 import type { PendingIssue, StoredCert } from '../src/store/store.js';
 import { tempDir } from './helpers/temp-dir.js';
+import { storedCert } from './helpers/store-fixtures.js';
 
 const root = tempDir('certd-store-');
 
@@ -16,23 +17,7 @@ function dataDir(): string {
   return join(root, `d${n++}`);
 }
 
-function cert(id: string, tag = 'v1'): StoredCert {
-  return {
-    certPem: `-----BEGIN CERTIFICATE-----\n${tag}-cert\n-----END CERTIFICATE-----\n`,
-    keyPem: `-----BEGIN PRIVATE KEY-----\n${tag}-key\n-----END PRIVATE KEY-----\n`,
-    meta: {
-      id,
-      names: [id.replace(/^_wildcard\./, '*.')],
-      issuer: 'internal',
-      origin: 'api',
-      notBefore: '2025-01-01T00:00:00.000Z',
-      notAfter: '2025-02-01T00:00:00.000Z',
-      serial: `${tag}-serial`,
-      fingerprint: `${tag}-fp`,
-      updatedAt: '2025-01-01T00:00:00.000Z',
-    },
-  };
-}
+const cert = storedCert;
 
 async function mode(path: string): Promise<number> {
   return (await stat(path)).mode & 0o777;

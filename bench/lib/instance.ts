@@ -79,7 +79,7 @@ export async function startPlainHaproxy(crtList: string, o: { startTimeoutMs?: n
 }
 
 /** Starts the demo config in `dir` (config and sockets there) on `crtList`; `stop()` removes `dir`. */
-async function startIn(dir: string, crtList: string, startTimeoutMs: number): Promise<PlainHaproxy> {
+export async function startIn(dir: string, crtList: string, startTimeoutMs = START_TIMEOUT_MS): Promise<PlainHaproxy> {
   const adminSocket = join(dir, 'admin.sock');
   const tlsPort = await freePort();
   const haproxy = new ManagedHaproxy({
