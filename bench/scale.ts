@@ -7,7 +7,7 @@
  *  - one update at N: `POST /v1/certs` of one new name until a handshake presents it (p50/p95),
  *    with both instances up, then with the second one stopped (ratio, goal ≤ 1.2×);
  *  - listing: `list --json` (the CLI process), `GET /v1/certs`, `GET /v1/certs?limit=100`, the
- *    status page (p50 of 5);
+ *    status page's data (`GET /status/data`, the page's model; p50 of 5);
  *  - idle: CPU seconds of the daemon and of each HAProxy worker over IDLE seconds with nothing
  *    changing (goal < 2 % of one core each);
  *  - restart: SIGTERM, start again: until the API answers, until both instances report nothing
@@ -270,7 +270,7 @@ api: { listen: "127.0.0.1:${apiPort}", token: ${TOKEN} }
     r.certsAllMs = await samples('GET /v1/certs', LISTINGS, () => daemon.json('GET', '/v1/certs'));
     r.certsPageMs = await samples('GET /v1/certs?limit=100', LISTINGS, () => daemon.json('GET', '/v1/certs?limit=100'));
     r.statusPageMs = await samples('status page', LISTINGS, async () => {
-      const res = await daemon.request('GET', '/');
+      const res = await daemon.request('GET', '/status/data');
       await res.text();
       if (!res.ok) throw new Error(`status page: ${res.status}`);
     });
