@@ -67,7 +67,7 @@ export class PgStore implements Store {
   static async open(o: PgStoreOptions): Promise<PgStore> {
     const store = new PgStore(o);
     try {
-      const client = await store.#connect();
+      const client = await store.#pool.connect();
       try {
         await migrate(client);
       } finally {
@@ -233,10 +233,6 @@ export class PgStore implements Store {
     });
     this.#locks.add(lock);
     return lock;
-  }
-
-  async #connect(): Promise<pg.PoolClient> {
-    return this.#pool.connect();
   }
 
   async #q<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
