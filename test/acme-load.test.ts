@@ -10,7 +10,7 @@ import { tempDir } from './helpers/temp-dir.js';
 /*
  * Wall times against a private Pebble (PEBBLE_VA_NOSLEEP, real HTTP-01 validation, 5 % of nonces
  * rejected), reported as test diagnostics: one single-name issuance (median of 11 after a warm-up
- * that registers the account) and 50 concurrent issuances on one account.
+ * that registers the account) and 10 concurrent issuances on one account.
  */
 
 let dir: string;
@@ -33,7 +33,6 @@ before(async () => {
     challenge: 'http-01',
     solvers: { 'http-01': responder.solver },
     store,
-    // Pebble has left one order-plz unanswered under load here; the client sends it again after this.
     requestTimeoutMs: 10_000,
   });
   await acme.issue({ names: [name()] });
@@ -58,29 +57,20 @@ describe('ACME issuance timing (Pebble)', () => {
     t.diagnostic(`single issuance: median ${times[5]!.toFixed(0)} ms (min ${times[0]!.toFixed(0)}, max ${times[10]!.toFixed(0)})`);
   });
 
-  it('50 concurrent issuances all succeed', async (t) => {
-    const names = Array.from({ length: 50 }, name);
+  it('10 concurrent issuances all succeed', async (t) => {
+    // Ten at once, not more: Debian's Pebble 2.4.0 has a lock-order deadlock that more concurrent
+    // orders make likely on a loaded machine. Its Authz handler holds the authorization's lock
+    // while it looks up the account (store read lock); new-order's FindValidAuthorization holds the
+    // store read lock while it read-locks every authorization; a third request waiting for the
+    // store write lock (any new order or finalize) then blocks the first, and Pebble answers no
+    // request touching its store again (seen 4 times in about 20 runs with 50 at once). Larger
+    // concurrent batches are measured in bench/acme.ts, where a wedged Pebble is counted as a failure.
+    const names = Array.from({ length: 10 }, name);
     const started = performance.now();
-    // Pebble 2.4 has stalled one order-plz under this load, for longer than the client's resend
-    // (seen 3 times in ~15 full runs here, once more with the retry stalling too; cause not found
-    // in Pebble). Such an issuance is tried again, at most twice, as the daemon's retry would; any
-    // other failure, or more than two names needing it, fails the test.
-    const retried: string[] = [];
-    const issue = async (n: string): Promise<Awaited<ReturnType<typeof acme.issue>>> => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await acme.issue({ names: [n] });
-        } catch (err) {
-          if ((err as { code?: string }).code !== 'CERTD_E_ACME_UNREACHABLE' || attempt > 2) throw err;
-          retried.push(`${n}: ${(err as Error).message}`);
-        }
-      }
-    };
-    const bundles = await Promise.all(names.map(issue));
+    const bundles = await Promise.all(names.map((n) => acme.issue({ names: [n] })));
     const wall = performance.now() - started;
     bundles.forEach((b, i) => assert.deepEqual(parseBundle(b.certPem, b.keyPem).names, [names[i]]));
     assert.equal(responder.tokens.size, 0);
-    assert.ok(new Set(retried.map((r) => r.slice(0, r.indexOf(':')))).size <= 2, `issuances that needed a retry: ${retried.join('; ')}`);
-    t.diagnostic(`50 concurrent issuances: ${wall.toFixed(0)} ms wall; retried after a stalled request: ${retried.length} (${retried.join('; ') || 'none'})`);
+    t.diagnostic(`10 concurrent issuances: ${wall.toFixed(0)} ms wall`);
   });
 });
