@@ -13,6 +13,7 @@ import type { CertService } from '../service/cert-service.js';
 import type { BackoffRules } from '../service/renewal-rules.js';
 import { createSources, ServiceSink, type CertSource } from '../sources/index.js';
 import type { Store } from '../store/store.js';
+import { CatalogStore } from '../store/catalog.js';
 import { assemble, openStore, type DeployTuning } from './assembly.js';
 import { logRuntimeEvents } from './runtime-log.js';
 import { loadOrCreateToken, onDemandToken } from './token.js';
@@ -90,13 +91,15 @@ export class Daemon {
 
   private static async startSteps(config: Config, o: DaemonOptions, undo: (() => Promise<unknown> | void)[]): Promise<Daemon> {
     const { log } = o;
-    const store = await openStore(config, log);
-    undo.push(() => store.close());
+    const opened = await openStore(config, log);
+    undo.push(() => opened.close());
     let daemon: Daemon | undefined;
-    await store.claimForDaemon((err) => {
+    await opened.claimForDaemon((err) => {
       log.fatal({ err: err.message }, 'another process took over the store: stopping at once');
       void (daemon ? daemon.stop() : Promise.resolve()).finally(() => o.onFatal?.(err));
     });
+    // Metadata in memory from here on: listing, counting and planning read no store records.
+    const store = await CatalogStore.open(opened);
     const api = await listenApi(config.api.listen);
     undo.push(() => api.close());
     const metrics = new Metrics();
