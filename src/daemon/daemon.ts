@@ -12,6 +12,7 @@ import { RenewalScheduler } from '../renew/scheduler.js';
 import type { CertService } from '../service/cert-service.js';
 import type { BackoffRules } from '../service/renewal-rules.js';
 import { createSources, ServiceSink, type CertSource } from '../sources/index.js';
+import { PgStore } from '../store/postgres/pg-store.js';
 import type { Store } from '../store/store.js';
 import { assemble, openStore, type DeployTuning } from './assembly.js';
 import { logRuntimeEvents } from './runtime-log.js';
@@ -93,10 +94,23 @@ export class Daemon {
     const store = await openStore(config, log);
     undo.push(() => store.close());
     let daemon: Daemon | undefined;
-    await store.claimForDaemon((err) => {
-      log.fatal({ err: err.message }, 'another process took over the store: stopping at once');
+    const lost = (err: Error) => {
+      log.fatal({ err: err.message }, 'the store claim is lost (another daemon may take over): stopping at once');
+      // Fencing: the instances stop taking work now; the rest of the stop follows.
+      void daemon?.deployer.stop();
       void (daemon ? daemon.stop() : Promise.resolve()).finally(() => o.onFatal?.(err));
-    });
+    };
+    // A shared (postgres) store has one active daemon: the others stand by here, before the API
+    // port and any HAProxy, until the active one's lease runs out. The fs store refuses a second.
+    if (store instanceof PgStore) {
+      const tookOver = await store.claimWhenFree(lost, {
+        onStandby: (h) =>
+          log.warn({ holder: `pid ${h.pid} on host ${h.host}`, leaseUntil: h.expiresAt.toISOString() }, `standing by: the store is claimed by the active daemon (pid ${h.pid} on host ${h.host}); taking over when its lease runs out`),
+      });
+      if (tookOver) log.warn('the active daemon\'s lease ran out: this daemon takes over the store');
+    } else {
+      await store.claimForDaemon(lost);
+    }
     const api = await listenApi(config.api.listen);
     undo.push(() => api.close());
     const metrics = new Metrics();
