@@ -222,13 +222,22 @@ describe('active/standby: one writer, takeover within 2x the lease', () => {
     let failed = 0;
     let handshakes = 0;
     try {
-      await assert.rejects(api.call('POST', '/certs', { names: ['new.ha.test'] }, 60_000), (err: Error & { status?: number; code?: string }) => {
-        assert.match(err.message, /PostgreSQL at 127\.0\.0\.1:\d+\/ha\d+ is not answering.*HAProxy keeps serving what it has/);
-        return true;
+      const res = await fetch(`http://127.0.0.1:${a.apiPort}/v1/certs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ names: ['new.ha.test'] }),
       });
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(res.status, 503, JSON.stringify(body));
+      assert.equal(body.error.code, 'CERTD_E_STORE_UNAVAILABLE');
+      assert.match(body.error.message, /PostgreSQL at 127\.0\.0\.1:\d+\/ha\d+ is not answering.*HAProxy keeps serving what it has/);
       const cli = await runCli(['--config', a.configFile, 'issue', 'new2.ha.test'], { cwd: dir });
       assert.equal(cli.code, 1, cli.stderr);
       assert.match(cli.stderr, /not answering.*CERTD_E_STORE_UNAVAILABLE/);
+      const health = (await (await fetch(`http://127.0.0.1:${a.apiPort}/healthz`)).json()) as { ok: boolean; store: { ok: boolean; downSince?: string; error?: string } };
+      assert.equal(health.ok, true, 'the daemon itself is fine');
+      assert.equal(health.store.ok, false, '/healthz says the store is down');
+      assert.match(health.store.error ?? '', /not answering/);
       while (Date.now() - downAt < 10_000) {
         handshakes++;
         const s = await handshake(h.tlsPort, 'd.ha.test').catch(() => undefined);
@@ -246,6 +255,8 @@ describe('active/standby: one writer, takeover within 2x the lease', () => {
     console.log(`issuance works again ${back} ms after the database's return`);
     assert.ok(back <= 5_000, `resumed within 5 s: ${back} ms`);
     await servedSerial(h, 'new.ha.test');
+    assert.deepEqual(await (await fetch(`http://127.0.0.1:${a.apiPort}/healthz`)).json(), { ok: true, store: { ok: true } });
+    assert.match(a.log(), /PostgreSQL at 127\.0\.0\.1:\d+\/ha\d+ answers again/);
     assert.equal(a.child.exitCode, null, 'the daemon rode out the outage (its lease outlasted it)');
     const c = new pg.Client({ connectionString: url });
     await c.connect();

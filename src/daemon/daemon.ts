@@ -141,7 +141,8 @@ export class Daemon {
     await discovery?.start();
     const scheduler = new RenewalScheduler({ store, service, issuers, rules, log, metrics, maxSleepMs: o.renewMaxSleepMs });
     metrics.attach({ deployer, scheduler });
-    api.serve(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t), renewals: () => scheduler.dueTimes() }), onDemand);
+    const storeHealth = store instanceof PgStore ? () => store.health() : undefined;
+    api.serve(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t), renewals: () => scheduler.dueTimes(), storeHealth }), onDemand);
     daemon = new Daemon({ config, store, service, deployer, scheduler, metrics, api, token, log, discovery, sources, onDemand: onDemand?.handler, stopRuntimeLog });
     log.info({ version: VERSION, api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
     void daemon.catchUp().then(() => daemon.scheduler.start());

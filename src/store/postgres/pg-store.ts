@@ -28,8 +28,16 @@ export interface PgStoreOptions {
   /** The daemon claim's lease (default 30 s): a standby takes over within about this after the active dies. */
   daemonLeaseMs?: number;
   onWarning?: (err: Error) => void;
-  /** Told once when the database answers again after a failed lease refresh. */
+  /** Told once when the database answers again after it failed a call. */
   onRecovered?: (message: string) => void;
+}
+
+/** Whether the database answered the last call (the daemon's lease refresh makes one every third of its lease). */
+export interface StoreHealth {
+  ok: boolean;
+  /** Since when it has not answered (ISO-8601), and why. */
+  downSince?: string;
+  error?: string;
 }
 
 /** Who holds the daemon claim, as a standby reports it. */
@@ -72,6 +80,7 @@ export class PgStore implements Store {
   readonly #onRecovered: (message: string) => void;
   readonly #daemonLeaseMs: number;
   readonly #locks = new Set<PgLock>();
+  #down: { since: Date; error: string } | undefined;
 
   private constructor(o: PgStoreOptions) {
     this.#pool = new pg.Pool({
@@ -353,19 +362,36 @@ export class PgStore implements Store {
       },
       unconfirmed: (err, until) =>
         this.#onWarning(new StoreUnavailableError(`lock ${key} could not be refreshed (${err.message}); it holds until ${until.toISOString()}, retrying`, { cause: err })),
-      confirmed: () => this.#onRecovered(`PostgreSQL at ${this.#where} answers again: lock ${key} refreshed`),
       released: (l) => this.#locks.delete(l),
     });
     this.#locks.add(lock);
     return lock;
   }
 
+  /** See StoreHealth. */
+  health(): StoreHealth {
+    return this.#down ? { ok: false, downSince: this.#down.since.toISOString(), error: this.#down.error } : { ok: true };
+  }
+
+  /** Every statement goes through here: an outage is said once when it starts and once when it ends. */
   async #q<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    let result: pg.QueryResult<R>;
     try {
-      return await this.#pool.query<R>(sql, params);
+      result = await this.#pool.query<R>(sql, params);
     } catch (err) {
-      throw this.#wrap(err);
+      const wrapped = this.#wrap(err);
+      if (wrapped instanceof StoreUnavailableError && !this.#down) {
+        this.#down = { since: new Date(), error: wrapped.message };
+        this.#onWarning(wrapped);
+      }
+      throw wrapped;
     }
+    if (this.#down) {
+      const since = this.#down.since;
+      this.#down = undefined;
+      this.#onRecovered(`PostgreSQL at ${this.#where} answers again (it did not from ${since.toISOString()}, ${Math.round((Date.now() - since.getTime()) / 1000)} s): new work goes on`);
+    }
+    return result;
   }
 
   /** A connection-level failure becomes StoreUnavailableError naming the server; the rest pass through. */
@@ -387,8 +413,6 @@ interface LockHooks {
   lost(err: Error): void;
   /** A refresh failed while the lease still holds (the database away): said loudly, once per outage. */
   unconfirmed(err: Error, until: Date): void;
-  /** A refresh succeeded again after unconfirmed(). */
-  confirmed(): void;
   released(lock: PgLock): void;
 }
 
@@ -453,7 +477,6 @@ export class PgLock implements Lock {
     if (ok === true) {
       this.#lastError = undefined;
       this.#confirm(asked);
-      if (this.#unconfirmed) this.hooks.confirmed();
       this.#unconfirmed = false;
       this.#schedule();
       return;
