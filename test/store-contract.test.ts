@@ -356,7 +356,7 @@ describe('postgres store: leases, fencing, keys at rest, schema, outages', () =>
 
   test('a server that is not there, or a wrong database: a clear error naming host:port, no password shown', async () => {
     const port = server.port + 1; // nothing listens there (freePort picked this one for the server only)
-    await assert.rejects(PgStore.open({ url: `postgres://certd:s3cret@127.0.0.1:${port}/certd`, keys: keys(), timeoutMs: 3_000 }), (e: Error) => {
+    await assert.rejects(PgStore.open({ url: `postgres://certd:s3cret@127.0.0.1:${port}/certd`, keys: keys(), connectTimeoutMs: 3_000 }), (e: Error) => {
       return e instanceof StoreUnavailableError && e.message.includes(`127.0.0.1:${port}/certd`) && !e.message.includes('s3cret');
     });
     await assert.rejects(PgStore.open({ url: server.url.replace(/\/certd$/, '/nosuchdb'), keys: keys() }), /database "nosuchdb" does not exist/);
@@ -365,7 +365,7 @@ describe('postgres store: leases, fencing, keys at rest, schema, outages', () =>
   test('the database stopped mid-work: calls fail with StoreUnavailableError, and the same handle works again once it is back', async () => {
     const url = await freshDatabase();
     const warnings: Error[] = [];
-    const s = await PgStore.open({ url, keys: keys(), timeoutMs: 3_000, onWarning: (e) => warnings.push(e) });
+    const s = await PgStore.open({ url, keys: keys(), connectTimeoutMs: 3_000, onWarning: (e) => warnings.push(e) });
     try {
       await s.saveCert(cert('before.example'));
       await server.stop();

@@ -9,7 +9,7 @@ _haproxy_certd() {
     w=${COMP_WORDS[i]}
     if ((skip)); then skip=0; continue; fi
     case "$cmd|$w" in
-      "|-c" | "|--config" | "run|-c" | "run|--config" | "demo|--port" | "demo|--api-port" | "demo|--dir" | "demo|-c" | "demo|--config" | "ca|-c" | "ca|--config" | "ca init|--issuer" | "ca init|--cert" | "ca init|--key" | "ca init|-c" | "ca init|--config" | "ca export|--issuer" | "ca export|-c" | "ca export|--config" | "issue|--issuer" | "issue|-c" | "issue|--config" | "import|--cert" | "import|--key" | "import|-c" | "import|--config" | "list|--expiring" | "list|--issuer" | "list|--origin" | "list|-c" | "list|--config" | "remove|-c" | "remove|--config" | "renew|-c" | "renew|--config" | "status|-c" | "status|--config" | "haproxy-config|--bind" | "haproxy-config|--http-bind" | "haproxy-config|--backend" | "haproxy-config|--merge" | "haproxy-config|-c" | "haproxy-config|--config" | "wait|--crt-list" | "wait|--timeout" | "wait|--policy" | "wait|--interval" | "wait|--crt-base" | "wait|-c" | "wait|--config") skip=1; continue ;;
+      "|-c" | "|--config" | "run|-c" | "run|--config" | "demo|--port" | "demo|--api-port" | "demo|--dir" | "demo|-c" | "demo|--config" | "ca|-c" | "ca|--config" | "ca init|--issuer" | "ca init|--cert" | "ca init|--key" | "ca init|-c" | "ca init|--config" | "ca export|--issuer" | "ca export|-c" | "ca export|--config" | "issue|--issuer" | "issue|-c" | "issue|--config" | "import|--cert" | "import|--key" | "import|-c" | "import|--config" | "list|--expiring" | "list|--issuer" | "list|--origin" | "list|-c" | "list|--config" | "remove|-c" | "remove|--config" | "renew|-c" | "renew|--config" | "status|-c" | "status|--config" | "haproxy-config|--bind" | "haproxy-config|--http-bind" | "haproxy-config|--backend" | "haproxy-config|--merge" | "haproxy-config|-c" | "haproxy-config|--config" | "wait|--crt-list" | "wait|--timeout" | "wait|--policy" | "wait|--interval" | "wait|--crt-base" | "wait|-c" | "wait|--config" | "store|-c" | "store|--config" | "store rotate-key|-c" | "store rotate-key|--config" | "store migrate|--from" | "store migrate|--to" | "store migrate|--data-dir" | "store migrate|-c" | "store migrate|--config") skip=1; continue ;;
     esac
     [[ $w == -* ]] && continue
     case "$cmd|$w" in
@@ -24,8 +24,11 @@ _haproxy_certd() {
       "|status") cmd="status" ;;
       "|haproxy-config") cmd="haproxy-config" ;;
       "|wait") cmd="wait" ;;
+      "|store") cmd="store" ;;
       "ca|init") cmd="ca init" ;;
       "ca|export") cmd="ca export" ;;
+      "store|rotate-key") cmd="store rotate-key" ;;
+      "store|migrate") cmd="store migrate" ;;
     esac
   done
   case "$cmd|$prev" in
@@ -65,6 +68,12 @@ _haproxy_certd() {
     "wait|--interval") COMPREPLY=(); return ;;
     "wait|--crt-base") compopt -o filenames; mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return ;;
     "wait|-c" | "wait|--config") compopt -o filenames; mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+    "store|-c" | "store|--config") compopt -o filenames; mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+    "store rotate-key|-c" | "store rotate-key|--config") compopt -o filenames; mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+    "store migrate|--from") COMPREPLY=($(compgen -W "fs" -- "$cur")); return ;;
+    "store migrate|--to") COMPREPLY=($(compgen -W "postgres" -- "$cur")); return ;;
+    "store migrate|--data-dir") compopt -o filenames; mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return ;;
+    "store migrate|-c" | "store migrate|--config") compopt -o filenames; mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
   esac
   if [[ $cur == -* ]]; then
     case "$cmd" in
@@ -82,10 +91,13 @@ _haproxy_certd() {
       "status") words="--json -h --help -c --config" ;;
       "haproxy-config") words="--bind --http-bind --backend --merge -h --help -c --config" ;;
       "wait") words="--crt-list --timeout --policy --interval --crt-base -h --help -c --config" ;;
+      "store") words="-h --help -c --config" ;;
+      "store rotate-key") words="--json -h --help -c --config" ;;
+      "store migrate") words="--from --to --data-dir --json -h --help -c --config" ;;
     esac
   else
     case "$cmd" in
-      "") words="run demo ca issue import list remove renew status haproxy-config wait" ;;
+      "") words="run demo ca issue import list remove renew status haproxy-config wait store" ;;
       "run") words="" ;;
       "demo") words="" ;;
       "ca") words="init export" ;;
@@ -99,6 +111,9 @@ _haproxy_certd() {
       "status") words="" ;;
       "haproxy-config") words="" ;;
       "wait") words="" ;;
+      "store") words="rotate-key migrate" ;;
+      "store rotate-key") words="" ;;
+      "store migrate") words="" ;;
     esac
   fi
   COMPREPLY=($(compgen -W "$words" -- "$cur"))

@@ -28,6 +28,8 @@ export interface ApiOptions {
   log: Logger;
   /** The renewal scheduler's plans, for the status page (next renewals, failing renewals). */
   renewals?: () => RenewalPlans | undefined;
+  /** A shared store's health, shown by /healthz (the daemon lives and serves either way). */
+  storeHealth?: () => { ok: boolean };
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -48,7 +50,7 @@ export function createApi(o: ApiOptions): Hono {
     return c.json(errorBody(err), status as ContentfulStatusCode);
   });
 
-  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get('/healthz', (c) => c.json(o.storeHealth ? { ok: true, store: o.storeHealth() } : { ok: true }));
   app.get('/.well-known/acme-challenge/:token', (c) => {
     const answer = o.acmeAnswer?.(c.req.param('token'));
     return answer ? c.text(answer) : c.text('not found\n', 404);

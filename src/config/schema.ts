@@ -8,23 +8,11 @@ import { haproxySchema } from './haproxy.js';
 import { issuerId, issuerSchema, KEY_TYPES } from './issuers.js';
 import { onDemandSchema } from './ondemand.js';
 import { sourceSchema } from './sources.js';
+import { storeSchema } from './store.js';
 import { tlsSchema } from './tls.js';
 
 export { CLIENT_AUTH_MODES, SUPPORTED_TLS_OPTIONS, TLS_VERSIONS, crtListOptionsOf, type TlsOptions } from './tls.js';
 export { KEY_TYPES, TSIG_ALGORITHMS } from './issuers.js';
-
-// The schema accepts only the stores this build has: a postgres store is refused here, with its
-// line, not later by `run` (its other keys are not looked at: the URL holds a password).
-const storeSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('fs') }).meta(doc('Files under dataDir: one JSON file per certificate, atomic renames, lock files.')),
-  z
-    .looseObject({ type: z.literal('postgres') })
-    .transform((spec, ctx) => {
-      ctx.issues.push({ code: 'custom', input: spec, path: ['type'], message: 'store type postgres is not available in this build yet: use { type: fs }' });
-      return z.NEVER;
-    })
-    .meta(doc('PostgreSQL: not in this build yet; the schema refuses it at its line.')),
-]);
 
 function isLoopback(listen: string): boolean {
   const host = tryParseHostPort(listen)?.host;
@@ -79,7 +67,7 @@ export function configSchema(baseDir: string) {
       dataDir: pathField(baseDir)
         .prefault('./data')
         .meta(doc('The store root: certificates, keys (0600), the local CA, ACME accounts, locks, the generated API token.', '/var/lib/haproxy-certd')),
-      store: storeSchema.prefault({ type: 'fs' }).meta(doc('Where certificates are kept, chosen by type.')),
+      store: storeSchema(baseDir).prefault({ type: 'fs' }).meta(doc('Where certificates are kept, chosen by type.')),
       haproxy: haproxySchema(baseDir).meta(doc('The HAProxy instances the daemon pushes to, and the files they load at start.')),
       issuers: z
         .record(issuerId, issuerSchema(baseDir))
@@ -106,6 +94,7 @@ export type Config = z.output<ReturnType<typeof configSchema>>;
 /** What configFromObject accepts (durations as text or seconds, relative paths, defaults optional). */
 export type ConfigInput = z.input<ReturnType<typeof configSchema>>;
 export type StoreSpec = Config['store'];
+export type PostgresStoreSpec = Extract<StoreSpec, { type: 'postgres' }>;
 export type HaproxySpec = Config['haproxy'];
 export type HaproxyInstanceSpec = HaproxySpec['instances'][number];
 export type IssuerSpec = Config['issuers'][string];

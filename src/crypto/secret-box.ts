@@ -9,7 +9,10 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /** Sealed = version byte ‖ IV ‖ tag ‖ ciphertext. */
 const VERSION = 1;
-const HOW_TO_MAKE = 'make one with `openssl rand -base64 32 > store.key && chmod 600 store.key` (the same file on every replica)';
+/** How a store key file is made: said wherever one is missing. */
+export const KEY_FILE_RECIPE = 'openssl rand -base64 32 > /etc/haproxy-certd/store.key && chmod 600 /etc/haproxy-certd/store.key';
+/** The sentence every "no usable key file" message ends with. */
+export const HOW_TO_MAKE_KEY_FILE = `make one with \`${KEY_FILE_RECIPE}\` (the same file on every replica)`;
 
 export interface Sealed {
   /** Which key sealed it (KeyRing id): what `store rotate-key` looks for. */
@@ -37,10 +40,10 @@ export class KeyRing {
       .split('\n')
       .map((l) => l.trim())
       .filter((l) => l !== '' && !l.startsWith('#'));
-    if (lines.length === 0) throw new StoreKeyError(`${source} holds no key: ${HOW_TO_MAKE}`);
+    if (lines.length === 0) throw new StoreKeyError(`${source} holds no key: ${HOW_TO_MAKE_KEY_FILE}`);
     const keys = lines.map((line, i) => {
       const key = /^[A-Za-z0-9+/]+={0,2}$/.test(line) ? Buffer.from(line, 'base64') : Buffer.alloc(0);
-      if (key.length !== KEY_BYTES) throw new StoreKeyError(`${source} line ${i + 1} is not a base64 ${KEY_BYTES}-byte key: ${HOW_TO_MAKE}`);
+      if (key.length !== KEY_BYTES) throw new StoreKeyError(`${source} line ${i + 1} is not a base64 ${KEY_BYTES}-byte key: ${HOW_TO_MAKE_KEY_FILE}`);
       return key;
     });
     return new KeyRing(keys);

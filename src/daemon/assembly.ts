@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
+import { readFile, stat } from 'node:fs/promises';
 import { MapHttp01Solver } from '../challenges/http-01/map-solver.js';
 import type { Config } from '../config/schema.js';
+import { ConfigError, errorCode } from '../core/errors.js';
+import { HOW_TO_MAKE_KEY_FILE, KeyRing } from '../crypto/secret-box.js';
 import { Deployer } from '../haproxy/deploy/deployer.js';
 import { DEFAULT_CERT_ID, makeDeployEntry } from '../haproxy/deploy/entry.js';
 import type { DeployMetrics } from '../haproxy/deploy/metrics.js';
@@ -9,14 +12,47 @@ import { CertService } from '../service/cert-service.js';
 import type { ServiceMetrics } from '../service/metrics.js';
 import { RenewalRules, type BackoffRules } from '../service/renewal-rules.js';
 import { FsStore } from '../store/fs/fs-store.js';
+import { PgStore, tlsFor } from '../store/postgres/pg-store.js';
 import type { Store } from '../store/store.js';
 import { loadOrCreateDefaultCert } from './default-cert.js';
 import { createIssuers, defaultIssuerId } from './issuers.js';
 import { policiesFromConfig } from './policies.js';
 
-/** Opens the configured store. */
+/** Opens the configured store (a postgres one connected and its schema migrated, or the start fails naming why). */
 export async function openStore(config: Config, log: Logger): Promise<Store> {
-  return FsStore.open(config.dataDir, { onWarning: (err) => log.warn({ err: err.message }, 'store warning') });
+  const spec = config.store;
+  if (spec.type === 'fs') return FsStore.open(config.dataDir, { onWarning: (err) => log.warn({ err: err.message }, 'store warning') });
+  return PgStore.open({
+    url: spec.url,
+    password: spec.passwordFile === undefined ? spec.password : (await readStoreFile(spec.passwordFile, 'store.passwordFile')).replace(/\r?\n$/, ''),
+    ssl: tlsFor(spec.sslmode, spec.ca === undefined ? undefined : await readStoreFile(spec.ca, 'store.ca')),
+    keys: await readKeyRing(spec.keyFile, log),
+    maxConnections: spec.poolSize,
+    connectTimeoutMs: spec.connectTimeout,
+    queryTimeoutMs: spec.queryTimeout,
+    daemonLeaseMs: spec.lease,
+    // Loud: the database away means no new issuance; HAProxy keeps serving what it has.
+    onWarning: (err) => log.error({ code: errorCode(err), err: err.message }, 'store warning'),
+    onRecovered: (message) => log.warn(message),
+  });
+}
+
+/** The key file, refused when missing (saying how to make one); a copy others can read is a warning. */
+async function readKeyRing(path: string, log: Logger): Promise<KeyRing> {
+  const text = await readStoreFile(path, 'store.keyFile');
+  const { mode } = await stat(path);
+  if ((mode & 0o077) !== 0) log.warn({ keyFile: path, mode: (mode & 0o777).toString(8) }, 'store.keyFile is readable by other users: chmod 600 it');
+  return KeyRing.parse(text, `store.keyFile ${path}`);
+}
+
+async function readStoreFile(path: string, key: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const make = key === 'store.keyFile' ? `: ${HOW_TO_MAKE_KEY_FILE}` : '';
+    throw new ConfigError(`${key} ${path} cannot be read (${code ?? (err as Error).message})${code === 'ENOENT' ? make : ''}`, { cause: err });
+  }
 }
 
 /** The deployer's settings that are not in the config (tests shorten them). */

@@ -12,6 +12,7 @@ import { RenewalScheduler } from '../renew/scheduler.js';
 import type { CertService } from '../service/cert-service.js';
 import type { BackoffRules } from '../service/renewal-rules.js';
 import { createSources, ServiceSink, type CertSource } from '../sources/index.js';
+import { PgStore } from '../store/postgres/pg-store.js';
 import type { Store } from '../store/store.js';
 import { CatalogStore } from '../store/catalog.js';
 import { assemble, openStore, type DeployTuning } from './assembly.js';
@@ -94,10 +95,23 @@ export class Daemon {
     const opened = await openStore(config, log);
     undo.push(() => opened.close());
     let daemon: Daemon | undefined;
-    await opened.claimForDaemon((err) => {
-      log.fatal({ err: err.message }, 'another process took over the store: stopping at once');
+    const lost = (err: Error) => {
+      log.fatal({ err: err.message }, 'the store claim is lost (another daemon may take over): stopping at once');
+      // Fencing: the instances stop taking work now; the rest of the stop follows.
+      void daemon?.deployer.stop();
       void (daemon ? daemon.stop() : Promise.resolve()).finally(() => o.onFatal?.(err));
-    });
+    };
+    // A shared (postgres) store has one active daemon: the others stand by here, before the API
+    // port and any HAProxy, until the active one's lease runs out. The fs store refuses a second.
+    if (opened instanceof PgStore) {
+      const tookOver = await opened.claimWhenFree(lost, {
+        onStandby: (h) =>
+          log.warn({ holder: `pid ${h.pid} on host ${h.host}`, leaseUntil: h.expiresAt.toISOString() }, `standing by: the store is claimed by the active daemon (pid ${h.pid} on host ${h.host}); taking over when its lease runs out`),
+      });
+      if (tookOver) log.warn('the active daemon\'s lease ran out: this daemon takes over the store');
+    } else {
+      await opened.claimForDaemon(lost);
+    }
     // Metadata in memory from here on: listing, counting and planning read no store records.
     const store = await CatalogStore.open(opened);
     const api = await listenApi(config.api.listen);
@@ -130,7 +144,8 @@ export class Daemon {
     await discovery?.start();
     const scheduler = new RenewalScheduler({ store, service, issuers, rules, log, metrics, maxSleepMs: o.renewMaxSleepMs });
     metrics.attach({ deployer, scheduler });
-    api.serve(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t), renewals: () => scheduler.dueTimes() }), onDemand);
+    const storeHealth = opened instanceof PgStore ? () => opened.health() : undefined;
+    api.serve(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t), renewals: () => scheduler.dueTimes(), storeHealth }), onDemand);
     daemon = new Daemon({ config, store, service, deployer, scheduler, metrics, api, token, log, discovery, sources, onDemand: onDemand?.handler, stopRuntimeLog });
     log.info({ version: VERSION, api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
     void daemon.catchUp().then(() => daemon.scheduler.start());

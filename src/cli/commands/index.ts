@@ -6,6 +6,7 @@ import { registerGenerated } from './generated.js';
 import { registerHaproxyConfig } from './haproxy-config.js';
 import { registerRun } from './run.js';
 import { registerStatus } from './status.js';
+import { registerStore } from './store.js';
 import { registerWait } from './wait.js';
 
 export function registerCommands(program: Command): void {
@@ -16,5 +17,6 @@ export function registerCommands(program: Command): void {
   registerStatus(program);
   registerHaproxyConfig(program);
   registerWait(program);
+  registerStore(program);
   registerGenerated(program);
 }

@@ -6,26 +6,61 @@ import { errorKind, StoreCorruptError, StoreLockedError } from '../../core/error
 import type { KeyRing } from '../../crypto/secret-box.js';
 import { checkCertId, checkStoreKey } from '../fs/keys.js';
 import type { CertMeta, CertOrigin, DnsRecordEntry, Lock, LockOptions, PendingIssue, Store, StoredCert } from '../store.js';
-import { migrate } from './migrations.js';
+import { migrate, StoreSchemaTooNewError } from './migrations.js';
 
 /** PostgreSQL cannot be reached or stopped mid-call: nothing was changed unless said otherwise. */
 export class StoreUnavailableError extends errorKind('CERTD_E_STORE_UNAVAILABLE', 'unavailable') {}
+/** The server answered, and its answer means the store config is wrong (login, database, TLS). */
+export class StoreConfigError extends errorKind('CERTD_E_STORE_CONFIG', 'input') {}
 
 export interface PgStoreOptions {
-  /** postgres://user[:password]@host:port/db[?sslmode=…]; the password may also come from `password`. */
+  /** postgres://user[:password]@host:port/db; the password may also come from `password`. */
   url: string;
   password?: string;
-  /** TLS to the server: `ssl` as node-postgres takes it (ca, rejectUnauthorized…), or from the URL's sslmode. */
+  /** TLS to the server, as node-postgres takes it (ca, rejectUnauthorized…); see tlsFor(). */
   ssl?: pg.ConnectionConfig['ssl'];
   keys: KeyRing;
   /** Pool size per replica (default 10). */
   maxConnections?: number;
-  /** Bounds a connect and a query (default 10 s each): a hung server fails calls, it does not hang them. */
-  timeoutMs?: number;
+  /** Bound a connect and a statement (default 10 s each): a hung server fails calls, it does not hang them. */
+  connectTimeoutMs?: number;
+  queryTimeoutMs?: number;
+  /** The daemon claim's lease (default 30 s): a standby takes over within about this after the active dies. */
+  daemonLeaseMs?: number;
   onWarning?: (err: Error) => void;
+  /** Told once when the database answers again after it failed a call. */
+  onRecovered?: (message: string) => void;
+}
+
+/** Whether the database answered the last call (the daemon's lease refresh makes one every third of its lease). */
+export interface StoreHealth {
+  ok: boolean;
+  /** Since when it has not answered (ISO-8601), and why. */
+  downSince?: string;
+  error?: string;
+}
+
+/** Who holds the daemon claim, as a standby reports it. */
+export interface ClaimHolder {
+  host: string;
+  pid: number;
+  /** When its lease runs out unless refreshed. */
+  expiresAt: Date;
+}
+
+/** The settings `store.sslmode` names, for node-postgres (`ca` is the PEM text of `store.ca`). */
+export function tlsFor(mode: 'disable' | 'require' | 'verify-full', ca?: string): pg.ConnectionConfig['ssl'] {
+  if (mode === 'disable') return false;
+  if (mode === 'require') return { rejectUnauthorized: false };
+  return ca === undefined ? { rejectUnauthorized: true } : { rejectUnauthorized: true, ca };
 }
 
 const DEFAULT_LEASE_MS = 30_000;
+/** Where sealed values live, and the associated-data prefix each is sealed under. */
+const SEALED_TABLES = [
+  { table: 'certd_certs', id: 'id', data: 'key_sealed', context: 'cert' },
+  { table: 'certd_blobs', id: 'key', data: 'data', context: 'blob' },
+] as const;
 const DEFAULT_WAIT_MS = 60_000;
 const DAEMON_LOCK = 'daemon';
 /** SQLSTATE classes that mean "the server or the connection went away", not a bad statement. */
@@ -42,23 +77,26 @@ export class PgStore implements Store {
   readonly #keys: KeyRing;
   readonly #where: string;
   readonly #onWarning: (err: Error) => void;
+  readonly #onRecovered: (message: string) => void;
+  readonly #daemonLeaseMs: number;
   readonly #locks = new Set<PgLock>();
+  #down: { since: Date; error: string } | undefined;
 
   private constructor(o: PgStoreOptions) {
-    const timeoutMs = o.timeoutMs ?? 10_000;
     this.#pool = new pg.Pool({
-      connectionString: o.url,
-      ...(o.password !== undefined ? { password: o.password } : {}),
+      connectionString: withPassword(o.url, o.password),
       ...(o.ssl !== undefined ? { ssl: o.ssl } : {}),
       max: o.maxConnections ?? 10,
-      connectionTimeoutMillis: timeoutMs,
-      query_timeout: timeoutMs,
+      connectionTimeoutMillis: o.connectTimeoutMs ?? 10_000,
+      query_timeout: o.queryTimeoutMs ?? 10_000,
       idleTimeoutMillis: 30_000,
       application_name: 'haproxy-certd',
     });
     this.#keys = o.keys;
     this.#where = describeServer(o.url);
     this.#onWarning = o.onWarning ?? ((err) => process.emitWarning(err));
+    this.#onRecovered = o.onRecovered ?? (() => undefined);
+    this.#daemonLeaseMs = o.daemonLeaseMs ?? DEFAULT_LEASE_MS;
     // An idle connection the server closed (a restart) must not crash the process: the next call reconnects.
     this.#pool.on('error', (err) => this.#onWarning(new StoreUnavailableError(`PostgreSQL at ${this.#where} closed a connection: ${err.message}`, { cause: err })));
   }
@@ -75,9 +113,35 @@ export class PgStore implements Store {
       }
     } catch (err) {
       await store.#pool.end().catch(() => undefined);
-      throw store.#wrap(err);
+      throw store.#startError(err);
     }
     return store;
+  }
+
+  /** The database is the operator's to fix when its answer says so (exit 2); else it is away (exit 1). */
+  #startError(err: unknown): unknown {
+    const e = err as { code?: string; message?: string };
+    const config = (why: string) => new StoreConfigError(`PostgreSQL at ${this.#where}: ${why}`, { cause: err });
+    switch (e.code) {
+      case '28P01':
+      case '28000':
+        return config(`the server refused the login (${e.message}): check the user in store.url and store.password / store.passwordFile`);
+      case '3D000':
+        return config(`${e.message}: create it (createdb -O <user> <db>) or fix the database in store.url`);
+      case 'ENOTFOUND':
+      case 'EAI_AGAIN':
+        return config('the host name does not resolve: fix the host in store.url');
+      case 'SELF_SIGNED_CERT_IN_CHAIN':
+      case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+      case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+      case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+      case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      case 'CERT_HAS_EXPIRED':
+        return config(`its TLS certificate does not verify (${e.message}): give its CA as store.ca, or fix the host name in store.url`);
+    }
+    if (/does not support SSL/i.test(e.message ?? '')) return config('the server does not offer TLS: enable ssl on the server, or set store.sslmode: disable (loopback or a trusted network only)');
+    if (e instanceof StoreSchemaTooNewError) return err;
+    return this.#wrap(err);
   }
 
   async loadCert(id: string): Promise<StoredCert | undefined> {
@@ -195,14 +259,81 @@ export class PgStore implements Store {
     return this.#take(k, leaseMs);
   }
 
-  /** One active daemon per store until replicas share the work (the `daemon` lease, refreshed). */
+  /** One active daemon per store until replicas share the work (the `daemon` lease, refreshed); refuses when held. */
   async claimForDaemon(onLost: (err: Error) => void): Promise<void> {
-    const got = await this.#take(DAEMON_LOCK, DEFAULT_LEASE_MS, onLost);
+    const got = await this.#take(DAEMON_LOCK, this.#daemonLeaseMs, onLost);
     if (got) return;
-    const holder = (await this.#q<{ owner: string }>('SELECT owner FROM certd_locks WHERE key = $1', [DAEMON_LOCK])).rows[0];
+    const holder = await this.claimHolder();
     throw new StoreLockedError(
-      `the PostgreSQL store at ${this.#where} is in use by another haproxy-certd daemon (${holder ? describeOwner(holder.owner) : 'just released'}): stop it first`,
+      `the PostgreSQL store at ${this.#where} is in use by another haproxy-certd daemon (${holder ? `pid ${holder.pid} on host ${holder.host}` : 'just released'}): stop it first`,
     );
+  }
+
+  /**
+   * Active/standby: takes the daemon claim, waiting as long as another daemon holds it. Polls at
+   * a fifth of the lease (at most every second), so a holder that died is replaced within its
+   * lease and one poll. `onStandby` is told each time the holder changes (also at first), and
+   * a failed poll (the database away) is a warning, not the end: the standby goes on waiting.
+   * Resolves true when it had to wait (a takeover), false when the claim was free.
+   */
+  async claimWhenFree(onLost: (err: Error) => void, o: { onStandby: (holder: ClaimHolder) => void; signal?: AbortSignal }): Promise<boolean> {
+    const pollMs = Math.min(1_000, this.#daemonLeaseMs / 5);
+    let told = '';
+    for (;;) {
+      o.signal?.throwIfAborted();
+      try {
+        if (await this.#take(DAEMON_LOCK, this.#daemonLeaseMs, onLost)) return told !== '';
+        const holder = await this.claimHolder();
+        const who = holder ? `${holder.host}:${holder.pid}` : '';
+        if (holder && who !== told) o.onStandby(holder);
+        told = who;
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        this.#onWarning(err);
+      }
+      await sleep(pollMs, o.signal);
+    }
+  }
+
+  /** The daemon holding the claim now, if any (an expired lease counts as none). */
+  async claimHolder(): Promise<ClaimHolder | undefined> {
+    const row = (await this.#q<{ owner: string; expires_at: Date }>('SELECT owner, expires_at FROM certd_locks WHERE key = $1 AND expires_at > now()', [DAEMON_LOCK])).rows[0];
+    if (!row) return undefined;
+    const [host = '?', pid = '0'] = row.owner.split(':');
+    return { host, pid: Number(pid), expiresAt: row.expires_at };
+  }
+
+  /**
+   * Re-seals every secret not sealed with the key ring's first key (`store rotate-key`), a batch
+   * at a time; each row is updated only if unchanged since it was read, so a daemon writing
+   * meanwhile loses nothing (what it writes is sealed with the key it has). Returns how many were
+   * re-sealed and how many are left on other keys (a concurrent writer with an older key file).
+   * Safe to run again; safe beside running daemons whose key file holds both keys.
+   */
+  async rotateKey(): Promise<{ resealed: number; left: number }> {
+    const current = this.#keys.currentId;
+    let resealed = 0;
+    for (const t of SEALED_TABLES) {
+      for (let after = ''; ; ) {
+        const rows = (
+          await this.#q<{ id: string; key_id: string; data: Buffer }>(
+            `SELECT ${t.id} AS id, key_id, ${t.data} AS data FROM ${t.table} WHERE key_id <> $1 AND ${t.id} COLLATE "C" > $2 ORDER BY ${t.id} COLLATE "C" LIMIT 200`,
+            [current, after],
+          )
+        ).rows;
+        if (rows.length === 0) break;
+        for (const r of rows) {
+          const context = `${t.context}:${r.id}`;
+          const sealed = this.#keys.seal(this.#keys.open({ keyId: r.key_id, data: r.data }, context), context);
+          const n = await this.#q(`UPDATE ${t.table} SET key_id = $2, ${t.data} = $3 WHERE ${t.id} = $1 AND key_id = $4 AND ${t.data} = $5`, [r.id, sealed.keyId, sealed.data, r.key_id, r.data]);
+          resealed += n.rowCount ?? 0;
+        }
+        after = rows.at(-1)!.id;
+      }
+    }
+    let left = 0;
+    for (const t of SEALED_TABLES) left += Number((await this.#q<{ n: string }>(`SELECT count(*) AS n FROM ${t.table} WHERE key_id <> $1`, [current])).rows[0]!.n);
+    return { resealed, left };
   }
 
   async close(): Promise<void> {
@@ -229,18 +360,38 @@ export class PgStore implements Store {
         this.#onWarning(err);
         onLost?.(err);
       },
+      unconfirmed: (err, until) =>
+        this.#onWarning(new StoreUnavailableError(`lock ${key} could not be refreshed (${err.message}); it holds until ${until.toISOString()}, retrying`, { cause: err })),
       released: (l) => this.#locks.delete(l),
     });
     this.#locks.add(lock);
     return lock;
   }
 
+  /** See StoreHealth. */
+  health(): StoreHealth {
+    return this.#down ? { ok: false, downSince: this.#down.since.toISOString(), error: this.#down.error } : { ok: true };
+  }
+
+  /** Every statement goes through here: an outage is said once when it starts and once when it ends. */
   async #q<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    let result: pg.QueryResult<R>;
     try {
-      return await this.#pool.query<R>(sql, params);
+      result = await this.#pool.query<R>(sql, params);
     } catch (err) {
-      throw this.#wrap(err);
+      const wrapped = this.#wrap(err);
+      if (wrapped instanceof StoreUnavailableError && !this.#down) {
+        this.#down = { since: new Date(), error: wrapped.message };
+        this.#onWarning(wrapped);
+      }
+      throw wrapped;
     }
+    if (this.#down) {
+      const since = this.#down.since;
+      this.#down = undefined;
+      this.#onRecovered(`PostgreSQL at ${this.#where} answers again (it did not from ${since.toISOString()}, ${Math.round((Date.now() - since.getTime()) / 1000)} s): new work goes on`);
+    }
+    return result;
   }
 
   /** A connection-level failure becomes StoreUnavailableError naming the server; the rest pass through. */
@@ -260,19 +411,26 @@ interface LockHooks {
   refresh(): Promise<boolean>;
   remove(): Promise<void>;
   lost(err: Error): void;
+  /** A refresh failed while the lease still holds (the database away): said loudly, once per outage. */
+  unconfirmed(err: Error, until: Date): void;
   released(lock: PgLock): void;
 }
 
 /**
  * A held lease. `token` grows with every grant of any lock (one sequence): a write fenced with it is
  * refused once a later holder exists. Refreshed at a third of the lease; a refresh that finds the
- * row gone, or that cannot reach the database before the lease would run out, means lost: the
- * holder is told, and must stop writing.
+ * row gone means lost, and so does the lease's end without a confirmation — a timer, not the
+ * refresh's answer, decides that, so a refresh hung on a partitioned network (up to the query
+ * timeout, which may exceed the lease) cannot keep a holder writing past its lease. The holder is
+ * told, and must stop writing.
  */
 export class PgLock implements Lock {
   #timer: NodeJS.Timeout | undefined;
+  #deadline: NodeJS.Timeout | undefined;
   #released: Promise<void> | undefined;
-  #confirmedUntil: number;
+  #confirmedUntil = 0;
+  #unconfirmed = false;
+  #lastError: Error | undefined;
 
   constructor(
     readonly key: string,
@@ -280,7 +438,7 @@ export class PgLock implements Lock {
     private readonly leaseMs: number,
     private readonly hooks: LockHooks,
   ) {
-    this.#confirmedUntil = Date.now() + leaseMs;
+    this.#confirm(Date.now());
     this.#schedule();
   }
 
@@ -292,10 +450,18 @@ export class PgLock implements Lock {
   release(): Promise<void> {
     this.#released ??= (async () => {
       clearTimeout(this.#timer);
+      clearTimeout(this.#deadline);
       this.hooks.released(this);
       await this.hooks.remove();
     })();
     return this.#released;
+  }
+
+  #confirm(asked: number): void {
+    this.#confirmedUntil = asked + this.leaseMs;
+    clearTimeout(this.#deadline);
+    this.#deadline = setTimeout(() => this.#lose(this.#lastError), Math.max(0, this.#confirmedUntil - Date.now()));
+    this.#deadline.unref();
   }
 
   #schedule(): void {
@@ -304,23 +470,35 @@ export class PgLock implements Lock {
   }
 
   async #refresh(): Promise<void> {
-    if (this.#released) return;
+    if (this.#released || this.#confirmedUntil === 0) return;
     const asked = Date.now();
     const ok = await this.hooks.refresh().catch((err: Error) => err);
-    if (this.#released) return;
+    if (this.#released || this.#confirmedUntil === 0) return;
     if (ok === true) {
-      this.#confirmedUntil = asked + this.leaseMs;
+      this.#lastError = undefined;
+      this.#confirm(asked);
+      this.#unconfirmed = false;
       this.#schedule();
       return;
     }
-    if (ok instanceof Error && Date.now() + this.leaseMs / 3 < this.#confirmedUntil) {
-      this.#schedule(); // the database is away: try again while the lease still holds
+    if (ok instanceof Error) {
+      // The database is away: try again while the lease still holds; the deadline timer ends it.
+      this.#lastError = ok;
+      if (!this.#unconfirmed) this.hooks.unconfirmed(ok, new Date(this.#confirmedUntil));
+      this.#unconfirmed = true;
+      this.#timer = setTimeout(() => void this.#refresh(), Math.max(10, Math.min(1_000, this.leaseMs / 10)));
+      this.#timer.unref();
       return;
     }
+    this.#lose(undefined, 'it was taken over after its lease ran out');
+  }
+
+  #lose(err: Error | undefined, why = `the database could not confirm it before its lease ran out (${err?.message ?? 'no answer in time'})`): void {
+    if (this.#released || this.#confirmedUntil === 0) return;
     clearTimeout(this.#timer);
+    clearTimeout(this.#deadline);
     this.#confirmedUntil = 0;
     this.hooks.released(this);
-    const why = ok instanceof Error ? `the database could not confirm it before its lease ran out (${ok.message})` : 'it was taken over after its lease ran out';
     this.hooks.lost(new StoreLockedError(`lock ${this.key} (token ${this.token}) is lost: ${why}; its holder stops writing`));
   }
 }
@@ -358,6 +536,14 @@ function metaOf(r: CertRow): CertMeta {
 function describeOwner(owner: string): string {
   const [host, pid] = owner.split(':');
   return `pid ${pid} on host ${host}`;
+}
+
+/** The URL with the password in it: node-postgres lets the URL's (absent) password override a separate one. */
+function withPassword(url: string, password: string | undefined): string {
+  if (password === undefined) return url;
+  const u = new URL(url);
+  u.password = encodeURIComponent(password);
+  return u.toString();
 }
 
 /** host:port/db of a URL, never its password. */

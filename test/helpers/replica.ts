@@ -1,0 +1,116 @@
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { spawnCli } from './cli.js';
+import { freePort } from './ports.js';
+import type { TestHaproxy } from './haproxy.js';
+
+/** One `haproxy-certd run` process on a postgres store, with its log collected. */
+export interface Replica {
+  name: string;
+  child: ChildProcess;
+  apiPort: number;
+  configFile: string;
+  /** Everything it logged so far (pino JSON lines on stderr). */
+  log(): string;
+  /** The `time` (epoch ms) of the first log line matching `re`, if any yet. */
+  loggedAt(re: RegExp): number | undefined;
+  exited: Promise<number | null>;
+}
+
+export const TEST_TOKEN = 'ha-test-token-0123456789';
+
+export interface ReplicaOptions {
+  dir: string;
+  url: string;
+  haproxy: TestHaproxy;
+  /** Extra keys of `store:` (YAML flow mapping body), e.g. `lease: 5s`. */
+  store?: string;
+  /** Names configured under certificates (issued by the local CA "internal"). */
+  names?: string[];
+}
+
+/**
+ * Starts a replica in `dir` (config `<name>.yaml`, dataDir `data-<name>`): the postgres store at
+ * `url` with `dir/store.key`, the shared certDir `dir/certs`, the one HAProxy given, its API on a
+ * free loopback port. Every replica's config differs only in api.listen and dataDir.
+ */
+export async function startReplica(name: string, o: ReplicaOptions): Promise<Replica> {
+  const apiPort = await freePort();
+  const configFile = join(o.dir, `${name}.yaml`);
+  await writeFile(
+    configFile,
+    [
+      `dataDir: ./data-${name}`,
+      `store: { type: postgres, url: "${o.url}", keyFile: ./store.key, sslmode: disable${o.store ? `, ${o.store}` : ''} }`,
+      `haproxy: { certDir: ./certs, crtList: "${o.haproxy.crtList}", instances: [ { runtime: "${o.haproxy.runtime}", name: h1 } ] }`,
+      `api: { listen: "127.0.0.1:${apiPort}", token: ${TEST_TOKEN} }`,
+      'issuers: { internal: { type: local-ca } }',
+      `certificates: [ ${(o.names ?? []).map((n) => `{ names: [ ${n} ], issuer: internal }`).join(', ')} ]`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawnCli(['--config', configFile, 'run'], { cwd: o.dir });
+  let text = '';
+  child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return {
+    name,
+    child,
+    apiPort,
+    configFile,
+    log: () => text,
+    loggedAt(re) {
+      for (const line of text.split('\n')) {
+        if (!re.test(line)) continue;
+        try {
+          return (JSON.parse(line) as { time: number }).time;
+        } catch {
+          return undefined;
+        }
+      }
+      return undefined;
+    },
+    exited,
+  };
+}
+
+/** A loopback TCP proxy to PostgreSQL that can be cut: a network partition of whoever connects through it. */
+export interface CuttableLink {
+  port: number;
+  /** From now on nothing passes, either way, on old or new connections (packets dropped, not refused). */
+  cut(): void;
+  close(): Promise<void>;
+}
+
+export async function cuttableLink(targetPort: number): Promise<CuttableLink> {
+  let cut = false;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => undefined);
+    if (cut) return client.pause();
+    const upstream = connect(targetPort, '127.0.0.1');
+    sockets.add(upstream);
+    upstream.on('close', () => sockets.delete(upstream));
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.on('data', (d) => void (cut || upstream.write(d)));
+    upstream.on('data', (d) => void (cut || client.write(d)));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    cut: () => void (cut = true),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
