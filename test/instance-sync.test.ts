@@ -107,12 +107,13 @@ describe('InstanceSync against an in-memory instance', () => {
     assert.deepEqual([...haproxy.certs.keys()].sort(), ['/certs/_default.pem', '/certs/a.test.pem', '/certs/b.test.pem']);
     assert.deepEqual([...haproxy.maps.get(KNOWN)!].sort(), [['a.test', 'a.test'], ['b.test', 'b.test']]);
     assert.equal(sync.serves('a.test'), true);
-    const { commands, lastReconcile, ...status } = sync.status();
+    const { commands, lastReconcile, reconciles, ...status } = sync.status();
     assert.deepEqual({ ...status, lastError: undefined, lastErrorAt: undefined, pid: undefined }, {
       name: 'mem', runtime: undefined, state: 'up', pid: undefined, lastError: undefined, lastErrorAt: undefined, inSync: 2, missing: 0, stale: 0, pending: 0,
     });
     assert.equal(commands, haproxy.calls.length);
     assert.equal(lastReconcile?.certsRead, 0, 'a fresh instance lists nothing of ours: nothing to read one by one');
+    assert.equal(reconciles, 1);
   });
 
   test('a fresh instance brought in sync logs one "in sync" line with what it pushed and how long it took', async () => {

@@ -27,6 +27,8 @@ export interface InstanceStatus {
   pending: number;
   /** Runtime commands sent to this instance since the daemon started (each pipelined one counts). */
   commands?: number;
+  /** Full comparisons with the instance since the daemon started. */
+  reconciles?: number;
   /** The last full comparison with the instance: when, how long, its runtime commands, certificates read one by one. */
   lastReconcile?: { at: string; ms: number; commands: number; certsRead: number };
 }
@@ -136,6 +138,7 @@ export class InstanceSync {
   /** The worker pid `served` describes (it is only vouched for while that worker runs). */
   private servedPid?: number;
   private lastReconcile?: InstanceStatus['lastReconcile'];
+  private reconciles = 0;
   /** The failure that put the instance down: callers hear it at once while it stays down. */
   private downError?: Error;
   private lastAttempt = 0;
@@ -250,6 +253,7 @@ export class InstanceSync {
       stale: total - inSync - missing,
       pending: total - inSync,
       commands: this.o.client.commandsSent,
+      reconciles: this.reconciles,
       lastReconcile: this.lastReconcile,
     };
   }
@@ -627,6 +631,7 @@ export class InstanceSync {
     this.pid = info.pid;
     this.needReconcile = false;
     const ms = Math.round(performance.now() - started);
+    this.reconciles++;
     this.lastReconcile = { at: new Date().toISOString(), ms, commands: (client.commandsSent ?? 0) - commandsBefore, certsRead: unknown.length };
     this.o.log.info({ instance: this.name, pid: info.pid, serving: next.size, desired: desired.size, certsRead: unknown.length, ms }, 'reconciled');
   }
