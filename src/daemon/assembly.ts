@@ -39,19 +39,20 @@ export async function openStore(config: Config, log: Logger): Promise<Store> {
 
 /** The key file, refused when missing (saying how to make one); a copy others can read is a warning. */
 async function readKeyRing(path: string, log: Logger): Promise<KeyRing> {
-  const text = await readStoreFile(path, 'store.keyFile');
+  const text = await readStoreFile(path, 'store.keyFile', HOW_TO_MAKE_KEY_FILE);
   const { mode } = await stat(path);
   if ((mode & 0o077) !== 0) log.warn({ keyFile: path, mode: (mode & 0o777).toString(8) }, 'store.keyFile is readable by other users: chmod 600 it');
   return KeyRing.parse(text, `store.keyFile ${path}`);
 }
 
-async function readStoreFile(path: string, key: string): Promise<string> {
+/** A file the store config names; `whenMissing` is added to the error when it does not exist. */
+async function readStoreFile(path: string, key: string, whenMissing?: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const make = key === 'store.keyFile' ? `: ${HOW_TO_MAKE_KEY_FILE}` : '';
-    throw new ConfigError(`${key} ${path} cannot be read (${code ?? (err as Error).message})${code === 'ENOENT' ? make : ''}`, { cause: err });
+    const hint = code === 'ENOENT' && whenMissing ? `: ${whenMissing}` : '';
+    throw new ConfigError(`${key} ${path} cannot be read (${code ?? (err as Error).message})${hint}`, { cause: err });
   }
 }
 

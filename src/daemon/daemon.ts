@@ -103,8 +103,9 @@ export class Daemon {
     };
     // A shared (postgres) store has one active daemon: the others stand by here, before the API
     // port and any HAProxy, until the active one's lease runs out. The fs store refuses a second.
-    if (opened instanceof PgStore) {
-      const tookOver = await opened.claimWhenFree(lost, {
+    const shared = opened instanceof PgStore ? opened : undefined;
+    if (shared) {
+      const tookOver = await shared.claimWhenFree(lost, {
         onStandby: (h) =>
           log.warn({ holder: `pid ${h.pid} on host ${h.host}`, leaseUntil: h.expiresAt.toISOString() }, `standing by: the store is claimed by the active daemon (pid ${h.pid} on host ${h.host}); taking over when its lease runs out`),
       });
@@ -144,7 +145,7 @@ export class Daemon {
     await discovery?.start();
     const scheduler = new RenewalScheduler({ store, service, issuers, rules, log, metrics, maxSleepMs: o.renewMaxSleepMs });
     metrics.attach({ deployer, scheduler });
-    const storeHealth = opened instanceof PgStore ? () => opened.health() : undefined;
+    const storeHealth = shared ? () => shared.health() : undefined;
     api.serve(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t), renewals: () => scheduler.dueTimes(), storeHealth }), onDemand);
     daemon = new Daemon({ config, store, service, deployer, scheduler, metrics, api, token, log, discovery, sources, onDemand: onDemand?.handler, stopRuntimeLog });
     log.info({ version: VERSION, api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
