@@ -206,7 +206,7 @@ export class Deployer {
   async stop(): Promise<void> {
     clearInterval(this.reconcileTimer);
     await Promise.all([...this.instances.values()].map((i) => i.stop()));
-    await this.drain();
+    await this.behind.drain();
     // A clean stop leaves the list files complete (a crash leaves them at most REWRITE.maxDelayMs behind).
     await this.flushListFiles().catch((err: unknown) => this.o.log.error({ err: (err as Error).message }, 'could not write the crt-list or known.map at stop'));
   }
@@ -247,9 +247,13 @@ export class Deployer {
     }
   }
 
-  /** Resolves once the file writes left behind on-demand answers are done. */
-  drain(): Promise<void> {
-    return this.behind.drain();
+  /**
+   * Resolves once every file write is done: those left behind answers (on-demand PEMs) and the
+   * deferred crt-list/known.map rewrite they marked. Throws if that rewrite fails.
+   */
+  async drain(): Promise<void> {
+    await this.behind.drain();
+    await this.flushListFiles();
   }
 
   /** Adds or replaces certificates everywhere; resolves when every instance answered (or failed). */
