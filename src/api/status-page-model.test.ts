@@ -63,7 +63,7 @@ test('one state per certificate, the first that applies: expired, failing, soon,
     'imported.test': 'valid',
   });
   assert.deepEqual(m.summary.certs, { expired: 1, failing: 1, soon: 1, pending: 1, valid: 3, total: 7, notRenewed: 1 });
-  assert.deepEqual(m.summary.instances, { starting: 0, up: 1, down: 1, misconfigured: 0, total: 2 });
+  assert.deepEqual(m.summary.instances, { starting: 0, up: 1, down: 1, misconfigured: 0, remote: 0, total: 2 });
   assert.deepEqual(m.summary.nextRenewals.map((r) => r.id), ['failing.test', 'valid.test']);
   assert.deepEqual(
     m.summary.failures.map((f) => [f.kind, f.name]),

@@ -188,7 +188,7 @@ function matches(r: CertRow, q: StatusQuery, text: string): boolean {
 }
 
 function summarize(view: StatusView, rows: CertRow[]): StatusPageModel['summary'] {
-  const instances = { starting: 0, up: 0, down: 0, misconfigured: 0, total: view.instances.length };
+  const instances = { starting: 0, up: 0, down: 0, misconfigured: 0, remote: 0, total: view.instances.length };
   for (const i of view.instances) instances[i.state]++;
   const certs = { expired: 0, failing: 0, soon: 0, pending: 0, valid: 0, total: rows.length, notRenewed: 0 };
   for (const r of rows) {

@@ -8,6 +8,9 @@ import { doc, pathField, wholeNumber } from './fields.js';
 /** TLS to PostgreSQL, named as libpq's sslmode (only the modes that mean one thing each). */
 export const PG_SSL_MODES = ['disable', 'require', 'verify-full'] as const;
 
+/** How the daemons sharing a postgres store divide the work (docs/ha.md). */
+export const REPLICA_MODES = ['active-standby', 'active-active'] as const;
+
 /** The shortest daemon lease: a refresh every third of it must survive a loaded machine. */
 export const MIN_LEASE_MS = 5_000;
 
@@ -63,9 +66,18 @@ function postgresStoreSchema(baseDir: string) {
       poolSize: wholeNumber('poolSize').prefault(10).meta(doc('Connections per daemon.')),
       connectTimeout: duration({ maxMs: MAX_TIMER_MS }).prefault('10s').meta(doc('How long a connection attempt may take.')),
       queryTimeout: duration({ maxMs: MAX_TIMER_MS }).prefault('10s').meta(doc('How long one statement may take.')),
+      replicas: z
+        .enum(REPLICA_MODES)
+        .prefault('active-standby')
+        .meta(
+          doc(
+            'active-standby: one daemon works, the others wait and take over. active-active: every daemon answers the API and on-demand; each HAProxy instance is written to by one of them (its lease), the cluster-wide work (renewals, sources) runs on one (docs/ha.md).',
+            'active-active',
+          ),
+        ),
       lease: duration({ maxMs: MAX_TIMER_MS })
         .prefault('30s')
-        .meta(doc('How long the active daemon\'s claim lasts unrefreshed: a standby takes over within twice this after the active dies or is cut off. At least 5s.', '10s')),
+        .meta(doc('How long a claim lasts unrefreshed (active-standby: the active daemon\'s; active-active: each instance\'s owner and the cluster-wide work): another daemon takes over within twice this after its holder dies or is cut off. At least 5s.', '10s')),
     })
     .superRefine((s, ctx) => {
       if (s.password !== undefined && s.passwordFile !== undefined) ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'give password or passwordFile, not both' });
@@ -73,7 +85,7 @@ function postgresStoreSchema(baseDir: string) {
       if (s.ca !== undefined && s.sslmode !== 'verify-full') ctx.addIssue({ code: 'custom', path: ['ca'], message: `ca verifies the server, which sslmode ${s.sslmode} does not: use sslmode: verify-full, or remove ca` });
       if (s.lease < MIN_LEASE_MS) ctx.addIssue({ code: 'custom', path: ['lease'], message: 'at least 5s: a shorter lease cannot be refreshed reliably on a loaded machine' });
     })
-    .meta(doc('PostgreSQL, shared by several daemons: one is active, the others stand by and take over (docs/ha.md). Private keys are encrypted with keyFile.'));
+    .meta(doc('PostgreSQL, shared by several daemons (active-standby or active-active, see replicas and docs/ha.md). Private keys are encrypted with keyFile.'));
 }
 
 /** `store:`, chosen by type. */

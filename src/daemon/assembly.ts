@@ -4,7 +4,7 @@ import { MapHttp01Solver } from '../challenges/http-01/map-solver.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, errorCode } from '../core/errors.js';
 import { HOW_TO_MAKE_KEY_FILE, KeyRing } from '../crypto/secret-box.js';
-import { Deployer } from '../haproxy/deploy/deployer.js';
+import { Deployer, type ReplicaHooks } from '../haproxy/deploy/deployer.js';
 import { DEFAULT_CERT_ID, makeDeployEntry } from '../haproxy/deploy/entry.js';
 import type { DeployMetrics } from '../haproxy/deploy/metrics.js';
 import type { Issuer } from '../issuers/issuer.js';
@@ -62,6 +62,8 @@ export interface DeployTuning {
   pollMs?: number;
   /** Least time between two fallback reloads of one instance (default 30 s). */
   reloadMinIntervalMs?: number;
+  /** Active-active replicas: instances are written to only while owned (see Replicas). */
+  replicas?: ReplicaHooks;
 }
 
 export interface AssemblyOptions {
@@ -125,6 +127,7 @@ async function deployerFor(config: Config, store: Store, o: AssemblyOptions, tun
     pollMs: tuning.pollMs,
     reconcileEveryMs: reconcileEvery,
     reloadMinIntervalMs: tuning.reloadMinIntervalMs,
+    replicas: tuning.replicas,
   });
   return { deployer, http01: new MapHttp01Solver(deployer) };
 }

@@ -16,6 +16,7 @@ import { PgStore } from '../store/postgres/pg-store.js';
 import type { Store } from '../store/store.js';
 import { CatalogStore } from '../store/catalog.js';
 import { assemble, openStore, type DeployTuning } from './assembly.js';
+import { Replicas, type SingletonWork } from './replicas.js';
 import { logRuntimeEvents } from './runtime-log.js';
 import { loadOrCreateToken, onDemandToken } from './token.js';
 
@@ -41,7 +42,9 @@ interface DaemonParts {
   token: string;
   log: Logger;
   discovery?: DnsDiscovery;
-  sources: CertSource[];
+  /** The cluster-wide work: sources, configured certificates, renewals (on one replica when several share the store). */
+  work: SingletonWork;
+  replicas?: Replicas;
   onDemand?: OnDemand;
   stopRuntimeLog: () => void;
 }
@@ -104,7 +107,10 @@ export class Daemon {
     // A shared (postgres) store has one active daemon: the others stand by here, before the API
     // port and any HAProxy, until the active one's lease runs out. The fs store refuses a second.
     const shared = opened instanceof PgStore ? opened : undefined;
-    if (shared) {
+    const replicas = shared && config.store.type === 'postgres' && config.store.replicas === 'active-active' ? new Replicas({ store: shared, log, leaseMs: config.store.lease }) : undefined;
+    if (replicas) {
+      log.info({ replica: replicas.id }, 'active-active: this daemon is one of the replicas sharing the store');
+    } else if (shared) {
       const tookOver = await shared.claimWhenFree(lost, {
         onStandby: (h) =>
           log.warn({ holder: `pid ${h.pid} on host ${h.host}`, leaseUntil: h.expiresAt.toISOString() }, `standing by: the store is claimed by the active daemon (pid ${h.pid} on host ${h.host}); taking over when its lease runs out`),
@@ -119,20 +125,15 @@ export class Daemon {
     undo.push(() => api.close());
     const metrics = new Metrics();
     const { certDir, crtList } = config.haproxy;
-    const { service, deployer, http01, issuers, rules } = await assemble(config, store, { log, metrics, renewBackoff: o.renewBackoff, deploy: o });
+    const { service, deployer, http01, issuers, rules } = await assemble(config, store, { log, metrics, renewBackoff: o.renewBackoff, deploy: { ...o, replicas: replicas?.hooks } });
     // DNS-01 records a crash left behind are removed at start (never throws; the daemon's path only).
     for (const issuer of issuers.values()) void issuer.removeLeftovers?.();
     // HAProxy lua-loads this at start, so it is written before any instance is expected up.
     await new DeployFiles(certDir, crtList).writeLuaAction();
-    const sources = await createSources(config.sources);
     const stopRuntimeLog = logRuntimeEvents(log.child({ component: 'haproxy-runtime' }));
     undo.push(stopRuntimeLog);
     undo.push(() => deployer.stop());
     await deployer.start(await service.deployEntries());
-    const sink = new ServiceSink(service, log.child({ component: 'sources' }));
-    // Not awaited: a slow HTTP source must not hold up the daemon's start.
-    undo.push(() => Promise.all(sources.map((s) => s.stop())));
-    for (const source of sources) void source.start(sink).catch((err: Error) => log.error({ source: source.name, err: err.message }, 'source failed to start'));
     const token = await loadOrCreateToken(config.dataDir, config.api.token);
     const onDemand = config.onDemand
       ? { handler: await OnDemand.create({ spec: config.onDemand, service, deployer, store, metrics, log }), token: onDemandToken(token) }
@@ -144,25 +145,21 @@ export class Daemon {
     undo.push(() => discovery?.stop());
     await discovery?.start();
     const scheduler = new RenewalScheduler({ store, service, issuers, rules, log, metrics, maxSleepMs: o.renewMaxSleepMs });
+    const work = clusterWork(config, service, scheduler, log);
+    undo.push(() => work.stop());
     metrics.attach({ deployer, scheduler });
     const storeHealth = shared ? () => shared.health() : undefined;
     api.serve(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t), renewals: () => scheduler.dueTimes(), storeHealth }), onDemand);
-    daemon = new Daemon({ config, store, service, deployer, scheduler, metrics, api, token, log, discovery, sources, onDemand: onDemand?.handler, stopRuntimeLog });
-    log.info({ version: VERSION, api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
-    void daemon.catchUp().then(() => daemon.scheduler.start());
-    return daemon;
-  }
-
-  /** Finishes interrupted issues, then makes sure every configured certificate exists. */
-  private async catchUp(): Promise<void> {
-    await this.service.finishPending();
-    for (const spec of this.config.certificates) {
-      try {
-        await this.service.ensure(spec.names, { issuer: spec.issuer, origin: 'config' });
-      } catch (err) {
-        this.p.log.error({ cert: certId(spec.names[0]!), err: (err as Error).message }, 'configured certificate not issued');
-      }
+    daemon = new Daemon({ config, store, service, deployer, scheduler, metrics, api, token, log, discovery, work, replicas, onDemand: onDemand?.handler, stopRuntimeLog });
+    if (replicas) {
+      // Instances and the cluster-wide work are taken as their leases are free (at once when they are).
+      undo.push(() => replicas.stop());
+      await replicas.start({ deployer, service, catalog: store, work });
+    } else {
+      work.start();
     }
+    log.info({ version: VERSION, api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
+    return daemon;
   }
 
   /** Stops everything, waiting for the writes left behind; safe to call twice. */
@@ -173,9 +170,9 @@ export class Daemon {
 
   private async stopAll(): Promise<void> {
     const { p } = this;
-    await p.scheduler.stop();
+    await p.replicas?.stop();
+    await p.work.stop();
     p.discovery?.stop();
-    await Promise.all(p.sources.map((s) => s.stop()));
     await p.api.close();
     p.onDemand?.close();
     await p.deployer.stop();
@@ -184,4 +181,42 @@ export class Daemon {
     p.stopRuntimeLog();
     p.log.info('daemon stopped');
   }
+}
+
+/**
+ * Sources, then interrupted issues and the configured certificates, then renewals: started on the
+ * one daemon (or the replica holding the cluster-wide lease), stopped when it loses it. A restart
+ * builds the sources anew.
+ */
+function clusterWork(config: Config, service: CertService, scheduler: RenewalScheduler, log: Logger): SingletonWork {
+  let sources: CertSource[] = [];
+  let generation = 0;
+  const sink = new ServiceSink(service, log.child({ component: 'sources' }));
+  const run = async (mine: number) => {
+    sources = await createSources(config.sources);
+    // Not awaited: a slow HTTP source must not hold up the rest.
+    for (const source of sources) void source.start(sink).catch((err: Error) => log.error({ source: source.name, err: err.message }, 'source failed to start'));
+    await service.finishPending();
+    for (const spec of config.certificates) {
+      if (mine !== generation) return;
+      try {
+        await service.ensure(spec.names, { issuer: spec.issuer, origin: 'config' });
+      } catch (err) {
+        log.error({ cert: certId(spec.names[0]!), err: (err as Error).message }, 'configured certificate not issued');
+      }
+    }
+    if (mine === generation) scheduler.start();
+  };
+  return {
+    start() {
+      const mine = ++generation;
+      void run(mine).catch((err: Error) => log.error({ err: err.message }, 'the cluster-wide work could not start; it is tried again when this daemon takes it next'));
+    },
+    async stop() {
+      // An ensure in flight finishes on its own (as before a stop); nothing after it starts.
+      generation++;
+      await scheduler.stop();
+      await Promise.all(sources.splice(0).map((s) => s.stop()));
+    },
+  };
 }

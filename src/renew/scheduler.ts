@@ -52,7 +52,9 @@ export class RenewalScheduler {
     this.random = o.random ?? Math.random;
   }
 
+  /** Also after a stop (a replica that takes the cluster-wide work again). */
   start(): void {
+    this.stopped = false;
     this.schedule(0);
   }
 

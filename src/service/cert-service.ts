@@ -177,6 +177,16 @@ export class CertService {
         await settle();
         throw err;
       }
+      if (this.o.deployer?.hasRemoteInstances()) {
+        // Another replica writes to some instance: it learns of the certificate from the store, so
+        // the store first; the handshake is answered once the owners announce they serve it.
+        try {
+          await this.save(stored);
+        } finally {
+          await settle();
+        }
+        return { cert: stored.meta, issued: true, deploy: await this.deploy([stored], served) };
+      }
       const deployed = this.deploy([stored], served);
       this.behind.after(deployed, () =>
         this.save(stored)
@@ -185,6 +195,16 @@ export class CertService {
       );
       return { cert: stored.meta, issued: true, deploy: await deployed };
     });
+  }
+
+  /**
+   * Another replica changed certificate `id` in the shared store: deploys what the store has now
+   * (pushed to the instances this replica owns), or stops serving it if it is gone.
+   */
+  async redeploy(id: string): Promise<DeployOutcome | undefined> {
+    const stored = await this.o.store.loadCert(id);
+    if (stored) return this.deploy([stored]);
+    return this.o.deployer?.has(id) ? this.o.deployer.remove([id]) : undefined;
   }
 
   /** Resolves once the store writes left behind answers are done (daemon stop, before the store closes). */

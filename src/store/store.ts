@@ -61,6 +61,8 @@ export interface LockOptions {
   /** How long lock() waits for a held lock before failing with StoreLockedError. */
   waitMs?: number;
   signal?: AbortSignal;
+  /** Told once if the lease is lost while held (taken over, or not confirmed in time): stop what the lock guards. */
+  onLost?: (err: Error) => void;
 }
 
 /**

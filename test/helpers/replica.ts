@@ -30,6 +30,8 @@ export interface ReplicaOptions {
   store?: string;
   /** Names configured under certificates (issued by the local CA "internal"). */
   names?: string[];
+  /** More top-level config lines (YAML), e.g. an `onDemand:` section. */
+  extra?: string[];
 }
 
 /**
@@ -49,6 +51,7 @@ export async function startReplica(name: string, o: ReplicaOptions): Promise<Rep
       `api: { listen: "127.0.0.1:${apiPort}", token: ${TEST_TOKEN} }`,
       'issuers: { internal: { type: local-ca } }',
       `certificates: [ ${(o.names ?? []).map((n) => `{ names: [ ${n} ], issuer: internal }`).join(', ')} ]`,
+      ...(o.extra ?? []),
       '',
     ].join('\n'),
   );

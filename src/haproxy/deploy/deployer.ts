@@ -10,6 +10,7 @@ import { DeployFiles } from './files.js';
 import { certWork, InstanceSync, mapWork, type InstanceClient, type InstanceStatus, type WorkKey } from './instance.js';
 import { noDeployMetrics, type DeployMetrics } from './metrics.js';
 import { ReloadFallback } from './reload.js';
+import { RemoteInstance, workVersion, type DeployTarget, type WorkVersions } from './remote-instance.js';
 
 export interface DeployerOptions {
   certDir: string;
@@ -27,6 +28,20 @@ export interface DeployerOptions {
   reloadMinIntervalMs?: number;
   /** Makes the client of one instance from its runtime address (default: a RuntimeClient). */
   connect?: (runtime: string) => InstanceClient;
+  /**
+   * Active-active replicas: this process writes to an instance only while it owns it (`own`, by a
+   * lease; `disown` when the lease is lost). The others are another replica's: changes made here
+   * are answered when their owner announces it serves them (`remoteServed`).
+   */
+  replicas?: ReplicaHooks;
+}
+
+/** What the deployer tells the other replicas (a shared store's notifications carry it). */
+export interface ReplicaHooks {
+  /** The instances this process owns serve these versions now (after a push of any change). */
+  served(instance: string, versions: WorkVersions): void;
+  /** A managed map changed here (the owners of the other instances apply it). */
+  mapChanged(map: ManagedMap, set: Record<string, string>, deleted: string[]): void;
 }
 
 const connectRuntime = (runtime: string): InstanceClient => new RuntimeClient(runtime);
@@ -92,7 +107,9 @@ export class Deployer {
   private readonly mapFiles: Record<ManagedMap, DeferredRewrite>;
   private readonly files: DeployFiles;
   /** By instance name; static ones from config, discovered ones come and go. */
-  private readonly instances = new Map<string, InstanceSync>();
+  private readonly instances = new Map<string, DeployTarget>();
+  /** Runtime and master address by instance name: what `own` needs to start writing to one. */
+  private readonly addresses = new Map<string, { runtime: string; master?: string }>();
   private started = false;
   private readonly discovered = new Set<string>();
   /** `*.parent` SNI filters → certificate id, for covers(). */
@@ -128,9 +145,19 @@ export class Deployer {
     );
   }
 
-  private addInstance(name: string, runtime: string, master?: string): InstanceSync {
+  private addInstance(name: string, runtime: string, master?: string): DeployTarget {
+    this.addresses.set(name, { runtime, master });
+    const target = this.o.replicas
+      ? new RemoteInstance(name, runtime, this.desired, this.desiredMaps, this.mapPaths.known)
+      : this.instanceSync(name, runtime, master);
+    this.instances.set(name, target);
+    if (this.started) target.start();
+    return target;
+  }
+
+  private instanceSync(name: string, runtime: string, master?: string): InstanceSync {
     const o = this.o;
-    const sync = new InstanceSync({
+    return new InstanceSync({
       name,
       client: (o.connect ?? connectRuntime)(runtime),
       crtList: o.crtList,
@@ -148,9 +175,48 @@ export class Deployer {
       pem: (e) => this.pemOf(e),
       rank: this.rank,
     });
+  }
+
+  /** Names of the instances in the fleet now (configured and discovered), owned or not. */
+  instanceNames(): string[] {
+    return [...this.instances.keys()];
+  }
+
+  /**
+   * This process now owns `name` (replicas): it writes to it from here on, starting with a full
+   * reconcile; callers waiting on the previous owner are answered by this one. False for an
+   * instance not (or no longer) in the fleet.
+   */
+  async own(name: string): Promise<boolean> {
+    const remote = this.instances.get(name);
+    const address = this.addresses.get(name);
+    if (!(remote instanceof RemoteInstance) || !address) return remote instanceof InstanceSync;
+    const sync = this.instanceSync(name, address.runtime, address.master);
     this.instances.set(name, sync);
     if (this.started) sync.start();
-    return sync;
+    await remote.handOver(sync);
+    return true;
+  }
+
+  /** This process no longer owns `name` (its lease is lost): it stops writing to it at once. */
+  async disown(name: string): Promise<void> {
+    const sync = this.instances.get(name);
+    const address = this.addresses.get(name);
+    if (!(sync instanceof InstanceSync) || !address || !this.o.replicas) return;
+    const remote = new RemoteInstance(name, address.runtime, this.desired, this.desiredMaps, this.mapPaths.known);
+    this.instances.set(name, remote);
+    await sync.stop();
+  }
+
+  /** Another replica's announcement: `instance`, which it owns, serves these versions. */
+  remoteServed(owner: string, instance: string, versions: WorkVersions): void {
+    const target = this.instances.get(instance);
+    if (target instanceof RemoteInstance) target.noteServed(owner, versions);
+  }
+
+  /** Whether some instance is another replica's: a change must reach the store before it can be served there. */
+  hasRemoteInstances(): boolean {
+    return [...this.instances.values()].some((i) => i instanceof RemoteInstance);
   }
 
   /**
@@ -171,6 +237,7 @@ export class Deployer {
       this.o.log.info({ instance: name }, 'instance gone from discovery');
       await this.instances.get(name)?.stop();
       this.instances.delete(name);
+      this.addresses.delete(name);
       this.discovered.delete(name);
       this.o.metrics?.instanceGone(name);
     }
@@ -340,21 +407,29 @@ export class Deployer {
   }
 
   /** Sets entries of a managed map on every instance (file first); resolves when all answered. */
-  async setMapEntries(map: ManagedMap, entries: Record<string, string>, timeoutMs = DEPLOY_WAIT_MS): Promise<DeployOutcome> {
-    const path = this.mapPaths[map];
-    const want = this.desiredMaps.get(path)!;
-    for (const [k, v] of Object.entries(entries)) want.set(k, v);
-    this.mapFiles[map].mark();
-    await this.mapFiles[map].flush();
-    return this.fanOut(Object.keys(entries).map((k) => mapWork(path, k)), timeoutMs);
+  setMapEntries(map: ManagedMap, entries: Record<string, string>, timeoutMs = DEPLOY_WAIT_MS): Promise<DeployOutcome> {
+    this.o.replicas?.mapChanged(map, entries, []);
+    return this.changeMap(map, entries, [], timeoutMs);
   }
 
-  async deleteMapEntries(map: ManagedMap, keys: string[], timeoutMs = DEPLOY_WAIT_MS): Promise<DeployOutcome> {
+  deleteMapEntries(map: ManagedMap, keys: string[], timeoutMs = DEPLOY_WAIT_MS): Promise<DeployOutcome> {
+    this.o.replicas?.mapChanged(map, {}, keys);
+    return this.changeMap(map, {}, keys, timeoutMs);
+  }
+
+  /** Another replica changed a managed map: applied here (and pushed to the instances this one owns), not announced again. */
+  remoteMapChange(map: ManagedMap, set: Record<string, string>, deleted: string[]): Promise<DeployOutcome> {
+    return this.changeMap(map, set, deleted, DEPLOY_WAIT_MS);
+  }
+
+  private async changeMap(map: ManagedMap, set: Record<string, string>, deleted: string[], timeoutMs: number): Promise<DeployOutcome> {
     const path = this.mapPaths[map];
-    for (const k of keys) this.desiredMaps.get(path)!.delete(k);
+    const want = this.desiredMaps.get(path)!;
+    for (const [k, v] of Object.entries(set)) want.set(k, v);
+    for (const k of deleted) want.delete(k);
     this.mapFiles[map].mark();
     await this.mapFiles[map].flush();
-    return this.fanOut(keys.map((k) => mapWork(path, k)), timeoutMs);
+    return this.fanOut([...Object.keys(set), ...deleted].map((k) => mapWork(path, k)), timeoutMs);
   }
 
   /** Path of a managed map file, as the HAProxy config must reference it. */
@@ -454,12 +529,22 @@ export class Deployer {
     );
     await Promise.race([all, grace]);
     clearTimeout(timer);
+    this.announce(outcome.ok, ids);
     const answered = new Set([...outcome.ok, ...outcome.failed.map((f) => f.instance)]);
     const late = [...this.instances.keys()].filter((name) => !answered.has(name));
     return {
       ok: [...outcome.ok],
       failed: [...outcome.failed, ...late.map((instance) => ({ instance, error: `still pushing ${graceMs} ms after another instance served it (it goes on)` }))],
     };
+  }
+
+  /** Replicas: the owned instances among `ok` serve `ids` as desired now; the others are told. */
+  private announce(ok: readonly string[], ids: readonly WorkKey[]): void {
+    const hooks = this.o.replicas;
+    if (!hooks) return;
+    const versions = ids.filter((k) => !k.startsWith(`m:${this.mapPaths.known}\n`)).map((k) => [k, workVersion(k, this.desired, this.desiredMaps)] as const);
+    if (versions.length === 0) return;
+    for (const name of ok) if (this.instances.get(name) instanceof InstanceSync) hooks.served(name, versions);
   }
 
   private serialFiles<T>(job: () => Promise<T>): Promise<T> {

@@ -8,12 +8,15 @@ import type { DeployMetrics } from './metrics.js';
 import { normalizeSerialHex } from '../../crypto/der.js';
 
 /** `misconfigured`: HAProxy answers, but no bind loads our crt-list (nothing can be served). */
-export type InstanceState = 'starting' | 'up' | 'down' | 'misconfigured';
+/** `remote`: another replica owns the instance and writes to it (active-active, see RemoteInstance). */
+export type InstanceState = 'starting' | 'up' | 'down' | 'misconfigured' | 'remote';
 
 export interface InstanceStatus {
   name: string;
   runtime?: string;
   state: InstanceState;
+  /** The replica that writes to it, when that is another one (state `remote`), once it said so. */
+  owner?: string;
   pid?: number;
   lastError?: string;
   lastErrorAt?: string;

@@ -6,6 +6,7 @@ import { errorKind, StoreCorruptError, StoreLockedError } from '../../core/error
 import type { KeyRing } from '../../crypto/secret-box.js';
 import { checkCertId, checkStoreKey } from '../fs/keys.js';
 import type { CertMeta, CertOrigin, DnsRecordEntry, Lock, LockOptions, PendingIssue, Store, StoredCert } from '../store.js';
+import { PgListener, type Channel } from './listener.js';
 import { migrate, StoreSchemaTooNewError } from './migrations.js';
 
 /** PostgreSQL cannot be reached or stopped mid-call: nothing was changed unless said otherwise. */
@@ -80,18 +81,19 @@ export class PgStore implements Store {
   readonly #onRecovered: (message: string) => void;
   readonly #daemonLeaseMs: number;
   readonly #locks = new Set<PgLock>();
+  readonly #connection: pg.ClientConfig;
+  /** This process among the replicas: host:pid:random, as lock owners are named. */
+  readonly replicaId = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
   #down: { since: Date; error: string } | undefined;
 
   private constructor(o: PgStoreOptions) {
-    this.#pool = new pg.Pool({
+    this.#connection = {
       connectionString: withPassword(o.url, o.password),
       ...(o.ssl !== undefined ? { ssl: o.ssl } : {}),
-      max: o.maxConnections ?? 10,
       connectionTimeoutMillis: o.connectTimeoutMs ?? 10_000,
-      query_timeout: o.queryTimeoutMs ?? 10_000,
-      idleTimeoutMillis: 30_000,
       application_name: 'haproxy-certd',
-    });
+    };
+    this.#pool = new pg.Pool({ ...this.#connection, max: o.maxConnections ?? 10, query_timeout: o.queryTimeoutMs ?? 10_000, idleTimeoutMillis: 30_000 });
     this.#keys = o.keys;
     this.#where = describeServer(o.url);
     this.#onWarning = o.onWarning ?? ((err) => process.emitWarning(err));
@@ -158,17 +160,42 @@ export class PgStore implements Store {
       throw new StoreCorruptError(`refusing to save certificate ${id}: it needs string certPem and keyPem and a names list`);
     }
     const sealed = this.#keys.seal(cert.keyPem, `cert:${id}`);
+    // The other replicas hear of it when it commits (certd_certs): one statement, so never before.
     await this.#q(
-      `INSERT INTO certd_certs (id, names, issuer, origin, not_before, not_after, serial, fingerprint, updated_at, cert_pem, key_id, key_sealed)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-       ON CONFLICT (id) DO UPDATE SET names = $2, issuer = $3, origin = $4, not_before = $5, not_after = $6, serial = $7,
-         fingerprint = $8, updated_at = $9, cert_pem = $10, key_id = $11, key_sealed = $12`,
-      [id, m.names, m.issuer, m.origin, m.notBefore, m.notAfter, m.serial, m.fingerprint, m.updatedAt, cert.certPem, sealed.keyId, sealed.data],
+      `WITH saved AS (
+         INSERT INTO certd_certs (id, names, issuer, origin, not_before, not_after, serial, fingerprint, updated_at, cert_pem, key_id, key_sealed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (id) DO UPDATE SET names = $2, issuer = $3, origin = $4, not_before = $5, not_after = $6, serial = $7,
+           fingerprint = $8, updated_at = $9, cert_pem = $10, key_id = $11, key_sealed = $12
+         RETURNING id)
+       SELECT pg_notify('certd_certs', $13) FROM saved`,
+      [id, m.names, m.issuer, m.origin, m.notBefore, m.notAfter, m.serial, m.fingerprint, m.updatedAt, cert.certPem, sealed.keyId, sealed.data, this.#changed(id)],
     );
   }
 
   async deleteCert(id: string): Promise<boolean> {
-    return ((await this.#q('DELETE FROM certd_certs WHERE id = $1', [checkCertId(id)])).rowCount ?? 0) > 0;
+    const k = checkCertId(id);
+    const r = await this.#q(`WITH gone AS (DELETE FROM certd_certs WHERE id = $1 RETURNING id) SELECT pg_notify('certd_certs', $2) FROM gone`, [k, this.#changed(k)]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  #changed(id: string): string {
+    return JSON.stringify({ id, by: this.replicaId });
+  }
+
+  /** Tells the other replicas (their `listen`): `payload` must stay under MAX_PAYLOAD_BYTES as JSON. */
+  async publish(channel: Exclude<Channel, 'certd_certs'>, payload: Record<string, unknown>): Promise<void> {
+    await this.#q('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ ...payload, by: this.replicaId })]);
+  }
+
+  /**
+   * What the other replicas change and announce, for as long as the returned listener runs
+   * (close it before the store). `onResync` follows a reconnect: messages may have been lost.
+   */
+  async listen(onMessage: (channel: Channel, payload: unknown) => void, onResync: () => void): Promise<PgListener> {
+    const listener = new PgListener({ connection: this.#connection, onMessage, onResync, onWarning: this.#onWarning, self: this.replicaId });
+    await listener.start();
+    return listener;
   }
 
   /** Metadata of every certificate, sorted by id (the PEMs and keys are not read). */
@@ -251,12 +278,12 @@ export class PgStore implements Store {
    * Takes the lease if free or expired, in one statement (exactly one contender wins), with a new
    * fencing token; else undefined at once.
    */
-  async tryLock(key: string, opts: Omit<LockOptions, 'waitMs'> = {}): Promise<Lock | undefined> {
+  async tryLock(key: string, opts: Omit<LockOptions, 'waitMs'> = {}): Promise<PgLock | undefined> {
     const k = checkStoreKey(key, 'lock key');
     const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
     if (!(leaseMs >= 30)) throw new RangeError(`lock lease ${leaseMs} ms is too short: use at least 30 ms (default ${DEFAULT_LEASE_MS})`);
     opts.signal?.throwIfAborted();
-    return this.#take(k, leaseMs);
+    return this.#take(k, leaseMs, opts.onLost);
   }
 
   /** One active daemon per store until replicas share the work (the `daemon` lease, refreshed); refuses when held. */

@@ -1,0 +1,202 @@
+import type { Logger } from 'pino';
+import type { Deployer, ManagedMap, ReplicaHooks } from '../haproxy/deploy/deployer.js';
+import type { WorkVersions } from '../haproxy/deploy/remote-instance.js';
+import type { CertService } from '../service/cert-service.js';
+import type { CatalogStore } from '../store/catalog.js';
+import { MAX_PAYLOAD_BYTES, type Channel, type PgListener } from '../store/postgres/listener.js';
+import type { PgLock, PgStore } from '../store/postgres/pg-store.js';
+
+/** The lease that makes one replica run the cluster-wide work: renewals, sources, configured certificates. */
+const SINGLETON_LOCK = 'replica/singleton';
+const instanceLock = (name: string) => `instance/${name}`;
+
+/** Told when this replica starts or stops running the cluster-wide work (see SINGLETON_LOCK). */
+export interface SingletonWork {
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export interface ReplicasOptions {
+  store: PgStore;
+  log: Logger;
+  /** Lease of every ownership (instances, the singleton): a dead replica's work moves within about this. */
+  leaseMs: number;
+}
+
+/**
+ * Active-active on a shared PostgreSQL store: every replica answers the API and on-demand; each
+ * HAProxy instance is written to by exactly one of them, the holder of its lease
+ * (`instance/<name>`, with a fencing token), which loses it — and stops writing at once — when the
+ * lease is not confirmed in time; the cluster-wide work runs on the holder of one more lease.
+ * Changes reach the others as notifications: a certificate saved or deleted (sent by the store),
+ * an owner's announcement that its instance serves a version (which answers a caller waiting on a
+ * replica that owns no instance), a managed map's change (HTTP-01 tokens).
+ *
+ * `hooks` is handed to the Deployer before it exists; `start` wires the rest.
+ */
+export class Replicas {
+  readonly hooks: ReplicaHooks;
+  private deployer?: Deployer;
+  private service?: CertService;
+  private catalog?: CatalogStore;
+  private work?: SingletonWork;
+  private listener?: PgListener;
+  private readonly owned = new Map<string, PgLock>();
+  private singleton?: PgLock;
+  private timer?: NodeJS.Timeout;
+  private ticking?: Promise<void>;
+  private stopped = false;
+
+  constructor(private readonly o: ReplicasOptions) {
+    this.hooks = {
+      served: (instance, versions) => this.announce(instance, versions),
+      mapChanged: (map, set, deleted) => this.publish('certd_maps', { map, set, deleted }),
+    };
+  }
+
+  get id(): string {
+    return this.o.store.replicaId;
+  }
+
+  /** Listens first (nothing changed meanwhile is missed), then takes what is free and keeps looking. */
+  async start(parts: { deployer: Deployer; service: CertService; catalog: CatalogStore; work: SingletonWork }): Promise<void> {
+    Object.assign(this, parts);
+    this.listener = await this.o.store.listen(
+      (channel, payload) => this.received(channel, payload),
+      () => void this.resync(),
+    );
+    await this.tick();
+    this.schedule();
+  }
+
+  /** Stops taking work, then lets go of every lease (another replica takes over at once, not at lease end). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.ticking;
+    await this.listener?.close();
+    if (this.singleton) await this.work?.stop();
+    for (const name of this.owned.keys()) await this.deployer?.disown(name);
+    await Promise.all([this.singleton, ...this.owned.values()].map((l) => l?.release().catch(() => undefined)));
+    this.owned.clear();
+  }
+
+  /** Instances this replica writes to now, with the fencing token of each lease. */
+  ownership(): { instance: string; token: string }[] {
+    return [...this.owned].map(([instance, lock]) => ({ instance, token: lock.token }));
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    // A fifth of the lease (at most 1 s): a dead owner's instance is taken within its lease and one look.
+    this.timer = setTimeout(() => {
+      this.ticking = this.tick().finally(() => {
+        this.ticking = undefined;
+        this.schedule();
+      });
+    }, Math.min(1_000, this.o.leaseMs / 5));
+    this.timer.unref();
+  }
+
+  /** Takes every free lease: the singleton, then each instance nobody holds (a dead owner's too, once expired). */
+  private async tick(): Promise<void> {
+    const { log, leaseMs } = this.o;
+    try {
+      if (!this.singleton) {
+        const lock = await this.o.store.tryLock(SINGLETON_LOCK, { leaseMs, onLost: (err) => void this.singletonLost(lock, err) });
+        if (lock && !this.stopped) {
+          this.singleton = lock;
+          log.info({ replica: this.id, token: lock.token }, 'this replica runs the cluster-wide work (renewals, sources, configured certificates)');
+          this.work?.start();
+        } else await lock?.release();
+      }
+      for (const name of this.deployer?.instanceNames() ?? []) {
+        if (this.owned.has(name) || this.stopped) continue;
+        const lock = await this.o.store.tryLock(instanceLock(name), { leaseMs, onLost: (err) => void this.instanceLost(name, lock, err) });
+        if (!lock) continue;
+        this.owned.set(name, lock);
+        if (!(await this.deployer!.own(name))) {
+          // Gone from the fleet meanwhile (discovery).
+          this.owned.delete(name);
+          await lock.release();
+          continue;
+        }
+        log.info({ replica: this.id, instance: name, token: lock.token }, `this replica owns instance ${name} (fencing token ${lock.token}) and writes to it`);
+      }
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not look for free instances and work (the store is away?); trying again');
+    }
+  }
+
+  private async instanceLost(name: string, lock: PgLock | undefined, err: Error): Promise<void> {
+    if (!lock || this.owned.get(name) !== lock) return;
+    this.owned.delete(name);
+    this.o.log.error({ replica: this.id, instance: name, token: lock.token, err: err.message }, `lost instance ${name}: this replica stops writing to it at once`);
+    await this.deployer?.disown(name);
+  }
+
+  private async singletonLost(lock: PgLock | undefined, err: Error): Promise<void> {
+    if (!lock || this.singleton !== lock) return;
+    this.singleton = undefined;
+    this.o.log.error({ replica: this.id, err: err.message }, 'lost the cluster-wide work: renewals and sources stop here (another replica takes them)');
+    await this.work?.stop();
+  }
+
+  private received(channel: Channel, payload: unknown): void {
+    const p = payload as Record<string, unknown>;
+    if (channel === 'certd_certs' && typeof p.id === 'string') void this.changed(p.id);
+    else if (channel === 'certd_served' && typeof p.instance === 'string' && Array.isArray(p.versions)) {
+      this.deployer?.remoteServed(String(p.by), p.instance, p.versions as WorkVersions);
+    } else if (channel === 'certd_maps' && p.map === 'acme') {
+      const set = (p.set ?? {}) as Record<string, string>;
+      const deleted = Array.isArray(p.deleted) ? (p.deleted as string[]) : [];
+      void this.deployer?.remoteMapChange(p.map as ManagedMap, set, deleted).catch((err: Error) => this.o.log.warn({ err: err.message }, 'could not apply another replica\'s map change'));
+    }
+  }
+
+  /** Another replica saved or deleted certificate `id`: the catalog learns it, the owned instances get it. */
+  private async changed(id: string): Promise<void> {
+    try {
+      await this.catalog?.catalog.refresh(this.o.store, id);
+      await this.service?.redeploy(id);
+    } catch (err) {
+      this.o.log.warn({ cert: id, err: (err as Error).message }, 'could not take another replica\'s change (the next reconnect compares with the store)');
+    }
+  }
+
+  /** After notifications were lost (a reconnect): every certificate whose stored version differs from ours is taken again. */
+  private async resync(): Promise<void> {
+    try {
+      const stored = new Map((await this.o.store.listCerts()).map((m) => [m.id, m.fingerprint]));
+      const ours = await this.catalog!.listCerts();
+      const changed = [...stored].filter(([id, fp]) => this.catalog!.catalog.get(id)?.fingerprint !== fp).map(([id]) => id);
+      const gone = ours.filter((m) => !stored.has(m.id)).map((m) => m.id);
+      for (const id of [...changed, ...gone]) await this.changed(id);
+      if (changed.length + gone.length > 0) this.o.log.info({ changed: changed.length, gone: gone.length }, 'took the changes made while the notifications were away');
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message }, 'could not compare with the store after a reconnect');
+    }
+  }
+
+  /** Announcements in messages under PostgreSQL's payload limit. */
+  private announce(instance: string, versions: WorkVersions): void {
+    let batch: (readonly [string, string])[] = [];
+    let bytes = 0;
+    const flush = () => {
+      if (batch.length > 0) this.publish('certd_served', { instance, versions: batch });
+      batch = [];
+      bytes = 0;
+    };
+    for (const v of versions) {
+      const size = JSON.stringify(v).length + 1;
+      if (bytes + size > MAX_PAYLOAD_BYTES - 200) flush();
+      batch.push(v);
+      bytes += size;
+    }
+    flush();
+  }
+
+  private publish(channel: 'certd_served' | 'certd_maps', payload: Record<string, unknown>): void {
+    this.o.store.publish(channel, payload).catch((err: Error) => this.o.log.warn({ channel, err: err.message }, 'could not tell the other replicas (they compare with the store at their next reconnect)'));
+  }
+}

@@ -1,0 +1,131 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DaemonClient } from '../src/cli/daemon-client.js';
+import { onDemandToken } from '../src/daemon/token.js';
+import type { IssueResult } from '../src/service/cert-service.js';
+import { stopChild } from './helpers/children.js';
+import { startHaproxy, type TestHaproxy } from './helpers/haproxy.js';
+import { startPostgres, type Postgres } from './helpers/postgres.js';
+import { startReplica, TEST_TOKEN, type Replica } from './helpers/replica.js';
+import { eventually, handshake } from './helpers/stack.js';
+
+/*
+ * Active-active on a postgres store, through the real CLI: `run` replicas, a real HAProxy, a
+ * private PostgreSQL. One replica owns the instance (its lease) and writes to it; the others
+ * answer the API and on-demand, and their answers wait for the owner's announcement.
+ */
+
+const LEASE_MS = 5_000;
+/** Generous: a loaded CI machine starts a node process in seconds, not milliseconds. */
+const START_WAIT_MS = 90_000;
+
+let server: Postgres;
+let dir: string;
+let h: TestHaproxy;
+const replicas: Replica[] = [];
+
+async function replica(name: string): Promise<Replica> {
+  const r = await startReplica(name, {
+    dir,
+    url: server.url,
+    haproxy: h,
+    store: `replicas: active-active, lease: ${LEASE_MS / 1000}s`,
+    extra: ['onDemand: { issuer: internal, allow: [ "*.od.test" ], maxCertificates: 100 }'],
+  });
+  replicas.push(r);
+  await eventually(async () => /"daemon started"/.test(r.log()), START_WAIT_MS, `${r.name}'s "daemon started" log line (log so far: ${r.log().slice(-2_000)})`);
+  return r;
+}
+
+const api = (r: Replica) => new DaemonClient(`http://127.0.0.1:${r.apiPort}`, TEST_TOKEN);
+const owns = (r: Replica) => /owns instance h1/.test(r.log());
+
+/** The answer's own handshake: the certificate must be served when the call returns (no polling). */
+async function servedAtOnce(name: string, serial: string): Promise<void> {
+  const hs = await handshake(h.tlsPort, name);
+  assert.deepEqual(hs.san, [name], `${name} not served right after the answer`);
+  assert.equal(hs.serial, serial);
+}
+
+before(async () => {
+  server = await startPostgres();
+  dir = await mkdtemp(join(tmpdir(), 'certd-ha-active-'));
+  await writeFile(join(dir, 'store.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  h = await startHaproxy();
+});
+
+after(async () => {
+  await Promise.all(replicas.map((r) => stopChild(r.child, 'SIGKILL')));
+  await h?.stop();
+  await server?.destroy();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('active-active: every replica answers, one writes to each instance', () => {
+  let owner: Replica;
+  let other: Replica;
+
+  test('two replicas: exactly one owns the instance and one runs the cluster-wide work', async () => {
+    const [a, b] = [await replica('a'), await replica('b')];
+    await eventually(async () => owns(a) || owns(b), START_WAIT_MS, 'a replica owning h1');
+    // A second look a lease later: the other must not have taken it meanwhile.
+    await new Promise((r) => setTimeout(r, LEASE_MS));
+    assert.notEqual(owns(a), owns(b), `exactly one owner: a ${owns(a)}, b ${owns(b)}`);
+    [owner, other] = owns(a) ? [a, b] : [b, a];
+    const workers = [a, b].filter((r) => /runs the cluster-wide work/.test(r.log()));
+    assert.equal(workers.length, 1, 'one replica runs renewals and sources');
+  });
+
+  test('an issue through the replica that owns nothing is served when it answers', async () => {
+    const result = await api(other).call<IssueResult>('POST', '/certs', { names: ['via-other.aa.test'] });
+    assert.deepEqual(result.deploy?.ok, ['h1'], JSON.stringify(result.deploy));
+    await servedAtOnce('via-other.aa.test', result.cert.serial);
+    const viaOwner = await api(owner).call<IssueResult>('POST', '/certs', { names: ['via-owner.aa.test'] });
+    await servedAtOnce('via-owner.aa.test', viaOwner.cert.serial);
+  });
+
+  test('the same names through both replicas at once: one certificate each, cluster-wide', async () => {
+    const names = Array.from({ length: 12 }, (_, i) => `same${i}.aa.test`);
+    const results = await Promise.all(names.flatMap((n) => [owner, other].map((r) => api(r).call<IssueResult>('POST', '/certs', { names: [n] }))));
+    for (const [i, n] of names.entries()) {
+      const serials = new Set([results[2 * i]!.cert.serial, results[2 * i + 1]!.cert.serial]);
+      assert.equal(serials.size, 1, `${n} issued twice`);
+      assert.equal([results[2 * i]!, results[2 * i + 1]!].filter((r) => r.issued).length, 1, `${n}: exactly one issuance`);
+      assert.equal((await handshake(h.tlsPort, n)).serial, [...serials][0]);
+    }
+  });
+
+  test('on-demand asked of the replica that owns nothing: answered once the owner serves it', async () => {
+    const res = await fetch(`http://127.0.0.1:${other.apiPort}/ondemand`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${onDemandToken(TEST_TOKEN)}`, 'content-type': 'text/plain' },
+      body: 'first.od.test',
+    });
+    assert.equal(res.status, 200, await res.text());
+    const hs = await handshake(h.tlsPort, 'first.od.test');
+    assert.deepEqual(hs.san, ['first.od.test'], 'served when the on-demand call returned');
+  });
+
+  test('a certificate removed through the other replica stops being served', async () => {
+    await api(other).call('DELETE', '/certs/via-owner.aa.test');
+    await eventually(async () => !(await handshake(h.tlsPort, 'via-owner.aa.test')).san.includes('via-owner.aa.test'), 10_000, 'via-owner.aa.test no longer served');
+  });
+
+  test('kill -9 of the owner: the other owns the instance within 2x the lease and its issues are served', async () => {
+    const killedAt = Date.now();
+    owner.child.kill('SIGKILL');
+    await eventually(async () => owns(other), 4 * LEASE_MS + 10_000, `${other.name} owning h1 (log: ${other.log().slice(-2_000)})`);
+    const took = other.loggedAt(/owns instance h1/)! - killedAt;
+    console.log(`instance taken over ${took} ms after kill -9 (lease ${LEASE_MS} ms)`);
+    assert.ok(took <= 2 * LEASE_MS + 2_000, `took ${took} ms`);
+    assert.match(other.log(), /runs the cluster-wide work/, 'the survivor runs the cluster-wide work too');
+    const result = await api(other).call<IssueResult>('POST', '/certs', { names: ['after-kill.aa.test'] });
+    await servedAtOnce('after-kill.aa.test', result.cert.serial);
+    // What the dead owner served stays served: the new owner reconciled from the store.
+    assert.deepEqual((await handshake(h.tlsPort, 'via-other.aa.test')).san, ['via-other.aa.test']);
+  });
+});
