@@ -17,7 +17,7 @@ function problems(text: string): ConfigProblem[] {
 const PG = 'store: { type: postgres, url: "postgres://certd@db.example.com:5432/certd", keyFile: ./store.key';
 
 describe('store: { type: postgres }', () => {
-  test('defaults: verify-full TLS, pool of 10, 10 s timeouts, a 30 s lease; paths against the config dir', () => {
+  test('defaults: verify-full TLS, pool of 10, 10 s timeouts, active-standby, a 30 s lease; paths against the config dir', () => {
     const s = parse(`${PG} }\n`).store;
     assert.deepEqual(s, {
       type: 'postgres',
@@ -27,6 +27,7 @@ describe('store: { type: postgres }', () => {
       poolSize: 10,
       connectTimeout: 10_000,
       queryTimeout: 10_000,
+      replicas: 'active-standby',
       lease: 30_000,
     });
   });
@@ -43,6 +44,7 @@ describe('store: { type: postgres }', () => {
   test('bad combinations and values are refused at their key, never echoing the URL', () => {
     const cases: [string, string, RegExp][] = [
       [`${PG}, lease: 2s }`, 'store.lease', /at least 5s/],
+      [`${PG}, replicas: active-passive }`, 'store.replicas', /active-standby|active-active/],
       [`${PG}, password: a, passwordFile: /p }`, 'store.passwordFile', /not both/],
       [`${PG}, sslmode: require, ca: ./ca.pem }`, 'store.ca', /verify-full/],
       [`${PG}, sslmode: prefer }`, 'store.sslmode', /disable|require|verify-full/],

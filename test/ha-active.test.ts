@@ -10,7 +10,7 @@ import type { IssueResult } from '../src/service/cert-service.js';
 import { stopChild } from './helpers/children.js';
 import { startHaproxy, type TestHaproxy } from './helpers/haproxy.js';
 import { startPostgres, type Postgres } from './helpers/postgres.js';
-import { startReplica, TEST_TOKEN, type Replica } from './helpers/replica.js';
+import { cuttableLink, recordingRuntime, startReplica, TEST_TOKEN, type RecordedCommand, type Replica } from './helpers/replica.js';
 import { eventually, handshake } from './helpers/stack.js';
 
 /*
@@ -28,11 +28,11 @@ let dir: string;
 let h: TestHaproxy;
 const replicas: Replica[] = [];
 
-async function replica(name: string): Promise<Replica> {
+async function replica(name: string, o: { url?: string; haproxy?: TestHaproxy } = {}): Promise<Replica> {
   const r = await startReplica(name, {
     dir,
-    url: server.url,
-    haproxy: h,
+    url: o.url ?? server.url,
+    haproxy: o.haproxy ?? h,
     store: `replicas: active-active, lease: ${LEASE_MS / 1000}s`,
     extra: ['onDemand: { issuer: internal, allow: [ "*.od.test" ], maxCertificates: 100 }'],
   });
@@ -45,8 +45,8 @@ const api = (r: Replica) => new DaemonClient(`http://127.0.0.1:${r.apiPort}`, TE
 const owns = (r: Replica) => /owns instance h1/.test(r.log());
 
 /** The answer's own handshake: the certificate must be served when the call returns (no polling). */
-async function servedAtOnce(name: string, serial: string): Promise<void> {
-  const hs = await handshake(h.tlsPort, name);
+async function servedAtOnce(name: string, serial: string, haproxy = h): Promise<void> {
+  const hs = await handshake(haproxy.tlsPort, name);
   assert.deepEqual(hs.san, [name], `${name} not served right after the answer`);
   assert.equal(hs.serial, serial);
 }
@@ -127,5 +127,57 @@ describe('active-active: every replica answers, one writes to each instance', ()
     await servedAtOnce('after-kill.aa.test', result.cert.serial);
     // What the dead owner served stays served: the new owner reconciled from the store.
     assert.deepEqual((await handshake(h.tlsPort, 'via-other.aa.test')).san, ['via-other.aa.test']);
+  });
+});
+
+describe('active-active: an owner cut off from PostgreSQL stops writing before another replica starts', () => {
+  test('partition of the owner under load: its last command comes before the new owner\'s first', async () => {
+    const h2 = await startHaproxy();
+    const commands: RecordedCommand[] = [];
+    const closers: (() => Promise<void>)[] = [() => h2.stop()];
+    try {
+      await server.psql('CREATE DATABASE part OWNER certd');
+      const url = server.url.replace(/\/certd$/, '/part');
+      const link = await cuttableLink(server.port);
+      closers.push(() => link.close());
+      // Each replica reaches the instance through its own recording proxy: the log says who wrote when.
+      const via = async (by: string) => {
+        const proxy = await recordingRuntime(h2.adminSocket, join(dir, `${by}.sock`), by, commands);
+        closers.push(() => proxy.close());
+        return { ...h2, runtime: proxy.runtime };
+      };
+      const pa = await replica('pa', { url: url.replace(`:${server.port}/`, `:${link.port}/`), haproxy: await via('pa') });
+      await eventually(async () => /owns instance h1/.test(pa.log()), START_WAIT_MS, 'pa owning h1');
+      const pb = await replica('pb', { url, haproxy: await via('pb') });
+      const served = await api(pb).call<IssueResult>('POST', '/certs', { names: ['before-cut.part.test'] });
+      await servedAtOnce('before-cut.part.test', served.cert.serial, h2);
+      // Load through the replica that stays connected, before, during and after the partition.
+      let load = true;
+      let i = 0;
+      const loader = (async () => {
+        while (load) await api(pb).call('POST', '/certs', { names: [`load${i++}.part.test`] }).catch(() => undefined);
+      })();
+      await new Promise((r) => setTimeout(r, 1_000));
+      const cutAt = Date.now();
+      link.cut();
+      await eventually(async () => /owns instance h1/.test(pb.log()), 4 * LEASE_MS + 10_000, 'pb owning h1 after the cut');
+      const lostAt = pa.loggedAt(/lost instance h1/);
+      const tookAt = pb.loggedAt(/owns instance h1/)!;
+      await new Promise((r) => setTimeout(r, 2_000));
+      load = false;
+      await loader;
+      console.log(`partition: pa stopped writing ${lostAt === undefined ? '?' : lostAt - cutAt} ms after the cut, pb owns h1 ${tookAt - cutAt} ms after it (lease ${LEASE_MS} ms); ${i} issues under load`);
+      assert.ok(lostAt !== undefined && lostAt <= tookAt, `pa lost h1 (${lostAt}) before pb took it (${tookAt})`);
+      const lastByA = Math.max(...commands.filter((c) => c.by === 'pa').map((c) => c.at));
+      const firstByB = Math.min(...commands.filter((c) => c.by === 'pb').map((c) => c.at));
+      assert.ok(commands.some((c) => c.by === 'pa') && commands.some((c) => c.by === 'pb'), 'both replicas wrote at some point');
+      assert.ok(lastByA < firstByB, `pa's last command at ${lastByA} is not before pb's first at ${firstByB}`);
+      assert.equal(pa.child.exitCode, null, 'the cut-off replica keeps running (it answers, it does not write)');
+      const after = await api(pb).call<IssueResult>('POST', '/certs', { names: ['after-cut.part.test'] });
+      assert.deepEqual(after.deploy?.ok, ['h1']);
+      await servedAtOnce('after-cut.part.test', after.cert.serial, h2);
+    } finally {
+      for (const close of closers.reverse()) await close().catch(() => undefined);
+    }
   });
 });

@@ -117,3 +117,51 @@ export async function cuttableLink(targetPort: number): Promise<CuttableLink> {
     },
   };
 }
+
+/** One runtime command as a recording proxy saw it: who sent it (the proxy's label) and when. */
+export interface RecordedCommand {
+  by: string;
+  at: number;
+  command: string;
+}
+
+const COMMAND = /^(show|set|new|commit|abort|add|del|prepare|clear) [a-z]/;
+
+/**
+ * A unix-socket proxy in front of an HAProxy runtime socket that records every command line sent
+ * through it, labelled `by`: give each replica its own, and the log says which replica wrote what
+ * when (the fencing check: no two replicas write in the same period).
+ */
+export async function recordingRuntime(target: string, path: string, by: string, log: RecordedCommand[]): Promise<{ runtime: string; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(target);
+    sockets.add(client).add(upstream);
+    let pending = '';
+    client.on('data', (d) => {
+      pending += d.toString('latin1');
+      const lines = pending.split('\n');
+      pending = lines.pop()!;
+      // Command lines only: a `set ssl cert` payload's PEM lines (a private key) are not kept.
+      for (const line of lines) for (const command of line.split(';')) if (COMMAND.test(command.trim())) log.push({ by, at: Date.now(), command: command.trim().slice(0, 120) });
+      upstream.write(d);
+    });
+    upstream.on('data', (d) => client.write(d));
+    for (const s of [client, upstream]) {
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return {
+    runtime: `unix:${path}`,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}

@@ -205,7 +205,7 @@ export class Deployer {
     if (!(sync instanceof InstanceSync) || !address || !this.o.replicas) return;
     const remote = new RemoteInstance(name, address.runtime, this.desired, this.desiredMaps, this.mapPaths.known);
     this.instances.set(name, remote);
-    await sync.stop();
+    await sync.stop(0);
   }
 
   /** Another replica's announcement: `instance`, which it owns, serves these versions. */

@@ -180,13 +180,15 @@ export class InstanceSync {
     this.poller.unref();
   }
 
-  async stop(): Promise<void> {
+  /** `graceMs` 0: fenced (another replica may own the instance from now on): nothing in flight finishes. */
+  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     this.stopped = true;
     clearInterval(this.poller);
     this.wake?.();
     // A push in flight may finish; a hung HAProxy must not hold the stop (up to the command
     // timeout): its session is closed after a grace, which fails the command at once.
-    const closing = setTimeout(() => this.o.client.close(), STOP_GRACE_MS);
+    if (graceMs === 0) this.o.client.close();
+    const closing = setTimeout(() => this.o.client.close(), graceMs);
     await this.loop;
     clearTimeout(closing);
     this.o.client.close();

@@ -485,7 +485,10 @@ export class PgLock implements Lock {
   }
 
   #confirm(asked: number): void {
-    this.#confirmedUntil = asked + this.leaseMs;
+    // Ends a little before the database's lease (a tenth, at most 1 s): the next holder can
+    // only start after it, so a holder that stops at its own end never overlaps with it, even
+    // across some clock drift between hosts.
+    this.#confirmedUntil = asked + this.leaseMs - Math.min(1_000, this.leaseMs / 10);
     clearTimeout(this.#deadline);
     this.#deadline = setTimeout(() => this.#lose(this.#lastError), Math.max(0, this.#confirmedUntil - Date.now()));
     this.#deadline.unref();
