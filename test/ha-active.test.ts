@@ -4,14 +4,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { DaemonClient } from '../src/cli/daemon-client.js';
 import { onDemandToken } from '../src/daemon/token.js';
 import type { IssueResult } from '../src/service/cert-service.js';
-import { stopChild } from './helpers/children.js';
+import { stopChild, TrackedHaproxy } from './helpers/children.js';
 import { startHaproxy, type TestHaproxy } from './helpers/haproxy.js';
 import { startPostgres, type Postgres } from './helpers/postgres.js';
+import { demoHaproxyConfig } from '../src/haproxy/assets/config.js';
+import { certDirLayout } from '../src/haproxy/cert-dir.js';
 import { cuttableLink, recordingRuntime, startReplica, TEST_TOKEN, type RecordedCommand, type Replica } from './helpers/replica.js';
-import { eventually, handshake } from './helpers/stack.js';
+import { eventually, freePort, handshake } from './helpers/stack.js';
 
 /*
  * Active-active on a postgres store, through the real CLI: `run` replicas, a real HAProxy, a
@@ -181,3 +184,115 @@ describe('active-active: an owner cut off from PostgreSQL stops writing before a
     }
   });
 });
+
+describe('active-active: 3 replicas, 2 HAProxy instances, 300 new names at once', () => {
+  test('on-demand through each HAProxy\'s Lua (replicas tried in turn) and the API: all served everywhere, exactly 300 issued', async () => {
+    const sub = join(dir, 'three');
+    const certDir = join(sub, 'certs');
+    const crtList = join(certDir, 'crt-list.txt');
+    const layout = certDirLayout(certDir);
+    await server.psql('CREATE DATABASE three OWNER certd');
+    const url = server.url.replace(/\/certd$/, '/three');
+    const instances = ['h1', 'h2'].map((name) => ({ name, socket: join(sub, `${name}.sock`), master: join(sub, `${name}.master`) }));
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const od = `onDemand: { issuer: internal, allow: [ "*.three.test" ], maxCertificates: 1000, rateLimit: { perMinute: 100000, burst: 1000 }, replicas: [ ${ports.map((p) => `"127.0.0.1:${p}"`).join(', ')} ] }`;
+    const haproxies: TrackedHaproxy[] = [];
+    const started: Replica[] = [];
+    try {
+      await import('node:fs/promises').then((fs) => fs.mkdir(sub, { recursive: true }));
+      await writeFile(join(sub, 'store.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+      for (const [i, name] of ['ra', 'rb', 'rc'].entries()) {
+        const r = await startReplica(name, {
+          dir: sub,
+          url,
+          haproxy: { crtList, runtime: '' },
+          instances: instances.map((h) => ({ name: h.name, runtime: `unix:${h.socket}` })),
+          store: `replicas: active-active, lease: ${LEASE_MS / 1000}s`,
+          extra: [od],
+          apiPort: ports[i],
+        });
+        started.push(r);
+        replicas.push(r);
+      }
+      for (const r of started) {
+        await eventually(
+          async () => {
+            if (r.child.exitCode !== null) throw new Error(`${r.name} exited ${r.child.exitCode}: ${r.log()}`);
+            return /"daemon started"/.test(r.log());
+          },
+          START_WAIT_MS,
+          `${r.name}'s "daemon started" line`,
+        );
+      }
+      // Each HAProxy's Lua asks the replicas in its own order (h2 starts with the second one).
+      const tlsPorts: number[] = [];
+      for (const [i, h] of instances.entries()) {
+        const order = [...ports.slice(i), ...ports.slice(0, i)];
+        const tlsPort = await freePort();
+        tlsPorts.push(tlsPort);
+        const configFile = join(sub, `${h.name}.cfg`);
+        const onDemand = { knownMap: layout.knownMap, luaFile: layout.luaFile, urls: order.map((p) => `http://127.0.0.1:${p}/ondemand`), token: onDemandToken(TEST_TOKEN), maxWaitMs: 10_000, instanceTag: h.name };
+        await writeFile(configFile, demoHaproxyConfig({ adminSocket: h.socket, crtList, bind: `127.0.0.1:${tlsPort}`, onDemand }));
+        const haproxy = new TrackedHaproxy({ configFile, masterSocket: h.master, runtimeSocket: h.socket });
+        await haproxy.start();
+        haproxies.push(haproxy);
+      }
+      // Started after the replicas: each is up once its owner's retry (backoff up to 5 s) reached it.
+      await eventually(
+        async () => {
+          const states = await Promise.all(ports.map((p) => new DaemonClient(`http://127.0.0.1:${p}`, TEST_TOKEN).call<{ instances: { name: string; state: string }[] }>('GET', '/status')));
+          return ['h1', 'h2'].every((n) => states.some((v) => v.instances.some((i) => i.name === n && i.state === 'up')));
+        },
+        30_000,
+        'both instances up at their owners',
+      );
+      const names = Array.from({ length: 300 }, (_, i) => `n${i}.three.test`);
+      const issuedBefore = await issuedTotal(ports);
+      let next = 0;
+      const failures: string[] = [];
+      await Promise.all(
+        Array.from({ length: 12 }, async () => {
+          while (next < names.length) {
+            const i = next++;
+            const name = names[i]!;
+            // A third through each HAProxy's first handshake, a third through the API of the replica listed last.
+            if (i % 3 < 2) {
+              const hs = await handshake(tlsPorts[i % 3]!, name).catch((err: Error) => ({ san: [err.message] }));
+              if (!hs.san.includes(name)) failures.push(`${name}: first handshake on h${(i % 3) + 1} got ${JSON.stringify(hs.san)}`);
+            } else {
+              await new DaemonClient(`http://127.0.0.1:${ports[2]}`, TEST_TOKEN).call('POST', '/certs', { names: [name] }).catch((err: Error) => failures.push(`${name}: ${err.message}`));
+            }
+          }
+        }),
+      );
+      assert.deepEqual(failures.slice(0, 10), [], `${failures.length} of 300 not served at once`);
+      for (const name of names) {
+        for (const port of tlsPorts) {
+          await eventually(async () => (await handshake(port, name)).san.includes(name), 30_000, `${name} served on port ${port}`);
+        }
+      }
+      assert.equal((await issuedTotal(ports)) - issuedBefore, 300, 'the CA (the replicas\' local CA, counted by every replica) issued exactly 300');
+      const db = new pg.Client({ connectionString: url });
+      await db.connect();
+      try {
+        const { rows } = await db.query<{ n: string; serials: string }>("SELECT count(*) AS n, count(DISTINCT serial) AS serials FROM certd_certs WHERE id LIKE '%.three.test'");
+        assert.deepEqual(rows[0], { n: '300', serials: '300' });
+      } finally {
+        await db.end();
+      }
+    } finally {
+      await Promise.all(started.map((r) => stopChild(r.child, 'SIGKILL')));
+      for (const h of haproxies) await h.stop().catch(() => h.kill());
+    }
+  });
+});
+
+/** Certificates issued, summed over the replicas' /metrics (each counts its own issuances). */
+async function issuedTotal(ports: number[]): Promise<number> {
+  let total = 0;
+  for (const port of ports) {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const m of text.matchAll(/^certd_issue_total\{[^}]*result="ok"[^}]*\} (\d+)$/gm)) total += Number(m[1]);
+  }
+  return total;
+}

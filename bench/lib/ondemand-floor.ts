@@ -51,7 +51,7 @@ export async function startOnDemandFloor(askUrl: string): Promise<OnDemandFloor>
       adminSocket,
       crtList,
       bind: `127.0.0.1:${tlsPort}`,
-      onDemand: { knownMap, luaFile, url: `http://127.0.0.1:${endpointPort}/ondemand`, token: 'floor', maxWaitMs: 10_000, instanceTag: 'floor' },
+      onDemand: { knownMap, luaFile, urls: [`http://127.0.0.1:${endpointPort}/ondemand`], token: 'floor', maxWaitMs: 10_000, instanceTag: 'floor' },
     }),
     masterSocket: join(dir, 'master.sock'),
     runtimeSocket: adminSocket,

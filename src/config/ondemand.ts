@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { duration, MAX_TIMER_MS } from './duration.js';
-import { dnsName, doc, httpUrl, nonEmptyList, wholeNumber } from './fields.js';
+import { dnsName, doc, hostPortField, httpUrl, nonEmptyList, wholeNumber } from './fields.js';
 import { issuerId } from './issuers.js';
 
 /** `www.example.com` or `*.apps.example.com` (one label); SNIs are never IPs, so neither are patterns. */
@@ -29,6 +29,17 @@ export const onDemandSchema = z.strictObject({
     .prefault({})
     .meta(doc('Bounds on issuing, so a flood of random SNIs cannot run an issuer without limit.')),
   maxCertificates: wholeNumber('maxCertificates').meta(doc('The most on-demand certificates kept (required: a cap on what a flood can make).', 10000)),
+  replicas: z
+    .array(hostPortField())
+    .min(1, 'list at least one replica API address (host:port)')
+    .max(16, 'at most 16 replicas: each one a dead replica costs is a refused connect in the handshake')
+    .optional()
+    .meta(
+      doc(
+        'Active-active: the API address of every replica, in the order HAProxy\'s Lua asks them (it moves to the next on a refused or failed call). Used by the generated HAProxy config; default: this daemon\'s api.listen alone.',
+        ['10.0.0.1:9180', '10.0.0.2:9180'],
+      ),
+    ),
   maxWait: duration({ maxMs: MAX_TIMER_MS })
     .prefault('10s')
     .meta(doc('How long a handshake waits for its certificate before it goes on with the default one (issuing finishes behind).')),

@@ -26,7 +26,7 @@ export function onDemandSnippetOptions(config: Config, apiToken: string, bind: s
     crtList: config.haproxy.crtList,
     knownMap: certDirLayout(certDir).knownMap,
     luaFile: certDirLayout(certDir).luaFile,
-    url: onDemandUrl(config.api.listen),
+    urls: (config.onDemand.replicas ?? [config.api.listen]).map(onDemandUrl),
     token: onDemandToken(apiToken),
     maxWaitMs: config.onDemand.maxWait,
     bind,

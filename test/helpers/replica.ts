@@ -25,13 +25,18 @@ export const TEST_TOKEN = 'ha-test-token-0123456789';
 export interface ReplicaOptions {
   dir: string;
   url: string;
-  haproxy: TestHaproxy;
+  /** The one instance (`h1`) and the crt-list it loads. */
+  haproxy: Pick<TestHaproxy, 'crtList' | 'runtime'>;
+  /** Instead of `haproxy`'s one: several instances by name (all loading haproxy.crtList). */
+  instances?: { name: string; runtime: string }[];
   /** Extra keys of `store:` (YAML flow mapping body), e.g. `lease: 5s`. */
   store?: string;
   /** Names configured under certificates (issued by the local CA "internal"). */
   names?: string[];
   /** More top-level config lines (YAML), e.g. an `onDemand:` section. */
   extra?: string[];
+  /** The API port (default: a free one). */
+  apiPort?: number;
 }
 
 /**
@@ -40,14 +45,14 @@ export interface ReplicaOptions {
  * free loopback port. Every replica's config differs only in api.listen and dataDir.
  */
 export async function startReplica(name: string, o: ReplicaOptions): Promise<Replica> {
-  const apiPort = await freePort();
+  const apiPort = o.apiPort ?? (await freePort());
   const configFile = join(o.dir, `${name}.yaml`);
   await writeFile(
     configFile,
     [
       `dataDir: ./data-${name}`,
       `store: { type: postgres, url: "${o.url}", keyFile: ./store.key, sslmode: disable${o.store ? `, ${o.store}` : ''} }`,
-      `haproxy: { certDir: ./certs, crtList: "${o.haproxy.crtList}", instances: [ { runtime: "${o.haproxy.runtime}", name: h1 } ] }`,
+      `haproxy: { certDir: ./certs, crtList: "${o.haproxy.crtList}", instances: [ ${(o.instances ?? [{ name: 'h1', runtime: o.haproxy.runtime }]).map((i) => `{ runtime: "${i.runtime}", name: ${i.name} }`).join(', ')} ] }`,
       `api: { listen: "127.0.0.1:${apiPort}", token: ${TEST_TOKEN} }`,
       'issuers: { internal: { type: local-ca } }',
       `certificates: [ ${(o.names ?? []).map((n) => `{ names: [ ${n} ], issuer: internal }`).join(', ')} ]`,

@@ -78,8 +78,8 @@ export interface OnDemandSnippetOptions {
   crtList: string;
   knownMap: string;
   luaFile: string;
-  /** The daemon's /ondemand URL and the on-demand token (not the admin token). */
-  url: string;
+  /** The /ondemand URL of each daemon (replicas: in the order the Lua tries them), and the on-demand token (not the admin token). */
+  urls: string[];
   token: string;
   /** The longest the daemon holds a handshake (onDemand.maxWait). */
   maxWaitMs: number;
@@ -119,7 +119,7 @@ function onDemandSections(o: OnDemandSnippetOptions, httpBody: string): Section[
     option tcplog
     bind ${o.bind}
     tcp-request inspect-delay ${inspectDelayMs}ms
-    tcp-request content lua.certd_ondemand ${o.url} ${o.token} ${attemptMs} if { req.ssl_hello_type 1 } { req.ssl_sni -m found } !{ req.ssl_sni,lower,map(${o.knownMap}) -m found }
+    tcp-request content lua.certd_ondemand ${o.urls.join(',')} ${o.token} ${attemptMs} if { req.ssl_hello_type 1 } { req.ssl_sni -m found } !{ req.ssl_sni,lower,map(${o.knownMap}) -m found }
     tcp-request content accept if { req.ssl_hello_type 1 }
     default_backend certd_tls_loop
 `,

@@ -11,6 +11,11 @@
  * failure or a 5xx the action stays quiet for BREAKER_SECONDS, so a hung daemon costs one handshake
  * per window that wait.
  *
+ * Several replicas (active-active): the first argument lists their URLs, comma-separated, in the
+ * order they are tried. A refused connect, a failed call or a 5xx moves to the next one at once,
+ * and that replica stays skipped for BREAKER_SECONDS; the action goes quiet only when none
+ * answered. A dead replica costs a handshake one refused connect.
+ *
  * The connect has its own, shorter bound: from 3.0 on, a cosocket's refused connect is retried 3
  * times, each after the connect timeout (measured: 3 × the timeout, ~3 s at 1 s), where 2.6 failed at
  * once. The connect bound (100 ms: 3 × 100 ms for a stopped daemon) is ample on loopback or a LAN; for a daemon
@@ -20,8 +25,9 @@
 export const ONDEMAND_LUA = `-- haproxy-certd on-demand TLS (written by haproxy-certd: edits are overwritten)
 local BREAKER_SECONDS = 5
 local connect_ms
-local quiet_until = 0
+local quiet_until = {}
 local targets = {}
+local lists = {}
 
 -- "http://127.0.0.1:8081/ondemand" or "http://[::1]:8081/ondemand" → host, port, path (parsed once).
 local function target(url)
@@ -34,13 +40,18 @@ local function target(url)
   return t
 end
 
-core.register_action("certd_ondemand", { "tcp-req" }, function(txn, url, token, timeout_ms)
-  local sni = txn.f:req_ssl_sni()
-  if sni == nil or sni == "" or #sni > 255 then return end
-  local now = core.now().sec
-  if now < quiet_until then return end
-  local t = target(url)
-  local client = txn.f:src()
+-- "url1,url2" → { url1, url2 } (split once per distinct argument).
+local function urls(arg)
+  local l = lists[arg]
+  if l then return l end
+  l = {}
+  for url in arg:gmatch("[^,]+") do l[#l + 1] = url end
+  lists[arg] = l
+  return l
+end
+
+-- One call to one replica: its HTTP status, or nil when it could not be reached or answered nothing.
+local function ask(t, sni, client, token, timeout_ms)
   local req = "POST " .. t.path .. " HTTP/1.0\\r\\nHost: certd\\r\\nAuthorization: Bearer " .. token ..
     "\\r\\nX-Certd-Client: " .. (client and tostring(client) or "") ..
     "\\r\\nContent-Type: text/plain\\r\\nContent-Length: " .. #sni .. "\\r\\n\\r\\n" .. sni
@@ -60,8 +71,20 @@ core.register_action("certd_ondemand", { "tcp-req" }, function(txn, url, token, 
     end
   end
   s:close()
-  if status == nil or status >= 500 then
-    quiet_until = now + BREAKER_SECONDS
+  return status
+end
+
+core.register_action("certd_ondemand", { "tcp-req" }, function(txn, replicas, token, timeout_ms)
+  local sni = txn.f:req_ssl_sni()
+  if sni == nil or sni == "" or #sni > 255 then return end
+  local now = core.now().sec
+  local client = txn.f:src()
+  for _, url in ipairs(urls(replicas)) do
+    if now >= (quiet_until[url] or 0) then
+      local status = ask(target(url), sni, client, token, timeout_ms)
+      if status ~= nil and status < 500 then return end
+      quiet_until[url] = now + BREAKER_SECONDS
+    end
   end
 end, 3)
 `;
