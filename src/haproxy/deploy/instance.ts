@@ -5,6 +5,7 @@ import type { RuntimeClient } from '../runtime/client.js';
 import { crtListLineParts, DEFAULT_CERT_ID, sameListLine, type DeployEntry } from './entry.js';
 import type { DeployMetrics } from './metrics.js';
 import { normalizeSerialHex } from '../../crypto/der.js';
+import { FORGE_DIR } from '../cert-dir.js';
 
 /** `misconfigured`: HAProxy answers, but no bind loads our crt-list (nothing can be served). */
 export type InstanceState = 'starting' | 'up' | 'down' | 'misconfigured';
@@ -454,7 +455,7 @@ export class InstanceSync {
         const sha1 = await this.servedSha1(path, want);
         // Same crt-list line as desired is assumed: lines only ever come from our own file or pushes.
         this.served.set(want.id, { ...want, sha1: sha1 ?? '' });
-      } else if (path.startsWith(`${certDir}/`)) {
+      } else if (path.startsWith(`${certDir}/`) && !path.startsWith(`${certDir}/${FORGE_DIR}/`)) {
         // Ours, not desired any more: remember it so apply() removes it.
         const id = `stale:${path}`;
         this.served.set(id, { id, pemPath: path, pem: '', sha1: '', serial: '', sni: [], options: {} });
