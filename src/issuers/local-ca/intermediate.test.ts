@@ -5,7 +5,6 @@ import { errorCode } from '../../core/errors.js';
 import { readIssuerCertificate } from '../../crypto/issuer-cert.js';
 import { exportPrivateKeyPem, generateKeyPair } from '../../crypto/keys.js';
 import { buildCertificate, selfSignedIssuer } from '../../crypto/x509.js';
-import { forgeConstraints } from '../../ondemand/forge-constraints.js';
 import { LocalCa } from './ca.js';
 import { createRoot, loadRoot } from './root.js';
 
@@ -16,7 +15,7 @@ test('new roots allow one CA below them; the intermediate is a CA with pathlen 0
   assert.equal(root.pathLen, 1);
   const now = new Date();
   const ca = LocalCa.fromRoot(root);
-  const i = await ca.issueIntermediate({ constraints: forgeConstraints(['*.gen.test'], ['*.no.gen.test']), validityMs: 7 * DAY_MS, issuerId: 'internal', now });
+  const i = await ca.issueIntermediate({ constraints: { permitted: ['.gen.test'], excluded: ['.no.gen.test'] }, validityMs: 7 * DAY_MS, issuerId: 'internal', now });
   const cert = new X509Certificate(i.certPem);
   const rootCert = new X509Certificate(root.certPem);
   assert.ok(cert.checkIssued(rootCert) && cert.verify(rootCert.publicKey), 'signed by the root');
@@ -37,7 +36,7 @@ test('a root made with pathlen:0 (before the forge) cannot sign the intermediate
   const root = loadRoot(old.pem, exportPrivateKeyPem(privateKey));
   assert.equal(root.pathLen, 0);
   await assert.rejects(
-    LocalCa.fromRoot(root).issueIntermediate({ constraints: forgeConstraints(['*.gen.test'], []), validityMs: DAY_MS, issuerId: 'internal' }),
+    LocalCa.fromRoot(root).issueIntermediate({ constraints: { permitted: ['.gen.test'], excluded: [] }, validityMs: DAY_MS, issuerId: 'internal' }),
     (err: Error) => {
       assert.equal(errorCode(err), 'CERTD_E_LOCAL_CA_NO_INTERMEDIATE');
       assert.match(err.message, /haproxy-certd ca init --issuer internal --force/);
