@@ -242,8 +242,13 @@ describe('on-demand forge: the cap and the rate limits hold, and a random-SNI fl
     assert.ok(results.filter((r) => !r.authorized).every((r) => r.subject === DEFAULT_CN));
     assert.equal((await decisions(limited)) - decisionsBefore, names.length, 'one decision per name');
     assert.ok((await metric(limited, /^certd_ondemand_decisions_total\{status="limited",reason="rate-global"\} (\d+)$/)) >= 56);
-    // The admitted names get their real certificates behind, and nothing else is issued.
-    await eventually(async () => (await issuedTotal(limited)) === forged.length, REAL_CERT_WAIT_MS, 'a real certificate for each admitted name');
-    assert.equal((await limited.daemon.service.list()).filter((c) => c.id.endsWith('.flood.test')).length, forged.length);
+    // The admitted names get their real certificates behind (stored behind their push), and nothing else is issued.
+    const stored = async () => (await limited.daemon.service.list()).filter((c) => c.id.endsWith('.flood.test')).length;
+    await eventually(
+      async () => (await issuedTotal(limited)) === forged.length && (await stored()) === forged.length,
+      REAL_CERT_WAIT_MS,
+      'a real certificate issued and stored for each admitted name',
+    );
+    assert.equal(await issuedTotal(limited), forged.length);
   });
 });
