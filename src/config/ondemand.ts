@@ -33,7 +33,7 @@ export const onDemandSchema = z.strictObject({
     .prefault('10s')
     .meta(doc('How long a handshake waits for its certificate before it goes on with the default one (issuing finishes behind).')),
   forge: flag()
-    .default(false)
+    .prefault(false)
     .meta(
       doc(
         'A local-ca issuer only: HAProxy itself signs the first handshake of an approved name (`generate-certificates`, from a short-lived intermediate limited to the allow patterns by nameConstraints) while the daemon issues the real certificate behind; the haproxy-config output gains a second TLS bind. Needs a root made with pathlen 1 (roots made by this version are).',
