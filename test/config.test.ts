@@ -136,6 +136,7 @@ sources: [ { type: directory, path: live } ]
       rateLimit: { perMinute: 60, burst: 20 },
       maxCertificates: 5,
       maxWait: 10_000,
+      forge: false,
     });
     assert.deepEqual(c.sources, [{ type: 'directory', path: '/srv/certd/live', every: 60_000 }]);
   });
@@ -301,6 +302,14 @@ describe('issuer references', () => {
   test('the undeclared issuer is reported alongside unrelated errors', () => {
     const problems = problemsOf(() => parse(`${MINIMAL}certificates:\n  - { names: [a.example.com], issuer: ca, keyType: dsa }\n`));
     assert.deepEqual(problems.map((p) => p.path).sort(), ['certificates[0].issuer', 'certificates[0].keyType']);
+  });
+
+  test('onDemand.forge needs a local-ca issuer (HAProxy signs from its intermediate)', () => {
+    const p = onlyProblem(() =>
+      parse(`${MINIMAL}issuers:\n  le: { type: acme, directory: "https://a.test/d" }\nonDemand: { issuer: le, allow: ["*.x.example.com"], maxCertificates: 1, forge: true }\n`),
+    );
+    assert.equal(p.path, 'onDemand.forge');
+    assert.match(p.message, /forge needs a local-ca issuer.*set forge: false or use a local-ca issuer/);
   });
 
   test('"import" is reserved as an issuer id', () => {

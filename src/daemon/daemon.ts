@@ -7,6 +7,7 @@ import { Metrics } from '../api/metrics.js';
 import type { Deployer } from '../haproxy/deploy/deployer.js';
 import { DeployFiles } from '../haproxy/deploy/files.js';
 import { DnsDiscovery } from '../haproxy/discovery/dns.js';
+import type { Forge } from '../ondemand/forge.js';
 import { OnDemand } from '../ondemand/ondemand.js';
 import { RenewalScheduler } from '../renew/scheduler.js';
 import type { CertService } from '../service/cert-service.js';
@@ -16,6 +17,7 @@ import { PgStore } from '../store/postgres/pg-store.js';
 import type { Store } from '../store/store.js';
 import { CatalogStore } from '../store/catalog.js';
 import { assemble, openStore, type DeployTuning } from './assembly.js';
+import { startForge } from './forge.js';
 import { logRuntimeEvents } from './runtime-log.js';
 import { loadOrCreateToken, onDemandToken } from './token.js';
 
@@ -43,6 +45,7 @@ interface DaemonParts {
   discovery?: DnsDiscovery;
   sources: CertSource[];
   onDemand?: OnDemand;
+  forge?: Forge;
   stopRuntimeLog: () => void;
 }
 
@@ -59,6 +62,8 @@ export class Daemon {
   readonly metrics: Metrics;
   readonly api: RunningApi;
   readonly token: string;
+  /** onDemand.forge: HAProxy's intermediate and its rotation. */
+  readonly forge?: Forge;
   private readonly p: DaemonParts;
   private stopping: Promise<void> | undefined;
 
@@ -72,6 +77,7 @@ export class Daemon {
     this.metrics = p.metrics;
     this.api = p.api;
     this.token = p.token;
+    this.forge = p.forge;
   }
 
   /**
@@ -124,6 +130,8 @@ export class Daemon {
     for (const issuer of issuers.values()) void issuer.removeLeftovers?.();
     // HAProxy lua-loads this at start, so it is written before any instance is expected up.
     await new DeployFiles(certDir, crtList).writeLuaAction();
+    const forge = await startForge(config, issuers, log, o.reloadMinIntervalMs);
+    undo.push(() => forge?.stop());
     const sources = await createSources(config.sources);
     const stopRuntimeLog = logRuntimeEvents(log.child({ component: 'haproxy-runtime' }));
     undo.push(stopRuntimeLog);
@@ -147,7 +155,7 @@ export class Daemon {
     metrics.attach({ deployer, scheduler });
     const storeHealth = shared ? () => shared.health() : undefined;
     api.serve(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t), renewals: () => scheduler.dueTimes(), storeHealth }), onDemand);
-    daemon = new Daemon({ config, store, service, deployer, scheduler, metrics, api, token, log, discovery, sources, onDemand: onDemand?.handler, stopRuntimeLog });
+    daemon = new Daemon({ config, store, service, deployer, scheduler, metrics, api, token, log, discovery, sources, onDemand: onDemand?.handler, forge, stopRuntimeLog });
     log.info({ version: VERSION, api: api.url, instances: config.haproxy.instances.length, certDir }, 'daemon started');
     void daemon.catchUp().then(() => daemon.scheduler.start());
     return daemon;
@@ -178,6 +186,7 @@ export class Daemon {
     await Promise.all(p.sources.map((s) => s.stop()));
     await p.api.close();
     p.onDemand?.close();
+    p.forge?.stop();
     await p.deployer.stop();
     await p.service.drain();
     await p.store.close();

@@ -16,6 +16,12 @@
  * once. The connect bound (100 ms: 3 × 100 ms for a stopped daemon) is ample on loopback or a LAN; for a daemon
  * further away, set CERTD_ONDEMAND_CONNECT_MS in HAProxy's environment (`setenv` in its global
  * section). It never exceeds `timeout_ms`.
+ *
+ * `certd_ondemand_forge` (onDemand.forge) makes the same call, but the daemon answers with its
+ * decision alone: on 201 (approved) it sets txn.certd_forge, and the generated config sends the
+ * connection to the forge bind, where HAProxy signs a certificate for the SNI itself; anything
+ * else (refused, limited, a stopped daemon, the breaker) leaves the normal bind and its default
+ * certificate.
  */
 export const ONDEMAND_LUA = `-- haproxy-certd on-demand TLS (written by haproxy-certd: edits are overwritten)
 local BREAKER_SECONDS = 5
@@ -34,11 +40,12 @@ local function target(url)
   return t
 end
 
-core.register_action("certd_ondemand", { "tcp-req" }, function(txn, url, token, timeout_ms)
+-- Asks the daemon about this handshake's SNI; returns the HTTP status, or nil.
+local function ask(txn, url, token, timeout_ms)
   local sni = txn.f:req_ssl_sni()
-  if sni == nil or sni == "" or #sni > 255 then return end
+  if sni == nil or sni == "" or #sni > 255 then return nil end
   local now = core.now().sec
-  if now < quiet_until then return end
+  if now < quiet_until then return nil end
   local t = target(url)
   local client = txn.f:src()
   local req = "POST " .. t.path .. " HTTP/1.0\\r\\nHost: certd\\r\\nAuthorization: Bearer " .. token ..
@@ -63,5 +70,14 @@ core.register_action("certd_ondemand", { "tcp-req" }, function(txn, url, token, 
   if status == nil or status >= 500 then
     quiet_until = now + BREAKER_SECONDS
   end
+  return status
+end
+
+core.register_action("certd_ondemand", { "tcp-req" }, function(txn, url, token, timeout_ms)
+  ask(txn, url, token, timeout_ms)
+end, 3)
+
+core.register_action("certd_ondemand_forge", { "tcp-req" }, function(txn, url, token, timeout_ms)
+  if ask(txn, url, token, timeout_ms) == 201 then txn:set_var("txn.certd_forge", 1) end
 end, 3)
 `;
