@@ -170,7 +170,7 @@ export class IssuerLane {
       this.#wakeAt = Infinity;
       this.#cancelWake = undefined;
       this.#pump();
-    }, at - now);
+    }, Math.max(0, Math.ceil(at - now)));
   }
 
   #track(work: Promise<void>, done: () => void): void {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Issuer } from '../issuers/issuer.js';
-import type { CertService } from '../service/cert-service.js';
+import type { EnsureOptions } from '../service/cert-service.js';
 import { dueFromWindow, type RenewalRules } from '../service/renewal-rules.js';
 import type { CatalogChange, CertCatalog } from '../store/catalog.js';
 import type { CertMeta, Store } from '../store/store.js';
@@ -15,7 +15,8 @@ export interface SchedulerOptions {
   store: Pick<Store, 'loadCert'>;
   /** Every certificate's metadata; its changes (put, delete) are what the scheduler plans from. */
   catalog: Pick<CertCatalog, 'all' | 'get' | 'onChange'>;
-  service: Pick<CertService, 'ensure'>;
+  /** Renews (ensure with force); only that its promise settles matters here. */
+  service: { ensure(names: string[], opts: EnsureOptions): Promise<unknown> };
   /** For their renewal windows (ARI), when they offer one. */
   issuers: ReadonlyMap<string, Pick<Issuer, 'renewalInfo'>>;
   /** What is renewed, when, and the backoff after a failure. */
@@ -152,7 +153,7 @@ export class RenewalScheduler {
       this.timerAt = Infinity;
       this.cancelTimer = undefined;
       this.tick();
-    }, Math.max(0, next - now));
+    }, Math.max(0, Math.ceil(next - now)));
   }
 
   /** Hands what is due to its issuer's lane: O(due · log N). */

@@ -2,7 +2,7 @@ import type { Clock } from '../../src/renew/clock.js';
 import { DueQueue } from '../../src/renew/due-queue.js';
 
 /**
- * A clock that moves only when told: timers fire in time order as `run` advances it, and the
+ * A clock that moves only when told: timers fire in time order (ties in any order) as `run` advances it, and the
  * promises their callbacks start settle before the next timer (a macrotask turn between
  * timers). Weeks of scheduler time pass in seconds. One per test or bench run.
  */
@@ -23,8 +23,7 @@ export class SimClock implements Clock {
   setTimer(fn: () => void, ms: number): () => void {
     const id = this.#seq++;
     this.#callbacks.set(id, fn);
-    // Sequence as a tiebreak, so timers for one instant fire in the order they were set.
-    this.#timers.set(id, this.#now + Math.max(0, ms) + id * 1e-9);
+    this.#timers.set(id, this.#now + Math.max(0, ms));
     return () => {
       this.#callbacks.delete(id);
       this.#timers.delete(id);
@@ -43,7 +42,7 @@ export class SimClock implements Clock {
       const next = this.#timers.peek();
       if (!next || next.time > until) break;
       this.#timers.pop();
-      this.#now = Math.max(this.#now, Math.floor(next.time));
+      this.#now = Math.max(this.#now, next.time);
       const fn = this.#callbacks.get(next.key);
       this.#callbacks.delete(next.key);
       fn?.();
