@@ -43,12 +43,15 @@ export class IssuerLane {
   readonly #waiting = new DueQueue<string>();
   readonly #waitingExempt = new DueQueue<string>();
   readonly #jobs = new Map<string, RenewalJob>();
-  readonly #ari: string[] = [];
-  readonly #ariQueued = new Set<string>();
+  /** ARI checks in offer order (a Set keeps insertion order and drops duplicates, O(1) both ends). */
+  readonly #ari = new Set<string>();
   readonly #running = new Set<Promise<void>>();
   #renewing = 0;
   #checking = 0;
   #pausedUntil = 0;
+  /** Pauses so far; while the last one is not followed by a renewal that met no 429, one renewal at a time probes the CA. */
+  #pauses = 0;
+  #probing = false;
   #cancelWake?: () => void;
   #wakeAt = Infinity;
   #shortfall = 0;
@@ -78,9 +81,8 @@ export class IssuerLane {
   }
 
   offerAriCheck(id: string): void {
-    if (this.#ariQueued.has(id)) return;
-    this.#ariQueued.add(id);
-    this.#ari.push(id);
+    if (this.#ari.has(id)) return;
+    this.#ari.add(id);
     this.#pump();
   }
 
@@ -94,6 +96,8 @@ export class IssuerLane {
   /** The CA said to wait (429): no renewal of this issuer starts before `until`. */
   pause(until: number): void {
     this.#pausedUntil = Math.max(this.#pausedUntil, until);
+    this.#pauses++;
+    this.#probing = true;
     this.#pump();
   }
 
@@ -111,9 +115,9 @@ export class IssuerLane {
   #pump(): void {
     if (this.#stopped) return;
     const now = this.o.clock.now();
-    while (this.#checking < this.o.limits.ariChecks && this.#ari.length > 0) {
-      const id = this.#ari.shift()!;
-      this.#ariQueued.delete(id);
+    while (this.#checking < this.o.limits.ariChecks && this.#ari.size > 0) {
+      const id = this.#ari.values().next().value!;
+      this.#ari.delete(id);
       this.#checking++;
       this.#track(this.o.checkAri(id), () => this.#checking--);
     }
@@ -121,13 +125,19 @@ export class IssuerLane {
     if (now < this.#pausedUntil) {
       if (this.#jobs.size > 0) wakeAt = this.#pausedUntil;
     } else {
-      while (this.#renewing < this.o.limits.renewals) {
+      // After a 429 the CA's window frees one order at a time: one renewal probes, not four.
+      const limit = this.#probing ? 1 : this.o.limits.renewals;
+      while (this.#renewing < limit) {
         const job = this.#next(now);
         if (!job) break;
         this.withdraw(job.id);
         this.#renewing++;
         this.#peak = Math.max(this.#peak, this.#renewing);
-        this.#track(this.o.renew(job), () => this.#renewing--);
+        const pauses = this.#pauses;
+        this.#track(this.o.renew(job), () => {
+          this.#renewing--;
+          if (this.#pauses === pauses) this.#probing = false;
+        });
       }
       if (this.#waiting.size > 0 && this.#renewing < this.o.limits.renewals && this.o.budget) wakeAt = this.o.budget.nextFreeAt(now);
     }
