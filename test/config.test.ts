@@ -127,7 +127,13 @@ onDemand: { issuer: ca, allow: [a.example.com], maxCertificates: 5 }
 sources: [ { type: directory, path: live } ]
 `);
     assert.deepEqual(c.issuers.ca, { type: 'local-ca', keyType: 'ecdsa-p256', validity: 2_592_000_000 });
-    assert.deepEqual(c.issuers.le, { type: 'acme', directory: 'https://acme.test/dir', challenge: 'http-01', keyType: 'ecdsa-p256' });
+    assert.deepEqual(c.issuers.le, {
+      type: 'acme',
+      directory: 'https://acme.test/dir',
+      challenge: 'http-01',
+      keyType: 'ecdsa-p256',
+      rateLimit: { orders: 240, per: 3 * 3_600_000, ariExempt: true },
+    });
     assert.deepEqual(c.onDemand, {
       issuer: 'ca',
       allow: ['a.example.com'],

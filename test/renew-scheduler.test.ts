@@ -146,3 +146,21 @@ test('a failed renewal is retried with backoff and then succeeds; the certificat
   assert.equal(w.cas.get('ca')!.issued, 1);
   assert.equal(w.missed, 0);
 });
+
+test('after a 429, one renewal probes while the others wait: no timer spins meanwhile', async () => {
+  const w = new RenewalWorld({
+    cas: [{ id: 'acme', lifetimeMs: 10 * DAY, issueMs: 60_000, limit: { orders: 5, perMs: H } }],
+    orderLimits: new Map([['acme', { orders: 100, perMs: H, ariExempt: true }]]),
+    start: T0,
+    scheduler: { random: () => 0 },
+  });
+  for (let i = 0; i < 40; i++) w.add(`a${i}.test`, 'acme', T0 - 7 * DAY);
+  w.scheduler.start();
+  await w.clock.run(T0 + 10 * H, 2_000);
+  await w.scheduler.stop();
+  const acme = w.cas.get('acme')!;
+  assert.equal(acme.issued, 40);
+  assert.ok(maxInWindow(acme.counted, H) <= 5);
+  assert.ok(acme.rateLimited <= 3 * 8, `${acme.rateLimited} 429s: at most the 3 beside each probe`);
+  assert.equal(w.missed, 0);
+});

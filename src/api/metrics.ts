@@ -144,7 +144,7 @@ export class Metrics implements DeployMetrics, ServiceMetrics, OnDemandMetrics, 
       registers: [this.registry],
       collect() {
         this.reset();
-        // The scheduler forgets a removed certificate only at its next pass; the deployer at once.
+        // Only what the deployer still has: a series lives as long as its certificate.
         for (const [cert, p] of metrics.state?.scheduler.dueTimes() ?? []) {
           if (metrics.state?.deployer.has(cert)) this.set({ cert }, Math.floor(Math.max(p.dueAt, p.nextTryAt) / 1000));
         }

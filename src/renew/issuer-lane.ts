@@ -139,7 +139,9 @@ export class IssuerLane {
           if (this.#pauses === pauses) this.#probing = false;
         });
       }
-      if (this.#waiting.size > 0 && this.#renewing < this.o.limits.renewals && this.o.budget) wakeAt = this.o.budget.nextFreeAt(now);
+      // Waiting on the budget (not on a running renewal, whose end pumps again): wake when it frees.
+      const freeAt = this.o.budget?.nextFreeAt(now) ?? now;
+      if (this.#waiting.size > 0 && this.#renewing < limit && freeAt > now) wakeAt = freeAt;
     }
     this.#estimateShortfall(now);
     this.#armWake(wakeAt, now);

@@ -35,10 +35,14 @@ export class SimClock implements Clock {
     return new Promise((resolve) => this.setTimer(resolve, ms));
   }
 
-  /** Fires every timer due up to `until`, in order, letting async work settle after each; ends at `until`. */
-  async run(until: number): Promise<void> {
+  /**
+   * Fires every timer due up to `until`, in order, letting async work settle after each; ends at
+   * `until`. Throws once more than `maxTimers` fired (a timer that re-arms itself at once spins).
+   */
+  async run(until: number, maxTimers = Infinity): Promise<void> {
     await settle();
-    for (;;) {
+    for (let fired = 0; ; fired++) {
+      if (fired > maxTimers) throw new Error(`more than ${maxTimers} timers fired before ${new Date(until).toISOString()} (now ${new Date(this.#now).toISOString()}): something spins`);
       const next = this.#timers.peek();
       if (!next || next.time > until) break;
       this.#timers.pop();
