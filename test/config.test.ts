@@ -119,6 +119,14 @@ describe('defaults', () => {
     });
   });
 
+  test('an ACME issuer\'s rateLimit: its own values, and a clear error for none allowed', () => {
+    const c = parse(`${MINIMAL}issuers:\n  le: { type: acme, directory: "https://acme.test/dir", rateLimit: { orders: 50, per: 1h, ariExempt: false } }\n`);
+    assert.deepEqual(c.issuers.le?.type === 'acme' && c.issuers.le.rateLimit, { orders: 50, per: 3_600_000, ariExempt: false });
+    const p = onlyProblem(() => parse(`${MINIMAL}issuers:\n  le: { type: acme, directory: "https://acme.test/dir", rateLimit: { orders: 0 } }\n`));
+    assert.match(p.message, /rateLimit\.orders must be at least 1/);
+    assert.equal(p.path, 'issuers.le.rateLimit.orders');
+  });
+
   test('issuer, on-demand and source defaults', () => {
     const c = parse(`${MINIMAL}issuers:
   ca: { type: local-ca }
