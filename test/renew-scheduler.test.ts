@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { pino } from 'pino';
 import { maxInWindow, RenewalWorld } from './helpers/renewal-world.js';
 
 const H = 3_600_000;
@@ -84,12 +85,14 @@ test('our budget alone: orders in any 3 h window never exceed it', async () => {
 });
 
 test('when the budget cannot cover what is due, the shortfall is reported and the soonest-expiring go first', async () => {
+  const warnings: string[] = [];
   const start = T0 + 2.1 * DAY;
   const w = new RenewalWorld({
     cas: [{ id: 'acme', lifetimeMs: 3 * DAY, issueMs: 10_000 }],
     orderLimits: new Map([['acme', { orders: 10, perMs: 3 * H, ariExempt: true }]]),
     start,
     scheduler: { random: () => 0 },
+    log: pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line).msg) }),
   });
   // 300 all due at start (at 2 days), expiring within 0.9 day, at 80 orders a day: most cannot make it.
   for (let i = 0; i < 300; i++) w.add(`a${String(i).padStart(3, '0')}.test`, 'acme', T0 - i * 60_000);
@@ -98,6 +101,9 @@ test('when the budget cannot cover what is due, the shortfall is reported and th
   await w.scheduler.stop();
   const worst = Math.max(...w.shortfalls.map((s) => s.count));
   assert.ok(worst > 200, `shortfall reported, at most ${worst}`);
+  assert.ok(w.shortfalls.length > 1, 'the metric follows the count');
+  const budgetWarnings = warnings.filter((m) => /cannot get an order before they expire/.test(m));
+  assert.equal(budgetWarnings.length, 1, `one warning while it lasts: ${JSON.stringify(budgetWarnings)}`);
   const order = w.renewed.map((r) => Number(r.id.slice(1, 4)));
   assert.deepEqual(order.slice(0, 10).sort((a, b) => b - a), [299, 298, 297, 296, 295, 294, 293, 292, 291, 290], 'the oldest first');
   assert.ok(order.every((n, k) => k === 0 || n < order[k - 1]! + 4), 'in expiry order (4 at a time)');

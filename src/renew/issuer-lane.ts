@@ -27,7 +27,7 @@ export interface IssuerLaneOptions {
   renew: (job: RenewalJob) => Promise<void>;
   checkAri: (id: string) => Promise<void>;
   /** Called when the number of waiting renewals the budget cannot start before they expire changes. */
-  onShortfall: (issuer: string, count: number) => void;
+  onShortfall: (issuer: string, count: number, previous: number) => void;
 }
 
 /** How often (clock time) the shortfall is estimated again while renewals wait on the budget. */
@@ -169,9 +169,10 @@ export class IssuerLane {
       this.#shortfallAt = now;
       count = budgetShortfall(budget, this.#waiting.times(), Math.max(now, this.#pausedUntil));
     }
-    if (count === this.#shortfall) return;
+    const previous = this.#shortfall;
+    if (count === previous) return;
     this.#shortfall = count;
-    this.o.onShortfall(this.o.issuer, count);
+    this.o.onShortfall(this.o.issuer, count, previous);
   }
 
   #armWake(at: number, now: number): void {

@@ -181,15 +181,17 @@ export class RenewalScheduler {
         clock: this.clock,
         renew: (job) => this.renew(job, lane!),
         checkAri: (id) => this.askAri(id),
-        onShortfall: (id, count) => this.shortfall(id, count),
+        onShortfall: (id, count, previous) => this.shortfall(id, count, previous),
       });
       this.lanes.set(issuer, lane);
     }
     return lane;
   }
 
-  private shortfall(issuer: string, count: number): void {
+  /** The metric follows every change; the log only when a shortfall starts and when it ends (no warning every 15 min). */
+  private shortfall(issuer: string, count: number, previous: number): void {
     this.metrics.budgetShortfall(issuer, count);
+    if ((count > 0) === (previous > 0)) return;
     if (count > 0) {
       this.o.log.warn(
         { issuer, shortfall: count },
