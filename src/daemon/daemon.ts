@@ -125,7 +125,7 @@ export class Daemon {
     undo.push(() => api.close());
     const metrics = new Metrics();
     const { certDir, crtList } = config.haproxy;
-    const { service, deployer, http01, issuers, rules } = await assemble(config, store, { log, metrics, renewBackoff: o.renewBackoff, deploy: o });
+    const { service, deployer, http01, issuers, rules, orderLimits } = await assemble(config, store, { log, metrics, renewBackoff: o.renewBackoff, deploy: o });
     // DNS-01 records a crash left behind are removed at start (never throws; the daemon's path only).
     for (const issuer of issuers.values()) void issuer.removeLeftovers?.();
     // HAProxy lua-loads this at start, so it is written before any instance is expected up.
@@ -151,7 +151,7 @@ export class Daemon {
       : undefined;
     undo.push(() => discovery?.stop());
     await discovery?.start();
-    const scheduler = new RenewalScheduler({ store, service, issuers, rules, log, metrics, maxSleepMs: o.renewMaxSleepMs });
+    const scheduler = new RenewalScheduler({ store, catalog: store.catalog, service, issuers, rules, orderLimits, log, metrics, maxSleepMs: o.renewMaxSleepMs });
     metrics.attach({ deployer, scheduler });
     const storeHealth = shared ? () => shared.health() : undefined;
     api.serve(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t), renewals: () => scheduler.dueTimes(), storeHealth }), onDemand);
