@@ -9,7 +9,13 @@
  *  - Caddy 2.6 (Debian `caddy`): `tls internal { on_demand }` with the same `ask` endpoint
  *    (ECDSA P-256 leaves from its internal CA);
  *  - HAProxy direct: a second HAProxy binding the crt-list the daemon wrote, with no SNI hop and
- *    no Lua — the floor for the steady state.
+ *    no Lua — the floor for the steady state;
+ *  - certd forge (onDemand.forge, issue #17): a second certd stack whose Lua asks the daemon for a
+ *    decision only and sends approved names to a `generate-certificates` bind, where HAProxy signs
+ *    the first certificate from the daemon's name-constrained intermediate; the real certificate
+ *    follows behind;
+ *  - bare forge: one HAProxy bind with `generate-certificates` on the forge stack's own files, no
+ *    hop, no Lua, no daemon — HAProxy's own speed, the floor of the forge path.
  *
  * Measured with node:tls on new TCP connections (full handshakes, no session reuse): the FIRST
  * handshake of never-seen names, sequential (certd and Caddy alternating name by name) and 10 at
@@ -21,6 +27,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { eventually } from '../test/helpers/stack.js';
+import { certDirLayout } from '../src/haproxy/cert-dir.js';
+import { startBareForge } from './lib/bare-forge.js';
 import { startCaddy, type BenchCaddy } from './lib/caddy.js';
 import { startOnDemandFloor, type OnDemandFloor } from './lib/ondemand-floor.js';
 import { HandshakeClient } from './lib/handshake-client.js';
@@ -52,10 +60,17 @@ const RESULTS_FILE = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 const client = await HandshakeClient.start();
 const timed = (port: number, name: string, opts?: { ca?: string; timeoutMs?: number }) => client.timed(port, name, opts);
 
-type Target = 'certd' | 'caddy' | 'direct' | 'floor';
+type Target = 'certd' | 'forge' | 'caddy' | 'direct' | 'floor' | 'bare';
 
-/** The floor serves first handshakes only (it never writes known.map). */
-type SteadyTarget = Exclude<Target, 'floor'>;
+/** Servers timed on sequential first handshakes. */
+type FirstTarget = Exclude<Target, 'direct'>;
+/** Servers timed on 10 first handshakes at once. */
+type ConcTarget = Exclude<FirstTarget, 'floor'>;
+/** The floors serve first handshakes only (they never write known.map). */
+type SteadyTarget = Exclude<Target, 'floor' | 'bare'>;
+const FIRST_TARGETS: FirstTarget[] = ['certd', 'forge', 'caddy', 'floor', 'bare'];
+const CONC_TARGETS: ConcTarget[] = ['certd', 'forge', 'caddy', 'bare'];
+const GOAL_FORGE_VS_BARE = 1.3;
 
 interface Server {
   target: Target;
@@ -64,18 +79,18 @@ interface Server {
 }
 
 interface Samples {
-  /** Index i of each is the same name (certd, Caddy and the floor back to back, order rotating). */
-  firstSeq: Record<'certd' | 'caddy' | 'floor', number[]>;
-  firstConc: Record<'certd' | 'caddy', number[]>;
-  concWall: Record<'certd' | 'caddy', number[]>;
+  /** Index i of each is the same name (every first-handshake server back to back, order rotating). */
+  firstSeq: Record<FirstTarget, number[]>;
+  firstConc: Record<ConcTarget, number[]>;
+  concWall: Record<ConcTarget, number[]>;
   /** Each sequential name's successful first-handshake times, by server (for per-name ratios). */
-  seqByName: Partial<Record<'certd' | 'caddy' | 'floor', number>>[];
+  seqByName: Partial<Record<FirstTarget, number>>[];
   /** Failures per server, counted and reported, never fatal: the bench always finishes. */
-  seqFailed: Record<'certd' | 'caddy' | 'floor', string[]>;
+  seqFailed: Record<FirstTarget, string[]>;
   /** Concurrent first handshakes that failed (the name then retried until served). */
-  concFailed: Record<'certd' | 'caddy', string[]>;
+  concFailed: Record<ConcTarget, string[]>;
   /** Names still not served after a failed first handshake and 15 s of retries. */
-  neverServed: Record<'certd' | 'caddy' | 'floor', string[]>;
+  neverServed: Record<FirstTarget, string[]>;
   steadyFailed: Record<SteadyTarget, string[]>;
   steady: Record<SteadyTarget, number[]>;
   /** Median of each steady block, per server: blocks ran back to back, so their ratios pair up. */
@@ -114,7 +129,7 @@ async function servedAfterFailure(s: Server, name: string, r: Samples): Promise<
   try {
     await eventually(async () => (await timed(s.port, name, { ca: s.ca })).served.authorized, 15_000, `${s.target}: ${name} after a failed first handshake`);
   } catch {
-    r.neverServed[s.target as 'certd' | 'caddy' | 'floor'].push(name);
+    r.neverServed[s.target as FirstTarget].push(name);
   }
 }
 
@@ -138,11 +153,11 @@ async function firstSequential(servers: Server[], r: Samples): Promise<void> {
   }
 }
 
-async function firstConcurrent(certd: Server, caddy: Server, r: Samples): Promise<void> {
+async function firstConcurrent(servers: Server[], r: Samples): Promise<void> {
   for (let b = 0; b < NEW_NAMES / CONCURRENCY; b++) {
     const names = Array.from({ length: CONCURRENCY }, (_, j) => `con${b * CONCURRENCY + j}.od.bench`);
-    for (const s of b % 2 === 0 ? [certd, caddy] : [caddy, certd]) {
-      const key = s.target as 'certd' | 'caddy';
+    for (const s of servers.map((_, i) => servers[(i + b) % servers.length]!)) {
+      const key = s.target as ConcTarget;
       const t0 = performance.now();
       const failed: string[] = [];
       const refused = (n: string, err: Error) => {
@@ -186,22 +201,38 @@ async function steadyState(servers: Server[], known: string[], r: Samples): Prom
   }
 }
 
-async function measure(stack: StackProcess, caddyProc: BenchCaddy, floorProc: OnDemandFloor, r: Samples): Promise<{ direct: PlainHaproxy; pidSame: boolean }> {
-  const certd: Server = { target: 'certd', port: stack.tlsPort, ca: await stack.rootPem() };
-  const caddy: Server = { target: 'caddy', port: caddyProc.port, ca: await caddyProc.rootPem() };
-  const floor: Server = { target: 'floor', port: floorProc.port, ca: floorProc.rootPem };
-  const pid = await stack.workerPid();
-  // Warm-up, not timed: certd's first issuance creates its local CA root; Caddy loads its CA lazily.
-  for (const s of [certd, caddy, floor]) await eventually(async () => (await timed(s.port, 'warmup.od.bench', { ca: s.ca })).served.authorized, 15_000, `${s.target} warm-up`);
+interface Procs {
+  stack: StackProcess;
+  forge: StackProcess;
+  caddy: BenchCaddy;
+  floor: OnDemandFloor;
+  bare: PlainHaproxy;
+}
 
-  log(`first handshake, sequential: ${NEW_NAMES} new names each (certd, Caddy and the floor back to back, order rotating)`);
+async function measure(p: Procs, r: Samples): Promise<{ direct: PlainHaproxy; pidSame: boolean }> {
+  const { stack } = p;
+  const certd: Server = { target: 'certd', port: stack.tlsPort, ca: await stack.rootPem() };
+  const forgeRoot = await p.forge.rootPem();
+  const forge: Server = { target: 'forge', port: p.forge.tlsPort, ca: forgeRoot };
+  const caddy: Server = { target: 'caddy', port: p.caddy.port, ca: await p.caddy.rootPem() };
+  const floor: Server = { target: 'floor', port: p.floor.port, ca: p.floor.rootPem };
+  const bare: Server = { target: 'bare', port: p.bare.tlsPort, ca: forgeRoot };
+  const pid = await stack.workerPid();
+  const pidForge = await p.forge.workerPid();
+  // Warm-up, not timed: certd's first issuance creates its local CA root; Caddy loads its CA lazily.
+  for (const s of [certd, forge, caddy, floor, bare]) await eventually(async () => (await timed(s.port, 'warmup.od.bench', { ca: s.ca })).served.authorized, 15_000, `${s.target} warm-up`);
+
+  log(`first handshake, sequential: ${NEW_NAMES} new names each (${FIRST_TARGETS.join(', ')} back to back, order rotating)`);
   const daemonBefore = await stack.histogram(ONDEMAND_HISTOGRAM);
-  await firstSequential([certd, caddy, floor], r);
+  await firstSequential([certd, forge, caddy, floor, bare], r);
   r.daemonSeqMeanMs = meanMsBetween(daemonBefore, await stack.histogram(ONDEMAND_HISTOGRAM));
-  log(`  certd p50 ${ms(median(r.firstSeq.certd))}, caddy p50 ${ms(median(r.firstSeq.caddy))}, floor p50 ${ms(median(r.firstSeq.floor))}`);
+  log(`  p50: ${FIRST_TARGETS.map((t) => `${t} ${ms(median(r.firstSeq[t]))}`).join(', ')}`);
   log(`first handshake, ${CONCURRENCY} at once: ${NEW_NAMES} more new names each`);
-  await firstConcurrent(certd, caddy, r);
-  log(`  certd p50 ${ms(median(r.firstConc.certd))}, caddy p50 ${ms(median(r.firstConc.caddy))}`);
+  await firstConcurrent([certd, forge, caddy, bare], r);
+  log(`  p50: ${CONC_TARGETS.map((t) => `${t} ${ms(median(r.firstConc[t]))}`).join(', ')}`);
+  // The forge stack's real certificates are issued behind its answers: steady state waits for all of them.
+  const forgeIssued = async () => (await p.forge.histogram(ONDEMAND_HISTOGRAM)).count;
+  await eventually(async () => (await forgeIssued()) >= 2 * NEW_NAMES + 1, 60_000, 'the forge stack: a real certificate for every name it forged');
   const asked = await client.asked();
   const askedPerServer = (n: string) => asked.filter((a) => a === n).length;
   if (askedPerServer('seq0.od.bench') < 2) throw new Error(`the ask endpoint saw seq0.od.bench ${askedPerServer('seq0.od.bench')} times: each server should have asked`);
@@ -212,9 +243,9 @@ async function measure(stack: StackProcess, caddyProc: BenchCaddy, floorProc: On
   const sameCert = await timed(direct.tlsPort, known[0]!);
   const viaHop = await timed(certd.port, known[0]!);
   if (sameCert.served.serial !== viaHop.served.serial) throw new Error('HAProxy direct does not serve the certificate certd deployed');
-  log(`steady state: ${STEADY} handshakes each on known names (certd, HAProxy direct, Caddy in rotating blocks of ${STEADY_BLOCK})`);
-  await steadyState([certd, { target: 'direct', port: direct.tlsPort, ca: certd.ca }, caddy], known, r);
-  return { direct, pidSame: (await stack.workerPid()) === pid };
+  log(`steady state: ${STEADY} handshakes each on known names (certd, certd forge, HAProxy direct, Caddy in rotating blocks of ${STEADY_BLOCK})`);
+  await steadyState([certd, forge, { target: 'direct', port: direct.tlsPort, ca: certd.ca }, caddy], known, r);
+  return { direct, pidSame: (await stack.workerPid()) === pid && (await p.forge.workerPid()) === pidForge };
 }
 
 function report(r: Samples, pidSame: boolean): { table: string; verdicts: string[] } {
@@ -222,90 +253,82 @@ function report(r: Samples, pidSame: boolean): { table: string; verdicts: string
   const p95 = (xs: number[]) => quantile(xs, 0.95);
   const both = (xs: number[]) => `${ms(p50(xs))} / ${ms(p95(xs))}`;
   const pair = (a: number[], b: number[]) => `${ratio(p50(a) / p50(b))} / ${ratio(p95(a) / p95(b))}`;
-  // Columns: certd, Caddy, floor, HAProxy direct, certd ÷ Caddy, certd ÷ floor, certd ÷ direct.
+  const bold = (a: number[], b: number[]) => `**${ratio(p50(a) / p50(b))}** / ${ratio(p95(a) / p95(b))}`;
+  const failedOf = (failed: string[], ok: number[]) => `${failed.length} of ${ok.length + failed.length}`;
+  const dash = '—';
+  // Columns: certd, certd forge, Caddy, floor, bare forge, HAProxy direct, certd ÷ Caddy, forge ÷ Caddy, forge ÷ bare, ÷ direct.
   const rows: string[][] = [
     [
-      `**first handshake**, sequential, n=${num(r.firstSeq.certd.length)}: p50 / p95`,
-      both(r.firstSeq.certd),
-      both(r.firstSeq.caddy),
-      both(r.firstSeq.floor),
-      '—',
-      `**${ratio(p50(r.firstSeq.certd) / p50(r.firstSeq.caddy))}** / ${ratio(p95(r.firstSeq.certd) / p95(r.firstSeq.caddy))}`,
-      pair(r.firstSeq.certd, r.firstSeq.floor),
-      '—',
+      `**first handshake**, sequential, n=${num(r.firstSeq.forge.length)}: p50 / p95`,
+      both(r.firstSeq.certd), both(r.firstSeq.forge), both(r.firstSeq.caddy), both(r.firstSeq.floor), both(r.firstSeq.bare), dash,
+      pair(r.firstSeq.certd, r.firstSeq.caddy), bold(r.firstSeq.forge, r.firstSeq.caddy), bold(r.firstSeq.forge, r.firstSeq.bare), dash,
     ],
-    ['  of which in the daemon (policy → issue → served; store and files follow), mean', ms(r.daemonSeqMeanMs), '—', '—', '—', '—', '—', '—'],
+    [
+      '  of which failed',
+      ...(['certd', 'forge', 'caddy', 'floor', 'bare'] as const).map((t) => failedOf(r.seqFailed[t], r.firstSeq[t])),
+      dash, dash, dash, dash, dash,
+    ],
+    ['  certd: in the daemon (policy → issue → served; store and files follow), mean', ms(r.daemonSeqMeanMs), dash, dash, dash, dash, dash, dash, dash, dash, dash],
     [
       `first handshake, ${CONCURRENCY} at once (successful ones): p50 / p95`,
-      both(r.firstConc.certd),
-      both(r.firstConc.caddy),
-      '—',
-      '—',
-      pair(r.firstConc.certd, r.firstConc.caddy),
-      '—',
-      '—',
+      both(r.firstConc.certd), both(r.firstConc.forge), both(r.firstConc.caddy), dash, both(r.firstConc.bare), dash,
+      pair(r.firstConc.certd, r.firstConc.caddy), bold(r.firstConc.forge, r.firstConc.caddy), bold(r.firstConc.forge, r.firstConc.bare), dash,
     ],
     [
-      `  of which failed (TLS alert; retried until served)`,
-      `${r.concFailed.certd.length} of ${r.firstConc.certd.length + r.concFailed.certd.length}`,
-      `${r.concFailed.caddy.length} of ${r.firstConc.caddy.length + r.concFailed.caddy.length}`,
-      '—',
-      '—',
-      '—',
-      '—',
-      '—',
+      '  of which failed (TLS alert; retried until served)',
+      failedOf(r.concFailed.certd, r.firstConc.certd), failedOf(r.concFailed.forge, r.firstConc.forge), failedOf(r.concFailed.caddy, r.firstConc.caddy),
+      dash, failedOf(r.concFailed.bare, r.firstConc.bare), dash, dash, dash, dash, dash,
     ],
     [
       `  wall time per batch of ${CONCURRENCY} new names, median`,
-      ms(p50(r.concWall.certd)),
-      ms(p50(r.concWall.caddy)),
-      '—',
-      '—',
-      ratio(p50(r.concWall.certd) / p50(r.concWall.caddy)),
-      '—',
-      '—',
+      ms(p50(r.concWall.certd)), ms(p50(r.concWall.forge)), ms(p50(r.concWall.caddy)), dash, ms(p50(r.concWall.bare)), dash,
+      ratio(p50(r.concWall.certd) / p50(r.concWall.caddy)), ratio(p50(r.concWall.forge) / p50(r.concWall.caddy)), ratio(p50(r.concWall.forge) / p50(r.concWall.bare)), dash,
     ],
     [
       `**steady state**, known names, n=${num(r.steady.certd.length)}: p50 / p95`,
-      both(r.steady.certd),
-      both(r.steady.caddy),
-      '—',
-      both(r.steady.direct),
-      pair(r.steady.certd, r.steady.caddy),
-      '—',
-      `**${ratio(p50(r.steady.certd) / p50(r.steady.direct))}** / ${ratio(p95(r.steady.certd) / p95(r.steady.direct))}`,
+      both(r.steady.certd), both(r.steady.forge), both(r.steady.caddy), dash, dash, both(r.steady.direct),
+      pair(r.steady.certd, r.steady.caddy), pair(r.steady.forge, r.steady.caddy), dash,
+      `certd ${bold(r.steady.certd, r.steady.direct)}; forge ${bold(r.steady.forge, r.steady.direct)}`,
     ],
   ];
   const table = markdownTable(
-    ['', 'certd (HAProxy + SNI hop)', 'Caddy 2.6', 'floor (same hop, bare endpoint)', 'HAProxy direct', 'certd ÷ Caddy', 'certd ÷ floor', 'certd ÷ direct'],
+    ['', 'certd (HAProxy + SNI hop)', 'certd forge', 'Caddy 2.6', 'floor (same hop, bare endpoint)', 'bare generate-certificates', 'HAProxy direct', 'certd ÷ Caddy', 'forge ÷ Caddy', 'forge ÷ bare', '÷ HAProxy direct'],
     rows,
   );
   const firstRatio = p50(r.firstSeq.certd) / p50(r.firstSeq.caddy);
+  const forgeRatio = p50(r.firstSeq.forge) / p50(r.firstSeq.caddy);
+  const forgeBare = p50(r.firstSeq.forge) / p50(r.firstSeq.bare);
+  const forgeConcRatio = p50(r.firstConc.forge) / p50(r.firstConc.caddy);
+  const forgeConcBare = p50(r.firstConc.forge) / p50(r.firstConc.bare);
   const steadyRatio = p50(r.steady.certd) / p50(r.steady.direct);
-  const paired = (other: SteadyTarget) => median(r.steadyBlocks.certd.map((c, i) => c / r.steadyBlocks[other][i]!));
-  const perName = (other: 'caddy' | 'floor') =>
-    median(r.seqByName.filter((n) => n.certd !== undefined && n[other] !== undefined).map((n) => n.certd! / n[other]!));
+  const forgeSteady = p50(r.steady.forge) / p50(r.steady.direct);
+  const paired = (a: SteadyTarget, other: SteadyTarget) => median(r.steadyBlocks[a].map((c, i) => c / r.steadyBlocks[other][i]!));
+  const perName = (a: FirstTarget, other: FirstTarget) =>
+    median(r.seqByName.filter((n) => n[a] !== undefined && n[other] !== undefined).map((n) => n[a]! / n[other]!));
   const verdicts = [
-    `- first-handshake p50, certd ÷ Caddy = ${ratio(firstRatio)} → goal ≤ ${GOAL_FIRST_VS_CADDY}× ${verdict(firstRatio, GOAL_FIRST_VS_CADDY)}` +
-      ` (median of the ${r.firstSeq.certd.length} per-name ratios, the servers back to back on each name: ${ratio(perName('caddy'))} vs Caddy, ${ratio(perName('floor'))} vs the floor)`,
+    `- forge, first-handshake p50 ÷ Caddy = ${ratio(forgeRatio)} sequential, ${ratio(forgeConcRatio)} 10 at once → goal ≤ ${GOAL_FIRST_VS_CADDY}× ${verdict(forgeRatio, GOAL_FIRST_VS_CADDY)} / ${verdict(forgeConcRatio, GOAL_FIRST_VS_CADDY)}` +
+      ` (median of the per-name ratios, the servers back to back on each name: ${ratio(perName('forge', 'caddy'))})`,
+    `- forge ÷ bare generate-certificates HAProxy p50 = ${ratio(forgeBare)} sequential, ${ratio(forgeConcBare)} 10 at once → goal ≤ ${GOAL_FORGE_VS_BARE}× ${verdict(forgeBare, GOAL_FORGE_VS_BARE)} / ${verdict(forgeConcBare, GOAL_FORGE_VS_BARE)}` +
+      ` (per name: ${ratio(perName('forge', 'bare'))}; the difference is the SNI hop and the daemon's decision)`,
+    `- certd (push path), first-handshake p50 ÷ Caddy = ${ratio(firstRatio)} → goal ≤ ${GOAL_FIRST_VS_CADDY}× ${verdict(firstRatio, GOAL_FIRST_VS_CADDY)}` +
+      ` (per name: ${ratio(perName('certd', 'caddy'))} vs Caddy, ${ratio(perName('certd', 'floor'))} vs the floor)`,
     `- floor: the same HAProxy, SNI hop and Lua action in front of a bare endpoint (ask, sign with certd's local CA code, new + set + commit + add crt-list in one write;` +
       ` no name checks, policy, lock, store, files or known.map): ${ms(p50(r.firstSeq.floor))} at the p50, ${ratio(p50(r.firstSeq.floor) / p50(r.firstSeq.caddy))} of Caddy's`,
-    `- steady-state p50, certd ÷ HAProxy direct = ${ratio(steadyRatio)} → goal ≤ ${GOAL_STEADY_VS_DIRECT}× ${verdict(steadyRatio, GOAL_STEADY_VS_DIRECT)}` +
-      ` (median of the ${r.steadyBlocks.certd.length} per-block ratios, each block's servers back to back: ${ratio(paired('direct'))} vs direct, ${ratio(paired('caddy'))} vs Caddy;` +
+    `- steady-state p50 ÷ HAProxy direct = ${ratio(steadyRatio)} certd, ${ratio(forgeSteady)} forge → goal ≤ ${GOAL_STEADY_VS_DIRECT}× ${verdict(steadyRatio, GOAL_STEADY_VS_DIRECT)} / ${verdict(forgeSteady, GOAL_STEADY_VS_DIRECT)}` +
+      ` (median of the ${r.steadyBlocks.certd.length} per-block ratios: ${ratio(paired('certd', 'direct'))} / ${ratio(paired('forge', 'direct'))};` +
       ` the SNI hop costs ${ms(p50(r.steady.certd) - p50(r.steady.direct))} per handshake at the median)`,
-    ...(['certd', 'caddy'] as const)
-      .filter((t) => r.concFailed[t].length > 0)
-      .map((t) => `- ${t}: ${r.concFailed[t].length} concurrent first handshakes failed, e.g. ${r.concFailed[t][0]}`),
-    ...(['certd', 'caddy', 'floor'] as const).flatMap((t) => [
+    ...CONC_TARGETS.filter((t) => r.concFailed[t].length > 0).map((t) => `- ${t}: ${r.concFailed[t].length} concurrent first handshakes failed, e.g. ${r.concFailed[t][0]}`),
+    ...FIRST_TARGETS.flatMap((t) => [
       ...(r.seqFailed[t].length > 0 ? [`- ${t}: ${r.seqFailed[t].length} sequential first handshakes failed, e.g. ${r.seqFailed[t][0]}`] : []),
       ...(r.neverServed[t].length > 0 ? [`- ${t}: ${r.neverServed[t].length} names never served after a failed first handshake: ${r.neverServed[t].slice(0, 3).join(', ')}`] : []),
     ]),
-    ...(['certd', 'caddy', 'direct'] as const)
+    ...(['certd', 'forge', 'caddy', 'direct'] as const)
       .filter((t) => r.steadyFailed[t].length > 0)
       .map((t) => `- ${t}: ${r.steadyFailed[t].length} steady-state handshakes failed, e.g. ${r.steadyFailed[t][0]}`),
-    `- checks: every successful first handshake (${r.firstSeq.certd.length + r.firstConc.certd.length} certd, ${r.firstSeq.caddy.length + r.firstConc.caddy.length} Caddy, ${r.firstSeq.floor.length} floor) verified against that server's root with SAN = the name;` +
-      ` steady handshakes presented the name's SAN, ${r.verified.certd} / ${r.verified.direct} / ${r.verified.caddy} of them (certd / direct / Caddy) chain-verified;` +
-      ` HAProxy worker pid ${pidSame ? 'unchanged (no reload)' : 'CHANGED'}`,
+    `- checks: every successful first handshake (${FIRST_TARGETS.map((t) => `${r.firstSeq[t].length + (t === 'floor' ? 0 : r.firstConc[t as ConcTarget].length)} ${t}`).join(', ')}) verified against that server's root with SAN = the name` +
+      ' (forge and bare: the forge stack\'s root, through the intermediate HAProxy sends);' +
+      ` steady handshakes presented the name's SAN, ${r.verified.certd} / ${r.verified.forge} / ${r.verified.direct} / ${r.verified.caddy} of them (certd / forge / direct / Caddy) chain-verified;` +
+      ` HAProxy worker pids ${pidSame ? 'unchanged (no reload)' : 'CHANGED'}`,
   ];
   return { table, verdicts };
 }
@@ -316,39 +339,42 @@ async function main(): Promise<void> {
   const started = performance.now();
   const loadBefore = loadAverage();
   const r: Samples = {
-    firstSeq: { certd: [], caddy: [], floor: [] },
-    firstConc: { certd: [], caddy: [] },
-    concWall: { certd: [], caddy: [] },
+    firstSeq: { certd: [], forge: [], caddy: [], floor: [], bare: [] },
+    firstConc: { certd: [], forge: [], caddy: [], bare: [] },
+    concWall: { certd: [], forge: [], caddy: [], bare: [] },
     seqByName: [],
-    seqFailed: { certd: [], caddy: [], floor: [] },
-    concFailed: { certd: [], caddy: [] },
-    neverServed: { certd: [], caddy: [], floor: [] },
-    steadyFailed: { certd: [], caddy: [], direct: [] },
-    steady: { certd: [], caddy: [], direct: [] },
-    steadyBlocks: { certd: [], caddy: [], direct: [] },
-    verified: { certd: 0, caddy: 0, direct: 0 },
+    seqFailed: { certd: [], forge: [], caddy: [], floor: [], bare: [] },
+    concFailed: { certd: [], forge: [], caddy: [], bare: [] },
+    neverServed: { certd: [], forge: [], caddy: [], floor: [], bare: [] },
+    steadyFailed: { certd: [], forge: [], caddy: [], direct: [] },
+    steady: { certd: [], forge: [], caddy: [], direct: [] },
+    steadyBlocks: { certd: [], forge: [], caddy: [], direct: [] },
+    verified: { certd: 0, forge: 0, caddy: 0, direct: 0 },
     daemonSeqMeanMs: Number.NaN,
   };
   const stopping: (() => Promise<unknown>)[] = [() => client.close()];
   let pidSame = false;
   try {
-    const stack = await StackProcess.start({
-      issuers: { internal: { type: 'local-ca' } },
-      onDemand: {
-        issuer: 'internal',
-        allow: ['*.od.bench'],
-        ask: client.askUrl,
-        maxCertificates: 100_000,
-        maxWait: '10s',
-        rateLimit: { perMinute: 1_000_000, burst: 100_000 },
-      },
-    });
+    const onDemand = {
+      issuer: 'internal',
+      allow: ['*.od.bench'],
+      ask: client.askUrl,
+      maxCertificates: 100_000,
+      maxWait: '10s',
+      rateLimit: { perMinute: 1_000_000, burst: 100_000 },
+    };
+    const stack = await StackProcess.start({ issuers: { internal: { type: 'local-ca' } }, onDemand });
     stopping.push(() => stack.stop());
+    const forge = await StackProcess.start({ issuers: { internal: { type: 'local-ca' } }, onDemand: { ...onDemand, forge: true } });
+    stopping.push(() => forge.stop());
+    const layout = certDirLayout(forge.certDir);
+    const bare = await startBareForge({ caFile: layout.forgeCaFile, defaultCert: layout.forgeDefaultCert, cacheSize: onDemand.maxCertificates });
+    stopping.push(() => bare.stop());
     const caddy = await startCaddy(peers.caddy!, { askUrl: client.askUrl });
     stopping.push(() => caddy.stop());
     const floor = await startOnDemandFloor(client.askUrl);
     stopping.push(() => floor.stop());
-    const out = await measure(stack, caddy, floor, r);
+    const out = await measure({ stack, forge, caddy, floor, bare }, r);
     stopping.push(() => out.direct.stop());
     pidSame = out.pidSame;
   } finally {
@@ -373,7 +399,7 @@ async function main(): Promise<void> {
     'ondemand',
     'Benchmark results',
     [
-      '## On-demand TLS: certd vs Caddy 2.6 vs the floor vs HAProxy direct (`bench/ondemand.ts`)',
+      '## On-demand TLS: certd (push and forge) vs Caddy 2.6 vs the floors vs HAProxy direct (`bench/ondemand.ts`)',
       '',
       ...header,
       '',
@@ -384,10 +410,13 @@ async function main(): Promise<void> {
       'Client: node:tls on a worker thread of the bench process, a new TCP connection and a full handshake (TLS 1.3, no session reuse) each,',
       'timed from connect to the server certificate. "First handshake" = the first ever for that name: certd goes SNI hop →',
       'Lua → daemon → `ask` → local CA (ECDSA P-256) → runtime push → handshake resumes (store and files follow behind); Caddy asks the same',
-      '`ask` endpoint and issues from its internal CA (ECDSA P-256). Sequential names rotate certd, Caddy and the floor name by name; the',
-      `concurrent runs alternate certd and Caddy in batches of ${CONCURRENCY}. Steady state rotates certd, HAProxy direct (a second HAProxy binding the`,
-      `daemon's crt-list with no SNI hop) and Caddy in blocks of ${STEADY_BLOCK} handshakes over the known names. The daemon runs in a Node`,
-      'process of its own (as in production, and as Caddy does), so does the floor\'s endpoint; the client and the `ask` endpoint share a worker thread of the bench process; the three HAProxies are separate processes too.',
+      '`ask` endpoint and issues from its internal CA (ECDSA P-256). Sequential names rotate certd, certd forge, Caddy, the floor and bare forge name by name; the',
+      `concurrent runs rotate certd, certd forge, Caddy and bare forge in batches of ${CONCURRENCY}. Steady state rotates certd, certd forge, HAProxy direct (a second HAProxy binding the`,
+      `daemon's crt-list with no SNI hop) and Caddy in blocks of ${STEADY_BLOCK} handshakes over the known names. Each daemon runs in a Node`,
+      'process of its own (as in production, and as Caddy does), so does the floor\'s endpoint; the client and the `ask` endpoint share a worker thread of the bench process; every HAProxy is a separate process too.',
+      'certd forge (onDemand.forge): SNI hop → Lua → daemon (policy + `ask`, decision only) → HAProxy\'s `generate-certificates` bind signs from the',
+      'daemon\'s name-constrained intermediate; the real certificate is issued and pushed behind. Bare forge: one HAProxy bind with `generate-certificates`',
+      'on the forge stack\'s intermediate and key, no hop, no Lua, no daemon.',
     ].join('\n'),
   );
   log(`wrote ${RESULTS_FILE}`);

@@ -119,6 +119,14 @@ describe('defaults', () => {
     });
   });
 
+  test('an ACME issuer\'s rateLimit: its own values, and a clear error for none allowed', () => {
+    const c = parse(`${MINIMAL}issuers:\n  le: { type: acme, directory: "https://acme.test/dir", rateLimit: { orders: 50, per: 1h, ariExempt: false } }\n`);
+    assert.deepEqual(c.issuers.le?.type === 'acme' && c.issuers.le.rateLimit, { orders: 50, per: 3_600_000, ariExempt: false });
+    const p = onlyProblem(() => parse(`${MINIMAL}issuers:\n  le: { type: acme, directory: "https://acme.test/dir", rateLimit: { orders: 0 } }\n`));
+    assert.match(p.message, /rateLimit\.orders must be at least 1/);
+    assert.equal(p.path, 'issuers.le.rateLimit.orders');
+  });
+
   test('issuer, on-demand and source defaults', () => {
     const c = parse(`${MINIMAL}issuers:
   ca: { type: local-ca }
@@ -127,7 +135,13 @@ onDemand: { issuer: ca, allow: [a.example.com], maxCertificates: 5 }
 sources: [ { type: directory, path: live } ]
 `);
     assert.deepEqual(c.issuers.ca, { type: 'local-ca', keyType: 'ecdsa-p256', validity: 2_592_000_000 });
-    assert.deepEqual(c.issuers.le, { type: 'acme', directory: 'https://acme.test/dir', challenge: 'http-01', keyType: 'ecdsa-p256' });
+    assert.deepEqual(c.issuers.le, {
+      type: 'acme',
+      directory: 'https://acme.test/dir',
+      challenge: 'http-01',
+      keyType: 'ecdsa-p256',
+      rateLimit: { orders: 240, per: 3 * 3_600_000, ariExempt: true },
+    });
     assert.deepEqual(c.onDemand, {
       issuer: 'ca',
       allow: ['a.example.com'],
@@ -136,6 +150,7 @@ sources: [ { type: directory, path: live } ]
       rateLimit: { perMinute: 60, burst: 20 },
       maxCertificates: 5,
       maxWait: 10_000,
+      forge: false,
     });
     assert.deepEqual(c.sources, [{ type: 'directory', path: '/srv/certd/live', every: 60_000 }]);
   });
@@ -301,6 +316,14 @@ describe('issuer references', () => {
   test('the undeclared issuer is reported alongside unrelated errors', () => {
     const problems = problemsOf(() => parse(`${MINIMAL}certificates:\n  - { names: [a.example.com], issuer: ca, keyType: dsa }\n`));
     assert.deepEqual(problems.map((p) => p.path).sort(), ['certificates[0].issuer', 'certificates[0].keyType']);
+  });
+
+  test('onDemand.forge needs a local-ca issuer (HAProxy signs from its intermediate)', () => {
+    const p = onlyProblem(() =>
+      parse(`${MINIMAL}issuers:\n  le: { type: acme, directory: "https://a.test/d" }\nonDemand: { issuer: le, allow: ["*.x.example.com"], maxCertificates: 1, forge: true }\n`),
+    );
+    assert.equal(p.path, 'onDemand.forge');
+    assert.match(p.message, /forge needs a local-ca issuer.*set forge: false or use a local-ca issuer/);
   });
 
   test('"import" is reserved as an issuer id', () => {

@@ -173,12 +173,12 @@ api: { listen: "127.0.0.1:${apiPort}" }
   });
 });
 
-test('the demo\'s haproxy.cfg (on-demand, HTTP-01, TCP runtime) passes haproxy -c and starts with no warning', async () => {
+for (const forge of [false, true]) test(`the demo's haproxy.cfg (on-demand${forge ? ' with the forge' : ''}, HTTP-01, TCP runtime) passes haproxy -c and starts with no warning`, async () => {
   const dir = tempDir('certd-democfg-');
   let haproxy: ManagedHaproxy | undefined;
   try {
     const config = configFromObject(
-      { dataDir: './data', haproxy: { certDir: './certs' }, issuers: { [EMBEDDED_ISSUER]: { type: 'local-ca' } }, onDemand: { issuer: EMBEDDED_ISSUER, allow: ['*.demo.localhost'], maxCertificates: 10 }, api: { listen: '127.0.0.1:1' } },
+      { dataDir: './data', haproxy: { certDir: './certs' }, issuers: { [EMBEDDED_ISSUER]: { type: 'local-ca' } }, onDemand: { issuer: EMBEDDED_ISSUER, allow: ['*.demo.localhost'], maxCertificates: 10, forge }, api: { listen: '127.0.0.1:1' } },
       dir,
     );
     await writeInitialHaproxyFiles(config, silentLogger);

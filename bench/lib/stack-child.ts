@@ -16,7 +16,7 @@ let stack: Stack | undefined;
 async function serve(m: Request): Promise<unknown> {
   if (m.op === 'start') {
     stack = await startStack(m.config);
-    return { tlsPort: stack.tlsPort, crtList: stack.config.haproxy.crtList };
+    return { tlsPort: stack.tlsPort, crtList: stack.config.haproxy.crtList, certDir: stack.config.haproxy.certDir };
   }
   if (!stack) throw new Error('the stack is not started');
   switch (m.op) {

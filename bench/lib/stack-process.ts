@@ -13,6 +13,7 @@ export class StackProcess {
   private next = 0;
   tlsPort = 0;
   crtList = '';
+  certDir = '';
 
   private constructor(private readonly child: ChildProcess) {
     child.on('message', (m: { id: number; result?: unknown; error?: string }) => {
@@ -30,9 +31,10 @@ export class StackProcess {
   static async start(config: Parameters<typeof startStack>[0]): Promise<StackProcess> {
     const child = fork(new URL('./stack-child.ts', import.meta.url), { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const proc = new StackProcess(child);
-    const started = (await proc.call({ op: 'start', config })) as { tlsPort: number; crtList: string };
+    const started = (await proc.call({ op: 'start', config })) as { tlsPort: number; crtList: string; certDir: string };
     proc.tlsPort = started.tlsPort;
     proc.crtList = started.crtList;
+    proc.certDir = started.certDir;
     return proc;
   }
 

@@ -98,6 +98,12 @@ export class Metrics implements DeployMetrics, ServiceMetrics, OnDemandMetrics, 
     labelNames: ['cert'] as const,
     registers: [this.registry],
   });
+  private readonly budgetShortfalls = new Gauge({
+    name: 'certd_renewal_budget_shortfall',
+    help: "Due renewals of an issuer that its order budget (rateLimit) cannot start before they expire (alert when > 0)",
+    labelNames: ['issuer'] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -138,7 +144,7 @@ export class Metrics implements DeployMetrics, ServiceMetrics, OnDemandMetrics, 
       registers: [this.registry],
       collect() {
         this.reset();
-        // The scheduler forgets a removed certificate only at its next pass; the deployer at once.
+        // Only what the deployer still has: a series lives as long as its certificate.
         for (const [cert, p] of metrics.state?.scheduler.dueTimes() ?? []) {
           if (metrics.state?.deployer.has(cert)) this.set({ cert }, Math.floor(Math.max(p.dueAt, p.nextTryAt) / 1000));
         }
@@ -189,6 +195,10 @@ export class Metrics implements DeployMetrics, ServiceMetrics, OnDemandMetrics, 
   renewal(cert: string, result: 'ok' | 'error', trigger: RenewalTrigger): void {
     this.renewals.inc({ result, trigger });
     this.renewalFailing.set({ cert }, result === 'ok' ? 0 : 1);
+  }
+
+  budgetShortfall(issuer: string, count: number): void {
+    this.budgetShortfalls.set({ issuer }, count);
   }
 
   /** Rate-limit drops are the `limited` status (reasons rate-client, rate-global, cap). */

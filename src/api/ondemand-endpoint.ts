@@ -5,7 +5,8 @@ import { authError, bearerToken, tokenMatches } from './auth.js';
 /** An SNI is at most 255 bytes; the rest is room for HAProxy's framing. */
 const MAX_BODY_BYTES = 1024;
 
-const STATUS = { known: 200, issued: 200, pending: 202, refused: 403, limited: 429, failed: 502 } as const;
+/** 201 (approved) only in forge mode: the forge Lua routes to the forge bind on exactly that status. */
+const STATUS = { known: 200, issued: 200, pending: 202, approved: 201, refused: 403, limited: 429, failed: 502 } as const;
 
 /**
  * `POST /ondemand`, called by HAProxy's Lua with the raw SNI as the body while a handshake waits.

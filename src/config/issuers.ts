@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { KEY_TYPES } from '../crypto/keys.js';
 import { ISSUER_ID_PATTERN, ISSUER_ID_RULE } from '../issuers/issuer.js';
 import { duration, MAX_TIMER_MS } from './duration.js';
-import { doc, flag, hostPortField, httpUrl, nonEmptyList, pathField } from './fields.js';
+import { doc, flag, hostPortField, httpUrl, nonEmptyList, pathField, wholeNumber } from './fields.js';
 
 export { KEY_TYPES };
 export const TSIG_ALGORITHMS = ['hmac-sha256', 'hmac-sha512'] as const;
@@ -141,6 +141,15 @@ const dnsSchema = z
     );
   });
 
+/** Scheduled renewals never place more than `orders` new orders in any `per`; due ones beyond it wait, soonest-expiring first. */
+const rateLimitSchema = z.strictObject({
+  orders: wholeNumber('rateLimit.orders').default(240).meta(doc('New orders allowed in any window of `per` (sliding, not per calendar hour); default 240, under Let\'s Encrypt\'s 300.', 300)),
+  per: duration({ maxMs: MAX_TIMER_MS }).prefault('3h').meta(doc('The window length.', '1h')),
+  ariExempt: flag()
+    .default(true)
+    .meta(doc("Renewals inside the CA's ARI window (sent with `replaces`) are not counted, as Let's Encrypt does not count them; default true.")),
+});
+
 function acmeSchema(baseDir: string) {
   return z
     .strictObject({
@@ -177,6 +186,9 @@ function acmeSchema(baseDir: string) {
         .optional()
         .meta(doc('Common name of the root or intermediate to prefer among alternate chains.', 'ISRG Root X1')),
       dns: dnsSchema.optional().meta(doc('How dns-01 challenges are answered (required with challenge: dns-01).')),
+      rateLimit: rateLimitSchema
+        .prefault({})
+        .meta(doc("The scheduler's budget of new orders at this CA, kept below the CA's own limit (Let's Encrypt: 300 per account per 3 h).")),
     })
     .meta(doc('An ACME CA (RFC 8555): Let\'s Encrypt, its staging, Pebble, any other.'))
     .superRefine((acme, ctx) => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { duration, MAX_TIMER_MS } from './duration.js';
-import { dnsName, doc, hostPortField, httpUrl, nonEmptyList, wholeNumber } from './fields.js';
+import { dnsName, doc, flag, hostPortField, httpUrl, nonEmptyList, wholeNumber } from './fields.js';
 import { issuerId } from './issuers.js';
 
 /** `www.example.com` or `*.apps.example.com` (one label); SNIs are never IPs, so neither are patterns. */
@@ -43,4 +43,12 @@ export const onDemandSchema = z.strictObject({
   maxWait: duration({ maxMs: MAX_TIMER_MS })
     .prefault('10s')
     .meta(doc('How long a handshake waits for its certificate before it goes on with the default one (issuing finishes behind).')),
+  forge: flag()
+    .prefault(false)
+    .meta(
+      doc(
+        'A local-ca issuer only: HAProxy itself signs the first handshake of an approved name (`generate-certificates`, from a short-lived intermediate limited to the allow patterns by nameConstraints) while the daemon issues the real certificate behind; the haproxy-config output gains a second TLS bind. Needs a root made with pathlen 1 (roots made by this version are).',
+        true,
+      ),
+    ),
 });

@@ -164,4 +164,14 @@ function crossCheck(value: unknown, ctx: z.core.$RefinementCtx<unknown>): void {
   if (isRecord(onDemand) && typeof onDemand.issuer === 'string' && !Object.hasOwn(issuers, onDemand.issuer)) {
     ctx.addIssue({ code: 'custom', path: ['onDemand', 'issuer'], message: undeclared(onDemand.issuer) });
   }
+  if (isRecord(onDemand) && (onDemand.forge === true || onDemand.forge === 'true') && typeof onDemand.issuer === 'string') {
+    const issuer = issuers[onDemand.issuer];
+    if (isRecord(issuer) && issuer.type !== 'local-ca') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['onDemand', 'forge'],
+        message: `forge needs a local-ca issuer (HAProxy signs from its intermediate); issuer ${JSON.stringify(onDemand.issuer)} is ${JSON.stringify(issuer.type)}: set forge: false or use a local-ca issuer`,
+      });
+    }
+  }
 }

@@ -24,6 +24,8 @@ export interface IssuerCertificateFacts {
   keyId: Buffer;
   /** basicConstraints cA. */
   isCa: boolean;
+  /** basicConstraints pathLenConstraint (undefined: no limit, or not a CA). */
+  pathLen?: number;
   /** No keyUsage extension, or one with keyCertSign. */
   mayIssue: boolean;
 }
@@ -49,12 +51,14 @@ export function readIssuerCertificate(der: Uint8Array): IssuerCertificateFacts {
   const bc = ext(id_ce_basicConstraints);
   const ku = ext(id_ce_keyUsage);
   const ski = ext(id_ce_subjectKeyIdentifier);
+  const basic = bc ? AsnConvert.parse(bc, BasicConstraints) : undefined;
   return {
     subjectDer,
     keyId: ski
       ? Buffer.from(AsnConvert.parse(ski, SubjectKeyIdentifier).buffer)
       : keyIdentifier(new Uint8Array(tbs.subjectPublicKeyInfo.subjectPublicKey)),
-    isCa: bc ? AsnConvert.parse(bc, BasicConstraints).cA : false,
+    isCa: basic?.cA ?? false,
+    pathLen: basic?.cA ? basic.pathLenConstraint : undefined,
     mayIssue: ku ? (AsnConvert.parse(ku, KeyUsage).toNumber() & KeyUsageFlags.keyCertSign) !== 0 : true,
   };
 }

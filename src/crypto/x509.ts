@@ -55,6 +55,10 @@ export interface CertificateSpec {
   notAfter: Date;
   /** A CA certificate (keyCertSign, no EKU) instead of a TLS leaf. */
   isCa?: boolean;
+  /** CA only: how many CAs may follow below it (default 0: it signs leaves only). */
+  pathLen?: number;
+  /** CA only: more extensions, DER (e.g. nameConstraints for an intermediate). */
+  caExtensions?: readonly Uint8Array[];
 }
 
 export interface BuiltCertificate {
@@ -96,7 +100,7 @@ export function randomSerial(): Buffer {
 
 /**
  * Builds and signs an X.509 v3 certificate. Leaves get digitalSignature (+ keyEncipherment for
- * RSA subject keys), serverAuth + clientAuth; CAs get CA:true, pathlen 0, keyCertSign + cRLSign.
+ * RSA subject keys), serverAuth + clientAuth; CAs get CA:true, pathlen (default 0), keyCertSign + cRLSign.
  * The signature algorithm follows the issuer's key. Safe to call concurrently.
  *
  * The TBSCertificate is spliced from DER pieces. Encoding the whole tree through the schema
@@ -120,7 +124,7 @@ export function buildCertificate(spec: CertificateSpec): BuiltCertificate {
   }
   const spki = publicKeyInfo(spec.publicKey);
   const extensions = [
-    ...(spec.isCa ? CA_EXTENSIONS : spec.publicKey.asymmetricKeyType === 'rsa' ? RSA_LEAF_EXTENSIONS : LEAF_EXTENSIONS),
+    ...(spec.isCa ? caExtensions(spec) : spec.publicKey.asymmetricKeyType === 'rsa' ? RSA_LEAF_EXTENSIONS : LEAF_EXTENSIONS),
     rawExtensionDer(OID_SKI_DER, false, derElement(TAG_OCTET_STRING, keyIdentifier(spki.keyBits))),
     spec.issuer.authorityKeyIdDer,
   ];
@@ -178,7 +182,8 @@ function rawExtensionDer(oidDer: Uint8Array, critical: boolean, valueDer: Uint8A
   return derElement(TAG_SEQUENCE, oidDer, ...(critical ? [DER_TRUE] : []), derElement(TAG_OCTET_STRING, valueDer));
 }
 
-function extensionDer(extnID: string, critical: boolean, value: unknown): Uint8Array {
+/** One Extension, DER, through the schema library (for extensions made once, not per leaf). Pure. */
+export function extensionDer(extnID: string, critical: boolean, value: unknown): Uint8Array {
   const extnValue = new OctetString(AsnConvert.serialize(value));
   return new Uint8Array(AsnConvert.serialize(new Extension({ extnID, critical, extnValue })));
 }
@@ -197,8 +202,12 @@ const RSA_LEAF_EXTENSIONS = [
   LEAF_EKU,
   LEAF_BASIC,
 ];
-// pathlen 0: our roots sign leaves only; a CA certificate they signed by mistake would not validate.
-const CA_EXTENSIONS = [
-  extensionDer(id_ce_keyUsage, true, new KeyUsage(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign)),
-  extensionDer(id_ce_basicConstraints, true, new BasicConstraints({ cA: true, pathLenConstraint: 0 })),
-];
+const CA_KEY_USAGE = extensionDer(id_ce_keyUsage, true, new KeyUsage(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign));
+// pathlen 0 unless asked: a CA signs leaves only, and a CA certificate it signed by mistake would not validate.
+const CA_BASIC = [0, 1].map((n) => extensionDer(id_ce_basicConstraints, true, new BasicConstraints({ cA: true, pathLenConstraint: n })));
+
+function caExtensions(spec: CertificateSpec): Uint8Array[] {
+  const pathLen = spec.pathLen ?? 0;
+  const basic = CA_BASIC[pathLen] ?? extensionDer(id_ce_basicConstraints, true, new BasicConstraints({ cA: true, pathLenConstraint: pathLen }));
+  return [CA_KEY_USAGE, basic, ...(spec.caExtensions ?? [])];
+}

@@ -8,6 +8,7 @@ import { Deployer, type ReplicaHooks } from '../haproxy/deploy/deployer.js';
 import { DEFAULT_CERT_ID, makeDeployEntry } from '../haproxy/deploy/entry.js';
 import type { DeployMetrics } from '../haproxy/deploy/metrics.js';
 import type { Issuer } from '../issuers/issuer.js';
+import type { OrderLimit } from '../renew/order-budget.js';
 import { CertService } from '../service/cert-service.js';
 import type { ServiceMetrics } from '../service/metrics.js';
 import { RenewalRules, type BackoffRules } from '../service/renewal-rules.js';
@@ -80,6 +81,8 @@ export interface Assembly {
   store: Store;
   issuers: ReadonlyMap<string, Issuer>;
   rules: RenewalRules;
+  /** Each ACME issuer's budget of new orders (its rateLimit), for the renewal scheduler. */
+  orderLimits: ReadonlyMap<string, OrderLimit>;
   service: CertService;
 }
 
@@ -112,7 +115,7 @@ export async function assemble(config: Config, store: Store, o: AssemblyOptions)
     policies: await policiesFromConfig(config),
     rules,
   });
-  return { store, issuers, rules, service, ...deploying };
+  return { store, issuers, rules, orderLimits: orderLimitsOf(config), service, ...deploying };
 }
 
 async function deployerFor(config: Config, store: Store, o: AssemblyOptions, tuning: DeployTuning): Promise<{ deployer: Deployer; http01: MapHttp01Solver }> {
@@ -130,4 +133,12 @@ async function deployerFor(config: Config, store: Store, o: AssemblyOptions, tun
     replicas: tuning.replicas,
   });
   return { deployer, http01: new MapHttp01Solver(deployer) };
+}
+
+function orderLimitsOf(config: Config): Map<string, OrderLimit> {
+  const limits = new Map<string, OrderLimit>();
+  for (const [id, spec] of Object.entries(config.issuers)) {
+    if (spec.type === 'acme') limits.set(id, { orders: spec.rateLimit.orders, perMs: spec.rateLimit.per, ariExempt: spec.rateLimit.ariExempt });
+  }
+  return limits;
 }

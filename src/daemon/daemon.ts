@@ -7,6 +7,7 @@ import { Metrics } from '../api/metrics.js';
 import type { Deployer } from '../haproxy/deploy/deployer.js';
 import { DeployFiles } from '../haproxy/deploy/files.js';
 import { DnsDiscovery } from '../haproxy/discovery/dns.js';
+import type { Forge } from '../ondemand/forge.js';
 import { OnDemand } from '../ondemand/ondemand.js';
 import { RenewalScheduler } from '../renew/scheduler.js';
 import type { CertService } from '../service/cert-service.js';
@@ -17,6 +18,7 @@ import type { Store } from '../store/store.js';
 import { CatalogStore } from '../store/catalog.js';
 import { assemble, openStore, type DeployTuning } from './assembly.js';
 import { Replicas, type SingletonWork } from './replicas.js';
+import { startForge } from './forge.js';
 import { logRuntimeEvents } from './runtime-log.js';
 import { loadOrCreateToken, onDemandToken } from './token.js';
 
@@ -46,6 +48,7 @@ interface DaemonParts {
   work: SingletonWork;
   replicas?: Replicas;
   onDemand?: OnDemand;
+  forge?: Forge;
   stopRuntimeLog: () => void;
 }
 
@@ -62,6 +65,8 @@ export class Daemon {
   readonly metrics: Metrics;
   readonly api: RunningApi;
   readonly token: string;
+  /** onDemand.forge: HAProxy's intermediate and its rotation. */
+  readonly forge?: Forge;
   private readonly p: DaemonParts;
   private stopping: Promise<void> | undefined;
 
@@ -75,6 +80,7 @@ export class Daemon {
     this.metrics = p.metrics;
     this.api = p.api;
     this.token = p.token;
+    this.forge = p.forge;
   }
 
   /**
@@ -125,11 +131,13 @@ export class Daemon {
     undo.push(() => api.close());
     const metrics = new Metrics();
     const { certDir, crtList } = config.haproxy;
-    const { service, deployer, http01, issuers, rules } = await assemble(config, store, { log, metrics, renewBackoff: o.renewBackoff, deploy: { ...o, replicas: replicas?.hooks } });
+    const { service, deployer, http01, issuers, rules, orderLimits } = await assemble(config, store, { log, metrics, renewBackoff: o.renewBackoff, deploy: { ...o, replicas: replicas?.hooks } });
     // DNS-01 records a crash left behind are removed at start (never throws; the daemon's path only).
     for (const issuer of issuers.values()) void issuer.removeLeftovers?.();
     // HAProxy lua-loads this at start, so it is written before any instance is expected up.
     await new DeployFiles(certDir, crtList).writeLuaAction();
+    const forge = await startForge(config, issuers, log, o.reloadMinIntervalMs);
+    undo.push(() => forge?.stop());
     const stopRuntimeLog = logRuntimeEvents(log.child({ component: 'haproxy-runtime' }));
     undo.push(stopRuntimeLog);
     undo.push(() => deployer.stop());
@@ -144,13 +152,13 @@ export class Daemon {
       : undefined;
     undo.push(() => discovery?.stop());
     await discovery?.start();
-    const scheduler = new RenewalScheduler({ store, service, issuers, rules, log, metrics, maxSleepMs: o.renewMaxSleepMs });
+    const scheduler = new RenewalScheduler({ store, catalog: store.catalog, service, issuers, rules, orderLimits, log, metrics, maxSleepMs: o.renewMaxSleepMs });
     const work = clusterWork(config, service, scheduler, log);
     undo.push(() => work.stop());
     metrics.attach({ deployer, scheduler });
     const storeHealth = shared ? () => shared.health() : undefined;
     api.serve(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t), renewals: () => scheduler.dueTimes(), storeHealth }), onDemand);
-    daemon = new Daemon({ config, store, service, deployer, scheduler, metrics, api, token, log, discovery, work, replicas, onDemand: onDemand?.handler, stopRuntimeLog });
+    daemon = new Daemon({ config, store, service, deployer, scheduler, metrics, api, token, log, discovery, work, replicas, onDemand: onDemand?.handler, forge, stopRuntimeLog });
     if (replicas) {
       // Instances and the cluster-wide work are taken as their leases are free (at once when they are).
       undo.push(() => replicas.stop());
@@ -175,6 +183,7 @@ export class Daemon {
     p.discovery?.stop();
     await p.api.close();
     p.onDemand?.close();
+    p.forge?.stop();
     await p.deployer.stop();
     await p.service.drain();
     await p.store.close();

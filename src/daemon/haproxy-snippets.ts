@@ -32,5 +32,8 @@ export function onDemandSnippetOptions(config: Config, apiToken: string, bind: s
     bind,
     // abns@ names are per network namespace: several HAProxies on one host need distinct ones.
     instanceTag: createHash('sha256').update(config.haproxy.crtList).digest('hex').slice(0, 8),
+    ...(config.onDemand.forge
+      ? { forge: { caFile: certDirLayout(certDir).forgeCaFile, defaultCert: certDirLayout(certDir).forgeDefaultCert, cacheSize: config.onDemand.maxCertificates } }
+      : {}),
   };
 }

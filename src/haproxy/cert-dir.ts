@@ -17,6 +17,15 @@ export interface CertDirLayout {
   luaFile: string;
   /** Client-CA (mTLS) files, one per certificate. */
   clientCaDir: string;
+  /**
+   * The forge's files (onDemand.forge): HAProxy signs first handshakes from them, so the deployer
+   * leaves what lies here alone.
+   */
+  forgeDir: string;
+  /** The intermediate CA with its key: the forge bind's `ca-sign-file`. */
+  forgeCaFile: string;
+  /** The forge bind's own default certificate: every certificate HAProxy forges carries its key. */
+  forgeDefaultCert: string;
   /** A certificate's PEM (chain + key); also its name in HAProxy's runtime API. */
   pem(id: string): string;
   /** A certificate's client CA (mTLS); also its `ca-file` name in HAProxy. */
@@ -24,9 +33,11 @@ export interface CertDirLayout {
 }
 
 export const ONDEMAND_LUA_FILE = 'certd-ondemand.lua';
+export const FORGE_DIR = 'forge';
 
 export function certDirLayout(certDir: string): CertDirLayout {
   const clientCaDir = join(certDir, 'ca');
+  const forgeDir = join(certDir, FORGE_DIR);
   return {
     certDir,
     crtList: join(certDir, 'crt-list.txt'),
@@ -34,6 +45,9 @@ export function certDirLayout(certDir: string): CertDirLayout {
     acmeMap: join(certDir, 'acme.map'),
     luaFile: join(certDir, ONDEMAND_LUA_FILE),
     clientCaDir,
+    forgeDir,
+    forgeCaFile: join(forgeDir, 'intermediate.pem'),
+    forgeDefaultCert: join(forgeDir, 'default.pem'),
     pem: (id) => join(certDir, `${id}.pem`),
     clientCa: (id) => join(clientCaDir, `${id}.pem`),
   };

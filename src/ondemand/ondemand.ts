@@ -12,7 +12,8 @@ import { withTimeout } from '../core/async.js';
 /** The ask URL said no (its message is the reason, e.g. `ask-refused`). */
 class OnDemandRefusedError extends errorKind('CERTD_E_ONDEMAND_REFUSED', 'input') {}
 
-export type OnDemandStatus = 'known' | 'issued' | 'pending' | 'refused' | 'limited' | 'failed';
+/** `approved` (forge mode only): HAProxy forges this handshake's certificate; the real one is issued behind. */
+export type OnDemandStatus = 'known' | 'issued' | 'pending' | 'approved' | 'refused' | 'limited' | 'failed';
 
 export interface OnDemandOutcome {
   status: OnDemandStatus;
@@ -24,6 +25,15 @@ export interface OnDemandOutcome {
 const FAILURE_BACKOFF_MS = 60_000;
 
 /**
+ * Forge mode: the real certificate is issued this long after the approval. Started at once, its
+ * signature and push (`set ssl cert`, crt-list add) took CPU from the very handshake HAProxy was
+ * forging: first handshake p50 9.2–10.3 ms started at once, 5.6–7.4 ms after 100 ms, 5.2–5.3 ms
+ * after 250 ms (2 shared cores, load ~7, daemon in its own process). A handshake for the name
+ * within that window is forged again, from HAProxy's cache.
+ */
+const ISSUE_BEHIND_DELAY_MS = 250;
+
+/**
  * The daemon side of on-demand TLS: validate the SNI before anything else, then policy, then one
  * issuance per name however many handshakes race (joiners do not spend rate-limit tokens), then
  * answer within maxWait — a slower issuer finishes in the background and the next handshake gets
@@ -32,6 +42,10 @@ const FAILURE_BACKOFF_MS = 60_000;
 export class OnDemand {
   private readonly policy: OnDemandPolicy;
   private readonly inflight = new Map<string, Promise<IssueResult>>();
+  /** Forge mode: the ask URL's answer for names being decided or issued (joiners share it). */
+  private readonly approvals = new Map<string, Promise<Verdict>>();
+  /** Forge mode: issuances waiting for ISSUE_BEHIND_DELAY_MS (cleared at close). */
+  private readonly behind = new Set<NodeJS.Timeout>();
   private issuedCount: number;
 
   private constructor(
@@ -52,14 +66,19 @@ export class OnDemand {
   }
 
   async handle(rawSni: string, client: string): Promise<OnDemandOutcome> {
-    const outcome = await this.decideAndIssue(rawSni, client);
+    const outcome = await (this.spec.forge ? this.decideForForge(rawSni, client) : this.decideAndIssue(rawSni, client));
     this.metrics.onDemand(outcome.status, outcome.reason ?? outcome.status);
     return outcome;
   }
 
-  /** Closes the ask URL's kept-alive connections (daemon stop). */
+  /**
+   * Closes the ask URL's kept-alive connections (daemon stop). Forge mode: issuances not started
+   * yet are dropped; their names get the forge again until a later daemon issues them.
+   */
   close(): void {
     this.policy.close();
+    for (const timer of this.behind) clearTimeout(timer);
+    this.behind.clear();
   }
 
   private async decideAndIssue(rawSni: string, client: string): Promise<OnDemandOutcome> {
@@ -79,6 +98,53 @@ export class OnDemand {
     approval.catch(() => undefined);
     const started = performance.now();
     const issuing = this.service.ensureForHandshake(name, { issuer: this.spec.issuer, approval });
+    this.track(name, client, issuing, started);
+    return this.await(name, client, issuing, started);
+  }
+
+  /**
+   * Forge mode (onDemand.forge): the same checks, in the same order, but the answer is the
+   * decision alone: `approved` sends the handshake to HAProxy's forge bind at once, and the real
+   * certificate is issued behind (a later handshake gets it from known.map). Concurrent calls for
+   * a name share one decision and spend one rate-limit token.
+   */
+  private async decideForForge(rawSni: string, client: string): Promise<OnDemandOutcome> {
+    const name = tryValidateName(rawSni.trim());
+    if (!name) return { status: 'refused', reason: 'invalid-name' };
+    const joined = this.approvals.get(name);
+    if (joined) return this.forgeAnswer(name, client, await joined);
+    if (this.deployer.covers(name)) return { status: 'known' };
+    // Names being decided count against the cap too: a burst of new names cannot pass it.
+    const verdict = this.policy.screen(name, client, this.issuedCount + this.approvals.size);
+    if (!verdict.allow) return this.refused(name, client, verdict);
+    const approval = this.policy.approve(name);
+    this.approvals.set(name, approval);
+    const approved = await approval;
+    if (!approved.allow) {
+      this.approvals.delete(name);
+      return this.refused(name, client, approved);
+    }
+    const timer = setTimeout(() => {
+      this.behind.delete(timer);
+      this.issueBehind(name, client);
+    }, ISSUE_BEHIND_DELAY_MS);
+    this.behind.add(timer);
+    return { status: 'approved' };
+  }
+
+  /** Forge mode: the real certificate, issued and pushed while HAProxy serves the forged one. */
+  private issueBehind(name: string, client: string): void {
+    const issuing = this.service.ensureForHandshake(name, { issuer: this.spec.issuer });
+    this.track(name, client, issuing, performance.now());
+    void issuing.catch(() => undefined).finally(() => this.approvals.delete(name));
+  }
+
+  private forgeAnswer(name: string, client: string, v: Verdict): OnDemandOutcome {
+    return v.allow ? { status: 'approved' } : this.refused(name, client, v);
+  }
+
+  /** Counts, logs and backs off an issuance as it ends; the name is in flight until then. */
+  private track(name: string, client: string, issuing: Promise<IssueResult>, started: number): void {
     this.inflight.set(name, issuing);
     issuing.then(
       (r) => {
@@ -93,7 +159,6 @@ export class OnDemand {
         this.log.error({ name, err: err.message }, 'on-demand issuance failed');
       },
     ).finally(() => this.inflight.delete(name));
-    return this.await(name, client, issuing, started);
   }
 
   private refused(name: string, client: string, verdict: Verdict & { allow: false }): OnDemandOutcome {

@@ -9,10 +9,24 @@ test('without ARI: two thirds of the lifetime, for 90-day and 6-day certificates
   assert.equal(dueFromLifetime({ notBefore: 0, notAfter: 6 * DAY }, 0), 4 * DAY);
 });
 
-test('jitter only moves earlier, by at most 1% of the lifetime or an hour', () => {
-  assert.equal(dueFromLifetime({ notBefore: 0, notAfter: 90 * DAY }, 1), 60 * DAY - 3_600_000);
-  assert.equal(dueFromLifetime({ notBefore: 0, notAfter: 6 * DAY }, 1), 4 * DAY - 3_600_000);
-  assert.ok(Math.abs(dueFromLifetime({ notBefore: 0, notAfter: 100_000 }, 1) - (100_000 * (2 / 3) - 1_000)) < 1e-6);
+test('jitter spreads over the sixth of the lifetime before the due point, only earlier', () => {
+  assert.equal(dueFromLifetime({ notBefore: 0, notAfter: 90 * DAY }, 1), 45 * DAY);
+  assert.equal(dueFromLifetime({ notBefore: 0, notAfter: 45 * DAY }, 0.5), 26.25 * DAY);
+  assert.equal(dueFromLifetime({ notBefore: 0, notAfter: 6 * DAY }, 1), 3 * DAY);
+  // renewBefore close to the lifetime: never earlier than half-way to the due point.
+  assert.equal(dueFromLifetime({ notBefore: 0, notAfter: 60_000 }, 1, 55_000), 2_500);
+});
+
+test('jitter is uniform: 100,000 certificates issued at one instant renew evenly over the window', () => {
+  const life = { notBefore: 0, notAfter: 45 * DAY };
+  const perDay = new Map<number, number>();
+  for (let i = 0; i < 100_000; i++) {
+    const day = Math.floor(dueFromLifetime(life, (i + 0.5) / 100_000) / DAY);
+    perDay.set(day, (perDay.get(day) ?? 0) + 1);
+  }
+  assert.deepEqual([...perDay.keys()].sort((a, b) => a - b), [22, 23, 24, 25, 26, 27, 28, 29]);
+  // 7.5 days: ~13,333 a full day, none bunched.
+  for (const day of [23, 24, 25, 26, 27, 28]) assert.ok(Math.abs(perDay.get(day)! - 13_333) <= 2, `day ${day}: ${perDay.get(day)}`);
 });
 
 test('renewBefore overrides the two-thirds rule', () => {
@@ -49,7 +63,7 @@ test('RenewalRules: one due rule with renewBefore for the scheduler (jitter) and
   const meta = { notBefore: iso(0), notAfter: iso(90 * DAY) };
   const rules = new RenewalRules({ issuerIds: [], renewBeforeMs: 10 * DAY });
   assert.equal(rules.dueAt(meta, 0), 80 * DAY);
-  assert.equal(rules.dueAt(meta, 1), 80 * DAY - 3_600_000);
+  assert.equal(rules.dueAt(meta, 1), 80 * DAY - 15 * DAY);
   assert.equal(rules.isDue(meta, 80 * DAY - 1), false);
   assert.equal(rules.isDue(meta, 80 * DAY), true);
   assert.equal(new RenewalRules({ issuerIds: [] }).isDue(meta, 60 * DAY), true, 'two thirds without renewBefore');

@@ -17,13 +17,15 @@ export interface Lifetime {
 /**
  * When to renew without ARI: `renewBeforeMs` before expiry when configured, else at two thirds of
  * the lifetime (a 90-day cert at day 60, a 6-day cert at day 4). Jitter spreads a fleet's
- * renewals: up to 1% of the lifetime, never more than an hour, only ever earlier.
+ * renewals uniformly over the sixth of the lifetime before that point (a 45-day cert: days 22.5
+ * to 30), only ever earlier and never into the first half of the time before it, so 100,000
+ * certificates issued on one day renew over a week, not in one hour.
  */
 export function dueFromLifetime(l: Lifetime, random: number, renewBeforeMs?: number): number {
   const life = l.notAfter - l.notBefore;
   const due = renewBeforeMs !== undefined ? l.notAfter - renewBeforeMs : l.notBefore + (life * 2) / 3;
-  const jitter = Math.min(life * 0.01, 3_600_000) * random;
-  return Math.max(l.notBefore, due - jitter);
+  const span = Math.max(0, Math.min(life / 6, (due - l.notBefore) / 2));
+  return Math.max(l.notBefore, due - span * random);
 }
 
 /** With ARI: a uniformly random point in the CA's window (RFC 9773 §4.2). */

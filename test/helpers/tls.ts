@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +45,12 @@ export interface Served {
   /** SAN DNS names of the certificate served. */
   san: string[];
   subject: string;
+  /** The issuer's CN. */
+  issuer: string;
+  /** SHA-256 of the certificate's public key (tells a forged certificate's shared key from a real one's). */
+  publicKeySha256: string;
+  notBefore: Date;
+  notAfter: Date;
   /** Negotiated ALPN protocol, or false. */
   alpn: string | false;
 }
@@ -92,6 +98,10 @@ export function handshake(port: number, servername: string, opts: { ca?: string;
         authorizationError: socket.authorizationError ? String(socket.authorizationError) : undefined,
         san: (peer.subjectaltname ?? '').split(', ').filter(Boolean).map((s) => s.replace(/^DNS:/, '')),
         subject: [peer.subject?.CN ?? ''].flat()[0] ?? '',
+        issuer: [peer.issuer?.CN ?? ''].flat()[0] ?? '',
+        publicKeySha256: peer.pubkey ? createHash('sha256').update(peer.pubkey).digest('hex') : '',
+        notBefore: new Date(peer.valid_from),
+        notAfter: new Date(peer.valid_to),
         alpn: socket.alpnProtocol ?? false,
       });
       socket.end();

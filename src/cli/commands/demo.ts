@@ -32,6 +32,7 @@ onDemand:                     # any *.${DEMO_SUFFIX} gets a certificate at its f
   maxCertificates: 1000
   maxWait: 5s
   rateLimit: { perMinute: 600, burst: 100 }
+  # forge: true               # HAProxy signs the first handshake itself, the real certificate follows (docs/ondemand.md)
 api: { listen: "127.0.0.1:${apiPort}" }
 # HAProxy's TLS listener for this demo: 127.0.0.1:${port}
 `;

@@ -43,6 +43,7 @@ export function pasteConfig(o: PasteOptions): string {
     globalLines.push('    # The daemon hot-loads certificates through this socket (admin level is required).', `    ${statsSocketLine(o.runtime)}`);
   }
   if (o.onDemand && !has?.luaLoads.includes(o.onDemand.luaFile)) globalLines.push(...luaLoadLines(o.onDemand.luaFile));
+  if (o.onDemand?.forge) globalLines.push(...forgeGlobalLines(o.onDemand.forge));
 
   const httpBody = o.backend
     ? `    default_backend ${o.backend}\n`
@@ -87,6 +88,22 @@ export interface OnDemandSnippetOptions {
   bind: string;
   /** Makes the internal abns@ listener name unique per HAProxy (several on one host). */
   instanceTag: string;
+  /** onDemand.forge: HAProxy signs the first certificate of an approved name itself. */
+  forge?: ForgeSnippetOptions;
+}
+
+export interface ForgeSnippetOptions {
+  /** The intermediate with its key (`ca-sign-file`). */
+  caFile: string;
+  /** The forge bind's default certificate: its key is in every forged certificate. */
+  defaultCert: string;
+  /** HAProxy's cache of forged certificates (tune.ssl.ssl-ctx-cache-size): onDemand.maxCertificates. */
+  cacheSize: number;
+}
+
+/** The forged-certificate cache: every name the cap admits fits, so none is signed twice while its real certificate is issued. */
+function forgeGlobalLines(f: ForgeSnippetOptions): string[] {
+  return ['    # onDemand.forge: room for every forged certificate the cap allows.', `    tune.ssl.ssl-ctx-cache-size ${f.cacheSize}`];
 }
 
 /**
@@ -102,7 +119,9 @@ export function onDemandTimings(maxWaitMs: number): { attemptMs: number; inspect
 /**
  * On-demand TLS in one HAProxy process: a `mode tcp` front reads the SNI; names in known.map go
  * straight on; others run the Lua action first; then everything is passed (PROXY v2, so the TLS
- * side still sees the client's address) into the TLS frontend that binds the crt-list.
+ * side still sees the client's address) into the TLS frontend that binds the crt-list. With forge,
+ * that frontend has a second bind that signs a certificate for any SNI (`generate-certificates`),
+ * and only connections the daemon approved are sent there.
  */
 export function onDemandFrontends(o: OnDemandSnippetOptions, httpBody: string): string {
   return renderSections(onDemandSections(o, httpBody));
@@ -111,6 +130,12 @@ export function onDemandFrontends(o: OnDemandSnippetOptions, httpBody: string): 
 function onDemandSections(o: OnDemandSnippetOptions, httpBody: string): Section[] {
   const { attemptMs, inspectDelayMs } = onDemandTimings(o.maxWaitMs);
   const loop = `abns@certd-tls-${o.instanceTag}`;
+  const forgeLoop = `abns@certd-forge-${o.instanceTag}`;
+  const action = o.forge ? 'certd_ondemand_forge' : 'certd_ondemand';
+  const forgeRoute = o.forge ? '    use_backend certd_forge_loop if { var(txn.certd_forge) -m int 1 }\n' : '';
+  const forgeBind = o.forge
+    ? `    bind ${forgeLoop} accept-proxy ssl crt ${o.forge.defaultCert} generate-certificates ca-sign-file ${o.forge.caFile} alpn h2,http/1.1\n`
+    : '';
   return [
     {
       header: 'frontend certd_sni',
@@ -119,13 +144,14 @@ function onDemandSections(o: OnDemandSnippetOptions, httpBody: string): Section[
     option tcplog
     bind ${o.bind}
     tcp-request inspect-delay ${inspectDelayMs}ms
-    tcp-request content lua.certd_ondemand ${o.urls.join(',')} ${o.token} ${attemptMs} if { req.ssl_hello_type 1 } { req.ssl_sni -m found } !{ req.ssl_sni,lower,map(${o.knownMap}) -m found }
+    tcp-request content lua.${action} ${o.urls.join(',')} ${o.token} ${attemptMs} if { req.ssl_hello_type 1 } { req.ssl_sni -m found } !{ req.ssl_sni,lower,map(${o.knownMap}) -m found }
     tcp-request content accept if { req.ssl_hello_type 1 }
-    default_backend certd_tls_loop
+${forgeRoute}    default_backend certd_tls_loop
 `,
     },
     { header: 'backend certd_tls_loop', body: `    mode tcp\n    server tls ${loop} send-proxy-v2\n` },
-    { header: 'frontend certd_https', body: `    mode http\n    bind ${loop} accept-proxy ssl crt-list ${o.crtList} alpn h2,http/1.1\n${httpBody}` },
+    ...(o.forge ? [{ header: 'backend certd_forge_loop', body: `    mode tcp\n    server forge ${forgeLoop} send-proxy-v2\n` }] : []),
+    { header: 'frontend certd_https', body: `    mode http\n    bind ${loop} accept-proxy ssl crt-list ${o.crtList} alpn h2,http/1.1\n${forgeBind}${httpBody}` },
   ];
 }
 
@@ -180,7 +206,7 @@ export function demoHaproxyConfig(o: DemoConfigOptions): string {
   const head = `global
     stats socket ${o.adminSocket} mode 600 level admin
 ${o.runtimeTcp ? `    stats socket ipv4@${o.runtimeTcp} level admin\n` : ''}    log stderr format short local0 notice
-${o.onDemand ? `${luaLoadLines(o.onDemand.luaFile).join('\n')}\n` : ''}
+${o.onDemand ? `${[...luaLoadLines(o.onDemand.luaFile), ...(o.onDemand.forge ? forgeGlobalLines(o.onDemand.forge) : [])].join('\n')}\n` : ''}
 defaults
     mode http
     log global

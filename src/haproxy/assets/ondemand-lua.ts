@@ -11,16 +11,22 @@
  * failure or a 5xx the action stays quiet for BREAKER_SECONDS, so a hung daemon costs one handshake
  * per window that wait.
  *
- * Several replicas (active-active): the first argument lists their URLs, comma-separated, in the
- * order they are tried. A refused connect, a failed call or a 5xx moves to the next one at once,
- * and that replica stays skipped for BREAKER_SECONDS; the action goes quiet only when none
- * answered. A dead replica costs a handshake one refused connect.
- *
  * The connect has its own, shorter bound: from 3.0 on, a cosocket's refused connect is retried 3
  * times, each after the connect timeout (measured: 3 × the timeout, ~3 s at 1 s), where 2.6 failed at
  * once. The connect bound (100 ms: 3 × 100 ms for a stopped daemon) is ample on loopback or a LAN; for a daemon
  * further away, set CERTD_ONDEMAND_CONNECT_MS in HAProxy's environment (`setenv` in its global
  * section). It never exceeds `timeout_ms`.
+ *
+ * Several replicas (active-active): the first argument lists their URLs, comma-separated, in the
+ * order they are tried. A refused connect, a failed call or a 5xx moves to the next one at once,
+ * and that replica stays skipped for BREAKER_SECONDS; nothing is asked once none is left. A dead
+ * replica costs a handshake one refused connect.
+ *
+ * `certd_ondemand_forge` (onDemand.forge) makes the same call, but the daemon answers with its
+ * decision alone: on 201 (approved) it sets txn.certd_forge, and the generated config sends the
+ * connection to the forge bind, where HAProxy signs a certificate for the SNI itself; anything
+ * else (refused, limited, a stopped daemon, the breaker) leaves the normal bind and its default
+ * certificate.
  */
 export const ONDEMAND_LUA = `-- haproxy-certd on-demand TLS (written by haproxy-certd: edits are overwritten)
 local BREAKER_SECONDS = 5
@@ -51,7 +57,7 @@ local function urls(arg)
 end
 
 -- One call to one replica: its HTTP status, or nil when it could not be reached or answered nothing.
-local function ask(t, sni, client, token, timeout_ms)
+local function ask_one(t, sni, client, token, timeout_ms)
   local req = "POST " .. t.path .. " HTTP/1.0\\r\\nHost: certd\\r\\nAuthorization: Bearer " .. token ..
     "\\r\\nX-Certd-Client: " .. (client and tostring(client) or "") ..
     "\\r\\nContent-Type: text/plain\\r\\nContent-Length: " .. #sni .. "\\r\\n\\r\\n" .. sni
@@ -74,17 +80,27 @@ local function ask(t, sni, client, token, timeout_ms)
   return status
 end
 
-core.register_action("certd_ondemand", { "tcp-req" }, function(txn, replicas, token, timeout_ms)
+-- Asks the replicas in turn about this handshake's SNI; returns the first answer below 500, or nil.
+local function ask(txn, replicas, token, timeout_ms)
   local sni = txn.f:req_ssl_sni()
-  if sni == nil or sni == "" or #sni > 255 then return end
+  if sni == nil or sni == "" or #sni > 255 then return nil end
   local now = core.now().sec
   local client = txn.f:src()
   for _, url in ipairs(urls(replicas)) do
     if now >= (quiet_until[url] or 0) then
-      local status = ask(target(url), sni, client, token, timeout_ms)
-      if status ~= nil and status < 500 then return end
+      local status = ask_one(target(url), sni, client, token, timeout_ms)
+      if status ~= nil and status < 500 then return status end
       quiet_until[url] = now + BREAKER_SECONDS
     end
   end
+  return nil
+end
+
+core.register_action("certd_ondemand", { "tcp-req" }, function(txn, replicas, token, timeout_ms)
+  ask(txn, replicas, token, timeout_ms)
+end, 3)
+
+core.register_action("certd_ondemand_forge", { "tcp-req" }, function(txn, replicas, token, timeout_ms)
+  if ask(txn, replicas, token, timeout_ms) == 201 then txn:set_var("txn.certd_forge", 1) end
 end, 3)
 `;

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { crtListLineParts, DEFAULT_CERT_ID, sameListLine, type CertEntry } from './entry.js';
 import type { DeployMetrics } from './metrics.js';
 import { normalizeSerialHex } from '../../crypto/der.js';
+import { FORGE_DIR } from '../cert-dir.js';
 
 /** `misconfigured`: HAProxy answers, but no bind loads our crt-list (nothing can be served). */
 /** `remote`: another replica owns the instance and writes to it (active-active, see RemoteInstance). */
@@ -605,7 +606,7 @@ export class InstanceSync {
         // Same crt-list line as pushed is assumed when its names agree: lines only ever come from our own file or pushes.
         if (sameWorker && pushed && pushed.pemPath === path && line.sni.join(' ') === pushed.sni.join(' ')) next.set(want.id, pushed);
         else unknown.push(want);
-      } else if (path.startsWith(`${certDir}/`)) {
+      } else if (path.startsWith(`${certDir}/`) && !path.startsWith(`${certDir}/${FORGE_DIR}/`)) {
         // Ours, not desired any more: remember it so apply() removes it.
         const id = `stale:${path}`;
         next.set(id, { id, pemPath: path, sha1: '', serial: '', sni: [], options: {} });

@@ -6,6 +6,7 @@ import { exportPrivateKeyPem, takeLeafKeyPair } from '../../crypto/keys.js';
 import { buildCertificate, randomSerial } from '../../crypto/x509.js';
 import type { IssuedBundle, KeyType } from '../issuer.js';
 import { LocalCaExistsError } from './errors.js';
+import { signIntermediate, type IntermediateBundle, type IntermediateRequest } from './intermediate.js';
 import { CLOCK_SKEW_MS, createRoot, loadRoot, type LocalCaRoot } from './root.js';
 import { localCaKeys, readStoredRoot, writeStoredRoot, type LocalCaStorage } from './storage.js';
 
@@ -39,6 +40,11 @@ export class LocalCa {
   /** SHA-256 fingerprint of the root, for the operator to compare. */
   get fingerprint(): string {
     return this.root.fingerprint;
+  }
+
+  /** A name-constrained intermediate for HAProxy's forge (see intermediate.ts). Safe to call concurrently. */
+  issueIntermediate(req: IntermediateRequest): Promise<IntermediateBundle> {
+    return signIntermediate(this.root, req);
   }
 
   /**

@@ -5,3 +5,6 @@ export class LocalCaNotCaError extends errorKind('CERTD_E_LOCAL_CA_NOT_CA', 'inp
 
 /** `ca init` found a root already stored for this issuer and was not told to replace it. */
 export class LocalCaExistsError extends errorKind('CERTD_E_LOCAL_CA_EXISTS', 'conflict') {}
+
+/** The root was made with pathlen:0 (as roots were before the forge), so it cannot sign the forge intermediate. */
+export class LocalCaNoIntermediateError extends errorKind('CERTD_E_LOCAL_CA_NO_INTERMEDIATE', 'input') {}

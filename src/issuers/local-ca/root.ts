@@ -15,6 +15,8 @@ export interface LocalCaRoot {
   readonly notAfter: Date;
   /** SHA-256 of the DER, colon-separated hex, as browsers and `openssl x509 -fingerprint` show it. */
   readonly fingerprint: string;
+  /** basicConstraints pathLenConstraint: 0 means it cannot sign the forge intermediate (undefined: no limit). */
+  readonly pathLen?: number;
 }
 
 const ROOT_YEARS = 10;
@@ -23,7 +25,9 @@ export const CLOCK_SKEW_MS = 60_000;
 
 /**
  * Makes a new root: ECDSA P-256, valid 10 years, CN "haproxy-certd local CA <8 hex>" (the suffix
- * tells roots apart in a trust store), O "haproxy-certd". Safe to call concurrently.
+ * tells roots apart in a trust store), O "haproxy-certd", pathlen 1: one CA may sit below it, the
+ * forge intermediate HAProxy signs first on-demand handshakes with (roots made before allowed
+ * none). Safe to call concurrently.
  */
 export async function createRoot(now = new Date()): Promise<LocalCaRoot> {
   const { privateKey, publicKey } = await generateKeyPair('ecdsa-p256');
@@ -37,6 +41,7 @@ export async function createRoot(now = new Date()): Promise<LocalCaRoot> {
     notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
     notAfter,
     isCa: true,
+    pathLen: 1,
   });
   return loadRoot(cert.pem, exportPrivateKeyPem(privateKey), now);
 }
@@ -84,5 +89,6 @@ export function loadRoot(certPem: string, keyPem: string, now = new Date()): Loc
     issuer: issuerRef(facts.subjectDer, facts.keyId, key),
     notAfter,
     fingerprint: cert.fingerprint256,
+    pathLen: facts.pathLen,
   };
 }

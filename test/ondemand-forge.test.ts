@@ -1,0 +1,254 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { certDirLayout } from '../src/haproxy/cert-dir.js';
+import { eventually, handshake, startStack, type Stack } from './helpers/stack.js';
+import { tempDir } from './helpers/temp-dir.js';
+
+const run = promisify(execFile);
+const DEFAULT_CN = 'haproxy-certd default certificate';
+const DAY_MS = 86_400_000;
+/** Generous for a loaded 2-core machine: how long a real certificate may take to be issued, pushed and listed in known.map. */
+const REAL_CERT_WAIT_MS = 15_000;
+
+async function metric(stack: Stack, re: RegExp): Promise<number> {
+  const text = await (await fetch(`${stack.daemon.api.url}/metrics`)).text();
+  return [...text.matchAll(new RegExp(re, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+const decisions = (s: Stack) => metric(s, /^certd_ondemand_decisions_total\{[^}]*\} (\d+)$/);
+const issuedTotal = (s: Stack) => metric(s, /^certd_issue_total\{issuer="internal",result="ok"\} (\d+)$/);
+
+/** Runs `fn` over items with at most `limit` in flight. */
+async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: limit }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  }));
+  return out;
+}
+
+/** The root's CN: what a real (root-signed) certificate names as its issuer. */
+const rootCn = (rootPem: string) => /CN=([^\n]+)/.exec(new X509Certificate(rootPem).subject)![1]!;
+
+/** Waits until a handshake for `name` is served the real certificate (signed by the root itself). */
+async function realCertificate(stack: Stack, name: string, ca: string) {
+  let last: Awaited<ReturnType<typeof handshake>> | undefined;
+  await eventually(async () => {
+    last = await handshake(stack.tlsPort, name, { ca });
+    return last.authorized && last.issuer === rootCn(ca);
+  }, REAL_CERT_WAIT_MS, `${name}: the real certificate issued behind its first handshake, pushed and served`);
+  return last!;
+}
+
+describe('on-demand forge: HAProxy signs the first handshake, the daemon issues the real certificate behind', () => {
+  let stack: Stack;
+  let ca: string;
+  let askServer: Server;
+
+  before(async () => {
+    // Refuses names starting with "refuse"; allows the rest.
+    askServer = createServer((req, res) => {
+      const domain = new URL(req.url ?? '/', 'http://ask').searchParams.get('domain') ?? '';
+      res.writeHead(domain.startsWith('refuse') ? 403 : 200).end();
+    });
+    askServer.listen(0, '127.0.0.1');
+    await once(askServer, 'listening');
+    const { port } = askServer.address() as { port: number };
+    stack = await startStack(
+      {
+        issuers: { internal: { type: 'local-ca', validity: '10d' } },
+        onDemand: {
+          issuer: 'internal', allow: ['*.gen.test'], deny: ['*.blocked.gen.test'], ask: `http://127.0.0.1:${port}/ask`,
+          maxCertificates: 500, maxWait: '2s', rateLimit: { perMinute: 60_000, burst: 500 }, forge: true,
+        },
+      },
+      {},
+      { master: true },
+    );
+    ca = await stack.rootPem();
+  });
+  after(async () => {
+    await stack?.stop();
+    askServer.closeAllConnections();
+    askServer.close();
+  });
+
+  test('the forge files are written 0600 and the generated config has the forge bind', async () => {
+    const layout = certDirLayout(stack.config.haproxy.certDir);
+    for (const file of [layout.forgeCaFile, layout.forgeDefaultCert]) assert.equal((await stat(file)).mode & 0o777, 0o600, file);
+    const cfg = await readFile(stack.haproxyConfigFile, 'utf8');
+    assert.match(cfg, /generate-certificates ca-sign-file \S+\/forge\/intermediate\.pem/);
+    assert.match(cfg, /tune\.ssl\.ssl-ctx-cache-size 500/);
+    assert.match(cfg, /lua\.certd_ondemand_forge /);
+  });
+
+  test('first handshake of a new allowed name: forged by HAProxy, verifies against the local root with SAN = the name', async () => {
+    const first = await handshake(stack.tlsPort, 'first.gen.test', { ca });
+    assert.equal(first.authorized, true, first.authorizationError);
+    assert.deepEqual(first.san, ['first.gen.test']);
+    assert.match(first.issuer, /^haproxy-certd forge CA /, 'signed by the forge intermediate, not the root');
+  });
+
+  test('a later handshake presents the real certificate: another key, the configured validity', async () => {
+    const first = await handshake(stack.tlsPort, 'second.gen.test', { ca });
+    assert.match(first.issuer, /forge CA/);
+    const real = await realCertificate(stack, 'second.gen.test', ca);
+    assert.deepEqual(real.san, ['second.gen.test']);
+    assert.notEqual(real.publicKeySha256, first.publicKeySha256, 'the real certificate has its own key');
+    const lifetime = real.notAfter.getTime() - real.notBefore.getTime();
+    // 10 days, plus the minute notBefore is set back for clients whose clock lags.
+    assert.ok(Math.abs(lifetime - 10 * DAY_MS - 60_000) < 2_000, `lifetime ${lifetime} ms`);
+    // The store record is written behind the push that served it.
+    await eventually(
+      async () => (await stack.daemon.store.loadCert('second.gen.test'))?.meta.origin === 'ondemand',
+      REAL_CERT_WAIT_MS,
+      'the real certificate stored (origin ondemand) behind the push that served it',
+    );
+  });
+
+  test('a denied name and an ask-refused name get the default certificate and never reach the forge', async () => {
+    const issuedBefore = await issuedTotal(stack);
+    for (const name of ['x.blocked.gen.test', 'refuse1.gen.test', 'a.other.test']) {
+      const hs = await handshake(stack.tlsPort, name, { ca });
+      assert.equal(hs.authorized, false, name);
+      assert.equal(hs.subject, DEFAULT_CN, name);
+    }
+    assert.ok((await metric(stack, /^certd_ondemand_decisions_total\{status="refused",reason="ask-refused"\} (\d+)$/)) >= 1);
+    assert.ok((await metric(stack, /^certd_ondemand_decisions_total\{status="refused",reason="denied"\} (\d+)$/)) >= 1);
+    assert.equal(await issuedTotal(stack), issuedBefore);
+  });
+
+  test('a certificate signed with the forge key for a name outside the constraints never verifies', async () => {
+    const dir = tempDir('certd-forge-verify-');
+    const intermediate = await readFile(certDirLayout(stack.config.haproxy.certDir).forgeCaFile, 'utf8');
+    await writeFile(join(dir, 'int.pem'), intermediate, { mode: 0o600 });
+    await writeFile(join(dir, 'root.pem'), ca);
+    // What a thief holding the intermediate's key could make.
+    const sign = async (name: string) => {
+      const leaf = join(dir, `${name}.pem`);
+      await run('openssl', [
+        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, `${name}.key`),
+        '-CA', join(dir, 'int.pem'), '-CAkey', join(dir, 'int.pem'), '-days', '2', '-subj', `/CN=${name}`,
+        '-addext', `subjectAltName=DNS:${name}`, '-out', leaf,
+      ]);
+      return run('openssl', ['verify', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'int.pem'), leaf]).then(
+        (r) => r.stdout + r.stderr,
+        (err: { stdout: string; stderr: string }) => err.stdout + err.stderr,
+      );
+    };
+    assert.match(await sign('ok1.gen.test'), /: OK/);
+    assert.match(await sign('evil.other.test'), /permitted subtree violation/);
+    assert.match(await sign('x.blocked.gen.test'), /excluded subtree violation/);
+  });
+
+  test('rotation of the intermediate while handshakes run: a reload, 0 failed handshakes, new names forged from the new one', async () => {
+    const layout = certDirLayout(stack.config.haproxy.certDir);
+    const before = await readFile(layout.forgeCaFile, 'utf8');
+    const pid = await stack.haproxy.workerPid();
+    await realCertificate(stack, 'first.gen.test', ca);
+    let stop = false;
+    let i = 0;
+    const failures: string[] = [];
+    const served: boolean[] = [];
+    const load = (async () => {
+      while (!stop) {
+        const name = i % 2 ? 'first.gen.test' : `rot${i}.gen.test`;
+        i++;
+        try {
+          const hs = await handshake(stack.tlsPort, name, { ca, timeoutMs: 10_000 });
+          served.push(hs.authorized);
+          if (!hs.authorized) failures.push(`${name}: ${hs.authorizationError} (${hs.subject})`);
+        } catch (err) {
+          failures.push(`${name}: ${(err as Error).message}`);
+        }
+      }
+    })();
+    try {
+      await stack.daemon.forge!.rotate();
+      await eventually(async () => (await stack.haproxy.workerPid()) !== pid, 15_000, 'the reload that loads the new intermediate: a new worker');
+      // Handshakes on the new worker, for a second or so.
+      const after = served.length;
+      await eventually(async () => served.length > after + 10, 15_000, 'ten handshakes after the reload');
+    } finally {
+      stop = true;
+      await load;
+    }
+    assert.deepEqual(failures, []);
+    assert.notEqual(await readFile(layout.forgeCaFile, 'utf8'), before);
+    const fresh = await handshake(stack.tlsPort, 'after-rotation.gen.test', { ca });
+    assert.equal(fresh.authorized, true, fresh.authorizationError);
+    assert.match(fresh.issuer, /forge CA/);
+  });
+
+  test('a stopped daemon: an unknown name gets the default certificate in < 1 s; a known one is unaffected', async () => {
+    await realCertificate(stack, 'second.gen.test', ca);
+    await stack.daemon.stop();
+    const t0 = Date.now();
+    const unknown = await handshake(stack.tlsPort, 'while-down.gen.test', { ca, timeoutMs: 15_000 });
+    const waited = Date.now() - t0;
+    assert.equal(unknown.subject, DEFAULT_CN);
+    assert.ok(waited < 1_000, `waited ${waited} ms`);
+    const known = await handshake(stack.tlsPort, 'second.gen.test', { ca });
+    assert.equal(known.authorized, true, known.authorizationError);
+    assert.equal(known.issuer, rootCn(ca));
+  });
+});
+
+describe('on-demand forge: the cap and the rate limits hold, and a random-SNI flood is bounded', () => {
+  let capped: Stack;
+  let limited: Stack;
+
+  before(async () => {
+    capped = await startStack({
+      issuers: { internal: { type: 'local-ca' } },
+      onDemand: { issuer: 'internal', allow: ['*.cap.test'], maxCertificates: 2, maxWait: '2s', rateLimit: { perMinute: 60_000, burst: 500 }, forge: true },
+    });
+    limited = await startStack({
+      issuers: { internal: { type: 'local-ca' } },
+      onDemand: { issuer: 'internal', allow: ['*.flood.test'], maxCertificates: 1000, maxWait: '2s', rateLimit: { perMinute: 1, burst: 3 }, forge: true },
+    });
+  });
+  after(async () => {
+    await capped?.stop();
+    await limited?.stop();
+  });
+
+  test('over the cap: the default certificate', async () => {
+    const ca = await capped.rootPem();
+    for (const name of ['c1.cap.test', 'c2.cap.test']) assert.equal((await handshake(capped.tlsPort, name, { ca })).authorized, true, name);
+    const over = await handshake(capped.tlsPort, 'c3.cap.test', { ca });
+    assert.equal(over.subject, DEFAULT_CN);
+    assert.ok((await metric(capped, /^certd_ondemand_decisions_total\{status="limited",reason="cap"\} (\d+)$/)) >= 1);
+  });
+
+  test('a random-SNI flood inside the allowed subtree: one decision per name, real issuance bounded by the rate limit, the rest the default certificate', async () => {
+    const ca = await limited.rootPem();
+    const decisionsBefore = await decisions(limited);
+    const names = Array.from({ length: 60 }, (_, i) => `f${i}-${Math.random().toString(36).slice(2, 10)}.flood.test`);
+    const results = await pool(names, 8, (n) => handshake(limited.tlsPort, n, { ca }));
+    const forged = results.filter((r) => r.authorized);
+    // burst 3, plus at most one token refilled at 1/min while the flood runs.
+    assert.ok(forged.length >= 3 && forged.length <= 4, `forged ${forged.length}`);
+    assert.ok(results.filter((r) => !r.authorized).every((r) => r.subject === DEFAULT_CN));
+    assert.equal((await decisions(limited)) - decisionsBefore, names.length, 'one decision per name');
+    assert.ok((await metric(limited, /^certd_ondemand_decisions_total\{status="limited",reason="rate-global"\} (\d+)$/)) >= 56);
+    // The admitted names get their real certificates behind (stored behind their push), and nothing else is issued.
+    const stored = async () => (await limited.daemon.service.list()).filter((c) => c.id.endsWith('.flood.test')).length;
+    await eventually(
+      async () => (await issuedTotal(limited)) === forged.length && (await stored()) === forged.length,
+      REAL_CERT_WAIT_MS,
+      'a real certificate issued and stored for each admitted name',
+    );
+    assert.equal(await issuedTotal(limited), forged.length);
+  });
+});
