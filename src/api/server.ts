@@ -10,13 +10,14 @@ import { formatHostPort, tryParseHostPort } from '../core/host-port.js';
 import type { CertService } from '../service/cert-service.js';
 import type { Deployer } from '../haproxy/deploy/deployer.js';
 import { authError, bearerToken, tokenMatches } from './auth.js';
+import { encodeCursor, parseListQuery } from './cert-listing.js';
 import { errorBody, httpStatusFor, retryAfterSeconds } from './errors.js';
 import { onDemandEndpoint } from './ondemand-endpoint.js';
 import { answerRenewal, renewEach } from './renewals.js';
 import type { Metrics } from './metrics.js';
 import type { OnDemand } from '../ondemand/ondemand.js';
 import { statusPageRoutes } from './status-page-routes.js';
-import { readStatusView, type RenewalPlans } from './status-view.js';
+import { readStatusSummary, type RenewalPlans } from './status-view.js';
 
 export interface ApiOptions {
   service: CertService;
@@ -72,7 +73,10 @@ export function createApi(o: ApiOptions): Hono {
     }),
   );
 
-  v1.get('/certs', async (c) => c.json({ certs: await o.service.list() }));
+  v1.get('/certs', async (c) => {
+    const { next, ...page } = await o.service.page(parseListQuery(c.req.query()));
+    return c.json({ ...page, ...(next === undefined ? {} : { next: encodeCursor(next) }) });
+  });
   v1.post('/certs', async (c) => {
     const body = await jsonBody(c.req.raw);
     const result = await o.service.ensure(stringList(body.names, 'names'), { issuer: optString(body.issuer, 'issuer'), origin: 'api' });
@@ -89,7 +93,7 @@ export function createApi(o: ApiOptions): Hono {
     return c.json(await o.service.importPem(reqString(body.cert, 'cert'), optString(body.key, 'key') ?? ''));
   });
   v1.delete('/certs/:id', async (c) => c.json(await o.service.remove(c.req.param('id'))));
-  v1.get('/status', async (c) => c.json(await readStatusView(o)));
+  v1.get('/status', async (c) => c.json(await readStatusSummary(o)));
 
   app.route('/v1', v1);
   statusPageRoutes(app, o);

@@ -4,6 +4,7 @@
  */
 import type { Deployer } from '../haproxy/deploy/deployer.js';
 import type { RenewalScheduler } from '../renew/scheduler.js';
+import { EXPIRES_SOON_DAYS } from '../core/expiry.js';
 import type { CertService } from '../service/cert-service.js';
 
 export interface StatusView {
@@ -19,6 +20,29 @@ export interface StatusSources {
   service: Pick<CertService, 'list'>;
   deployer?: Pick<Deployer, 'status'>;
   renewals?: () => RenewalPlans | undefined;
+}
+
+/** `GET /v1/status`: counts of all certificates and the soonest-expiring few, not every certificate. */
+export interface StatusSummary {
+  instances: ReturnType<Deployer['status']>;
+  counts: { stored: number; expired: number; expiringSoon: number };
+  /** Expired or expiring within EXPIRES_SOON_DAYS, soonest first; at most STATUS_CERTS_SHOWN. */
+  certs: Awaited<ReturnType<CertService['list']>>;
+}
+
+/** How many expiring certificates `GET /v1/status` names (`list --expiring` shows all). */
+export const STATUS_CERTS_SHOWN = 100;
+
+/** O(log N + STATUS_CERTS_SHOWN) from the catalog's counts and expiry order. */
+export async function readStatusSummary(s: { service: Pick<CertService, 'page' | 'count'>; deployer?: Pick<Deployer, 'status'> }, now = Date.now()): Promise<StatusSummary> {
+  const soon = new Date(now + EXPIRES_SOON_DAYS * 86_400_000).toISOString();
+  const [stored, expired, expiringSoon, page] = await Promise.all([
+    s.service.count(),
+    s.service.count({ expiresBefore: new Date(now).toISOString() }),
+    s.service.count({ expiresBefore: soon }),
+    s.service.page({ order: 'expiry', limit: STATUS_CERTS_SHOWN, filter: { expiresBefore: soon } }),
+  ]);
+  return { instances: s.deployer?.status() ?? [], counts: { stored, expired, expiringSoon }, certs: page.certs };
 }
 
 export async function readStatusView(s: StatusSources): Promise<StatusView> {
