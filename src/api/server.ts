@@ -31,6 +31,11 @@ export interface ApiOptions {
   renewals?: () => RenewalPlans | undefined;
   /** A shared store's health, shown by /healthz (the daemon lives and serves either way). */
   storeHealth?: () => { ok: boolean };
+  /**
+   * False while the daemon is still starting (deploying what is stored): reads are answered from
+   * the catalog, every other /v1 request gets 503 CERTD_E_NOT_READY. Default: always writable.
+   */
+  writable?: () => boolean;
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -51,7 +56,14 @@ export function createApi(o: ApiOptions): Hono {
     return c.json(errorBody(err), status as ContentfulStatusCode);
   });
 
-  app.get('/healthz', (c) => c.json(o.storeHealth ? { ok: true, store: o.storeHealth() } : { ok: true }));
+  const notReady = (what: string) =>
+    new DaemonNotReadyError(`the daemon is starting (deploying the stored certificates): ${what} once it is ready; reads under /v1 are answered meanwhile; retry in a moment`, { retryAfterMs: 1_000 });
+  // Healthy once started, as before the API answered reads during the start: probes and the CLI's
+  // "is a daemon up" keep their meaning.
+  app.get('/healthz', (c) => {
+    if (o.writable && !o.writable()) throw notReady('healthy');
+    return c.json(o.storeHealth ? { ok: true, store: o.storeHealth() } : { ok: true });
+  });
   app.get('/.well-known/acme-challenge/:token', (c) => {
     const answer = o.acmeAnswer?.(c.req.param('token'));
     return answer ? c.text(answer) : c.text('not found\n', 404);
@@ -61,6 +73,9 @@ export function createApi(o: ApiOptions): Hono {
   const v1 = new Hono();
   v1.use('*', async (c, next) => {
     if (!tokenMatches(bearerToken(c.req.header('authorization')) ?? '', o.token)) return c.json(authError(), 401);
+    if (o.writable && c.req.method !== 'GET' && c.req.method !== 'HEAD' && !o.writable()) {
+      throw notReady(`${c.req.method} ${c.req.path} is taken`);
+    }
     await next();
   });
   v1.use(
