@@ -5,11 +5,12 @@
 import type { Deployer } from '../haproxy/deploy/deployer.js';
 import type { RenewalScheduler } from '../renew/scheduler.js';
 import { EXPIRES_SOON_DAYS } from '../core/expiry.js';
-import type { CertService } from '../service/cert-service.js';
+import type { CertIndex, CertService, CertView } from '../service/cert-service.js';
 
+/** What the status page is computed from: the instances, and the certificates as an index (not copied). */
 export interface StatusView {
   instances: ReturnType<Deployer['status']>;
-  certs: Awaited<ReturnType<CertService['list']>>;
+  certs: CertIndex;
 }
 
 /** The scheduler's plan per certificate (due time, failed attempts): absent before its first pass. */
@@ -17,7 +18,7 @@ export type RenewalPlans = ReturnType<RenewalScheduler['dueTimes']>;
 
 /** Where a status view is read from; `renewals` is optional (a daemon without a scheduler yet). */
 export interface StatusSources {
-  service: Pick<CertService, 'list'>;
+  service: Pick<CertService, 'index'>;
   deployer?: Pick<Deployer, 'status'>;
   renewals?: () => RenewalPlans | undefined;
 }
@@ -46,5 +47,18 @@ export async function readStatusSummary(s: { service: Pick<CertService, 'page' |
 }
 
 export async function readStatusView(s: StatusSources): Promise<StatusView> {
-  return { instances: s.deployer?.status() ?? [], certs: await s.service.list() };
+  return { instances: s.deployer?.status() ?? [], certs: await s.service.index() };
+}
+
+/** An index over certificate views already made (tests, callers holding a list). */
+export function indexOfViews(views: readonly CertView[]): CertIndex {
+  const byId = new Map(views.map((v) => [v.id, v]));
+  const sorted = [...views].sort((a, b) => Date.parse(a.notAfter) - Date.parse(b.notAfter) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return {
+    size: views.length,
+    byExpiry: () => sorted,
+    issuers: () => [...new Set(views.map((v) => v.issuer))].sort(),
+    deployedOn: (id) => byId.get(id)?.deployedOn ?? [],
+    renewable: (m) => byId.get(m.id)?.renewable ?? false,
+  };
 }

@@ -43,6 +43,16 @@ export interface CertView extends CertMeta {
   renewable: boolean;
 }
 
+/** Certificates to walk in one synchronous pass: soonest expiry first, without copies. */
+export interface CertIndex {
+  size: number;
+  /** Every certificate, soonest expiry first (ties by id); do not await while iterating. */
+  byExpiry(): Iterable<CertMeta>;
+  issuers(): string[];
+  deployedOn(id: string): string[];
+  renewable(meta: CertMeta): boolean;
+}
+
 /** One page of a listing (CertService.page). */
 export interface CertPage {
   certs: CertView[];
@@ -274,6 +284,18 @@ export class CertService {
     const catalog = await catalogOf(this.o.store);
     const { certs, next } = catalog.page(req);
     return { certs: certs.map((m) => this.view(m)), ...(next === undefined ? {} : { next }), stored: catalog.size };
+  }
+
+  /** The certificates as the catalog indexes them, for one synchronous pass (the status page). */
+  async index(): Promise<CertIndex> {
+    const catalog = await catalogOf(this.o.store);
+    return {
+      size: catalog.size,
+      byExpiry: () => catalog.byExpiry(),
+      issuers: () => catalog.issuers(),
+      deployedOn: (id) => this.o.deployer?.deployedOn(id) ?? [],
+      renewable: (m) => this.o.rules.renewable(m),
+    };
   }
 
   /** How many stored certificates match (see CertCatalog.count for what is O(1)). */

@@ -122,6 +122,11 @@ export class CertCatalog {
     return n;
   }
 
+  /** Every certificate, soonest expiry first (ties by id); a change during the iteration is not allowed. */
+  *byExpiry(): Generator<CertMeta> {
+    for (const e of this.#expiryOrder) yield e.meta;
+  }
+
   /** Issuer ids with at least one certificate, sorted. */
   issuers(): string[] {
     return [...this.#issuers.keys()].sort(compare);
@@ -159,11 +164,18 @@ export class CertCatalog {
 
   /** Records a saved certificate's metadata. */
   put(meta: CertMeta): void {
-    this.#remove(meta.id);
+    const old = this.#byId.get(meta.id);
     const entry = toEntry(meta);
+    // A renewal keeps its id (its place in the name order) and usually moves in the expiry order;
+    // where a place stays, the entry is swapped in it (no splice of N).
+    const nameAt = old ? indexOf(this.#nameOrder, old, byName) : -1;
+    const expiryAt = old && old.expiresAt === entry.expiresAt ? indexOf(this.#expiryOrder, old, byExpiry) : -1;
+    if (old) this.#unindex(old, { keepName: nameAt >= 0, keepExpiry: expiryAt >= 0 });
     this.#index(entry);
-    this.#nameOrder.splice(upperBound(this.#nameOrder, (e) => byName(e, entry)), 0, entry);
-    this.#expiryOrder.splice(upperBound(this.#expiryOrder, (e) => byExpiry(e, entry)), 0, entry);
+    if (nameAt >= 0) this.#nameOrder[nameAt] = entry;
+    else this.#nameOrder.splice(upperBound(this.#nameOrder, (e) => byName(e, entry)), 0, entry);
+    if (expiryAt >= 0) this.#expiryOrder[expiryAt] = entry;
+    else this.#expiryOrder.splice(upperBound(this.#expiryOrder, (e) => byExpiry(e, entry)), 0, entry);
     this.#changed({ id: meta.id, meta });
   }
 
@@ -203,6 +215,13 @@ export class CertCatalog {
   #remove(id: string): boolean {
     const old = this.#byId.get(id);
     if (!old) return false;
+    this.#unindex(old, { keepName: false, keepExpiry: false });
+    return true;
+  }
+
+  /** Takes an entry out of the maps and counts, and out of the orders not kept (put swaps it there). */
+  #unindex(old: Entry, keep: { keepName: boolean; keepExpiry: boolean }): void {
+    const { id } = old.meta;
     this.#byId.delete(id);
     for (const name of old.meta.names) {
       const ids = this.#byName.get(name);
@@ -211,10 +230,9 @@ export class CertCatalog {
     }
     bump(this.#origins, old.meta.origin, -1);
     bump(this.#issuers, old.meta.issuer, -1);
-    removeSorted(this.#nameOrder, old, byName);
-    removeSorted(this.#expiryOrder, old, byExpiry);
+    if (!keep.keepName) removeAt(this.#nameOrder, indexOf(this.#nameOrder, old, byName));
+    if (!keep.keepExpiry) removeAt(this.#expiryOrder, indexOf(this.#expiryOrder, old, byExpiry));
     this.#snapshot = undefined;
-    return true;
   }
 
   #changed(change: CatalogChange): void {
@@ -259,9 +277,14 @@ function upperBound<T>(list: readonly T[], cmp: (e: T) => number): number {
   return lo;
 }
 
-function removeSorted(list: Entry[], entry: Entry, cmp: (a: Entry, b: Entry) => number): void {
+/** Where `entry` itself sits in a sorted list, or -1. */
+function indexOf(list: readonly Entry[], entry: Entry, cmp: (a: Entry, b: Entry) => number): number {
   const i = upperBound(list, (e) => cmp(e, entry)) - 1;
-  if (i >= 0 && list[i] === entry) list.splice(i, 1);
+  return i >= 0 && list[i] === entry ? i : -1;
+}
+
+function removeAt(list: Entry[], i: number): void {
+  if (i >= 0) list.splice(i, 1);
 }
 
 function bump(counts: Map<string, number>, key: string, by: number): void {
