@@ -50,7 +50,8 @@ export function createApi(o: ApiOptions): Hono {
   const app = new Hono();
   app.onError((err, c) => {
     const status = httpStatusFor(err);
-    if (status >= 500) o.log.error({ err: err.message, path: c.req.path }, 'api error');
+    // A start in progress is expected (a probe polls it), not an error to log.
+    if (status >= 500 && !(err instanceof DaemonNotReadyError)) o.log.error({ err: err.message, path: c.req.path }, 'api error');
     const retryAfter = retryAfterSeconds(err);
     if (retryAfter !== undefined) c.header('retry-after', String(retryAfter));
     return c.json(errorBody(err), status as ContentfulStatusCode);
