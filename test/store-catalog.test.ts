@@ -18,6 +18,10 @@ describe('CertCatalog', () => {
     assert.equal(catalog.find('shared.test')?.id, 'a.test');
     assert.equal(catalog.find('none.test'), undefined);
     assert.deepEqual(catalog.all().map((m) => m.id), ['a.test', 'b.test']);
+    catalog.delete('a.test');
+    assert.equal(catalog.find('shared.test')?.id, 'b.test', 'a name two had is still found once one goes');
+    catalog.delete('b.test');
+    assert.equal(catalog.find('shared.test'), undefined);
   });
 
   it('put replaces the old names; delete forgets them; listeners hear each change once', () => {

@@ -45,8 +45,11 @@ interface Entry {
  */
 export class CertCatalog {
   readonly #byId = new Map<string, Entry>();
-  /** Name → ids having it (names are unique per certificate, not across certificates). */
-  readonly #byName = new Map<string, Set<string>>();
+  /**
+   * Name → the id having it, or the ids when several do (names are unique per certificate, not
+   * across certificates). A plain id in the common case: a Set per name was ~200 B a certificate.
+   */
+  readonly #byName = new Map<string, string | Set<string>>();
   /** Sorted by id. */
   readonly #nameOrder: Entry[] = [];
   /** Sorted by (expiresAt, id). */
@@ -89,8 +92,8 @@ export class CertCatalog {
     const direct = this.#byId.get(idOrName);
     if (direct) return direct.meta;
     const ids = this.#byName.get(idOrName);
-    if (!ids) return undefined;
-    return this.#byId.get([...ids].sort(compare)[0]!)?.meta;
+    if (ids === undefined) return undefined;
+    return this.#byId.get(typeof ids === 'string' ? ids : [...ids].sort(compare)[0]!)?.meta;
   }
 
   /** Every certificate's metadata, sorted by id. The array is shared: do not mutate it. O(N) after a change. */
@@ -203,9 +206,10 @@ export class CertCatalog {
     const { meta } = entry;
     this.#byId.set(meta.id, entry);
     for (const name of meta.names) {
-      let ids = this.#byName.get(name);
-      if (!ids) this.#byName.set(name, (ids = new Set()));
-      ids.add(meta.id);
+      const ids = this.#byName.get(name);
+      if (ids === undefined || ids === meta.id) this.#byName.set(name, meta.id);
+      else if (typeof ids === 'string') this.#byName.set(name, new Set([ids, meta.id]));
+      else ids.add(meta.id);
     }
     bump(this.#origins, meta.origin, 1);
     bump(this.#issuers, meta.issuer, 1);
@@ -225,8 +229,11 @@ export class CertCatalog {
     this.#byId.delete(id);
     for (const name of old.meta.names) {
       const ids = this.#byName.get(name);
-      ids?.delete(id);
-      if (ids?.size === 0) this.#byName.delete(name);
+      if (ids === id) this.#byName.delete(name);
+      else if (typeof ids === 'object') {
+        ids.delete(id);
+        if (ids.size === 1) this.#byName.set(name, [...ids][0]!);
+      }
     }
     bump(this.#origins, old.meta.origin, -1);
     bump(this.#issuers, old.meta.issuer, -1);
