@@ -203,6 +203,7 @@ function scanCerts(view: StatusView, plans: RenewalPlans | undefined, query: Sta
     if (expiry === 'expired') state = 'expired';
     else if (failedAttempts > 0) state = 'failing';
     else if (expiry === 'soon') state = 'soon';
+    else if (upInstances.length === 0) state = 'valid';
     else {
       deployedOn = view.certs.deployedOn(c.id);
       state = servesAll(deployedOn, upInstances) ? 'valid' : 'pending';
