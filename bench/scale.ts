@@ -9,9 +9,16 @@
  *  - listing: `list --json` (the CLI process), `GET /v1/certs`, `GET /v1/certs?limit=100`, the
  *    status page's data (`GET /status/data`, the page's model; p50 of 5);
  *  - idle: CPU seconds of the daemon and of each HAProxy worker over IDLE seconds with nothing
- *    changing (goal < 2 % of one core each);
+ *    changing (goal < 2 % of one core each), the deployer reconciling every RECONCILE_S seconds;
+ *  - reconcile pass at N (nothing drifted): runtime commands it sent to each instance and the
+ *    certificates it read one by one (from `/v1/status` `lastReconcile`; goal: independent of N),
+ *    the busiest HAProxy worker's CPU per pass (idle CPU ÷ passes, an upper bound), and the
+ *    fewest certificates `status` reported in sync while the next pass ran (goal: never fewer);
  *  - restart: SIGTERM, start again: until the API answers, until both instances report nothing
- *    pending; the daemon's RSS then, per certificate above its RSS with none stored.
+ *    pending; the daemon's RSS then, per certificate above its RSS with none stored;
+ *  - fresh instance: a plain HAProxy's cold start from the daemon's files (start → serving), then
+ *    the second instance restarted on a default-only crt-list, timed until the daemon reports it
+ *    serves all N over the runtime API (goal ≤ 1.0× the cold start);
  *
  * Failures are counted per step and printed; the bench always finishes. A full run refreshes the
  * scale section of bench/RESULTS.md; `--quick` (N = 300, short idle) only prints.
@@ -22,7 +29,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +37,7 @@ import { promisify } from 'node:util';
 import { handshake } from '../test/helpers/tls.js';
 import { freePort } from '../test/helpers/ports.js';
 import { pool } from './lib/handshakes.js';
-import { startIn, type PlainHaproxy } from './lib/instance.js';
+import { startIn, startPlainHaproxy, type PlainHaproxy } from './lib/instance.js';
 import { loadAverage, machineLines } from './lib/machine.js';
 import { waitForQuiet } from './lib/quiet.js';
 import { refreshSection } from './lib/results.js';
@@ -44,6 +51,8 @@ const INGEST_CLIENTS = 32;
 const SINGLES = QUICK ? 10 : 30;
 const LISTINGS = 5;
 const IDLE_S = QUICK ? 15 : 180;
+/** The deployer's drift-repair period in this bench (the config's example value in a full run). */
+const RECONCILE_S = QUICK ? 5 : 60;
 const START_WAIT_MS = 600_000;
 const SERVED_WAIT_MS = 60_000;
 const HAPROXY_START_MS = 600_000;
@@ -74,6 +83,24 @@ interface SizeResult {
   restartReconciledMs: number;
   rssBaseKb: number;
   rssKb: number;
+  /** Per instance, the last periodic pass of the idle window. */
+  reconcile: { commands: number; certsRead: number; ms: number }[];
+  reconcilePasses: number;
+  /** Fewest certificates any up instance was reported serving while a pass ran. */
+  reconcileMinInSync: number;
+  coldStartMs: number;
+  freshSyncMs: number;
+}
+
+interface InstanceView {
+  name: string;
+  state: string;
+  pending: number;
+  inSync: number;
+  pid?: number;
+  commands?: number;
+  reconciles?: number;
+  lastReconcile?: { at: string; ms: number; commands: number; certsRead: number };
 }
 
 class DaemonProcess {
@@ -130,13 +157,20 @@ class DaemonProcess {
     return JSON.parse(text) as T;
   }
 
-  /** Until every instance is up with nothing pending (and at least `inSync` served); ms waited. */
-  async reconciled(inSync: number, only?: string[]): Promise<number> {
+  async instances(): Promise<InstanceView[]> {
+    return (await this.json<{ instances: InstanceView[] }>('GET', '/v1/status')).instances;
+  }
+
+  /**
+   * Until every instance is up with nothing pending (and at least `inSync` served; with `pid`, as
+   * that worker: a restart is not seen before the daemon's next poll); ms waited.
+   */
+  async reconciled(inSync: number, only?: string[], pid?: number): Promise<number> {
     const t0 = performance.now();
     for (;;) {
-      const s = await this.json<{ instances: { name: string; state: string; pending: number; inSync: number }[] }>('GET', '/v1/status').catch(() => undefined);
+      const s = await this.json<{ instances: InstanceView[] }>('GET', '/v1/status').catch(() => undefined);
       const ours = s?.instances.filter((i) => !only || only.includes(i.name)) ?? [];
-      if (ours.length > 0 && ours.every((i) => i.state === 'up' && i.pending === 0 && i.inSync >= inSync)) return performance.now() - t0;
+      if (ours.length > 0 && ours.every((i) => i.state === 'up' && i.pending === 0 && i.inSync >= inSync && (pid === undefined || i.pid === pid))) return performance.now() - t0;
       if (performance.now() - t0 > START_WAIT_MS) throw new Error(`instances not reconciled within ${START_WAIT_MS} ms: ${JSON.stringify(ours)}`);
       await sleep(100);
     }
@@ -215,6 +249,7 @@ haproxy:
 ${names.map((h) => `    - { name: ${h}, runtime: "unix:${join(dir, h, 'admin.sock')}" }`).join('\n')}
   certDir: ./certs
   crtList: ./certs/crt-list.txt
+  reconcileEvery: ${RECONCILE_S}s
 issuers:
   local: { type: local-ca, keyType: ecdsa-p256, validity: 90d }
 api: { listen: "127.0.0.1:${apiPort}", token: ${TOKEN} }
@@ -237,6 +272,11 @@ api: { listen: "127.0.0.1:${apiPort}", token: ${TOKEN} }
     restartReconciledMs: Number.NaN,
     rssBaseKb: Number.NaN,
     rssKb: Number.NaN,
+    reconcile: [],
+    reconcilePasses: Number.NaN,
+    reconcileMinInSync: Number.NaN,
+    coldStartMs: Number.NaN,
+    freshSyncMs: Number.NaN,
   };
   const say = (line: string) => console.log(`# N=${num(n)}: ${line} (load ${loadAverage()})`);
   try {
@@ -277,18 +317,25 @@ api: { listen: "127.0.0.1:${apiPort}", token: ${TOKEN} }
     say(`list --json p50 ${ms(median(r.listCliMs))}, status page p50 ${ms(median(r.statusPageMs))}`);
 
     const workers = await Promise.all(instances.map((i) => i.haproxy.workerPid()));
+    const passesBefore = await daemon.instances();
     const before = await Promise.all([daemon.pid, ...workers].map(cpuSeconds));
     await sleep(IDLE_S * 1000);
     const after = await Promise.all([daemon.pid, ...workers].map(cpuSeconds));
+    const passesAfter = await daemon.instances();
     r.idleDaemonCpuS = after[0]! - before[0]!;
     r.idleHaproxyCpuS = workers.map((_, i) => after[i + 1]! - before[i + 1]!);
     say(`idle ${IDLE_S} s: daemon ${num(r.idleDaemonCpuS, 2)} CPU s, HAProxy ${r.idleHaproxyCpuS.map((s) => num(s, 2)).join(' / ')}`);
+    await measureReconcile(daemon, passesBefore, passesAfter, r);
+    say(`reconcile pass: ${r.reconcile.map((p) => `${p.commands} commands, ${p.certsRead} read, ${ms(p.ms)}`).join(' / ')}; ${r.reconcilePasses} passes while idle; fewest in sync during a pass ${num(r.reconcileMinInSync)}`);
 
     await daemon.stop();
     r.restartApiMs = await daemon.start();
     r.restartReconciledMs = r.restartApiMs + (await daemon.reconciled(ingested));
     r.rssKb = await rssKb(daemon.pid);
     say(`restart: API ${ms(r.restartApiMs)}, reconciled ${ms(r.restartReconciledMs)}, RSS ${num(r.rssKb / 1024, 1)} MiB`);
+
+    await measureFreshSync(daemon, dir, instances, crtList, ingested, r);
+    say(`fresh instance: plain HAProxy cold start ${ms(r.coldStartMs)}, certd full sync ${ms(r.freshSyncMs)}`);
 
     await instances[1]!.haproxy.stop();
     const downSince = performance.now();
@@ -304,6 +351,68 @@ api: { listen: "127.0.0.1:${apiPort}", token: ${TOKEN} }
     await rm(dir, { recursive: true, force: true });
   }
   return r;
+}
+
+/**
+ * From the idle window's passes: each instance's last pass (commands, certificates read), how many
+ * passes ran; then /v1/status polled through the next pass for the fewest reported in sync.
+ */
+async function measureReconcile(daemon: DaemonProcess, before: InstanceView[], after: InstanceView[], r: SizeResult): Promise<void> {
+  try {
+    r.reconcile = after.map((i) => i.lastReconcile ?? { commands: Number.NaN, certsRead: Number.NaN, ms: Number.NaN });
+    r.reconcilePasses = Math.min(...after.map((i, k) => (i.reconciles ?? Number.NaN) - (before[k]?.reconciles ?? Number.NaN)));
+    const last = new Map(after.map((i) => [i.name, i.lastReconcile?.at]));
+    let fewest = Number.POSITIVE_INFINITY;
+    const deadline = performance.now() + (RECONCILE_S + 30) * 1000;
+    for (;;) {
+      const now = await daemon.instances();
+      for (const i of now) if (i.state === 'up') fewest = Math.min(fewest, i.inSync);
+      if (now.every((i) => i.lastReconcile?.at !== last.get(i.name))) break;
+      if (performance.now() > deadline) throw new Error(`no reconcile pass within ${RECONCILE_S + 30} s`);
+      // /v1/status lists every certificate too: at 10,000 and more, poll it gently.
+      await sleep(r.n >= 10_000 ? 1_000 : 200);
+    }
+    r.reconcileMinInSync = fewest;
+  } catch (err) {
+    fail('reconcile pass', err);
+  }
+}
+
+/**
+ * A plain HAProxy's cold start from the daemon's files, then the second instance started again on a
+ * default-only crt-list (the full one put back at once: the files stay the truth) and timed until
+ * the daemon reports it serves all `n` over the runtime API.
+ */
+async function measureFreshSync(daemon: DaemonProcess, dir: string, instances: Instance[], crtList: string, n: number, r: SizeResult): Promise<void> {
+  try {
+    const t0 = performance.now();
+    const plain = await startPlainHaproxy(crtList, { startTimeoutMs: HAPROXY_START_MS });
+    r.coldStartMs = performance.now() - t0;
+    await plain.stop();
+    const second = instances[1]!;
+    await second.stop();
+    const full = await readFile(crtList, 'utf8');
+    const defaultOnly = full.split('\n').filter((l) => l.startsWith('#') || l.includes('_default.pem')).join('\n') + '\n';
+    await replaceFile(crtList, defaultOnly);
+    const t1 = performance.now();
+    let fresh: Instance;
+    try {
+      fresh = await startInstance(dir, second.name, crtList);
+    } finally {
+      await replaceFile(crtList, full);
+    }
+    instances[1] = fresh;
+    await daemon.reconciled(n, [second.name], await fresh.haproxy.workerPid());
+    r.freshSyncMs = performance.now() - t1;
+  } catch (err) {
+    fail('fresh instance', err);
+  }
+}
+
+/** Writes `path` as a whole (temp file + rename), as the daemon does: HAProxy never reads half of it. */
+async function replaceFile(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.bench-tmp`, text);
+  await rename(`${path}.bench-tmp`, path);
 }
 
 function report(results: SizeResult[]): string {
@@ -324,6 +433,14 @@ function report(results: SizeResult[]): string {
     ['status page, p50', ...col((r) => ms(median(r.statusPageMs))), 'goal < 300 ms', verdict(median(last.statusPageMs), 300)],
     [`idle ${IDLE_S} s: daemon CPU, % of a core`, ...col((r) => `${num(idlePct(r.idleDaemonCpuS), 2)} %`), 'goal < 2 %', verdict(idlePct(last.idleDaemonCpuS), 2)],
     [`idle ${IDLE_S} s: busiest HAProxy worker CPU, % of a core`, ...col((r) => `${num(idlePct(Math.max(...r.idleHaproxyCpuS)), 2)} %`), 'goal < 2 %', verdict(idlePct(Math.max(...last.idleHaproxyCpuS)), 2)],
+    ['reconcile pass, nothing drifted: runtime commands per instance', ...col((r) => r.reconcile.map((p) => num(p.commands)).join(' / ')), 'goal: same at every N', verdict(Math.max(...last.reconcile.map((p) => p.commands)), Math.max(...first.reconcile.map((p) => p.commands)))],
+    ['reconcile pass: certificates read one by one', ...col((r) => r.reconcile.map((p) => num(p.certsRead)).join(' / ')), 'goal 0', verdict(Math.max(...last.reconcile.map((p) => p.certsRead)), 0)],
+    ['reconcile pass: duration (daemon side)', ...col((r) => r.reconcile.map((p) => ms(p.ms)).join(' / ')), '', ''],
+    ['reconcile pass: busiest HAProxy worker CPU per pass (idle CPU ÷ passes)', ...col((r) => `${num((Math.max(...r.idleHaproxyCpuS) / r.reconcilePasses) * 1000, 0)} ms`), '', ''],
+    ['`status` during a pass: fewest reported in sync ÷ N', ...col((r) => ratio(r.reconcileMinInSync / r.n)), 'goal ≥ 1.0×', verdict(last.reconcileMinInSync / last.n, 1, true)],
+    ['fresh instance: plain HAProxy cold start from the files', ...col((r) => ms(r.coldStartMs)), '', ''],
+    ['fresh instance: certd full sync over the runtime API', ...col((r) => ms(r.freshSyncMs)), '', ''],
+    ['fresh instance full sync ÷ cold start', ...col((r) => ratio(r.freshSyncMs / r.coldStartMs)), 'goal ≤ 1.0×', verdict(last.freshSyncMs / last.coldStartMs, 1)],
     ['restart: API answering', ...col((r) => ms(r.restartApiMs)), 'goal ≤ 5 s', verdict(last.restartApiMs, 5_000)],
     ['restart: both instances reconciled', ...col((r) => ms(r.restartReconciledMs)), 'goal ≤ 30 s', verdict(last.restartReconciledMs, 30_000)],
     ['daemon RSS above none stored, per certificate', ...col((r) => `${num(perCertKb(r), 2)} KiB`), 'goal ≤ 2 KiB', verdict(perCertKb(last), 2)],

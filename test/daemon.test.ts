@@ -120,6 +120,7 @@ describe('daemon + real HAProxy: issue, replace, remove, restart — no reload',
   });
 
   test('hostile names are refused with a clear error and change nothing', async () => {
+    await stack.daemon.deployer.drain(); // no rewrite of an earlier test's change in flight
     const before = await readdir(stack.config.haproxy.certDir);
     const certsBefore = (await api.call<{ certs: unknown[] }>('GET', '/certs')).certs.length;
     for (const bad of ['../x', 'a b', 'x;y', 'a'.repeat(254), 'a\nb', 'x\u0000y', '', '*', 'ünï.test']) {
@@ -136,6 +137,8 @@ describe('daemon + real HAProxy: issue, replace, remove, restart — no reload',
   test('HAProxy killed and restarted with an empty runtime state: everything served again within 5 s', async () => {
     const served = ['fresh.test', 'keep.test', 'c7.burst.test'];
     const addsBefore = await metric(/^certd_deploy_total\{instance="h1",op="add"\} (\d+)$/m);
+    // No rewrite in flight, which would put the full crt-list back before HAProxy starts.
+    await stack.daemon.deployer.drain();
     await stack.haproxy.kill();
     // An instance that comes back knowing only the default certificate: the daemon must re-push.
     const list = await readFile(stack.config.haproxy.crtList, 'utf8');

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, mock, test } from 'node:test';
 import { pino } from 'pino';
 import { HaproxyCommandError, HaproxyMisconfiguredError, HaproxyUnreachableError } from '../src/core/errors.js';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Deployer } from '../src/haproxy/deploy/deployer.js';
 import type { DeployEntry } from '../src/haproxy/deploy/entry.js';
@@ -106,9 +107,13 @@ describe('InstanceSync against an in-memory instance', () => {
     assert.deepEqual([...haproxy.certs.keys()].sort(), ['/certs/_default.pem', '/certs/a.test.pem', '/certs/b.test.pem']);
     assert.deepEqual([...haproxy.maps.get(KNOWN)!].sort(), [['a.test', 'a.test'], ['b.test', 'b.test']]);
     assert.equal(sync.serves('a.test'), true);
-    assert.deepEqual({ ...sync.status(), lastError: undefined, lastErrorAt: undefined, pid: undefined }, {
+    const { commands, lastReconcile, reconciles, ...status } = sync.status();
+    assert.deepEqual({ ...status, lastError: undefined, lastErrorAt: undefined, pid: undefined }, {
       name: 'mem', runtime: undefined, state: 'up', pid: undefined, lastError: undefined, lastErrorAt: undefined, inSync: 2, missing: 0, stale: 0, pending: 0,
     });
+    assert.equal(commands, haproxy.calls.length);
+    assert.equal(lastReconcile?.certsRead, 0, 'a fresh instance lists nothing of ours: nothing to read one by one');
+    assert.equal(reconciles, 1);
   });
 
   test('a fresh instance brought in sync logs one "in sync" line with what it pushed and how long it took', async () => {
@@ -223,14 +228,33 @@ describe('InstanceSync against an in-memory instance', () => {
     await until(() => haproxy.certs.has('/certs/a.test.pem') && haproxy.maps.get(KNOWN)!.has('a.test'), 'the re-push after a restart (new pid)');
   });
 
-  test('stop: closes the client and rejects the waiters left', async () => {
+  test('down: later callers are told at once, without waiting for connect retries; the work is pushed when it answers', async () => {
     const haproxy = new MemoryInstance();
     haproxy.down = new HaproxyUnreachableError('down');
     const { sync } = setup(['a.test'], {}, haproxy);
     sync.start();
-    await assert.rejects(sync.sync([certWork('a.test')]));
-    const waiting = sync.sync([certWork('a.test')]);
-    await running.splice(0).at(0)!.stop();
+    await assert.rejects(sync.sync([certWork('a.test')]), HaproxyUnreachableError);
+    const t0 = performance.now();
+    await assert.rejects(sync.sync([certWork('a.test')]), HaproxyUnreachableError);
+    assert.ok(performance.now() - t0 < 50, 'the second caller did not wait for a retry');
+    haproxy.down = undefined;
+    await until(() => sync.serves('a.test'), 'the push once the instance answers again');
+  });
+
+  test('stop: closes the client and rejects the waiters left', async () => {
+    const { haproxy, sync, desired } = setup([]);
+    sync.start();
+    await sync.sync([certWork('_default')]);
+    const slow = held();
+    haproxy.holds.set('/certs/a.test.pem', slow.promise);
+    for (const id of ['a.test', 'b.test']) desired.set(id, memoryEntry(id));
+    const first = sync.sync([certWork('a.test')]);
+    await until(() => haproxy.calls.includes('putCert'), 'the held push');
+    const waiting = sync.sync([certWork('b.test')]);
+    const stopping = running.splice(0).at(0)!.stop();
+    slow.resolve();
+    await first;
+    await stopping;
     await assert.rejects(waiting, { code: 'CERTD_E_STOPPED' });
     assert.equal(haproxy.closed, true);
   });
@@ -301,11 +325,115 @@ describe('Deployer with a client factory', () => {
       assert.deepEqual([...outcome.ok].sort(), ['edge-b', 'haproxy-1']);
       assert.deepEqual(outcome.failed, []);
       for (const haproxy of made.values()) assert.equal(haproxy.certs.get(join(certDir, 'a.test.pem')), 'PEM A.TEST-V1');
-      assert.match(await readFile(crtList, 'utf8'), /a\.test\.pem a\.test\n/);
+      // The crt-list follows within its rewrite bound, off the answer path.
+      await until(() => /a\.test\.pem a\.test\n/.test(readFileSync(crtList, 'utf8')), 'a.test in the crt-list file');
       assert.deepEqual(deployer.deployedOn('a.test').sort(), ['edge-b', 'haproxy-1']);
     } finally {
       await deployer.stop();
     }
     assert.ok([...made.values()].every((h) => h.closed));
+  });
+});
+
+describe('Reconcile by digests (in-memory instance)', () => {
+  test('a pass on the same worker sends the same few commands at 10 and at 300 certificates; after a restart every certificate is read', async () => {
+    const perPass = async (n: number) => {
+      const ids = Array.from({ length: n }, (_, i) => `c${i}.test`);
+      const { haproxy, sync } = setup(ids);
+      sync.start();
+      await within(sync.sync(work(['_default', ...ids])), `the first sync of ${n}`);
+      const first = sync.status().lastReconcile!;
+      sync.requestReconcile();
+      await until(() => sync.status().lastReconcile !== first, 'the periodic pass');
+      const pass = sync.status().lastReconcile!;
+      assert.equal(sync.status().inSync, n);
+      haproxy.restart();
+      const before = haproxy.certs.size;
+      assert.equal(before, 0);
+      await until(() => sync.status().lastReconcile?.at !== pass.at && sync.serves('c0.test') && haproxy.certs.size === n + 1, 'the re-push after the restart');
+      return { pass, afterRestart: sync.status().lastReconcile! };
+    };
+    const small = await perPass(10);
+    const large = await perPass(300);
+    assert.equal(small.pass.certsRead, 0);
+    assert.equal(large.pass.certsRead, 0, 'nothing drifted: no certificate read one by one');
+    assert.equal(large.pass.commands, small.pass.commands, 'commands per pass do not grow with N');
+    assert.ok(large.pass.commands <= 5, `${large.pass.commands} commands`);
+  });
+
+  test('status keeps counting served certificates while a pass runs', async () => {
+    const { haproxy, sync } = setup(['a.test', 'b.test']);
+    sync.start();
+    await within(sync.sync(work(['_default', 'a.test', 'b.test'])), 'the first sync');
+    const gate = held();
+    const showCrtList = haproxy.showCrtList.bind(haproxy);
+    haproxy.showCrtList = async (list: string) => (await gate.promise, showCrtList(list));
+    sync.requestReconcile();
+    await until(() => haproxy.calls.filter((c) => c === 'showSslCerts').length >= 2, 'the pass under way');
+    assert.equal(sync.status().inSync, 2, 'not cleared before the pass knows better');
+    gate.resolve();
+  });
+});
+
+describe('Deployer: files off the answer path, PEMs not kept in memory', () => {
+  test('an upsert answers before the crt-list rewrite; the PEM is read back from disk for a restarted instance', async () => {
+    const certDir = tempDir('certd-deployer-files-');
+    const crtList = join(certDir, 'crt-list.txt');
+    let haproxy!: MemoryInstance;
+    const deployer = new Deployer({
+      certDir,
+      crtList,
+      instances: [{ runtime: 'unix:/run/a.sock' }],
+      defaultEntry: memoryEntry('_default', 1, certDir),
+      log: pino({ level: 'silent' }),
+      pollMs: 20,
+      connect: () => {
+        haproxy = new MemoryInstance(crtList);
+        haproxy.maps.set(join(certDir, 'known.map'), new Map());
+        return haproxy;
+      },
+    });
+    await deployer.start([]);
+    try {
+      await deployer.upsert([memoryEntry('a.test', 1, certDir)]);
+      assert.equal(await readFile(join(certDir, 'a.test.pem'), 'utf8'), 'PEM A.TEST-V1', 'the PEM is on disk when upsert answers');
+      await until(() => readFileSync(crtList, 'utf8').includes('a.test.pem a.test') && readFileSync(join(certDir, 'known.map'), 'utf8').includes('a.test a.test'), 'the deferred rewrite of crt-list and known.map');
+      // What the push after a restart sends is read from the file (the entry kept no PEM).
+      await writeFile(join(certDir, 'a.test.pem'), 'PEM A.TEST-V1 (from disk)');
+      haproxy.restart();
+      await until(() => haproxy.certs.get(join(certDir, 'a.test.pem')) === 'PEM A.TEST-V1 (from disk)', 'the re-push read from disk');
+    } finally {
+      await deployer.stop();
+    }
+  });
+
+  test('one of two instances down: an update answers without waiting for it, and names it', async () => {
+    const certDir = tempDir('certd-deployer-down-');
+    const crtList = join(certDir, 'crt-list.txt');
+    const made: MemoryInstance[] = [];
+    const deployer = new Deployer({
+      certDir,
+      crtList,
+      instances: [{ runtime: 'unix:/run/a.sock', name: 'a' }, { runtime: 'unix:/run/b.sock', name: 'b' }],
+      defaultEntry: memoryEntry('_default', 1, certDir),
+      log: pino({ level: 'silent' }),
+      connect: () => {
+        const h = new MemoryInstance(crtList);
+        made.push(h);
+        return h;
+      },
+    });
+    made[1]!.down = new HaproxyUnreachableError('connect ECONNREFUSED');
+    await deployer.start([]);
+    try {
+      await deployer.upsert([memoryEntry('first.test', 1, certDir)]);
+      const t0 = performance.now();
+      const outcome = await deployer.upsert([memoryEntry('second.test', 1, certDir)]);
+      assert.ok(performance.now() - t0 < 100, `answered in ${performance.now() - t0} ms`);
+      assert.deepEqual(outcome.ok, ['a']);
+      assert.deepEqual(outcome.failed.map((f) => f.instance), ['b']);
+    } finally {
+      await deployer.stop();
+    }
   });
 });

@@ -256,6 +256,42 @@ describe('RuntimeClient against a real HAProxy', () => {
     await client.delSslCert('/v/dup.pem');
   });
 
+  it('putNewCertsAndListEntries: many new certificates in one write; a refused one and a foreign transaction cost only themselves; showSslCertMany reads them back', async () => {
+    const certs = await Promise.all(['b1', 'b2', 'b3', 'b4'].map((n) => makeCert(`${n}.batch.test`)));
+    const other = await makeCert('wrong-key.batch.test');
+    const item = (n: string, pem: string) => ({ entry: { path: `/v/${n}-batch.pem`, sni: [`${n}.batch.test`] }, pem });
+    const raw = await RuntimeSession.open(parseRuntimeAddress(h.runtime));
+    try {
+      // Another client holds a transaction on A while the batch goes out.
+      const a = await makeCert('held.batch.test');
+      assert.match(await raw.execute('new ssl cert /v/held-batch-a.pem'), /^New empty/);
+      assert.match(await raw.execute('set ssl cert /v/held-batch-a.pem', a.pem), /^Transaction created/);
+      const outcomes = await client.putNewCertsAndListEntries(h.crtList, [
+        item('b1', certs[0]!.pem),
+        item('b2', certs[1]!.certPem + other.keyPem),
+        item('b3', certs[2]!.pem),
+        item('b4', certs[3]!.pem),
+      ]);
+      assert.equal(outcomes[0], undefined);
+      assert.ok(outcomes[1] instanceof HaproxyCommandError, 'the mismatched key is refused');
+      assert.deepEqual([outcomes[2], outcomes[3]], [undefined, undefined]);
+      for (const i of [0, 2, 3]) assert.equal((await handshake(h.tlsPort, `b${i + 1}.batch.test`)).serial, certs[i]!.serial);
+      assert.equal((await handshake(h.tlsPort, 'b2.batch.test')).serial, h.defaultCert.serial);
+      const list = await client.showCrtList(h.crtList);
+      for (const n of ['b1', 'b3', 'b4']) assert.equal(list.filter((e) => e.path === `/v/${n}-batch.pem`).length, 1, `${n} listed once`);
+      assert.equal((await client.showSslCerts()).transaction, undefined, 'no transaction left open');
+      assert.equal((await client.showSslCert('/v/held-batch-a.pem')).serial, undefined, 'nothing committed under A');
+    } finally {
+      raw.destroy();
+    }
+    const sent = client.commandsSent;
+    const read = await client.showSslCertMany(['/v/b1-batch.pem', '/v/nowhere.pem', '/v/b4-batch.pem']);
+    assert.equal(client.commandsSent - sent, 3, 'one command per certificate, in one write');
+    assert.equal(read[0]?.serial?.toLowerCase().replace(/^0+/, ''), certs[0]!.serial.replace(/^0+/, ''));
+    assert.equal(read[1], undefined);
+    assert.ok(read[2]?.sha1);
+  });
+
   it('putCertAndListEntry of a new certificate (one round trip): served; a refused one or a foreign transaction serves nothing', async () => {
     const listed = async (path: string) => (await client.showCrtList(h.crtList)).some((e) => e.path === path);
     const good = await makeCert('one.trip.test');

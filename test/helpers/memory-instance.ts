@@ -56,11 +56,19 @@ export class MemoryInstance implements InstanceClient {
     return { certs: [...this.certs.keys()] };
   }
 
-  async showSslCert(path: string) {
-    await this.call('showSslCert');
-    const pem = this.certs.get(path) ?? notFound(`show ssl cert ${path}`);
-    const sha1 = pem.slice('PEM '.length);
-    return { path, status: 'Used', sha1, serial: sha1, san: [], raw: {} };
+  async showSslCertMany(paths: readonly string[]) {
+    await this.call('showSslCertMany');
+    return paths.map((path) => {
+      const pem = this.certs.get(path);
+      if (pem === undefined) return undefined;
+      const sha1 = pem.slice('PEM '.length);
+      return { path, status: 'Used', sha1, serial: sha1, san: [], raw: {} };
+    });
+  }
+
+  /** Method calls so far: one "command" each. */
+  get commandsSent(): number {
+    return this.calls.length;
   }
 
   async showCrtList(list: string) {
@@ -86,6 +94,20 @@ export class MemoryInstance implements InstanceClient {
   async putCertAndListEntry(list: string, entry: CrtListLine, pem: string) {
     await this.putCert(entry.path, pem);
     await this.addCrtListEntry(list, entry);
+  }
+
+  async putNewCertsAndListEntries(list: string, items: readonly { entry: CrtListLine; pem: string }[]) {
+    const outcomes: (Error | undefined)[] = [];
+    for (const { entry, pem } of items) {
+      try {
+        await this.putCertAndListEntry(list, entry, pem);
+        outcomes.push(undefined);
+      } catch (err) {
+        if (err instanceof HaproxyCommandError && !(err instanceof HaproxyNotFoundError)) outcomes.push(err);
+        else throw err;
+      }
+    }
+    return outcomes;
   }
 
   async putCaFile(path: string, pem: string) {

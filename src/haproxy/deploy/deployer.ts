@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 import { coalesced, SerialQueue, withTimeout, WorkBehind } from '../../core/async.js';
-import { CertdError, DiskFullError, isDiskFull } from '../../core/errors.js';
+import { CertdError, DiskFullError, HaproxyCommandError, isDiskFull } from '../../core/errors.js';
 import { certDirLayout } from '../cert-dir.js';
 import { unixSocketPath } from '../runtime/address.js';
 import { RuntimeClient } from '../runtime/client.js';
-import { DEFAULT_CERT_ID, sameListLine, type DeployEntry } from './entry.js';
+import { DEFAULT_CERT_ID, sameListLine, withoutPem, type CertEntry, type DeployEntry } from './entry.js';
+import { DeferredRewrite } from './deferred-rewrite.js';
 import { DeployFiles } from './files.js';
 import { certWork, InstanceSync, mapWork, type InstanceClient, type InstanceStatus, type WorkKey } from './instance.js';
 import { noDeployMetrics, type DeployMetrics } from './metrics.js';
@@ -45,6 +46,12 @@ const DEPLOY_WAIT_MS = 5_000;
  * or restarting member of the fleet no longer holds every on-demand handshake until maxWait.
  */
 const ANSWER_GRACE_MS = 250;
+/**
+ * The crt-list and known.map are rewritten whole, off the answer path (see DeferredRewrite): at
+ * least 50 ms after a change, then 4× the last rewrite's duration, at most 2 s. A restart of
+ * HAProxy in that window is covered: the daemon re-pushes what a restarted instance lacks.
+ */
+const REWRITE = { minDelayMs: 50, maxDelayMs: 2_000, delayFactor: 4 };
 
 export interface UpsertOptions {
   /** How long to wait for the slowest instance (default DEPLOY_WAIT_MS). */
@@ -71,11 +78,18 @@ export interface DeployOutcome {
  * within each. Safe to call concurrently: file writes are serialized and coalesced.
  */
 export class Deployer {
-  private readonly desired = new Map<string, DeployEntry>();
+  /** What every instance should serve, without PEMs (held in `pems` until on disk, then read back). */
+  private readonly desired = new Map<string, CertEntry>();
+  /** PEMs not yet durable in certDir, by id, with the entry they belong to. */
+  private readonly pems = new Map<string, { entry: CertEntry; pem: string }>();
+  /** Ids whose crt-list line or names changed since the list files were last marked. */
+  private readonly relist = new Set<string>();
+  /** Per-id rank of the priority hint: lower ranks are pushed first to an instance catching up. */
+  private readonly rank = new Map<string, number>();
   /** map path → key → value; known.map is derived from the certificates' names. */
   private readonly desiredMaps = new Map<string, Map<string, string>>();
   private readonly mapPaths: Record<ManagedMap, string>;
-  private readonly writeMap: Record<ManagedMap, () => Promise<void>>;
+  private readonly mapFiles: Record<ManagedMap, DeferredRewrite>;
   private readonly files: DeployFiles;
   /** By instance name; static ones from config, discovered ones come and go. */
   private readonly instances = new Map<string, InstanceSync>();
@@ -86,10 +100,10 @@ export class Deployer {
   /** Certificates whose PEM file is written (any version). */
   private readonly onDisk = new Set<string>();
   private reconcileTimer?: NodeJS.Timeout;
-  private readonly writeCrtList: () => Promise<void>;
+  private readonly crtListFile: DeferredRewrite;
   private readonly fileQueue = new SerialQueue();
   /** PEMs waiting for the next batched write (by id: a newer version replaces an older one). */
-  private readonly unwritten = new Map<string, DeployEntry>();
+  private readonly unwritten = new Map<string, CertEntry>();
   /** File writes left running behind an on-demand answer. */
   private readonly behind = new WorkBehind();
   private readonly writeUnwritten: () => Promise<void>;
@@ -98,14 +112,16 @@ export class Deployer {
 
   constructor(private readonly o: DeployerOptions) {
     this.files = new DeployFiles(o.certDir, o.crtList);
-    this.desired.set(DEFAULT_CERT_ID, o.defaultEntry);
+    this.setDesired(o.defaultEntry);
+    const rewrite = (what: string, write: () => Promise<void>) =>
+      new DeferredRewrite(write, { ...REWRITE, onError: (err) => this.o.log.error({ file: what, err: (err as Error).message }, 'could not rewrite a certDir file (retried at the next change)') });
     // The crt-list only ever names PEMs already on disk: an HAProxy starting at any moment can load it.
-    this.writeCrtList = coalesced(() => this.files.writeCrtList([...this.desired.values()].filter((e) => this.onDisk.has(e.id))));
+    this.crtListFile = rewrite(o.crtList, () => this.files.writeCrtList([...this.desired.values()].filter((e) => this.onDisk.has(e.id))));
     // Concurrent upserts share one write of all their PEMs (parallel inside) instead of queueing.
     this.writeUnwritten = coalesced(() => this.serialFiles(() => this.writePems()));
     this.mapPaths = { known: certDirLayout(o.certDir).knownMap, acme: certDirLayout(o.certDir).acmeMap };
-    const mapWriter = (path: string) => coalesced(() => this.files.writeMap(path, this.desiredMaps.get(path)!));
-    this.writeMap = { known: mapWriter(this.mapPaths.known), acme: mapWriter(this.mapPaths.acme) };
+    const mapFile = (path: string) => rewrite(path, () => this.files.writeMap(path, this.desiredMaps.get(path)!));
+    this.mapFiles = { known: mapFile(this.mapPaths.known), acme: mapFile(this.mapPaths.acme) };
     for (const path of Object.values(this.mapPaths)) this.desiredMaps.set(path, new Map());
     o.instances.forEach((inst, i) =>
       this.addInstance(inst.name ?? (o.instances.length === 1 ? 'haproxy' : `haproxy-${i + 1}`), inst.runtime, inst.master),
@@ -127,7 +143,10 @@ export class Deployer {
       pollMs: o.pollMs,
       runtime,
       reload: master ? new ReloadFallback(unixSocketPath(master), name, o.log, o.reloadMinIntervalMs) : undefined,
-      filesWritten: () => this.filesWritten.then(() => undefined),
+      // A fallback reload loads the files: the list files too, not only the PEMs, must be there.
+      filesWritten: () => this.filesWritten.then(() => this.flushListFiles()),
+      pem: (e) => this.pemOf(e),
+      rank: this.rank,
     });
     this.instances.set(name, sync);
     if (this.started) sync.start();
@@ -157,15 +176,22 @@ export class Deployer {
     }
   }
 
-  /** Writes every file for the initial set, then starts one worker per instance (each reconciles). */
-  async start(initial: DeployEntry[]): Promise<void> {
+  /**
+   * Writes every file for the initial set (PEMs already holding the same content are left alone),
+   * then starts one worker per instance (each reconciles). `o.priority`: see prioritize().
+   */
+  async start(initial: DeployEntry[], o: { priority?: Iterable<string> } = {}): Promise<void> {
     const leftovers = await this.files.prepare((err) => this.o.log.warn({ err: err.message }, 'crash leftover not removed'));
     if (leftovers > 0) this.o.log.info({ certDir: this.o.certDir, removed: leftovers }, 'removed temp files a previous run left behind');
-    for (const e of initial) this.desired.set(e.id, e);
-    for (const e of initial) this.noteKnown(e);
-    await this.files.writeEntries([...this.desired.values()]);
+    if (o.priority) this.prioritize(o.priority);
+    for (const e of initial) this.noteKnown(this.setDesired(e));
+    await this.files.writeEntries([this.o.defaultEntry, ...initial], { skipUnchanged: true });
     for (const id of this.desired.keys()) this.onDisk.add(id);
-    await Promise.all([this.writeCrtList(), this.writeMap.known(), this.writeMap.acme()]);
+    this.pems.clear();
+    this.relist.clear();
+    for (const file of [this.crtListFile, this.mapFiles.known, this.mapFiles.acme]) file.mark();
+    await this.flushListFiles();
+    await this.mapFiles.acme.flush();
     this.started = true;
     for (const inst of this.instances.values()) inst.start();
     if (this.o.reconcileEveryMs) {
@@ -180,12 +206,54 @@ export class Deployer {
   async stop(): Promise<void> {
     clearInterval(this.reconcileTimer);
     await Promise.all([...this.instances.values()].map((i) => i.stop()));
-    await this.drain();
+    await this.behind.drain();
+    // A clean stop leaves the list files complete (a crash leaves them at most REWRITE.maxDelayMs behind).
+    await this.flushListFiles().catch((err: unknown) => this.o.log.error({ err: (err as Error).message }, 'could not write the crt-list or known.map at stop'));
   }
 
-  /** Resolves once the file writes left behind on-demand answers are done. */
-  drain(): Promise<void> {
-    return this.behind.drain();
+  /**
+   * Hints which certificates are most used (e.g. recently asked on-demand names, configured names),
+   * first first: an instance catching up (fresh, restarted) is pushed those before the others.
+   * Replaces the previous hint; ids not desired are kept for when they are.
+   */
+  prioritize(ids: Iterable<string>): void {
+    this.rank.clear();
+    let i = 0;
+    for (const id of ids) if (!this.rank.has(id)) this.rank.set(id, i++);
+  }
+
+  /** Writes the crt-list and known.map now if a change is waiting for its deferred rewrite. */
+  private async flushListFiles(): Promise<void> {
+    await Promise.all([this.crtListFile.flush(), this.mapFiles.known.flush()]);
+  }
+
+  /** Records `e` as desired (without its PEM, which waits in `pems` until it is on disk). */
+  private setDesired(e: DeployEntry): CertEntry {
+    const entry = withoutPem(e);
+    this.desired.set(e.id, entry);
+    this.pems.set(e.id, { entry, pem: e.pem });
+    return entry;
+  }
+
+  /** The PEM to push for `e`: from memory until it is on disk, then from its file. */
+  private async pemOf(e: CertEntry): Promise<string> {
+    const held = this.pems.get(e.id);
+    if (held) return held.pem;
+    try {
+      return await this.files.readPem(e);
+    } catch (err) {
+      // For this certificate alone (not an instance outage): reported, retried at the next reconcile.
+      throw new HaproxyCommandError(`${e.id}: cannot read ${e.pemPath} to push it (${(err as Error).message}); the daemon writes it again at its next start`, { cause: err });
+    }
+  }
+
+  /**
+   * Resolves once every file write is done: those left behind answers (on-demand PEMs) and the
+   * deferred crt-list/known.map rewrite they marked. Throws if that rewrite fails.
+   */
+  async drain(): Promise<void> {
+    await this.behind.drain();
+    await this.flushListFiles();
   }
 
   /** Adds or replaces certificates everywhere; resolves when every instance answered (or failed). */
@@ -202,13 +270,16 @@ export class Deployer {
     for (const e of entries) {
       const old = this.desired.get(e.id);
       if (old) work.push(...this.forgetKnown(old));
-      this.desired.set(e.id, e);
-      this.unwritten.set(e.id, e);
-      work.push(certWork(e.id), ...this.noteKnown(e));
+      const entry = this.setDesired(e);
+      // A renewal keeps its line and names: the list files need no rewrite for it.
+      if (!old || !sameListLine(old, entry) || old.sni.join(' ') !== entry.sni.join(' ')) this.relist.add(e.id);
+      this.unwritten.set(e.id, entry);
+      work.push(certWork(e.id), ...this.noteKnown(entry));
     }
     const writeFiles = (): Promise<void> => {
       if (entries.length === 0) return Promise.resolve();
-      const writing = this.writeUnwritten().then(() => Promise.all([this.writeCrtList(), this.writeMap.known()])).then(() => undefined);
+      // The PEMs only: the crt-list and known.map that name them follow within REWRITE's bound.
+      const writing = this.writeUnwritten();
       this.filesWritten = Promise.allSettled([this.filesWritten, writing]);
       return writing;
     };
@@ -232,7 +303,7 @@ export class Deployer {
   }
 
   /** The error for files that could not be written, saying what is served all the same. */
-  private filesFailed(entries: DeployEntry[], pushed: DeployOutcome, cause: unknown): Error {
+  private filesFailed(entries: readonly { id: string }[], pushed: DeployOutcome, cause: unknown): Error {
     const ids = entries.map((e) => e.id).join(', ');
     const served = pushed.ok.length > 0 ? `served by ${pushed.ok.join(', ')} from memory` : 'served by no instance yet';
     const why = isDiskFull(cause) ? 'no space left on device' : (cause as Error).message;
@@ -242,18 +313,30 @@ export class Deployer {
     return isDiskFull(cause) ? new DiskFullError(message, { cause }) : new CertdError('CERTD_E_DEPLOY_FILES', message, { cause });
   }
 
-  /** Writes the PEMs waiting in `unwritten`; those no longer desired as queued are skipped. */
+  /**
+   * Writes the PEMs waiting in `unwritten` (those no longer desired as queued are skipped), then
+   * lets go of them and marks the list files for a rewrite if a line or a name changed.
+   */
   private async writePems(): Promise<void> {
     const batch = [...this.unwritten.values()].filter((e) => this.desired.get(e.id) === e);
     this.unwritten.clear();
     try {
-      await this.files.writeEntries(batch);
+      await this.files.writeEntries(batch.map((e) => ({ ...e, pem: this.pems.get(e.id)!.pem })));
     } catch (err) {
       // Queued again (unless a newer version came meanwhile): the next upsert retries them.
       for (const e of batch) if (!this.unwritten.has(e.id)) this.unwritten.set(e.id, e);
       throw err;
     }
-    for (const e of batch) this.onDisk.add(e.id);
+    let relist = false;
+    for (const e of batch) {
+      this.onDisk.add(e.id);
+      if (this.pems.get(e.id)?.entry === e) this.pems.delete(e.id);
+      if (this.relist.delete(e.id)) relist = true;
+    }
+    if (relist) {
+      this.crtListFile.mark();
+      this.mapFiles.known.mark();
+    }
   }
 
   /** Sets entries of a managed map on every instance (file first); resolves when all answered. */
@@ -261,14 +344,16 @@ export class Deployer {
     const path = this.mapPaths[map];
     const want = this.desiredMaps.get(path)!;
     for (const [k, v] of Object.entries(entries)) want.set(k, v);
-    await this.writeMap[map]();
+    this.mapFiles[map].mark();
+    await this.mapFiles[map].flush();
     return this.fanOut(Object.keys(entries).map((k) => mapWork(path, k)), timeoutMs);
   }
 
   async deleteMapEntries(map: ManagedMap, keys: string[], timeoutMs = DEPLOY_WAIT_MS): Promise<DeployOutcome> {
     const path = this.mapPaths[map];
     for (const k of keys) this.desiredMaps.get(path)!.delete(k);
-    await this.writeMap[map]();
+    this.mapFiles[map].mark();
+    await this.mapFiles[map].flush();
     return this.fanOut(keys.map((k) => mapWork(path, k)), timeoutMs);
   }
 
@@ -284,7 +369,7 @@ export class Deployer {
   }
 
   /** Adds an entry's exact names to known.map (wildcards cannot be looked up exactly: kept aside). */
-  private noteKnown(e: DeployEntry): WorkKey[] {
+  private noteKnown(e: CertEntry): WorkKey[] {
     const known = this.desiredMaps.get(this.mapPaths.known)!;
     for (const w of e.sni.filter((n) => n.startsWith('*.'))) this.wildcards.set(w, e.id);
     const names = e.sni.filter((n) => !n.startsWith('*.'));
@@ -293,7 +378,7 @@ export class Deployer {
   }
 
   /** Removes an entry's names from known.map unless another certificate still claims them. */
-  private forgetKnown(e: DeployEntry): WorkKey[] {
+  private forgetKnown(e: CertEntry): WorkKey[] {
     const known = this.desiredMaps.get(this.mapPaths.known)!;
     for (const w of e.sni) if (this.wildcards.get(w) === e.id) this.wildcards.delete(w);
     const names = e.sni.filter((n) => known.get(n) === e.id);
@@ -303,14 +388,19 @@ export class Deployer {
 
   /** Stops serving certificates everywhere and removes their files. */
   async remove(ids: string[], timeoutMs = DEPLOY_WAIT_MS): Promise<DeployOutcome> {
-    const gone = ids.map((id) => this.desired.get(id)).filter((e): e is DeployEntry => Boolean(e) && e!.id !== DEFAULT_CERT_ID);
+    const gone = ids.map((id) => this.desired.get(id)).filter((e): e is CertEntry => Boolean(e) && e!.id !== DEFAULT_CERT_ID);
     const work: WorkKey[] = [];
     for (const e of gone) {
       this.desired.delete(e.id);
+      this.pems.delete(e.id);
       work.push(certWork(e.id), ...this.forgetKnown(e));
     }
-    await Promise.all([this.writeCrtList(), this.writeMap.known()]);
-    const outcome = await this.fanOut(work, timeoutMs);
+    if (gone.length > 0) {
+      this.crtListFile.mark();
+      this.mapFiles.known.mark();
+    }
+    // A removal waits for the rewrite (its files may go only once the crt-list no longer names them).
+    const [outcome] = await Promise.all([this.fanOut(work, timeoutMs), this.flushListFiles()]);
     // After the crt-list no longer names them, a restarting HAProxy can't need the files.
     const unused = gone.filter((e) => !this.desired.has(e.id));
     await this.serialFiles(() => this.files.removeEntries(unused));

@@ -26,6 +26,19 @@ export interface DeployEntry {
   caFile?: { path: string; pem: string };
 }
 
+/**
+ * What the deployer keeps of an entry: everything but the PEM (chain + key, ~3 KB). Once the PEM is
+ * on disk it is read back from `pemPath` when a push needs it (a restarted instance, a drift
+ * repair), so 100,000 certificates do not hold 300 MB of keys in the JS heap.
+ */
+export type CertEntry = Omit<DeployEntry, 'pem'>;
+
+/** A copy of `e` without its PEM. */
+export function withoutPem(e: DeployEntry): CertEntry {
+  const { pem: _pem, ...rest } = e;
+  return rest;
+}
+
 export const DEFAULT_CERT_ID = '_default';
 
 export interface EntryInput {
@@ -64,7 +77,7 @@ export function clientCaPath(certDir: string, id: string): string {
 }
 
 /** An entry's crt-list line as the runtime client takes it (it renders it with formatCrtListLine). */
-export function crtListLineParts(e: DeployEntry): CrtListLineParts {
+export function crtListLineParts(e: CertEntry): CrtListLineParts {
   return { path: e.pemPath, options: e.options, sni: e.sni };
 }
 
@@ -73,16 +86,16 @@ export function crtListLineParts(e: DeployEntry): CrtListLineParts {
  * lines are compared often (serves() for every certificate in status, each upsert, each crt-list
  * write): rendering checks every word and name (~20 µs a line), so each entry is rendered once.
  */
-const lines = new WeakMap<DeployEntry, string>();
+const lines = new WeakMap<CertEntry, string>();
 
 /** The crt-list line for an entry, as written in the file; the runtime client sends the same. */
-export function crtListLine(e: DeployEntry): string {
+export function crtListLine(e: CertEntry): string {
   let line = lines.get(e);
   if (line === undefined) lines.set(e, (line = formatCrtListLine(crtListLineParts(e))));
   return line;
 }
 
 /** True when two entries would produce different crt-list lines. */
-export function sameListLine(a: DeployEntry, b: DeployEntry): boolean {
+export function sameListLine(a: CertEntry, b: CertEntry): boolean {
   return crtListLine(a) === crtListLine(b);
 }

@@ -1,10 +1,10 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import { forEachLimited } from '../../core/async.js';
 import { removeFileDurable, removeLeftoverFiles, syncDir, writeFileAtomic } from '../../core/atomic-write.js';
 import { ONDEMAND_LUA } from '../assets/ondemand-lua.js';
 import { certDirLayout } from '../cert-dir.js';
-import { crtListLine, type DeployEntry } from './entry.js';
+import { crtListLine, type CertEntry, type DeployEntry } from './entry.js';
 
 /** How many PEM files are written at once: fsyncs overlap, the disk queue stays short. */
 const WRITE_CONCURRENCY = 16;
@@ -36,22 +36,29 @@ export class DeployFiles {
   /**
    * Writes the PEMs (and client-CA files); resolves once all are durable. One directory fsync per
    * directory after the last rename instead of one per file: the crt-list naming them is written
-   * only after this resolves.
+   * only after this resolves. With `skipUnchanged`, a file that already holds exactly this
+   * content is left alone (a start with 100,000 stored reads them instead of fsyncing each again).
    */
-  async writeEntries(entries: DeployEntry[]): Promise<void> {
+  async writeEntries(entries: DeployEntry[], o: { skipUnchanged?: boolean } = {}): Promise<void> {
     const dirs = new Set<string>();
+    const write = async (path: string, data: string, mode: number) => {
+      if (o.skipUnchanged && (await readIfExists(path)) === data) return;
+      await writeFileAtomic(path, data, { mode, syncDir: false });
+      dirs.add(dirname(path));
+    };
     await forEachLimited(entries, WRITE_CONCURRENCY, async (e) => {
-      if (e.caFile) {
-        await writeFileAtomic(e.caFile.path, e.caFile.pem, { mode: 0o644, syncDir: false });
-        dirs.add(dirname(e.caFile.path));
-      }
-      await writeFileAtomic(e.pemPath, e.pem, { mode: 0o600, syncDir: false });
-      dirs.add(dirname(e.pemPath));
+      if (e.caFile) await write(e.caFile.path, e.caFile.pem, 0o644);
+      await write(e.pemPath, e.pem, 0o600);
     });
     await Promise.all([...dirs].map(syncDir));
   }
 
-  async removeEntries(entries: DeployEntry[]): Promise<void> {
+  /** A certificate's PEM as written (chain + key), for a push after it left memory. */
+  readPem(e: CertEntry): Promise<string> {
+    return readFile(e.pemPath, 'utf8');
+  }
+
+  async removeEntries(entries: CertEntry[]): Promise<void> {
     await forEachLimited(entries, WRITE_CONCURRENCY, async (e) => {
       await removeFileDurable(e.pemPath);
       if (e.caFile) await removeFileDurable(e.caFile.path);
@@ -59,7 +66,7 @@ export class DeployFiles {
   }
 
   /** Rewrites the crt-list: `entries` in order, the default certificate first. */
-  async writeCrtList(entries: Iterable<DeployEntry>): Promise<void> {
+  async writeCrtList(entries: Iterable<CertEntry>): Promise<void> {
     const lines = ['# written by haproxy-certd: edits are overwritten'];
     for (const e of entries) lines.push(crtListLine(e));
     await writeFileAtomic(this.crtListPath, `${lines.join('\n')}\n`, { mode: 0o644 });
@@ -81,5 +88,14 @@ export class DeployFiles {
     let text = '# written by haproxy-certd: edits are overwritten\n';
     for (const [k, v] of entries) text += `${k} ${v}\n`;
     await writeFileAtomic(path, text, { mode: 0o644 });
+  }
+}
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
 }

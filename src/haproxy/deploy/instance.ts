@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import { CertdError, HaproxyCommandError, HaproxyMisconfiguredError, HaproxyNotFoundError } from '../../core/errors.js';
 import type { ReloadFallback } from './reload.js';
 import type { RuntimeClient } from '../runtime/client.js';
-import { crtListLineParts, DEFAULT_CERT_ID, sameListLine, type DeployEntry } from './entry.js';
+import { readFile } from 'node:fs/promises';
+import { crtListLineParts, DEFAULT_CERT_ID, sameListLine, type CertEntry } from './entry.js';
 import type { DeployMetrics } from './metrics.js';
 import { normalizeSerialHex } from '../../crypto/der.js';
 
@@ -24,6 +25,12 @@ export interface InstanceStatus {
   stale: number;
   /** missing + stale. */
   pending: number;
+  /** Runtime commands sent to this instance since the daemon started (each pipelined one counts). */
+  commands?: number;
+  /** Full comparisons with the instance since the daemon started. */
+  reconciles?: number;
+  /** The last full comparison with the instance: when, how long, its runtime commands, certificates read one by one. */
+  lastReconcile?: { at: string; ms: number; commands: number; certsRead: number };
 }
 
 /** What InstanceSync uses of RuntimeClient: the seam its unit tests fill with an in-memory instance. */
@@ -31,11 +38,12 @@ export type InstanceClient = Pick<
   RuntimeClient,
   | 'showInfo'
   | 'showSslCerts'
-  | 'showSslCert'
+  | 'showSslCertMany'
   | 'showCrtList'
   | 'showMap'
   | 'putCert'
   | 'putCertAndListEntry'
+  | 'putNewCertsAndListEntries'
   | 'putCaFile'
   | 'addCrtListEntry'
   | 'delCrtListEntry'
@@ -45,7 +53,7 @@ export type InstanceClient = Pick<
   | 'setMap'
   | 'delMap'
   | 'close'
->;
+> & { readonly commandsSent?: number };
 
 /** What InstanceSync uses of ReloadFallback. */
 export type InstanceReload = Pick<ReloadFallback, 'request'>;
@@ -56,7 +64,7 @@ export interface InstanceOptions {
   crtList: string;
   /** Only certificates under this directory are ours to add and remove. */
   certDir: string;
-  desired: ReadonlyMap<string, DeployEntry>;
+  desired: ReadonlyMap<string, CertEntry>;
   /** Map files (path → key → value) this instance should hold, e.g. known.map and acme.map. */
   desiredMaps: ReadonlyMap<string, ReadonlyMap<string, string>>;
   /** The map of served names (name → certificate id) that spares known names the on-demand Lua. */
@@ -71,6 +79,10 @@ export interface InstanceOptions {
   reload?: InstanceReload;
   /** Resolves once the file writes started so far are done (a reload must find them). */
   filesWritten?: () => Promise<void>;
+  /** The PEM (chain + key) to push for an entry (default: its `pem` if it has one, else its file). */
+  pem?: (e: CertEntry) => Promise<string>;
+  /** Push order hint, id → rank (lower first): most-used certificates first when catching up. */
+  rank?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -98,6 +110,16 @@ const SHOW_CERT_SAFE_SAN_BYTES = 8_000;
 const RELOAD_SETTLE_MS = 5_000;
 /** Waiters on at most this many ids are answered right after their last push (see settle). */
 const EARLY_SETTLE_MAX_IDS = 16;
+/**
+ * Certificates new to an instance pushed in one write (new + abort + set + commit + add each): a
+ * fresh instance is synced without a round trip per certificate; a waiter behind a chunk waits
+ * for ~PUSH_CHUNK pushes at most.
+ */
+const PUSH_CHUNK = 32;
+/** While down, a caller's request starts a retry before the backoff ends at most this often. */
+const DOWN_RETRY_MIN_MS = 1_000;
+
+const pemOfEntry = (e: CertEntry): Promise<string> => ('pem' in e && typeof e.pem === 'string' ? Promise.resolve(e.pem) : readFile(e.pemPath, 'utf8'));
 
 /**
  * Keeps one HAProxy instance serving the desired set: a single worker drains a set of dirty ids,
@@ -109,10 +131,17 @@ export class InstanceSync {
   readonly name: string;
   readonly runtime?: string;
   private readonly o: InstanceOptions;
-  /** What we know the instance serves: id → entry as pushed. */
-  private readonly served = new Map<string, DeployEntry>();
+  /** What we know the instance serves: id → entry as pushed (replaced whole at the end of a reconcile). */
+  private served = new Map<string, CertEntry>();
   /** Map contents as the instance has them; a map this HAProxy does not load is absent here. */
-  private readonly servedMaps = new Map<string, Map<string, string>>();
+  private servedMaps = new Map<string, Map<string, string>>();
+  /** The worker pid `served` describes (it is only vouched for while that worker runs). */
+  private servedPid?: number;
+  private lastReconcile?: InstanceStatus['lastReconcile'];
+  private reconciles = 0;
+  /** The failure that put the instance down: callers hear it at once while it stays down. */
+  private downError?: Error;
+  private lastAttempt = 0;
   private readonly dirty = new Set<WorkKey>();
   /** Certificates HAProxy refused at runtime (not a connection problem): retried at the next reconcile. */
   private readonly refused = new Map<string, Error>();
@@ -125,6 +154,8 @@ export class InstanceSync {
    */
   private readonly reloading = new Map<string, number>();
   private waiters: Waiter[] = [];
+  /** A small waiter registered while a pass was under way (see nextWork). */
+  private urgentArrived = false;
   private needReconcile = true;
   private state: InstanceState = 'starting';
   private pid?: number;
@@ -169,9 +200,17 @@ export class InstanceSync {
     if (set.size === 0 && !this.needReconcile) return Promise.resolve();
     for (const id of set) this.dirty.add(id);
     const wanted = waitFor ? new Set(waitFor) : set;
+    const reloading = [...wanted].some((id) => (this.reloading.get(id.slice(2)) ?? 0) > Date.now());
+    if (this.downError && !reloading && (this.state === 'down' || this.state === 'misconfigured')) {
+      // Known down: the caller is told now, not after this request's own connect retries (a down
+      // member of the fleet added ~300 ms to every update); the work is pushed when it answers.
+      if (performance.now() - this.lastAttempt > DOWN_RETRY_MIN_MS) this.wake?.();
+      return Promise.reject(this.downError);
+    }
     const done = new Promise<void>((resolve, reject) =>
       this.waiters.push({ ids: wanted, resolve: (err) => (err ? reject(err) : resolve()) }),
     );
+    if (wanted.size <= EARLY_SETTLE_MAX_IDS) this.urgentArrived = true;
     this.wake?.();
     return done;
   }
@@ -213,6 +252,9 @@ export class InstanceSync {
       missing,
       stale: total - inSync - missing,
       pending: total - inSync,
+      commands: this.o.client.commandsSent,
+      reconciles: this.reconciles,
+      lastReconcile: this.lastReconcile,
     };
   }
 
@@ -228,35 +270,47 @@ export class InstanceSync {
       }
       try {
         if (this.needReconcile) {
+          this.lastAttempt = performance.now();
           await this.reconcile();
           // It answered: up from here, so status and the gauge agree before the pushes finish.
           this.markUp();
           const changes = [...this.dirty].filter((w) => w.startsWith('c:')).length;
           if (changes > 0) catchUp ??= { since: performance.now(), changes };
         }
-        // Certificates first ("c:" sorts before "m:"): a name enters known.map once it is served.
-        const batch = [...this.dirty].sort();
-        this.dirty.clear();
-        const maps = batch.filter((w) => w.startsWith('m:'));
-        const applying = new Set(batch);
-        for (const [i, work] of batch.entries()) {
-          if (work.startsWith('m:')) break;
+        // Certificates first, then map keys: a name enters known.map once it is served.
+        const { certs, maps, urgent } = this.nextWork();
+        const applying = new Set<WorkKey>([...certs.map(certWork), ...maps]);
+        this.urgentArrived = false;
+        let i = 0;
+        while (i < certs.length) {
+          // A caller waiting for a few certificates (an update, a handshake) arrived behind a long
+          // catch-up: the rest goes back to the set and the next pass takes the caller's first.
+          if (this.urgentArrived) break;
+          const chunk = this.newChunk(certs, i, urgent);
           try {
-            await this.apply(work.slice(2));
-            this.refused.delete(work.slice(2));
-            this.reloading.delete(work.slice(2));
-          } catch (err) {
-            // HAProxy said no to this one change: the others must not wait behind it.
-            if (!(err instanceof HaproxyCommandError)) {
-              for (const left of batch.slice(i)) this.dirty.add(left);
-              throw err;
+            if (chunk.length > 1) {
+              const outcomes = await this.applyNew(chunk);
+              for (const [j, id] of chunk.entries()) this.applied(id, outcomes[j], applying);
+            } else {
+              let refusal: HaproxyCommandError | undefined;
+              try {
+                await this.apply(certs[i]!);
+              } catch (err) {
+                // HAProxy said no to this one change: the others must not wait behind it.
+                if (!(err instanceof HaproxyCommandError)) throw err;
+                refusal = err;
+              }
+              this.applied(certs[i]!, refusal, applying);
             }
-            this.refusedAtRuntime(work.slice(2), err);
+          } catch (err) {
+            for (const left of [...certs.slice(i).map(certWork), ...maps]) this.dirty.add(left);
+            throw err;
           }
-          // Whoever waits for this certificate and a few others (a handshake, on-demand) is answered
-          // now, not after the rest of the batch (10 names at once waited for all 10 pushes).
-          applying.delete(work);
-          this.settle(undefined, applying, work);
+          i += Math.max(chunk.length, 1);
+        }
+        if (i < certs.length) {
+          for (const left of [...certs.slice(i).map(certWork), ...maps]) this.dirty.add(left);
+          continue;
         }
         if (maps.length > 0) {
           // Waiters for certificates alone need not wait for the map pass either: their answers go
@@ -287,6 +341,86 @@ export class InstanceSync {
         backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
       }
     }
+  }
+
+  /**
+   * The work a pass takes out of the dirty set: the keys small waiters wait for when there are
+   * such (an update or a handshake arriving during a long catch-up goes first), else everything;
+   * certificates by the priority hint's rank, then in the order they were marked; map keys apart.
+   */
+  private nextWork(): { certs: string[]; maps: WorkKey[]; urgent: ReadonlySet<WorkKey> } {
+    const urgent = new Set<WorkKey>();
+    for (const w of this.waiters) if (w.ids.size <= EARLY_SETTLE_MAX_IDS) for (const id of w.ids) if (this.dirty.has(id)) urgent.add(id);
+    const take = urgent.size > 0 && urgent.size < this.dirty.size ? urgent : new Set(this.dirty);
+    const ranked: [number, string][] = [];
+    const rest: string[] = [];
+    const maps: WorkKey[] = [];
+    for (const w of take) {
+      this.dirty.delete(w);
+      if (w.startsWith('m:')) {
+        maps.push(w);
+        continue;
+      }
+      const rank = this.o.rank?.get(w.slice(2));
+      if (rank === undefined) rest.push(w.slice(2));
+      else ranked.push([rank, w.slice(2)]);
+    }
+    ranked.sort((a, b) => a[0] - b[0]);
+    return { certs: [...ranked.map(([, id]) => id), ...rest], maps, urgent };
+  }
+
+  /**
+   * From `certs[from]` on, the run of certificates new to this instance that can go out in one
+   * write. Those a small waiter waits for go one by one: each is answered right after its own push.
+   */
+  private newChunk(certs: readonly string[], from: number, urgent: ReadonlySet<WorkKey>): string[] {
+    const chunk: string[] = [];
+    for (let i = from; i < certs.length && chunk.length < PUSH_CHUNK; i++) {
+      const want = this.o.desired.get(certs[i]!);
+      // A client CA must be loaded before its line: those go one by one too.
+      if (!want || want.caFile || this.served.has(want.id) || urgent.has(certWork(want.id))) break;
+      chunk.push(want.id);
+    }
+    return chunk;
+  }
+
+  /** Pushes certificates new to this instance in one write; one outcome (a refusal or undefined) per id. */
+  private async applyNew(ids: readonly string[]): Promise<(HaproxyCommandError | undefined)[]> {
+    const { client, crtList, metrics } = this.o;
+    const started = performance.now();
+    const wants = ids.map((id) => this.o.desired.get(id)!);
+    const outcomes: (HaproxyCommandError | undefined)[] = wants.map(() => undefined);
+    const pems = await Promise.all(wants.map((w, i) => this.pemOf(w).catch((err: HaproxyCommandError) => void (outcomes[i] = err))));
+    const go = wants.map((_, i) => i).filter((i) => pems[i] !== undefined);
+    const pushed = await client.putNewCertsAndListEntries(crtList, go.map((i) => ({ entry: crtListLineParts(wants[i]!), pem: pems[i]! })));
+    for (const [k, i] of go.entries()) {
+      const err = pushed[k];
+      if (err === undefined) {
+        this.served.set(wants[i]!.id, wants[i]!);
+        metrics.observe(this.name, 'add', started);
+      } else {
+        outcomes[i] = err instanceof HaproxyCommandError ? err : new HaproxyCommandError(err.message, { cause: err });
+      }
+    }
+    return outcomes;
+  }
+
+  /** After one certificate's push: its refusal recorded, or cleared; its small waiters answered. */
+  private applied(id: string, refusal: HaproxyCommandError | undefined, applying: Set<WorkKey>): void {
+    if (refusal) this.refusedAtRuntime(id, refusal);
+    else {
+      this.refused.delete(id);
+      this.reloading.delete(id);
+    }
+    // Whoever waits for this certificate and a few others (a handshake, on-demand) is answered
+    // now, not after the rest of the batch (10 names at once waited for all 10 pushes).
+    const work = certWork(id);
+    applying.delete(work);
+    this.settle(undefined, applying, work);
+  }
+
+  private pemOf(e: CertEntry): Promise<string> {
+    return (this.o.pem ?? pemOfEntry)(e);
   }
 
   /**
@@ -390,9 +524,9 @@ export class InstanceSync {
     const line = crtListLineParts(want);
     if (!have) {
       // New on this instance: certificate and crt-list line in two round trips.
-      await client.putCertAndListEntry(crtList, line, want.pem);
+      await client.putCertAndListEntry(crtList, line, await this.pemOf(want));
     } else {
-      if (have.sha1 !== want.sha1) await client.putCert(want.pemPath, want.pem);
+      if (have.sha1 !== want.sha1) await client.putCert(want.pemPath, await this.pemOf(want));
       if (!sameListLine(have, want)) {
         await ignoreNotFound(client.delCrtListEntry(crtList, have.pemPath));
         await client.addCrtListEntry(crtList, line);
@@ -437,35 +571,69 @@ export class InstanceSync {
   }
 
   /**
-   * Learns what the instance really serves (after a start, restart or outage), then marks every
-   * difference dirty: missing or stale certs are pushed, ours that are no longer desired removed.
+   * Learns what the instance serves, then marks every difference dirty: missing or stale certs are
+   * pushed, ours that are no longer desired removed. Cheap digests first: the `show ssl cert`
+   * listing (names), our crt-list's lines and the maps, each one command whatever N. While the
+   * worker is the one we last pushed to, what we pushed (and its SHA-1) is believed for every
+   * certificate both listings still show; single certificates are read (pipelined) only where the
+   * digests differ, or for every one after a restart or at first contact. `served` is replaced only
+   * at the end: status never reports served certificates as missing while a pass runs.
    */
   private async reconcile(): Promise<void> {
     const { client, certDir, desired } = this.o;
+    const started = performance.now();
+    const commandsBefore = client.commandsSent ?? 0;
     const info = await client.showInfo();
     const [certs, list] = await Promise.all([client.showSslCerts(), this.loadedCrtList()]);
-    const listed = new Set(list.map((e) => e.path));
-    const byPath = new Map([...desired.values()].map((e) => [e.pemPath, e]));
-    this.served.clear();
+    const lines = new Map(list.map((e) => [e.path, e]));
+    const sameWorker = this.servedPid !== undefined && this.servedPid === info.pid;
+    const next = new Map<string, CertEntry>();
+    const unknown: CertEntry[] = [];
+    const byPath = new Map<string, CertEntry>();
+    for (const e of desired.values()) byPath.set(e.pemPath, e);
     for (const path of certs.certs) {
       const want = byPath.get(path);
       if (want) {
-        if (!listed.has(path)) continue;
-        const sha1 = await this.servedSha1(path, want);
-        // Same crt-list line as desired is assumed: lines only ever come from our own file or pushes.
-        this.served.set(want.id, { ...want, sha1: sha1 ?? '' });
+        const line = lines.get(path);
+        if (!line) continue;
+        const pushed = this.served.get(want.id);
+        // Same crt-list line as pushed is assumed when its names agree: lines only ever come from our own file or pushes.
+        if (sameWorker && pushed && pushed.pemPath === path && line.sni.join(' ') === pushed.sni.join(' ')) next.set(want.id, pushed);
+        else unknown.push(want);
       } else if (path.startsWith(`${certDir}/`)) {
         // Ours, not desired any more: remember it so apply() removes it.
         const id = `stale:${path}`;
-        this.served.set(id, { id, pemPath: path, pem: '', sha1: '', serial: '', sni: [], options: {} });
-        this.dirty.add(certWork(id));
+        next.set(id, { id, pemPath: path, sha1: '', serial: '', sni: [], options: {} });
       }
     }
-    for (const id of desired.keys()) this.dirty.add(certWork(id));
-    await this.reconcileMaps();
+    const sha1s = await this.servedSha1s(unknown);
+    for (const [i, want] of unknown.entries()) {
+      const sha1 = sha1s[i];
+      next.set(want.id, sha1 === want.sha1 ? want : { ...want, sha1: sha1 ?? '' });
+    }
+    const nextMaps = await this.loadedMaps();
+    this.served = next;
+    this.servedMaps = nextMaps;
+    this.servedPid = info.pid;
+    for (const id of next.keys()) if (id.startsWith('stale:')) this.dirty.add(certWork(id));
+    for (const id of desired.keys()) if (!this.serves(id)) this.dirty.add(certWork(id));
+    // A certificate a reload loaded, or one refused before that is served now: settled as served.
+    for (const id of new Set([...this.refused.keys(), ...this.reloading.keys()])) {
+      if (!this.serves(id)) continue;
+      this.refused.delete(id);
+      this.reloading.delete(id);
+    }
+    for (const [path, served] of nextMaps) {
+      const want = this.o.desiredMaps.get(path)!;
+      for (const [key, value] of want) if (served.get(key) !== value) this.dirty.add(mapWork(path, key));
+      for (const key of served.keys()) if (!want.has(key)) this.dirty.add(mapWork(path, key));
+    }
     this.pid = info.pid;
     this.needReconcile = false;
-    this.o.log.info({ instance: this.name, pid: info.pid, serving: this.served.size, desired: desired.size }, 'reconciled');
+    const ms = Math.round(performance.now() - started);
+    this.reconciles++;
+    this.lastReconcile = { at: new Date().toISOString(), ms, commands: (client.commandsSent ?? 0) - commandsBefore, certsRead: unknown.length };
+    this.o.log.info({ instance: this.name, pid: info.pid, serving: next.size, desired: desired.size, certsRead: unknown.length, ms }, 'reconciled');
   }
 
   /** `show ssl crt-list` of our list; HaproxyMisconfiguredError, saying what to fix, when no bind loads it. */
@@ -483,30 +651,36 @@ export class InstanceSync {
   }
 
   /**
-   * The SHA-1 of what the instance serves at `path`. A reply cut short at one CLI buffer (a
-   * certificate with many long names: its SAN line alone fills 16 KB) has no SHA-1 line; it is
-   * never read as "different": the serial, printed before the names, says whether it is `want`.
-   * A certificate whose names alone would come near that buffer is not asked about at all: 2.6.12's
-   * worker was seen to crash (SIGSEGV in the CLI applet) printing one with 100 names of 190
-   * characters. It was loaded from the file we wrote (the runtime API cannot take it), so that
-   * file's version is taken as served.
+   * The SHA-1 of what the instance serves for each entry, read with pipelined `show ssl cert
+   * <path>`. A reply cut short at one CLI buffer (a certificate with many long names: its SAN line
+   * alone fills 16 KB) has no SHA-1 line; it is never read as "different": the serial, printed
+   * before the names, says whether it is the desired one. A certificate whose names alone would
+   * come near that buffer is not asked about at all: 2.6.12's worker was seen to crash (SIGSEGV in
+   * the CLI applet) printing one with 100 names of 190 characters. It was loaded from the file we
+   * wrote (the runtime API cannot take it), so that file's version is taken as served.
    */
-  private async servedSha1(path: string, want: DeployEntry): Promise<string | undefined> {
-    if (want.sni.reduce((n, name) => n + name.length + SAN_OVERHEAD_BYTES, 0) > SHOW_CERT_SAFE_SAN_BYTES) return want.sha1;
-    let details;
-    try {
-      details = await this.o.client.showSslCert(path);
-    } catch (err) {
-      if (err instanceof HaproxyNotFoundError) return undefined;
-      throw err;
+  private async servedSha1s(wants: readonly CertEntry[]): Promise<(string | undefined)[]> {
+    const out: (string | undefined)[] = wants.map(() => undefined);
+    const ask: number[] = [];
+    for (const [i, want] of wants.entries()) {
+      if (want.sni.reduce((n, name) => n + name.length + SAN_OVERHEAD_BYTES, 0) > SHOW_CERT_SAFE_SAN_BYTES) out[i] = want.sha1;
+      else ask.push(i);
     }
-    if (details.sha1 !== undefined) return details.sha1;
-    return details.serial !== undefined && normalizeSerialHex(details.serial) === want.serial ? want.sha1 : undefined;
+    const details = await this.o.client.showSslCertMany(ask.map((i) => wants[i]!.pemPath));
+    for (const [k, i] of ask.entries()) {
+      const d = details[k];
+      const want = wants[i]!;
+      if (d === undefined) continue;
+      if (d.sha1 !== undefined) out[i] = d.sha1;
+      else if (d.serial !== undefined && normalizeSerialHex(d.serial) === want.serial) out[i] = want.sha1;
+    }
+    return out;
   }
 
-  private async reconcileMaps(): Promise<void> {
-    this.servedMaps.clear();
-    for (const [path, want] of this.o.desiredMaps) {
+  /** The maps this instance loads, as it has them now; a map its config does not load is left out. */
+  private async loadedMaps(): Promise<Map<string, Map<string, string>>> {
+    const maps = new Map<string, Map<string, string>>();
+    for (const path of this.o.desiredMaps.keys()) {
       let entries;
       try {
         entries = await this.o.client.showMap(path);
@@ -515,10 +689,9 @@ export class InstanceSync {
         this.o.log.debug({ instance: this.name, map: path }, 'map not loaded by this haproxy: skipped');
         continue;
       }
-      const served = new Map(entries.map((e) => [e.key, e.value]));
-      this.servedMaps.set(path, served);
-      for (const key of new Set([...want.keys(), ...served.keys()])) this.dirty.add(mapWork(path, key));
+      maps.set(path, new Map(entries.map((e) => [e.key, e.value])));
     }
+    return maps;
   }
 
   private async checkRestart(): Promise<void> {
@@ -541,6 +714,7 @@ export class InstanceSync {
     if (this.state !== 'up') this.o.log.info({ instance: this.name }, 'instance up');
     this.state = 'up';
     this.lastError = undefined;
+    this.downError = undefined;
     this.o.metrics.instanceUp(this.name, true);
   }
 
@@ -549,6 +723,7 @@ export class InstanceSync {
     const state = err instanceof HaproxyMisconfiguredError ? 'misconfigured' : 'down';
     if (this.state !== state) this.o.log.warn({ instance: this.name, err: message }, `instance ${state}; retrying with backoff`);
     this.state = state;
+    this.downError = err instanceof Error ? err : new Error(message);
     this.needReconcile = true;
     this.lastError = { message, at: new Date().toISOString() };
     this.o.metrics.instanceUp(this.name, false);

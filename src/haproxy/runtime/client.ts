@@ -86,6 +86,12 @@ const DEFAULTS: Required<RuntimeClientOptions> = {
   abortStaleTransactions: true,
 };
 
+/**
+ * Commands sent in one write when many independent ones go out (reads of a reconcile): enough to
+ * keep HAProxy busy between our reads, small enough that a reply stream stays a few hundred KB.
+ */
+const PIPELINE_COMMANDS = 64;
+
 /** What differs between certificate and CA-file stores in the runtime API. */
 const STORES = {
   cert: { noun: 'ssl cert', created: OK.newCert, set: OK.setCert, deleted: OK.delCert },
@@ -111,6 +117,7 @@ export class RuntimeClient {
   /** The path of the transaction we opened and have not committed or aborted yet, per store kind. */
   private readonly ours: Partial<Record<StoreKind, string>> = {};
   private closed = false;
+  private sent = 0;
   /** Aborts a session being opened (connect, prompt, retries) when the client is closed. */
   private readonly closing = new AbortController();
 
@@ -141,6 +148,87 @@ export class RuntimeClient {
       this.known = new Set(listing.certs);
       return listing;
     });
+  }
+
+  /** Runtime commands sent to this instance so far (each line of a pipelined batch counts). */
+  get commandsSent(): number {
+    return this.sent;
+  }
+
+  /**
+   * `show ssl cert <path>` for each path, PIPELINE_COMMANDS to a write (one round trip each instead
+   * of one per certificate): details in the same order, undefined for a path HAProxy does not have.
+   */
+  async showSslCertMany(paths: readonly string[], o: CallOptions = {}): Promise<(SslCertDetails | undefined)[]> {
+    const commands = paths.map((p) => ({ line: `show ssl cert ${checkPath(p)}` }));
+    const out: (SslCertDetails | undefined)[] = [];
+    for (let i = 0; i < commands.length; i += PIPELINE_COMMANDS) {
+      const chunk = commands.slice(i, i + PIPELINE_COMMANDS);
+      const replies = await this.job((s) => this.execAll(s, chunk, o), o, true);
+      for (const [j, body] of replies.entries()) {
+        const err = showError(chunk[j]!.line, body);
+        if (err instanceof HaproxyNotFoundError) out.push(undefined);
+        else if (err) throw err;
+        else out.push(parseSslCertDetails(body));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * putCertAndListEntry for several certificates new to this instance, each as putNew sends it,
+   * all in one write (a fresh instance is synced at HAProxy's pace, not at one round trip per
+   * certificate). Resolves with one outcome per item: undefined when served, the error when
+   * HAProxy refused it. An item whose replies are not all the plain success (locked, a
+   * transaction met, a refusal) is done again on its own the careful way, after any transaction
+   * left open is aborted; connection failures reject.
+   */
+  async putNewCertsAndListEntries(list: string, items: readonly { entry: CrtListLine; pem: string }[], o: CallOptions = {}): Promise<(Error | undefined)[]> {
+    const prepared = items.map(({ entry, pem }) => ({ add: crtListAdd(list, entry), payload: sanitizePem(pem) }));
+    return this.job(async (s) => {
+      const commands = prepared.flatMap(({ add, payload }) => [
+        { line: `new ssl cert ${add.path}` },
+        { line: `abort ssl cert ${add.path}` },
+        { line: `set ssl cert ${add.path}`, payload },
+        { line: `commit ssl cert ${add.path}` },
+        add.command,
+      ]);
+      const replies = await s.executeAll(commands, this.execOptions(o));
+      this.sent += commands.length;
+      const again: number[] = [];
+      const listed = new Set<number>();
+      for (const [i, { add }] of prepared.entries()) {
+        const [, , set, committed, added] = replies.slice(i * 5, i * 5 + 5);
+        const setOk = OK.setCert.exec(set ?? '')?.[2] === add.path;
+        const commitOk = OK.commit.exec(committed ?? '')?.[1] === add.path.replace(/\.+$/, '');
+        let addOk = true;
+        try {
+          add.check(added ?? '');
+        } catch {
+          addOk = false;
+        }
+        if (setOk && commitOk && addOk) this.known.add(add.path);
+        else again.push(i);
+        if (addOk) listed.add(i);
+      }
+      const outcomes: (Error | undefined)[] = prepared.map(() => undefined);
+      if (again.length === 0) return outcomes;
+      // One of them left a transaction open (a failed commit on 2.6, another client's): close it first.
+      const open = parseSslCertList(await this.show(s, 'show ssl cert', o)).transaction;
+      if (open !== undefined) await this.abortQuietly(s, 'cert', open, o);
+      delete this.ours.cert;
+      for (const i of again) {
+        const { add, payload } = prepared[i]!;
+        try {
+          const reply = await this.put(s, 'cert', add.path, payload, o, listed.has(i) ? undefined : add.command);
+          if (!listed.has(i)) add.check(reply!);
+        } catch (err) {
+          if (err instanceof HaproxyUnreachableError) throw err;
+          outcomes[i] = err as Error;
+        }
+      }
+      return outcomes;
+    }, o);
   }
 
   /** `show ssl cert <path>`: serial, validity, SHA-1, SANs. HaproxyNotFoundError if absent. */
@@ -330,7 +418,10 @@ export class RuntimeClient {
    * text. Only the framing is checked: the caller owns the line's content. Not retried.
    */
   async raw(line: string, payload?: string, o: CallOptions = {}): Promise<string> {
-    return this.job((s) => s.execute(line, payload, this.execOptions(o)), o);
+    return this.job((s) => {
+      this.sent++;
+      return s.execute(line, payload, this.execOptions(o));
+    }, o);
   }
 
   /** Closes the session; calls made afterwards fail with HaproxyUnreachableError. Safe to repeat. */
@@ -515,6 +606,7 @@ export class RuntimeClient {
    */
   private async execAll(s: RuntimeSession, commands: SessionCommand[], o: CallOptions): Promise<string[]> {
     const replies = await s.executeAll(commands, this.execOptions(o));
+    this.sent += commands.length;
     const locked = replies.findIndex(isLocked);
     if (locked < 0 || this.o.lockedRetries === 0) return replies;
     runtimeChannel.publish({ event: 'locked-retry', address: formatRuntimeAddress(this.address), command: commands[locked]!.line, attempt: 0 });
@@ -527,6 +619,7 @@ export class RuntimeClient {
   private async exec(s: RuntimeSession, line: string, payload: string | undefined, o: CallOptions): Promise<string> {
     for (let attempt = 0; ; attempt++) {
       const body = await s.execute(line, payload, this.execOptions(o));
+      this.sent++;
       if (!isLocked(body) || attempt >= this.o.lockedRetries) return body;
       runtimeChannel.publish({ event: 'locked-retry', address: formatRuntimeAddress(this.address), command: line, attempt });
       await sleep(Math.min(this.o.lockedDelayMs * 2 ** attempt, 1_000), o.signal);
@@ -595,6 +688,7 @@ export class RuntimeClient {
   private async prepare(s: RuntimeSession, o: CallOptions): Promise<void> {
     // Ignored if refused (older versions, lower levels): the idle limit still recycles sessions.
     await s.execute(`set timeout cli ${Math.ceil((this.o.idleTimeoutMs * 2) / 1000)}`, undefined, this.execOptions(o));
+    this.sent++;
     if (!this.o.abortStaleTransactions) {
       this.known.clear();
       return;
