@@ -10,13 +10,14 @@ import { formatHostPort, tryParseHostPort } from '../core/host-port.js';
 import type { CertService } from '../service/cert-service.js';
 import type { Deployer } from '../haproxy/deploy/deployer.js';
 import { authError, bearerToken, tokenMatches } from './auth.js';
+import { encodeCursor, parseListQuery } from './cert-listing.js';
 import { errorBody, httpStatusFor, retryAfterSeconds } from './errors.js';
 import { onDemandEndpoint } from './ondemand-endpoint.js';
 import { answerRenewal, renewEach } from './renewals.js';
 import type { Metrics } from './metrics.js';
 import type { OnDemand } from '../ondemand/ondemand.js';
 import { statusPageRoutes } from './status-page-routes.js';
-import { readStatusView, type RenewalPlans } from './status-view.js';
+import { readStatusSummary, type RenewalPlans } from './status-view.js';
 
 export interface ApiOptions {
   service: CertService;
@@ -30,6 +31,11 @@ export interface ApiOptions {
   renewals?: () => RenewalPlans | undefined;
   /** A shared store's health, shown by /healthz (the daemon lives and serves either way). */
   storeHealth?: () => { ok: boolean };
+  /**
+   * False while the daemon is still starting (deploying what is stored): reads are answered from
+   * the catalog, every other /v1 request gets 503 CERTD_E_NOT_READY. Default: always writable.
+   */
+  writable?: () => boolean;
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -44,13 +50,21 @@ export function createApi(o: ApiOptions): Hono {
   const app = new Hono();
   app.onError((err, c) => {
     const status = httpStatusFor(err);
-    if (status >= 500) o.log.error({ err: err.message, path: c.req.path }, 'api error');
+    // A start in progress is expected (a probe polls it), not an error to log.
+    if (status >= 500 && !(err instanceof DaemonNotReadyError)) o.log.error({ err: err.message, path: c.req.path }, 'api error');
     const retryAfter = retryAfterSeconds(err);
     if (retryAfter !== undefined) c.header('retry-after', String(retryAfter));
     return c.json(errorBody(err), status as ContentfulStatusCode);
   });
 
-  app.get('/healthz', (c) => c.json(o.storeHealth ? { ok: true, store: o.storeHealth() } : { ok: true }));
+  const notReady = (what: string) =>
+    new DaemonNotReadyError(`the daemon is starting (deploying the stored certificates): ${what} once it is ready; reads under /v1 are answered meanwhile; retry in a moment`, { retryAfterMs: 1_000 });
+  // Healthy once started, as before the API answered reads during the start: probes and the CLI's
+  // "is a daemon up" keep their meaning.
+  app.get('/healthz', (c) => {
+    if (o.writable && !o.writable()) throw notReady('healthy');
+    return c.json(o.storeHealth ? { ok: true, store: o.storeHealth() } : { ok: true });
+  });
   app.get('/.well-known/acme-challenge/:token', (c) => {
     const answer = o.acmeAnswer?.(c.req.param('token'));
     return answer ? c.text(answer) : c.text('not found\n', 404);
@@ -60,6 +74,9 @@ export function createApi(o: ApiOptions): Hono {
   const v1 = new Hono();
   v1.use('*', async (c, next) => {
     if (!tokenMatches(bearerToken(c.req.header('authorization')) ?? '', o.token)) return c.json(authError(), 401);
+    if (o.writable && c.req.method !== 'GET' && c.req.method !== 'HEAD' && !o.writable()) {
+      throw notReady(`${c.req.method} ${c.req.path} is taken`);
+    }
     await next();
   });
   v1.use(
@@ -72,7 +89,10 @@ export function createApi(o: ApiOptions): Hono {
     }),
   );
 
-  v1.get('/certs', async (c) => c.json({ certs: await o.service.list() }));
+  v1.get('/certs', async (c) => {
+    const { next, ...page } = await o.service.page(parseListQuery(c.req.query()));
+    return c.json({ ...page, ...(next === undefined ? {} : { next: encodeCursor(next) }) });
+  });
   v1.post('/certs', async (c) => {
     const body = await jsonBody(c.req.raw);
     const result = await o.service.ensure(stringList(body.names, 'names'), { issuer: optString(body.issuer, 'issuer'), origin: 'api' });
@@ -89,7 +109,7 @@ export function createApi(o: ApiOptions): Hono {
     return c.json(await o.service.importPem(reqString(body.cert, 'cert'), optString(body.key, 'key') ?? ''));
   });
   v1.delete('/certs/:id', async (c) => c.json(await o.service.remove(c.req.param('id'))));
-  v1.get('/status', async (c) => c.json(await readStatusView(o)));
+  v1.get('/status', async (c) => c.json(await readStatusSummary(o)));
 
   app.route('/v1', v1);
   statusPageRoutes(app, o);

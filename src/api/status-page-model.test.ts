@@ -5,7 +5,7 @@ import { EXPIRES_SOON_DAYS } from '../core/expiry.js';
 import type { InstanceStatus } from '../haproxy/deploy/instance.js';
 import type { CertView } from '../service/cert-service.js';
 import { parseStatusQuery, statusPageModel } from './status-page-model.js';
-import type { RenewalPlans } from './status-view.js';
+import { indexOfViews, type RenewalPlans } from './status-view.js';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 const DAY = 86_400_000;
@@ -41,7 +41,7 @@ test('one state per certificate, the first that applies: expired, failing, soon,
   ]);
   const view = {
     instances: [instance('h1', 'up'), instance('h2', 'down', 'connect ECONNREFUSED')],
-    certs: [
+    certs: indexOfViews([
       cert('expired.test', -1),
       cert('failing.test', 30),
       cert('soon.test', EXPIRES_SOON_DAYS - 1),
@@ -49,7 +49,7 @@ test('one state per certificate, the first that applies: expired, failing, soon,
       cert('pending.test', 40, { deployedOn: [] }),
       cert('valid.test', 40),
       cert('imported.test', 40, { origin: 'import', issuer: 'import' }),
-    ],
+    ]),
   };
   const m = statusPageModel(view, plans, query({ per: '500' }), NOW);
   const states = Object.fromEntries(m.rows.map((r) => [r.id, r.state]));
@@ -81,7 +81,7 @@ test('one state per certificate, the first that applies: expired, failing, soon,
 });
 
 test('a recovered instance shows no old error; down and misconfigured show theirs', () => {
-  const m = statusPageModel({ instances: [instance('h1', 'up', 'old failure'), instance('h2', 'misconfigured', 'no bind loads the crt-list')], certs: [] }, undefined, query(), NOW);
+  const m = statusPageModel({ instances: [instance('h1', 'up', 'old failure'), instance('h2', 'misconfigured', 'no bind loads the crt-list')], certs: indexOfViews([]) }, undefined, query(), NOW);
   assert.equal(m.instances[0]!.lastError, undefined);
   assert.equal(m.instances[1]!.lastError, 'no bind loads the crt-list');
   assert.deepEqual(m.summary.failures.map((f) => f.name), ['h2']);
@@ -89,7 +89,7 @@ test('a recovered instance shows no old error; down and misconfigured show their
 
 test('search, filters and paging: matching count over all pages, the page clamped to the last', () => {
   const certs = Array.from({ length: 25 }, (_, i) => cert(`n${String(i).padStart(2, '0')}.example.test`, 20 + i, i % 5 === 0 ? { origin: 'source', issuer: 'src' } : {}));
-  const view = { instances: [instance('h1', 'up')], certs };
+  const view = { instances: [instance('h1', 'up')], certs: indexOfViews(certs) };
   assert.equal(statusPageModel(view, undefined, query({ q: 'N1' }), NOW).matching, 10);
   assert.equal(statusPageModel(view, undefined, query({ origin: 'source' }), NOW).matching, 5);
   assert.equal(statusPageModel(view, undefined, query({ issuer: 'src', q: 'n2' }), NOW).matching, 1);

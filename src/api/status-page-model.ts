@@ -1,13 +1,14 @@
 /**
  * The status page's content, computed on the server from a status view: the summary of everything,
  * the certificates matching a query (one page of them) and the expiry histogram. Pure; safe to call
- * concurrently. Filtering and paging run here over the whole list (O(N) per request, ~N = 100,000
- * fits): once the store keeps indexes, the query should move down to it.
+ * concurrently. One pass over the catalog's expiry order per request (states depend on the clock,
+ * the renewal plans and what each instance serves, so they are counted, not indexed): O(N) cheap
+ * steps, rows built for one page only.
  */
 import { UsageError } from '../core/errors.js';
-import { daysLeft, EXPIRES_SOON_DAYS, expiryState } from '../core/expiry.js';
+import { daysLeft, EXPIRES_SOON_DAYS, expiryStateOfDays } from '../core/expiry.js';
 import type { InstanceState } from '../haproxy/deploy/instance.js';
-import type { CertOrigin } from '../store/store.js';
+import type { CertMeta, CertOrigin } from '../store/store.js';
 import type { RenewalPlans, StatusView } from './status-view.js';
 
 /**
@@ -131,37 +132,28 @@ export interface StatusPageModel {
   issuers: string[];
 }
 
-/** Builds the page's content for one query; `now` is injected for tests. */
+/**
+ * Builds the page's content for one query in one pass over the certificates, soonest expiry first
+ * (the catalog's order, so nothing is sorted here): every certificate is counted, only the rows
+ * of the page shown are built. A page past the last is clamped with a second pass. `now` is
+ * injected for tests.
+ */
 export function statusPageModel(view: StatusView, plans: RenewalPlans | undefined, query: StatusQuery, now = Date.now()): StatusPageModel {
-  const upInstances = view.instances.filter((i) => i.state === 'up').map((i) => i.name);
-  const all = view.certs.map((c): CertRow => {
-    const plan = c.renewable ? plans?.get(c.id) : undefined;
-    const failedAttempts = plan?.attempts ?? 0;
-    const pending = !upInstances.every((name) => c.deployedOn.includes(name));
-    const expiry = expiryState(c.notAfter, now);
-    const state: CertState = expiry === 'expired' ? 'expired' : failedAttempts > 0 ? 'failing' : expiry === 'soon' ? 'soon' : pending ? 'pending' : 'valid';
-    return {
-      id: c.id,
-      names: c.names,
-      issuer: c.issuer,
-      origin: c.origin,
-      notAfter: c.notAfter,
-      daysLeft: daysLeft(c.notAfter, now),
-      state,
-      renewedByCertd: c.renewable,
-      nextRenewalAt: plan ? new Date(Math.max(plan.dueAt, plan.nextTryAt)).toISOString() : undefined,
-      failedAttempts,
-      deployedOn: c.deployedOn,
-    };
-  });
-  const text = query.q.toLowerCase();
-  const matching = all.filter((r) => matches(r, query, text)).sort((a, b) => a.notAfter.localeCompare(b.notAfter) || a.id.localeCompare(b.id));
-  const pages = Math.max(1, Math.ceil(matching.length / query.per));
-  const page = Math.min(query.page, pages);
+  let scan = scanCerts(view, plans, query, query.page, now);
+  const pages = Math.max(1, Math.ceil(scan.matching / query.per));
+  if (query.page > pages) scan = scanCerts(view, plans, query, pages, now);
+  const instances = { starting: 0, up: 0, down: 0, misconfigured: 0, remote: 0, total: view.instances.length };
+  for (const i of view.instances) instances[i.state]++;
+  const failures: Failure[] = [
+    ...view.instances
+      .filter((i) => i.state !== 'up' && i.lastError)
+      .map((i): Failure => ({ kind: 'instance', name: i.name, message: `${i.state}: ${i.lastError}`, at: i.lastErrorAt })),
+    ...scan.failures,
+  ].slice(0, FAILURES_SHOWN);
   return {
     generatedAt: new Date(now).toISOString(),
     soonDays: EXPIRES_SOON_DAYS,
-    summary: summarize(view, all),
+    summary: { instances, certs: scan.counts, nextRenewals: scan.nextRenewals, failures },
     instances: view.instances.map((i) => ({
       name: i.name,
       state: i.state,
@@ -171,44 +163,100 @@ export function statusPageModel(view: StatusView, plans: RenewalPlans | undefine
       stale: i.stale,
       ...(i.state !== 'up' && i.lastError ? { lastError: i.lastError, lastErrorAt: i.lastErrorAt } : {}),
     })),
-    query: { ...query, page },
-    matching: matching.length,
+    query: { ...query, page: Math.min(query.page, pages) },
+    matching: scan.matching,
     pages,
-    rows: matching.slice((page - 1) * query.per, page * query.per),
-    timeline: timeline(matching),
-    issuers: [...new Set(view.certs.map((c) => c.issuer))].sort(),
+    rows: scan.rows,
+    timeline: scan.timeline,
+    issuers: view.certs.issuers(),
   };
 }
 
-function matches(r: CertRow, q: StatusQuery, text: string): boolean {
-  if (q.state && r.state !== q.state) return false;
-  if (q.issuer && r.issuer !== q.issuer) return false;
-  if (q.origin && r.origin !== q.origin) return false;
-  return text === '' || r.id.toLowerCase().includes(text) || r.names.some((n) => n.toLowerCase().includes(text));
+interface Scan {
+  counts: StatusPageModel['summary']['certs'];
+  nextRenewals: { id: string; at: string }[];
+  failures: Failure[];
+  matching: number;
+  rows: CertRow[];
+  timeline: ExpiryBucket[];
 }
 
-function summarize(view: StatusView, rows: CertRow[]): StatusPageModel['summary'] {
-  const instances = { starting: 0, up: 0, down: 0, misconfigured: 0, remote: 0, total: view.instances.length };
-  for (const i of view.instances) instances[i.state]++;
-  const certs = { expired: 0, failing: 0, soon: 0, pending: 0, valid: 0, total: rows.length, notRenewed: 0 };
-  for (const r of rows) {
-    certs[r.state]++;
-    if (!r.renewedByCertd) certs.notRenewed++;
+function scanCerts(view: StatusView, plans: RenewalPlans | undefined, query: StatusQuery, page: number, now: number): Scan {
+  const upInstances = view.instances.filter((i) => i.state === 'up').map((i) => i.name);
+  const counts = { expired: 0, failing: 0, soon: 0, pending: 0, valid: 0, total: 0, notRenewed: 0 };
+  const next: { id: string; at: number }[] = [];
+  const failures: Failure[] = [];
+  const rows: CertRow[] = [];
+  const timeline = emptyTimeline();
+  const text = query.q.toLowerCase();
+  const first = (page - 1) * query.per;
+  let matching = 0;
+  for (const c of view.certs.byExpiry()) {
+    const renewable = view.certs.renewable(c);
+    const plan = renewable ? plans?.get(c.id) : undefined;
+    const failedAttempts = plan?.attempts ?? 0;
+    const days = daysLeft(c.notAfter, now);
+    const expiry = expiryStateOfDays(days);
+    // No closure per certificate: this loop runs N times per page view.
+    let deployedOn: string[] | undefined;
+    let state: CertState;
+    if (expiry === 'expired') state = 'expired';
+    else if (failedAttempts > 0) state = 'failing';
+    else if (expiry === 'soon') state = 'soon';
+    else if (upInstances.length === 0) state = 'valid';
+    else {
+      deployedOn = view.certs.deployedOn(c.id);
+      state = servesAll(deployedOn, upInstances) ? 'valid' : 'pending';
+    }
+    counts[state]++;
+    counts.total++;
+    if (!renewable) counts.notRenewed++;
+    const nextAt = plan ? Math.max(plan.dueAt, plan.nextTryAt) : undefined;
+    if (nextAt !== undefined) keepSoonest(next, { id: c.id, at: nextAt }, NEXT_RENEWALS_SHOWN);
+    if (failedAttempts > 0 && failures.length < FAILURES_SHOWN) {
+      failures.push({ kind: 'renewal', name: c.id, message: `renewal failed ${failedAttempts}×; next try ${nextAt === undefined ? 'unknown' : new Date(nextAt).toISOString()}` });
+    }
+    if (!matches(c, state, query, text)) continue;
+    countInTimeline(timeline, days);
+    if (matching >= first && matching < first + query.per) {
+      rows.push({
+        id: c.id,
+        names: c.names,
+        issuer: c.issuer,
+        origin: c.origin,
+        notAfter: c.notAfter,
+        daysLeft: days,
+        state,
+        renewedByCertd: renewable,
+        nextRenewalAt: nextAt === undefined ? undefined : new Date(nextAt).toISOString(),
+        failedAttempts,
+        deployedOn: deployedOn ?? view.certs.deployedOn(c.id),
+      });
+    }
+    matching++;
   }
-  const nextRenewals = rows
-    .filter((r): r is CertRow & { nextRenewalAt: string } => r.nextRenewalAt !== undefined)
-    .sort((a, b) => a.nextRenewalAt.localeCompare(b.nextRenewalAt))
-    .slice(0, NEXT_RENEWALS_SHOWN)
-    .map((r) => ({ id: r.id, at: r.nextRenewalAt }));
-  const failures: Failure[] = [
-    ...view.instances
-      .filter((i) => i.state !== 'up' && i.lastError)
-      .map((i): Failure => ({ kind: 'instance', name: i.name, message: `${i.state}: ${i.lastError}`, at: i.lastErrorAt })),
-    ...rows
-      .filter((r) => r.failedAttempts > 0)
-      .map((r): Failure => ({ kind: 'renewal', name: r.id, message: `renewal failed ${r.failedAttempts}×; next try ${r.nextRenewalAt ?? 'unknown'}` })),
-  ].slice(0, FAILURES_SHOWN);
-  return { instances, certs, nextRenewals, failures };
+  return { counts, nextRenewals: next.map((r) => ({ id: r.id, at: new Date(r.at).toISOString() })), failures, matching, rows, timeline };
+}
+
+function servesAll(deployedOn: readonly string[], instances: readonly string[]): boolean {
+  for (const name of instances) if (!deployedOn.includes(name)) return false;
+  return true;
+}
+
+/** Keeps `list` the `max` soonest, sorted (a few entries: an insertion, not a sort of N). */
+function keepSoonest(list: { id: string; at: number }[], item: { id: string; at: number }, max: number): void {
+  if (list.length === max && item.at >= list[max - 1]!.at) return;
+  let i = list.length;
+  while (i > 0 && list[i - 1]!.at > item.at) i--;
+  list.splice(i, 0, item);
+  if (list.length > max) list.pop();
+}
+
+function matches(c: CertMeta, state: CertState, q: StatusQuery, text: string): boolean {
+  if (q.state && state !== q.state) return false;
+  if (q.issuer && c.issuer !== q.issuer) return false;
+  if (q.origin && c.origin !== q.origin) return false;
+  return text === '' || c.id.toLowerCase().includes(text) || c.names.some((n) => n.toLowerCase().includes(text));
 }
 
 /** Bucket edges in days left; EXPIRES_SOON_DAYS is an edge, so "soon" bars are exactly the soon ones. */
@@ -216,18 +264,18 @@ function bucketEdges(): number[] {
   return [...new Set([0, Math.ceil(EXPIRES_SOON_DAYS / 2), EXPIRES_SOON_DAYS, 30, 60, 90])].sort((a, b) => a - b);
 }
 
-function timeline(rows: CertRow[]): ExpiryBucket[] {
+function emptyTimeline(): ExpiryBucket[] {
   const edges = bucketEdges();
-  const buckets: ExpiryBucket[] = [
+  return [
     { label: 'expired', to: 0, count: 0, state: 'expired' },
     ...edges.map((from, i): ExpiryBucket => {
       const to = edges[i + 1];
       return { label: to === undefined ? `${from}+ d` : `${from}–${to - 1} d`, from, to, count: 0, state: from < EXPIRES_SOON_DAYS ? 'soon' : 'ok' };
     }),
   ];
-  for (const r of rows) {
-    const b = r.daysLeft < 0 ? buckets[0]! : buckets.findLast((x) => x.from !== undefined && r.daysLeft >= x.from)!;
-    b.count++;
-  }
-  return buckets;
+}
+
+function countInTimeline(buckets: ExpiryBucket[], days: number): void {
+  const b = days < 0 ? buckets[0]! : buckets.findLast((x) => x.from !== undefined && days >= x.from)!;
+  b.count++;
 }

@@ -4,11 +4,13 @@
  */
 import type { Deployer } from '../haproxy/deploy/deployer.js';
 import type { RenewalScheduler } from '../renew/scheduler.js';
-import type { CertService } from '../service/cert-service.js';
+import { EXPIRES_SOON_DAYS } from '../core/expiry.js';
+import type { CertIndex, CertService, CertView } from '../service/cert-service.js';
 
+/** What the status page is computed from: the instances, and the certificates as an index (not copied). */
 export interface StatusView {
   instances: ReturnType<Deployer['status']>;
-  certs: Awaited<ReturnType<CertService['list']>>;
+  certs: CertIndex;
 }
 
 /** The scheduler's plan per certificate (due time, failed attempts): absent before its first pass. */
@@ -16,11 +18,47 @@ export type RenewalPlans = ReturnType<RenewalScheduler['dueTimes']>;
 
 /** Where a status view is read from; `renewals` is optional (a daemon without a scheduler yet). */
 export interface StatusSources {
-  service: Pick<CertService, 'list'>;
+  service: Pick<CertService, 'index'>;
   deployer?: Pick<Deployer, 'status'>;
   renewals?: () => RenewalPlans | undefined;
 }
 
+/** `GET /v1/status`: counts of all certificates and the soonest-expiring few, not every certificate. */
+export interface StatusSummary {
+  instances: ReturnType<Deployer['status']>;
+  counts: { stored: number; expired: number; expiringSoon: number };
+  /** Expired or expiring within EXPIRES_SOON_DAYS, soonest first; at most STATUS_CERTS_SHOWN. */
+  certs: Awaited<ReturnType<CertService['list']>>;
+}
+
+/** How many expiring certificates `GET /v1/status` names (`list --expiring` shows all). */
+export const STATUS_CERTS_SHOWN = 100;
+
+/** O(log N + STATUS_CERTS_SHOWN) from the catalog's counts and expiry order. */
+export async function readStatusSummary(s: { service: Pick<CertService, 'page' | 'count'>; deployer?: Pick<Deployer, 'status'> }, now = Date.now()): Promise<StatusSummary> {
+  const soon = new Date(now + EXPIRES_SOON_DAYS * 86_400_000).toISOString();
+  const [stored, expired, expiringSoon, page] = await Promise.all([
+    s.service.count(),
+    s.service.count({ expiresBefore: new Date(now).toISOString() }),
+    s.service.count({ expiresBefore: soon }),
+    s.service.page({ order: 'expiry', limit: STATUS_CERTS_SHOWN, filter: { expiresBefore: soon } }),
+  ]);
+  return { instances: s.deployer?.status() ?? [], counts: { stored, expired, expiringSoon }, certs: page.certs };
+}
+
 export async function readStatusView(s: StatusSources): Promise<StatusView> {
-  return { instances: s.deployer?.status() ?? [], certs: await s.service.list() };
+  return { instances: s.deployer?.status() ?? [], certs: await s.service.index() };
+}
+
+/** An index over certificate views already made (tests, callers holding a list). */
+export function indexOfViews(views: readonly CertView[]): CertIndex {
+  const byId = new Map(views.map((v) => [v.id, v]));
+  const sorted = [...views].sort((a, b) => Date.parse(a.notAfter) - Date.parse(b.notAfter) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return {
+    size: views.length,
+    byExpiry: () => sorted,
+    issuers: () => [...new Set(views.map((v) => v.issuer))].sort(),
+    deployedOn: (id) => byId.get(id)?.deployedOn ?? [],
+    renewable: (m) => byId.get(m.id)?.renewable ?? false,
+  };
 }

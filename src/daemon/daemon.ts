@@ -129,11 +129,29 @@ export class Daemon {
     const store = await CatalogStore.open(opened);
     const api = await listenApi(config.api.listen);
     undo.push(() => api.close());
+    const token = await loadOrCreateToken(config.dataDir, config.api.token);
     const metrics = new Metrics();
     const { certDir, crtList } = config.haproxy;
     const { service, deployer, http01, issuers, rules, orderLimits } = await assemble(config, store, { log, metrics, renewBackoff: o.renewBackoff, deploy: { ...o, replicas: replicas?.hooks } });
     // DNS-01 records a crash left behind are removed at start (never throws; the daemon's path only).
     for (const issuer of issuers.values()) void issuer.removeLeftovers?.();
+    // The API answers reads from the catalog from here on (seconds after start even at 100,000
+    // certificates); writes wait for `ready`, after every stored certificate is deployed.
+    let ready = false;
+    let scheduler: RenewalScheduler | undefined;
+    const storeHealth = shared ? () => shared.health() : undefined;
+    const app = createApi({
+      service,
+      deployer,
+      metrics,
+      token,
+      log,
+      acmeAnswer: (t) => http01.answer(t),
+      renewals: () => scheduler?.dueTimes(),
+      storeHealth,
+      writable: () => ready,
+    });
+    api.serve(app);
     // HAProxy lua-loads this at start, so it is written before any instance is expected up.
     await new DeployFiles(certDir, crtList).writeLuaAction();
     const forge = await startForge(config, issuers, log, o.reloadMinIntervalMs);
@@ -142,7 +160,6 @@ export class Daemon {
     undo.push(stopRuntimeLog);
     undo.push(() => deployer.stop());
     await deployer.start(await service.deployEntries());
-    const token = await loadOrCreateToken(config.dataDir, config.api.token);
     const onDemand = config.onDemand
       ? { handler: await OnDemand.create({ spec: config.onDemand, service, deployer, store, metrics, log }), token: onDemandToken(token) }
       : undefined;
@@ -152,12 +169,12 @@ export class Daemon {
       : undefined;
     undo.push(() => discovery?.stop());
     await discovery?.start();
-    const scheduler = new RenewalScheduler({ store, catalog: store.catalog, service, issuers, rules, orderLimits, log, metrics, maxSleepMs: o.renewMaxSleepMs });
+    scheduler = new RenewalScheduler({ store, catalog: store.catalog, service, issuers, rules, orderLimits, log, metrics, maxSleepMs: o.renewMaxSleepMs });
     const work = clusterWork(config, service, scheduler, log);
     undo.push(() => work.stop());
     metrics.attach({ deployer, scheduler });
-    const storeHealth = shared ? () => shared.health() : undefined;
-    api.serve(createApi({ service, deployer, metrics, token, log, acmeAnswer: (t) => http01.answer(t), renewals: () => scheduler.dueTimes(), storeHealth }), onDemand);
+    api.serve(app, onDemand);
+    ready = true;
     daemon = new Daemon({ config, store, service, deployer, scheduler, metrics, api, token, log, discovery, work, replicas, onDemand: onDemand?.handler, forge, stopRuntimeLog });
     if (replicas) {
       // Instances and the cluster-wide work are taken as their leases are free (at once when they are).

@@ -5,6 +5,7 @@ import { tryValidateName } from '../core/names.js';
 import type { Deployer } from '../haproxy/deploy/deployer.js';
 import type { CertService, IssueResult } from '../service/cert-service.js';
 import type { Store } from '../store/store.js';
+import { catalogOf } from '../store/catalog.js';
 import { noOnDemandMetrics, type OnDemandMetrics } from './metrics.js';
 import { OnDemandPolicy, type Verdict } from './policy.js';
 import { withTimeout } from '../core/async.js';
@@ -61,7 +62,7 @@ export class OnDemand {
   }
 
   static async create(o: { spec: OnDemandSpec; service: CertService; deployer: Deployer; store: Store; metrics?: OnDemandMetrics; log: Logger }) {
-    const count = (await o.store.listCerts()).filter((m) => m.origin === 'ondemand').length;
+    const count = (await catalogOf(o.store)).count({ origin: 'ondemand' });
     return new OnDemand(o.spec, o.service, o.deployer, o.metrics ?? noOnDemandMetrics, o.log, count);
   }
 

@@ -8,6 +8,8 @@ import type { Deployer, DeployOutcome, UpsertOptions } from '../haproxy/deploy/d
 import { makeDeployEntry, type DeployEntry } from '../haproxy/deploy/entry.js';
 import type { CertTlsOptions } from '../haproxy/crtlist/line.js';
 import type { IssuedBundle, Issuer, KeyType } from '../issuers/issuer.js';
+import { catalogOf, type PageRequest } from '../store/catalog.js';
+import type { CertQuery } from '../store/cert-query.js';
 import type { CertMeta, CertOrigin, Store, StoredCert } from '../store/store.js';
 import { noServiceMetrics, type ServiceMetrics } from './metrics.js';
 import type { RenewalRules } from './renewal-rules.js';
@@ -39,6 +41,25 @@ export interface CertView extends CertMeta {
   deployedOn: string[];
   /** Whether certd renews it (the renewal rules: not an import or a source, its issuer configured). */
   renewable: boolean;
+}
+
+/** Certificates to walk in one synchronous pass: soonest expiry first, without copies. */
+export interface CertIndex {
+  size: number;
+  /** Every certificate, soonest expiry first (ties by id); do not await while iterating. */
+  byExpiry(): Iterable<CertMeta>;
+  issuers(): string[];
+  deployedOn(id: string): string[];
+  renewable(meta: CertMeta): boolean;
+}
+
+/** One page of a listing (CertService.page). */
+export interface CertPage {
+  certs: CertView[];
+  /** The catalog's cursor for the next page; absent on the last one. */
+  next?: string;
+  /** Certificates stored in all (not only those matching). */
+  stored: number;
 }
 
 export interface IssueResult {
@@ -218,12 +239,12 @@ export class CertService {
    * name before anything is renewed.
    */
   async renewalTargets(target: string[] | 'all'): Promise<CertMeta[]> {
-    const metas = await this.o.store.listCerts();
+    const catalog = await catalogOf(this.o.store);
     const { rules } = this.o;
-    if (target === 'all') return metas.filter((m) => rules.renewable(m));
+    if (target === 'all') return catalog.all().filter((m) => rules.renewable(m));
     return target.map((raw) => {
       const name = validateName(raw, { wildcard: true, ip: true });
-      const meta = metas.find((m) => m.id === certId(name) || m.names.includes(name));
+      const meta = catalog.get(certId(name)) ?? catalog.find(name);
       if (!meta) throw new NotFoundError(`no certificate for "${name}"; see \`haproxy-certd list\``);
       const refusal = rules.whyNotRenewable(meta);
       if (refusal) throw refusal;
@@ -262,8 +283,8 @@ export class CertService {
   /** Removes the certificate with this id, else the stored one that has the name among its names. */
   async remove(rawIdOrName: string): Promise<RemoveResult> {
     const name = validateName(rawIdOrName, { wildcard: true, ip: true });
-    const metas = await this.o.store.listCerts();
-    const meta = metas.find((m) => m.id === certId(name)) ?? metas.find((m) => m.names.includes(name));
+    const catalog = await catalogOf(this.o.store);
+    const meta = catalog.get(certId(name)) ?? catalog.find(name);
     const id = meta?.id ?? certId(name);
     const existed = await this.o.store.deleteCert(id);
     await this.o.store.deletePending(id);
@@ -273,11 +294,38 @@ export class CertService {
     return { removed: id, names: meta?.names ?? [name], origin: meta?.origin, deploy: await this.o.deployer?.remove([id]) };
   }
 
+  /** Every certificate, sorted by id: O(N); listings at scale use page(). */
   async list(): Promise<CertView[]> {
-    const metas = await this.o.store.listCerts();
-    return metas
-      .sort((a, b) => a.id.localeCompare(b.id))
-      .map((m) => ({ ...m, deployedOn: this.o.deployer?.deployedOn(m.id) ?? [], renewable: this.o.rules.renewable(m) }));
+    return (await catalogOf(this.o.store)).all().map((m) => this.view(m));
+  }
+
+  /** One page of certificates from the catalog (see CertCatalog.page), with how many are stored in all. */
+  async page(req: PageRequest): Promise<CertPage> {
+    const catalog = await catalogOf(this.o.store);
+    const { certs, next } = catalog.page(req);
+    return { certs: certs.map((m) => this.view(m)), ...(next === undefined ? {} : { next }), stored: catalog.size };
+  }
+
+  /** The certificates as the catalog indexes them, for one synchronous pass (the status page). */
+  async index(): Promise<CertIndex> {
+    const catalog = await catalogOf(this.o.store);
+    return {
+      size: catalog.size,
+      byExpiry: () => catalog.byExpiry(),
+      issuers: () => catalog.issuers(),
+      deployedOn: (id) => this.o.deployer?.deployedOn(id) ?? [],
+      renewable: (m) => this.o.rules.renewable(m),
+    };
+  }
+
+  /** How many stored certificates match (see CertCatalog.count for what is O(1)). */
+  async count(q?: CertQuery): Promise<number> {
+    return (await catalogOf(this.o.store)).count(q);
+  }
+
+  /** A certificate as listings show it: where it is deployed, whether certd renews it. */
+  view(m: CertMeta): CertView {
+    return { ...m, deployedOn: this.o.deployer?.deployedOn(m.id) ?? [], renewable: this.o.rules.renewable(m) };
   }
 
   /** Deploy entries for everything stored: the deployer's starting set. */

@@ -75,13 +75,21 @@ export class RenewalRules {
 
   /** Issued by a configured issuer, not imported nor brought by a source. */
   renewable(meta: Renewable): boolean {
-    return this.whyNotRenewable(meta) === undefined;
+    // Asked for every certificate on every status page view: no error object (and stack) each.
+    return this.refusal(meta) === undefined;
   }
 
   /** The refusal `renew NAME` gives for a certificate that is not `renewable`. */
   whyNotRenewable(meta: Renewable): UsageError | undefined {
-    if (meta.origin === 'import' || meta.origin === 'source') return new UsageError(`"${meta.id}" was imported (issuer "${meta.issuer}"): import a new one instead`);
-    if (!this.issuerIds.has(meta.issuer)) return new UsageError(`"${meta.id}" was issued by "${meta.issuer}", which the config no longer has: issue it again with a configured issuer`);
+    const why = this.refusal(meta);
+    if (why === 'imported') return new UsageError(`"${meta.id}" was imported (issuer "${meta.issuer}"): import a new one instead`);
+    if (why === 'issuer-gone') return new UsageError(`"${meta.id}" was issued by "${meta.issuer}", which the config no longer has: issue it again with a configured issuer`);
+    return undefined;
+  }
+
+  private refusal(meta: Renewable): 'imported' | 'issuer-gone' | undefined {
+    if (meta.origin === 'import' || meta.origin === 'source') return 'imported';
+    if (!this.issuerIds.has(meta.issuer)) return 'issuer-gone';
     return undefined;
   }
 

@@ -4,7 +4,8 @@ import { ApiError, UsageError } from '../../core/errors.js';
 import type { Config } from '../../config/schema.js';
 import type { CertView, IssueResult, RemoveResult } from '../../service/cert-service.js';
 import { renewEach, type RenewFailure, type RenewLine, type RenewSummary } from '../../api/renewals.js';
-import { certFilter, ORIGINS, type CertFilterOptions } from '../cert-filter.js';
+import { certFilter, ORIGINS, serverFilter, type CertFilterOptions } from '../cert-filter.js';
+import { daemonPages, JsonArrayWriter, listQuery, positiveInt, storePages } from '../cert-pages.js';
 import { CliContext, OFFLINE_NOTE, type GlobalOptions } from '../context.js';
 import { certListForStdout } from '../format.js';
 import { deployNote, emit, failIfPending } from '../output.js';
@@ -74,17 +75,36 @@ export function registerCerts(program: Command): void {
     .option('--expiring <duration>', 'only those that expire within it (e.g. 14d), expired ones included')
     .option('--issuer <id>', 'only those from this issuer ("import" for imported ones)')
     .addOption(new Option('--origin <origin>', 'only those that came this way').choices(ORIGINS))
-    .option('--json', 'print a JSON array of the certificates shown')
-    .action(async (glob: string | undefined, o: Omit<CertFilterOptions, 'glob'> & { json?: boolean }) => {
+    .option('--limit <n>', 'show at most this many (default: all, read page by page)', positiveInt)
+    .option('--json', 'print a JSON array of the certificates shown (written page by page as they arrive)')
+    .action(async (glob: string | undefined, o: Omit<CertFilterOptions, 'glob'> & { json?: boolean; limit?: number }) => {
       const keep = certFilter({ ...o, glob });
       const target = await (await ctxOf()).target();
-      const all =
-        target.kind === 'daemon' ? (await target.client.call<{ certs: CertView[] }>('GET', '/certs')).certs : await target.service.list();
-      const certs = all.filter(keep);
+      const pages =
+        target.kind === 'daemon'
+          ? daemonPages(target.client, listQuery({ ...o, glob }))
+          : storePages(target.service, { filter: serverFilter({ ...o, glob }) });
+      const json = o.json ? new JsonArrayWriter(process.stdout) : undefined;
+      const shown: CertView[] = [];
+      let stored = 0;
+      let count = 0;
+      outer: for await (const page of pages) {
+        stored = page.stored;
+        // The daemon's name filter is a superset (a substring when the glob has no wildcard): the
+        // command keeps its own exact meaning.
+        for (const cert of page.certs) {
+          if (!keep(cert)) continue;
+          if (o.limit !== undefined && count >= o.limit) break outer;
+          count++;
+          if (json) json.push(cert);
+          else shown.push(cert);
+        }
+      }
+      if (json) return json.end();
       const filtered = glob !== undefined || o.expiring !== undefined || o.issuer !== undefined || o.origin !== undefined;
-      emit(o.json, certs, () => {
-        if (certs.length > 0) return certListForStdout(certs);
-        return filtered ? `none of the ${all.length} certificate(s) match` : 'no certificates yet: `haproxy-certd issue NAME` adds one';
+      emit(false, shown, () => {
+        if (shown.length > 0) return certListForStdout(shown);
+        return filtered ? `none of the ${stored} certificate(s) match` : 'no certificates yet: `haproxy-certd issue NAME` adds one';
       });
     });
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import type { StatusView } from '../../api/status-view.js';
-import { EXPIRES_SOON_DAYS, expiryState } from '../../core/expiry.js';
+import type { StatusSummary } from '../../api/status-view.js';
+import { EXPIRES_SOON_DAYS } from '../../core/expiry.js';
 import type { InstanceStatus } from '../../haproxy/deploy/instance.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 import { certListForStdout, table } from '../format.js';
@@ -26,10 +26,9 @@ export function registerStatus(program: Command): void {
         process.exitCode = 1;
         return emit(o.json, { daemon: { running: false, listen: ctx.config.api.listen } }, () => `daemon: not running (no answer on ${ctx.config.api.listen})`);
       }
-      const view = await client.call<StatusView>('GET', '/status');
+      const view = await client.call<StatusSummary>('GET', '/status');
       const failing = view.instances.filter((i) => FAILING.includes(i.state));
       const starting = view.instances.filter((i) => NOT_IN_SYNC_YET.includes(i.state));
-      const soon = view.certs.filter((c) => expiryState(c.notAfter) !== 'ok');
       if (failing.length > 0 || starting.length > 0) process.exitCode = 1;
       const names = (list: InstanceStatus[]) => list.map((i) => i.name);
       emit(o.json, { daemon: { running: true, url: client.baseUrl }, ...view, failing: names(failing), starting: names(starting) }, () =>
@@ -49,8 +48,9 @@ export function registerStatus(program: Command): void {
             ]),
             { width: process.stdout.columns, shrink: 7 },
           ),
-          `\n${view.certs.length} certificate(s); ${soon.length} expire within ${EXPIRES_SOON_DAYS} days`,
-          ...(soon.length > 0 ? [certListForStdout(soon)] : []),
+          `\n${view.counts.stored} certificate(s); ${view.counts.expiringSoon} expire within ${EXPIRES_SOON_DAYS} days (${view.counts.expired} expired)`,
+          ...(view.certs.length > 0 ? [certListForStdout(view.certs)] : []),
+          ...(view.counts.expiringSoon > view.certs.length ? [`… and ${view.counts.expiringSoon - view.certs.length} more: \`haproxy-certd list --expiring ${EXPIRES_SOON_DAYS}d\``] : []),
         ].join('\n'),
       );
       if (failing.length > 0) {

@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { forEachLimited } from '../../core/async.js';
+import { forEachLimited, SerialQueue } from '../../core/async.js';
 import { ensureDir, fsErrorCode, removeFileDurable, removeLeftoverFiles, writeFileAtomic } from '../../core/atomic-write.js';
 import { StoreCorruptError, StoreLockedError } from '../../core/errors.js';
 import type { CertMeta, DnsRecordEntry, Lock, LockOptions, PendingIssue, Store, StoredCert } from '../store.js';
 import { acquireFileLock, describeOwner, FileLock, isBreakTokenName, removeStaleLocks, tryAcquireFileLock } from './file-lock.js';
 import { checkCertId, checkStoreKey, isCertId } from './keys.js';
+import { CertMetaIndex } from './meta-index.js';
 
 export interface FsStoreOptions {
   /**
@@ -14,6 +15,8 @@ export interface FsStoreOptions {
    * that could not be cleaned, a lock lost to a takeover. Default: process.emitWarning.
    */
   onWarning?: (err: Error) => void;
+  /** How long index changes wait to be written together (default 2 s; see meta-index.ts). */
+  indexDelayMs?: number;
 }
 
 /** Version of the certificate and pending file formats, so a later layout can read old files. */
@@ -26,7 +29,7 @@ const FORMAT = 1;
 const LEFTOVER_AGE_MS = 60_000;
 /** How often the daemon holding the store sweeps leftovers (so none lives much past LEFTOVER_AGE_MS). */
 const SWEEP_EVERY_MS = 15_000;
-const SUBDIRS = ['certs', 'pending', 'blobs', 'locks', 'dns-records'];
+const SUBDIRS = ['certs', 'pending', 'blobs', 'locks', 'dns-records', 'index'];
 /** Held by a running daemon for its whole life (one daemon per dataDir). */
 const DAEMON_LOCK = 'daemon';
 /** Bounds open files while listing thousands of certificates. */
@@ -37,7 +40,8 @@ const CERT_META_STRINGS = ['id', 'issuer', 'origin', 'notBefore', 'notAfter', 's
 /**
  * Store on a local (or shared POSIX) file system under `dataDir`:
  * `certs/<id>.json` (cert, key and meta in one file, 0600), `pending/<id>.json`, `blobs/<key>`,
- * `locks/<key>.lock`, `dns-records/<id>.json`; directories 0700.
+ * `locks/<key>.lock`, `dns-records/<id>.json`, `index/certs.json` (the metadata index, see
+ * meta-index.ts); directories 0700.
  * Every method is safe to call concurrently, from this process and from other processes using the
  * same directory: writes are atomic renames, locks are O_EXCL files with a lease.
  */
@@ -51,12 +55,16 @@ export class FsStore implements Store {
     onWarning: (err: Error) => this.#onWarning(err),
     onReleased: (lock: FileLock) => this.#locks.delete(lock),
   };
+  readonly #index: CertMetaIndex;
+  /** list() calls one after the other: the index is validated by one at a time. */
+  readonly #listing = new SerialQueue();
   #ready: Promise<void> | undefined;
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(dataDir: string, opts: FsStoreOptions = {}) {
     this.dataDir = resolve(dataDir);
     this.#onWarning = opts.onWarning ?? ((err) => process.emitWarning(err));
+    this.#index = new CertMetaIndex({ path: join(this.dataDir, 'index', 'certs.json'), certDir: join(this.dataDir, 'certs'), delayMs: opts.indexDelayMs, onWarning: (err) => this.#onWarning(err) });
   }
 
   /** Creates a store and prepares its directories (also done lazily by the first call). */
@@ -84,19 +92,38 @@ export class FsStore implements Store {
     const problem = certProblem(file, cert.meta.id);
     if (problem) throw new StoreCorruptError(`refusing to save certificate ${cert.meta.id}: it ${problem}`);
     await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+    await this.#index.saved(cert.meta);
   }
 
   async deleteCert(id: string): Promise<boolean> {
     const path = this.#certPath(id);
     await this.#init();
-    return removeFileDurable(path);
+    const existed = await removeFileDurable(path);
+    this.#index.deleted(id);
+    return existed;
   }
 
-  /** Metadata of every readable certificate, sorted by id; corrupt files are skipped and reported to onWarning. */
+  /**
+   * Metadata of every readable certificate, sorted by id; corrupt files are skipped and reported to
+   * onWarning. Read through the metadata index: only files changed since it was written are parsed.
+   */
   async listCerts(): Promise<CertMeta[]> {
     await this.#init();
-    const certs = await this.#readAll('certs', (text, path, id) => parseCertFile(text, path, id).meta);
-    return certs.sort((a, b) => compare(a.id, b.id));
+    const dir = join(this.dataDir, 'certs');
+    const { metas } = await this.#listing.run(() =>
+      this.#index.list(async (id) => {
+        const path = join(dir, `${id}.json`);
+        try {
+          const text = await readIfExists(path);
+          return text === undefined ? undefined : parseCertFile(text, path, id).meta;
+        } catch (err) {
+          if (!(err instanceof StoreCorruptError)) throw err;
+          this.#onWarning(err);
+          return undefined;
+        }
+      }),
+    );
+    return metas.sort((a, b) => compare(a.id, b.id));
   }
 
   putPending(p: PendingIssue): Promise<void> {
@@ -182,6 +209,7 @@ export class FsStore implements Store {
   /** Releases the locks this instance still holds. Safe to call twice. */
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
+    await this.#index.flush().catch((err: Error) => this.#onWarning(new Error(`could not write the certificate index at close: ${err.message}`, { cause: err })));
     await Promise.all([...this.#locks].map((l) => l.release()));
   }
 
