@@ -6,17 +6,21 @@
  *    through the standby's API presented by HAProxy (the first push of the new writer), ROUNDS
  *    times (a new standby each round); median and worst against the goal ≤ 2× the lease;
  *  - issuance throughput: NAMES local-CA names through `POST /v1/certs` (32 clients), one replica
- *    on the filesystem store, then one on PostgreSQL, side by side: postgres ÷ fs (goal ≥ 0.8×).
+ *    on the filesystem store, then one on PostgreSQL, then three active-active replicas on
+ *    PostgreSQL with the clients spread over their APIs: postgres ÷ fs (goal ≥ 0.8×), three ÷ one
+ *    (goal ≥ 1.0×);
+ *  - on-demand on two active-active replicas: `POST /ondemand` (what HAProxy's Lua waits for)
+ *    until a handshake presents the name, asked of the replica that owns the instance and of the
+ *    one that does not, alternately (goal: non-owner ÷ owner ≤ 1.2×).
  *
- * Not measured yet, because active-active is not built: 3 replicas' throughput and on-demand on a
- * replica that does not own the instance (the table says so). Failures are counted per step; the
- * bench always finishes. A full run refreshes the `ha` section of bench/RESULTS.md.
+ * Failures are counted per step; the bench always finishes. A full run refreshes the `ha` section
+ * of bench/RESULTS.md.
  *
- *   npm run bench:ha                 (ROUNDS=10 NAMES=500; ~6 minutes on 2 cores)
+ *   npm run bench:ha                 (ROUNDS=10 NAMES=500; ~8 minutes on 2 cores)
  *   npm run bench:ha -- --quick      (3 rounds, 100 names; prints only)
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,11 +29,12 @@ import { spawnCli } from '../test/helpers/cli.js';
 import { stopChild } from '../test/helpers/children.js';
 import { startHaproxy, type TestHaproxy } from '../test/helpers/haproxy.js';
 import { startPostgres, type Postgres } from '../test/helpers/postgres.js';
+import { onDemandToken } from '../src/daemon/token.js';
 import { startReplica, TEST_TOKEN, type Replica } from '../test/helpers/replica.js';
 import { eventually, freePort, handshake } from '../test/helpers/stack.js';
 import { loadAverage, machineLines } from './lib/machine.js';
 import { refreshSection } from './lib/results.js';
-import { median, ms, num, ratio } from './lib/stats.js';
+import { median, ms, num, quantile, ratio } from './lib/stats.js';
 import { markdownTable, verdict } from './lib/table.js';
 
 const QUICK = process.argv.includes('--quick');
@@ -106,30 +111,85 @@ async function throughput(dir: string, tag: string, store: string, h: TestHaprox
   );
   const child = spawnCli(['--config', config, 'run'], { cwd: dir, env: { ...process.env, CERTD_LOG_LEVEL: 'warn' } });
   try {
-    const api = client(port);
-    await eventually(async () => api.call('GET', '/certs').then(() => true, () => false), START_WAIT_MS, `${tag} daemon's API`);
-    const names = Array.from({ length: NAMES }, (_, i) => `n${i}.${tag}.bench`);
-    let next = 0;
-    let errors = 0;
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: CLIENTS }, async () => {
-        while (next < names.length) {
-          const name = names[next++]!;
-          await api.call('POST', '/certs', { names: [name] }).catch((err: Error) => {
-            errors++;
-            if (errors <= 3) console.error(`# ${tag}: ${name}: ${err.message}`);
-          });
-        }
-      }),
-    );
-    const perSecond = (NAMES - errors) / ((performance.now() - t0) / 1000);
-    for (let i = 0; i < errors; i++) failed(`throughput ${tag}`, new Error('an issue request failed'));
-    console.error(`# throughput ${tag}: ${num(perSecond, 1)}/s (${errors} failed, load ${loadAverage()})`);
-    return perSecond;
+    await eventually(async () => client(port).call('GET', '/certs').then(() => true, () => false), START_WAIT_MS, `${tag} daemon's API`);
+    return await issueThrough([port], tag);
   } finally {
     await stopChild(child);
   }
+}
+
+/** NAMES issued by CLIENTS at once, client i through ports[i mod n]: certificates per second. */
+async function issueThrough(ports: number[], tag: string): Promise<number> {
+  const names = Array.from({ length: NAMES }, (_, i) => `n${i}.${tag}.bench`);
+  let next = 0;
+  let errors = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async (_, c) => {
+      const api = client(ports[c % ports.length]!);
+      while (next < names.length) {
+        const name = names[next++]!;
+        await api.call('POST', '/certs', { names: [name] }).catch((err: Error) => {
+          errors++;
+          if (errors <= 3) console.error(`# ${tag}: ${name}: ${err.message}`);
+        });
+      }
+    }),
+  );
+  const perSecond = (NAMES - errors) / ((performance.now() - t0) / 1000);
+  for (let i = 0; i < errors; i++) failed(`throughput ${tag}`, new Error('an issue request failed'));
+  console.error(`# throughput ${tag}: ${num(perSecond, 1)}/s (${errors} failed, load ${loadAverage()})`);
+  return perSecond;
+}
+
+/** `n` active-active replicas in their own directory on database `url`, all started (and the instance owned). */
+async function activeActive(dir: string, tag: string, url: string, h: TestHaproxy, n: number, extra: string[] = []): Promise<Replica[]> {
+  const sub = join(dir, tag);
+  await mkdir(sub, { recursive: true });
+  await writeFile(join(sub, 'store.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  const replicas: Replica[] = [];
+  for (let i = 0; i < n; i++) replicas.push(await startReplica(`${tag}${i}`, { dir: sub, url, haproxy: h, store: `replicas: active-active, lease: ${LEASE_MS / 1000}s`, extra }));
+  for (const r of replicas) await eventually(async () => /"daemon started"/.test(r.log()), START_WAIT_MS, `${r.name}'s "daemon started" line`);
+  await eventually(async () => replicas.some((r) => /owns instance h1/.test(r.log())), START_WAIT_MS, `a ${tag} replica owning h1`);
+  return replicas;
+}
+
+/** Three active-active replicas, the clients spread over their APIs. */
+async function throughputThree(dir: string, url: string, h: TestHaproxy): Promise<number> {
+  const replicas = await activeActive(dir, 'three', url, h, 3);
+  try {
+    return await issueThrough(replicas.map((r) => r.apiPort), 'three');
+  } finally {
+    await Promise.all(replicas.map((r) => stopChild(r.child)));
+  }
+}
+
+/** On-demand answered by the owner and by the other replica, alternately: p50 of POST /ondemand → presented, each. */
+async function onDemandOwnerVsOther(dir: string, url: string, h: TestHaproxy): Promise<{ owner: number; other: number }> {
+  const od = 'onDemand: { issuer: internal, allow: [ "*.od.bench" ], maxCertificates: 100000, rateLimit: { perMinute: 100000, burst: 1000 } }';
+  const replicas = await activeActive(dir, 'od', url, h, 2, [od]);
+  const samples = { owner: [] as number[], other: [] as number[] };
+  try {
+    const owner = replicas.find((r) => /owns instance h1/.test(r.log()))!;
+    const other = replicas.find((r) => r !== owner)!;
+    for (let i = 0; i < 2 * ROUNDS * 3; i++) {
+      const [who, r] = i % 2 === 0 ? (['owner', owner] as const) : (['other', other] as const);
+      const name = `${who}${i}.od.bench`;
+      try {
+        const t0 = performance.now();
+        const res = await fetch(`http://127.0.0.1:${r.apiPort}/ondemand`, { method: 'POST', headers: { authorization: `Bearer ${onDemandToken(TEST_TOKEN)}` }, body: name });
+        if (res.status !== 200) throw new Error(`${name}: /ondemand answered ${res.status} ${await res.text()}`);
+        if (!(await handshake(h.tlsPort, name)).san.includes(name)) throw new Error(`${name}: not presented when /ondemand answered`);
+        samples[who].push(performance.now() - t0);
+      } catch (err) {
+        failed(`on-demand via ${who}`, err);
+      }
+    }
+  } finally {
+    await Promise.all(replicas.map((r) => stopChild(r.child)));
+  }
+  console.error(`# on-demand: owner p50 ${ms(quantile(samples.owner, 0.5))}, other p50 ${ms(quantile(samples.other, 0.5))} (load ${loadAverage()})`);
+  return { owner: quantile(samples.owner, 0.5), other: quantile(samples.other, 0.5) };
 }
 
 async function main(): Promise<void> {
@@ -142,6 +202,8 @@ async function main(): Promise<void> {
   let fail = NaN;
   let fsRate = NaN;
   let pgRate = NaN;
+  let threeRate = NaN;
+  let od = { owner: NaN, other: NaN };
   let failSamples: number[] = [];
   try {
     pgServer = await startPostgres();
@@ -161,6 +223,12 @@ async function main(): Promise<void> {
     haproxies.push(hPg);
     const pgUrl = await database('throughput');
     pgRate = await throughput(dir, 'pg', `{ type: postgres, url: "${pgUrl}", keyFile: ./store.key, sslmode: disable }`, hPg).catch((err: unknown) => (failed('throughput pg', err), NaN));
+    const hThree = await startHaproxy();
+    haproxies.push(hThree);
+    threeRate = await throughputThree(dir, await database('three'), hThree).catch((err: unknown) => (failed('throughput three', err), NaN));
+    const hOd = await startHaproxy();
+    haproxies.push(hOd);
+    od = await onDemandOwnerVsOther(dir, await database('ondemand'), hOd).catch((err: unknown) => (failed('on-demand', err), od));
   } catch (err) {
     failed('setup', err);
   } finally {
@@ -177,8 +245,11 @@ async function main(): Promise<void> {
       [`issuance, ${NAMES} names, ${CLIENTS} clients: 1 replica on fs`, `${num(fsRate, 1)}/s`, '', ''],
       [`issuance, ${NAMES} names, ${CLIENTS} clients: 1 replica on postgres`, `${num(pgRate, 1)}/s`, '', ''],
       ['postgres ÷ fs', ratio(pgRate / fsRate), '≥ 0.8×', verdict(pgRate / fsRate, 0.8, true)],
-      ['3 replicas on postgres ÷ 1', '—', '≥ 1.0×', '**not measured** (active-active not built)'],
-      ['on-demand first handshake, non-owner ÷ owner', '—', '≤ 1.2×', '**not measured** (active-active not built)'],
+      [`issuance, ${NAMES} names, ${CLIENTS} clients spread: 3 active-active replicas on postgres`, `${num(threeRate, 1)}/s`, '', ''],
+      ['3 replicas ÷ 1 replica on postgres', ratio(threeRate / pgRate), '≥ 1.0×', verdict(threeRate / pgRate, 1, true)],
+      ['on-demand, POST /ondemand → presented, p50: asked of the owner', ms(od.owner), '', ''],
+      ['on-demand, same, asked of the replica that owns no instance', ms(od.other), '', ''],
+      ['non-owner ÷ owner', ratio(od.other / od.owner), '≤ 1.2×', verdict(od.other / od.owner, 1.2)],
     ],
   );
   const failureLine = failures.size ? [...failures].map(([k, v]) => `${k}: ${v}`).join(', ') : 'none';

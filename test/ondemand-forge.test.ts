@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { certDirLayout } from '../src/haproxy/cert-dir.js';
+import { decisions, issuedTotal, metric, pool } from './helpers/ondemand.js';
 import { eventually, handshake, startStack, type Stack } from './helpers/stack.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -17,25 +18,7 @@ const DAY_MS = 86_400_000;
 /** Generous for a loaded 2-core machine: how long a real certificate may take to be issued, pushed and listed in known.map. */
 const REAL_CERT_WAIT_MS = 15_000;
 
-async function metric(stack: Stack, re: RegExp): Promise<number> {
-  const text = await (await fetch(`${stack.daemon.api.url}/metrics`)).text();
-  return [...text.matchAll(new RegExp(re, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
-}
-const decisions = (s: Stack) => metric(s, /^certd_ondemand_decisions_total\{[^}]*\} (\d+)$/);
-const issuedTotal = (s: Stack) => metric(s, /^certd_issue_total\{issuer="internal",result="ok"\} (\d+)$/);
 
-/** Runs `fn` over items with at most `limit` in flight. */
-async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  }));
-  return out;
-}
 
 /** The root's CN: what a real (root-signed) certificate names as its issuer. */
 const rootCn = (rootPem: string) => /CN=([^\n]+)/.exec(new X509Certificate(rootPem).subject)![1]!;

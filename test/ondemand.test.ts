@@ -10,24 +10,13 @@ import { promisify } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { onDemandToken } from '../src/daemon/token.js';
+import { issuedTotal, metric, pool } from './helpers/ondemand.js';
 import { eventually, handshake, startStack, type Stack } from './helpers/stack.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 const run = promisify(execFile);
 const DEFAULT_CN = 'haproxy-certd default certificate';
 
-/** Runs `fn` over items with at most `limit` in flight. */
-async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  }));
-  return out;
-}
 
 /** Sends a minimal TLS 1.2 ClientHello with any SNI bytes; resolves with the server's first reply bytes. */
 function rawClientHello(port: number, sni: string): Promise<Buffer> {
@@ -58,11 +47,6 @@ function rawClientHello(port: number, sni: string): Promise<Buffer> {
   });
 }
 
-async function metric(stack: Stack, re: RegExp): Promise<number> {
-  const text = await (await fetch(`${stack.daemon.api.url}/metrics`)).text();
-  return [...text.matchAll(new RegExp(re, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
-}
-const issuedTotal = (s: Stack) => metric(s, /^certd_issue_total\{issuer="internal",result="ok"\} (\d+)$/);
 
 describe('on-demand TLS: a certificate at the first handshake, one HAProxy process, no reload', () => {
   let stack: Stack;

@@ -61,6 +61,7 @@ describe('per-certificate TLS options from config, at runtime (crt-list line opt
     const ok = await get(stack.tlsPort, 'mtls.test', { ca, ...client });
     assert.match(ok.status, /^HTTP\/1\.1 200/);
     await assert.rejects(get(stack.tlsPort, 'mtls.test', { ca }), 'no client certificate must be refused');
+    await stack.daemon.deployer.drain(); // the crt-list is rewritten behind the push
     const list = await readFile(stack.config.haproxy.crtList, 'utf8');
     assert.match(list, /mtls\.test\.pem \[alpn http\/1\.1 verify required ca-file \S+\/ca\/mtls\.test\.pem\] mtls\.test/);
   });

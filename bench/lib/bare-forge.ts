@@ -1,9 +1,7 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManagedHaproxy } from '../../src/haproxy/managed/managed-haproxy.js';
-import { freePort } from '../../test/helpers/ports.js';
-import type { PlainHaproxy } from './instance.js';
+import { startConfigIn, type PlainHaproxy } from './instance.js';
 
 /**
  * A bare `generate-certificates` HAProxy: one TLS bind that signs a certificate for every SNI from
@@ -12,11 +10,7 @@ import type { PlainHaproxy } from './instance.js';
  */
 export async function startBareForge(o: { caFile: string; defaultCert: string; cacheSize: number }): Promise<PlainHaproxy> {
   const dir = await mkdtemp(join(tmpdir(), 'certd-bench-bare-forge-'));
-  const adminSocket = join(dir, 'admin.sock');
-  const tlsPort = await freePort();
-  const configFile = join(dir, 'haproxy.cfg');
-  await writeFile(
-    configFile,
+  return startConfigIn(dir, ({ adminSocket, tlsPort }) =>
     [
       'global',
       `    stats socket ${adminSocket} mode 600 level admin`,
@@ -32,20 +26,4 @@ export async function startBareForge(o: { caFile: string; defaultCert: string; c
       '',
     ].join('\n'),
   );
-  const haproxy = new ManagedHaproxy({ configFile, masterSocket: join(dir, 'master.sock'), runtimeSocket: adminSocket });
-  try {
-    await haproxy.start();
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
-  return {
-    haproxy,
-    tlsPort,
-    runtime: `unix:${adminSocket}`,
-    async stop() {
-      await haproxy.stop().catch(() => haproxy.kill());
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
 }

@@ -79,12 +79,20 @@ export async function startPlainHaproxy(crtList: string, o: { startTimeoutMs?: n
 }
 
 /** Starts the demo config in `dir` (config and sockets there) on `crtList`; `stop()` removes `dir`. */
-export async function startIn(dir: string, crtList: string, startTimeoutMs = START_TIMEOUT_MS): Promise<PlainHaproxy> {
+export function startIn(dir: string, crtList: string, startTimeoutMs = START_TIMEOUT_MS): Promise<PlainHaproxy> {
+  return startConfigIn(dir, ({ adminSocket, tlsPort }) => demoHaproxyConfig({ adminSocket, crtList, bind: `127.0.0.1:${tlsPort}` }), startTimeoutMs);
+}
+
+/**
+ * Starts `haproxy -W` in `dir` with the config `render` makes for its admin socket and a free
+ * loopback TLS port; resolves once the worker answers. `stop()` (and a failed start) removes `dir`.
+ */
+export async function startConfigIn(dir: string, render: (at: { adminSocket: string; tlsPort: number }) => string, startTimeoutMs = START_TIMEOUT_MS): Promise<PlainHaproxy> {
   const adminSocket = join(dir, 'admin.sock');
   const tlsPort = await freePort();
   const haproxy = new ManagedHaproxy({
     configFile: join(dir, 'haproxy.cfg'),
-    configText: demoHaproxyConfig({ adminSocket, crtList, bind: `127.0.0.1:${tlsPort}` }),
+    configText: render({ adminSocket, tlsPort }),
     masterSocket: join(dir, 'master.sock'),
     runtimeSocket: adminSocket,
     startTimeoutMs,

@@ -9,7 +9,7 @@ _haproxy_certd() {
     w=${COMP_WORDS[i]}
     if ((skip)); then skip=0; continue; fi
     case "$cmd|$w" in
-      "|-c" | "|--config" | "run|-c" | "run|--config" | "demo|--port" | "demo|--api-port" | "demo|--dir" | "demo|-c" | "demo|--config" | "ca|-c" | "ca|--config" | "ca init|--issuer" | "ca init|--cert" | "ca init|--key" | "ca init|-c" | "ca init|--config" | "ca export|--issuer" | "ca export|-c" | "ca export|--config" | "issue|--issuer" | "issue|-c" | "issue|--config" | "import|--cert" | "import|--key" | "import|-c" | "import|--config" | "list|--expiring" | "list|--issuer" | "list|--origin" | "list|-c" | "list|--config" | "remove|-c" | "remove|--config" | "renew|-c" | "renew|--config" | "status|-c" | "status|--config" | "haproxy-config|--bind" | "haproxy-config|--http-bind" | "haproxy-config|--backend" | "haproxy-config|--merge" | "haproxy-config|-c" | "haproxy-config|--config" | "wait|--crt-list" | "wait|--timeout" | "wait|--policy" | "wait|--interval" | "wait|--crt-base" | "wait|-c" | "wait|--config" | "store|-c" | "store|--config" | "store rotate-key|-c" | "store rotate-key|--config" | "store migrate|--from" | "store migrate|--to" | "store migrate|--data-dir" | "store migrate|-c" | "store migrate|--config") skip=1; continue ;;
+      "|-c" | "|--config" | "run|-c" | "run|--config" | "demo|--port" | "demo|--api-port" | "demo|--dir" | "demo|-c" | "demo|--config" | "ca|-c" | "ca|--config" | "ca init|--issuer" | "ca init|--cert" | "ca init|--key" | "ca init|-c" | "ca init|--config" | "ca export|--issuer" | "ca export|-c" | "ca export|--config" | "issue|--issuer" | "issue|-c" | "issue|--config" | "import|--cert" | "import|--key" | "import|-c" | "import|--config" | "list|--expiring" | "list|--issuer" | "list|--origin" | "list|--limit" | "list|-c" | "list|--config" | "remove|-c" | "remove|--config" | "renew|-c" | "renew|--config" | "status|-c" | "status|--config" | "haproxy-config|--bind" | "haproxy-config|--http-bind" | "haproxy-config|--backend" | "haproxy-config|--merge" | "haproxy-config|-c" | "haproxy-config|--config" | "wait|--crt-list" | "wait|--timeout" | "wait|--policy" | "wait|--interval" | "wait|--crt-base" | "wait|-c" | "wait|--config" | "store|-c" | "store|--config" | "store rotate-key|-c" | "store rotate-key|--config" | "store migrate|--from" | "store migrate|--to" | "store migrate|--data-dir" | "store migrate|-c" | "store migrate|--config") skip=1; continue ;;
     esac
     [[ $w == -* ]] && continue
     case "$cmd|$w" in
@@ -53,6 +53,7 @@ _haproxy_certd() {
     "list|--expiring") COMPREPLY=(); return ;;
     "list|--issuer") COMPREPLY=(); return ;;
     "list|--origin") COMPREPLY=($(compgen -W "config api import ondemand source" -- "$cur")); return ;;
+    "list|--limit") COMPREPLY=(); return ;;
     "list|-c" | "list|--config") compopt -o filenames; mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
     "remove|-c" | "remove|--config") compopt -o filenames; mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
     "renew|-c" | "renew|--config") compopt -o filenames; mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
@@ -85,7 +86,7 @@ _haproxy_certd() {
       "ca export") words="--issuer --json -h --help -c --config" ;;
       "issue") words="--issuer --json -h --help -c --config" ;;
       "import") words="--cert --key --json -h --help -c --config" ;;
-      "list") words="--expiring --issuer --origin --json -h --help -c --config" ;;
+      "list") words="--expiring --issuer --origin --limit --json -h --help -c --config" ;;
       "remove") words="--json -h --help -c --config" ;;
       "renew") words="--all --json -h --help -c --config" ;;
       "status") words="--json -h --help -c --config" ;;

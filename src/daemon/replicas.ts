@@ -110,7 +110,14 @@ export class Replicas {
           this.work?.start();
         } else await lock?.release();
       }
-      for (const name of this.deployer?.instanceNames() ?? []) {
+      const fleet = new Set(this.deployer?.instanceNames() ?? []);
+      for (const [name, lock] of this.owned) {
+        // Gone from the fleet (discovery): its lease goes too.
+        if (fleet.has(name)) continue;
+        this.owned.delete(name);
+        await lock.release();
+      }
+      for (const name of fleet) {
         if (this.owned.has(name) || this.stopped) continue;
         const lock = await this.o.store.tryLock(instanceLock(name), { leaseMs, onLost: (err) => void this.instanceLost(name, lock, err) });
         if (!lock) continue;

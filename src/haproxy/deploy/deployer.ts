@@ -248,7 +248,9 @@ export class Deployer {
    * then starts one worker per instance (each reconciles). `o.priority`: see prioritize().
    */
   async start(initial: DeployEntry[], o: { priority?: Iterable<string> } = {}): Promise<void> {
-    const leftovers = await this.files.prepare((err) => this.o.log.warn({ err: err.message }, 'crash leftover not removed'));
+    // Replicas may share the certDir (one host): a temp file another one is writing right now is
+    // not a leftover; one older than a minute is (a write takes milliseconds).
+    const leftovers = await this.files.prepare((err) => this.o.log.warn({ err: err.message }, 'crash leftover not removed'), { olderThanMs: this.o.replicas ? 60_000 : 0 });
     if (leftovers > 0) this.o.log.info({ certDir: this.o.certDir, removed: leftovers }, 'removed temp files a previous run left behind');
     if (o.priority) this.prioritize(o.priority);
     for (const e of initial) this.noteKnown(this.setDesired(e));

@@ -22,14 +22,16 @@ export class DeployFiles {
 
   /**
    * Makes the directories and removes every temp file a killed daemon left in them (PEMs with
-   * keys among them): the daemon is their only writer, and it has written nothing yet.
+   * keys among them): the daemon is their only writer, and it has written nothing yet. With
+   * `olderThanMs`, only those older (replicas sharing the directory write there meanwhile).
    */
-  async prepare(onWarning?: (err: Error) => void): Promise<number> {
+  async prepare(onWarning?: (err: Error) => void, o: { olderThanMs?: number } = {}): Promise<number> {
     await mkdir(certDirLayout(this.certDir).clientCaDir, { recursive: true, mode: 0o700 });
     await mkdir(dirname(this.crtListPath), { recursive: true });
-    let removed = await removeLeftoverFiles(this.certDir, { olderThanMs: 0, onWarning });
+    const olderThanMs = o.olderThanMs ?? 0;
+    let removed = await removeLeftoverFiles(this.certDir, { olderThanMs, onWarning });
     const listDir = dirname(this.crtListPath);
-    if (relative(this.certDir, listDir).startsWith('..')) removed += await removeLeftoverFiles(listDir, { olderThanMs: 0, onWarning });
+    if (relative(this.certDir, listDir).startsWith('..')) removed += await removeLeftoverFiles(listDir, { olderThanMs, onWarning });
     return removed;
   }
 
