@@ -111,7 +111,8 @@ async function throughput(dir: string, tag: string, store: string, h: TestHaprox
   );
   const child = spawnCli(['--config', config, 'run'], { cwd: dir, env: { ...process.env, CERTD_LOG_LEVEL: 'warn' } });
   try {
-    await eventually(async () => client(port).call('GET', '/certs').then(() => true, () => false), START_WAIT_MS, `${tag} daemon's API`);
+    // /healthz answers 200 once the daemon takes writes (reads are answered earlier, during its start).
+    await eventually(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok === true, START_WAIT_MS, `${tag} daemon ready (/healthz)`);
     return await issueThrough([port], tag);
   } finally {
     await stopChild(child);

@@ -114,19 +114,29 @@ class DaemonProcess {
     return this.child?.pid ?? 0;
   }
 
-  /** Starts `run`; resolves with the ms until the API answered /v1/status (not 503). */
+  /**
+   * Starts `run`; resolves with the ms until the API answered /v1/status (not 503: reads are
+   * answered during the start), then waits until it takes writes too (/healthz 200).
+   */
   async start(): Promise<number> {
     const t0 = performance.now();
     this.child = spawn(process.execPath, [CLI, '--config', this.configFile, 'run'], {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { ...process.env, CERTD_LOG_LEVEL: 'warn' },
     });
+    const answered = (await this.until('/v1/status', t0)) - t0;
+    await this.until('/healthz', t0);
+    return answered;
+  }
+
+  /** Until `path` answers 200; the time it did. */
+  private async until(path: string, t0: number): Promise<number> {
     const deadline = t0 + START_WAIT_MS;
     for (;;) {
-      if (this.child.exitCode !== null) throw new Error(`the daemon exited (${this.child.exitCode}) while starting`);
-      const res = await this.request('GET', '/v1/status').catch(() => undefined);
-      if (res?.status === 200) return performance.now() - t0;
-      if (performance.now() > deadline) throw new Error(`the daemon's API did not answer within ${START_WAIT_MS} ms`);
+      if (this.child!.exitCode !== null) throw new Error(`the daemon exited (${this.child!.exitCode}) while starting`);
+      const res = await this.request('GET', path).catch(() => undefined);
+      if (res?.status === 200) return performance.now();
+      if (performance.now() > deadline) throw new Error(`the daemon's ${path} did not answer 200 within ${START_WAIT_MS} ms`);
       await sleep(50);
     }
   }
