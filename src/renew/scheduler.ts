@@ -62,6 +62,9 @@ export class RenewalScheduler {
   private readonly plans = new Map<string, Plan>();
   /** id → when to look at it next (due, retry or ARI check). */
   private readonly queue = new DueQueue<string>();
+  /** Certificates being renewed now, and those that came due again meanwhile (handed over at the end). */
+  private readonly renewing = new Set<string>();
+  private readonly dueWhileRenewing = new Set<string>();
   private readonly lanes = new Map<string, IssuerLane>();
   private readonly metrics: RenewalMetrics;
   private readonly random: () => number;
@@ -171,6 +174,12 @@ export class RenewalScheduler {
       const plan = this.plans.get(id);
       const meta = this.o.catalog.get(id);
       if (!plan || !meta) continue;
+      if (this.renewing.has(id)) {
+        // Its new certificate came due while the renewal that made it finishes (a short lifetime):
+        // offered then, not now — an ensure joining the one in flight would change nothing.
+        this.dueWhileRenewing.add(id);
+        continue;
+      }
       const lane = this.lane(meta.issuer);
       if (plan.ariCheckAt !== undefined && plan.ariCheckAt <= now) lane.offerAriCheck(id);
       else lane.offerRenewal({ id, expiresAt: plan.notAfter, exempt: plan.source === 'ari' && this.o.orderLimits?.get(meta.issuer)?.ariExempt === true });
@@ -239,6 +248,20 @@ export class RenewalScheduler {
     const meta = this.o.catalog.get(job.id);
     const plan = this.plans.get(job.id);
     if (!meta || !plan || plan.fingerprint !== meta.fingerprint) return;
+    this.renewing.add(job.id);
+    try {
+      await this.renewNow(meta, plan, job, lane);
+    } finally {
+      this.renewing.delete(job.id);
+      const next = this.plans.get(job.id);
+      if (this.dueWhileRenewing.delete(job.id) && next) {
+        this.requeue(job.id, next);
+        this.arm();
+      }
+    }
+  }
+
+  private async renewNow(meta: CertMeta, plan: Plan, job: RenewalJob, lane: IssuerLane): Promise<void> {
     try {
       const previous = await this.o.store.loadCert(meta.id);
       await this.o.service.ensure(meta.names, { issuer: meta.issuer, origin: meta.origin, force: true, replaces: previous?.certPem });
