@@ -32,6 +32,12 @@ interface Waiter {
 export class RemoteInstance implements DeployTarget {
   /** Versions the owner announced, by work key (kept until a newer one: a late waiter finds it). */
   private readonly served = new Map<WorkKey, string>();
+  /**
+   * Keys last announced absent ('') and not desired here either, oldest first: removed certificates
+   * and spent HTTP-01 tokens. Kept for a late waiter, but only the newest ABSENT_KEPT of them, so
+   * churn (a token per order) cannot grow `served` without bound.
+   */
+  private readonly absent = new Set<WorkKey>();
   private waiters: Waiter[] = [];
   private owner?: string;
   private stopped = false;
@@ -69,7 +75,7 @@ export class RemoteInstance implements DeployTarget {
   /** The owner (replica id) says the instance serves these versions now. */
   noteServed(owner: string, versions: WorkVersions): void {
     this.owner = owner;
-    for (const [key, version] of versions) this.served.set(key, version);
+    for (const [key, version] of versions) this.note(key, version);
     this.waiters = this.waiters.filter((w) => {
       if (!w.keys.every((k) => this.isServed(k))) return true;
       w.resolve();
@@ -92,10 +98,23 @@ export class RemoteInstance implements DeployTarget {
     return { name: this.name, runtime: this.runtime, state: 'remote', owner: this.owner, inSync: total - waiting.size, missing: 0, stale: waiting.size, pending: waiting.size };
   }
 
+  private note(key: WorkKey, version: string): void {
+    this.served.set(key, version);
+    this.absent.delete(key);
+    if (version !== '' || workVersion(key, this.desired, this.desiredMaps) !== '') return;
+    this.absent.add(key);
+    if (this.absent.size <= ABSENT_KEPT) return;
+    const oldest = this.absent.values().next().value!;
+    this.absent.delete(oldest);
+    this.served.delete(oldest);
+  }
+
   private isServed(key: WorkKey): boolean {
     return this.served.get(key) === workVersion(key, this.desired, this.desiredMaps);
   }
 }
+
+const ABSENT_KEPT = 10_000;
 
 /** The version of `key` in the desired state: what an instance serving it as desired has ('' when not desired). */
 export function workVersion(key: WorkKey, desired: ReadonlyMap<string, CertEntry>, desiredMaps: ReadonlyMap<string, ReadonlyMap<string, string>>): string {
