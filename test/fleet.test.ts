@@ -73,7 +73,7 @@ describe('fleet: three HAProxy instances kept in sync', () => {
       await eventually(async () => (await handshake(fleet.members[1]!.tlsPort, 'while-hung.fleet.test', { ca })).authorized, 2_000, 'h2 serves');
       const healthyMs = performance.now() - t0;
       const r = await issuing;
-      assert.deepEqual(r.deploy?.ok.sort(), ['h1', 'h2']);
+      assert.deepEqual(r.deploy?.ok.sort(), ['h1', 'h2'], `deploy outcome: ${JSON.stringify(r.deploy)}`);
       assert.equal(r.deploy?.failed[0]?.instance, 'h3');
       assert.ok(healthyMs < 2_000, `healthy instances took ${healthyMs} ms`);
     } finally {
