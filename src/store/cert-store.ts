@@ -165,7 +165,7 @@ export class CertStore implements Store {
     const got = await this.locker.tryLock(DAEMON_LOCK, { leaseMs: this.#daemonLeaseMs, onLost });
     if (!got) {
       const holder = await this.locker.holder(DAEMON_LOCK);
-      const who = holder ? `${describeOwner(holder.owner)}, lease until ${holder.expiresAt.toISOString()}` : 'it was released just now';
+      const who = holder ? `${describeOwner(holder.owner)}, lease until ${holder.expiresAt.toISOString()}` : 'a holder that cannot be named: released just now, or its lock unreadable';
       throw new StoreLockedError(`${this.storage.where} is in use by another haproxy-certd daemon (${who}): ${this.#claimHint}`);
     }
     await this.#claimed(got);
