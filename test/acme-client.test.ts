@@ -417,7 +417,7 @@ class MapStorage implements AcmeStorage {
     this.blobs.set(key, Buffer.from(data));
   }
   async lock(key: string): Promise<Lock> {
-    return { key, release: async () => {} };
+    return { key, token: '1', held: true, release: async () => {} };
   }
 }
 

@@ -45,6 +45,8 @@ class LockingStorage extends MapStorage {
     let released = false;
     return {
       key,
+      token: String(this.held),
+      held: true,
       release: async () => {
         if (!released) this.held--;
         released = true;

@@ -1,6 +1,8 @@
 /**
- * The store contract, run on every backend: the filesystem store and PostgreSQL 15 (a private
- * server, test/helpers/postgres.ts). What the typed layer above relies on, whatever holds the data.
+ * The store contracts, run on every backend: the filesystem and PostgreSQL 15 (a private server,
+ * test/helpers/postgres.ts). Three suites per backend: the storage contract (storage.ts: records,
+ * fenced writes), the locker contract (locker.ts: leases, fencing tokens, takeover), and the typed
+ * store over them (cert-store.ts: what the rest of certd relies on, whatever holds the data).
  * PostgreSQL-only properties (encryption at rest, migrations, outages) follow at the end.
  */
 import assert from 'node:assert/strict';
@@ -12,11 +14,18 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { readFile, writeFile } from 'node:fs/promises';
 import { InvalidNameError, StoreLockedError } from '../src/core/errors.js';
 import { KeyRing, StoreKeyError } from '../src/crypto/secret-box.js';
+import { FsStorage } from '../src/store/fs/fs-storage.js';
 import { FsStore } from '../src/store/fs/fs-store.js';
-import { StoreSchemaTooNewError } from '../src/store/postgres/migrations.js';
+import { compareTokens, FencedWriteError, type Lock, type Locker } from '../src/store/locker.js';
+import { migrate, StoreSchemaTooNewError } from '../src/store/postgres/migrations.js';
+import { PgDatabase } from '../src/store/postgres/pg-database.js';
+import { PgLocker } from '../src/store/postgres/pg-locker.js';
+import { PgStorage } from '../src/store/postgres/pg-storage.js';
 import { PgStore, StoreUnavailableError, type PgLock } from '../src/store/postgres/pg-store.js';
+import type { Storage } from '../src/store/storage.js';
 import type { PendingIssue, Store } from '../src/store/store.js';
 import { PG_BIN, startPostgres, type Postgres } from './helpers/postgres.js';
 import { storedCert } from './helpers/store-fixtures.js';
@@ -44,25 +53,80 @@ async function freshDatabase(): Promise<string> {
   return server.url.replace(/\/certd$/, `/${name}`);
 }
 
+/** A storage and its locker, as a backend makes them (what the typed layer is built on). */
+interface Raw {
+  storage: Storage;
+  locker: Locker;
+  close(): Promise<void>;
+}
+
 interface Backend {
   name: string;
   /** Two handles on one new, empty store (two processes or replicas sharing it). */
   open(): Promise<[Store, Store]>;
+  /** Two raw handles (storage + locker) on one new, empty store. */
+  openRaw(): Promise<[Raw, Raw]>;
+  /** Ages a held lease out behind its holder's back (a holder cut off: its refreshes stop landing). */
+  expire(store: string, key: string): Promise<void>;
+}
+
+/** Where the last openRaw/open put its data: fs dir or postgres URL (for expire). */
+let lastPlace = '';
+
+async function fsRaw(dir: string): Promise<Raw> {
+  const storage = new FsStorage(dir);
+  await storage.ready();
+  return { storage, locker: storage.locker, close: async () => (await storage.locker.close(), await storage.close()) };
+}
+
+async function pgRaw(url: string): Promise<Raw> {
+  const db = new PgDatabase({ url });
+  const client = await db.pool.connect();
+  try {
+    await migrate(client);
+  } finally {
+    client.release();
+  }
+  const locker = new PgLocker({ query: db.query, onWarning: () => undefined, unavailable: (m, cause) => new StoreUnavailableError(m, { cause }) });
+  return { storage: new PgStorage(db, 'test'), locker, close: async () => (await locker.close(), await db.end()) };
 }
 
 const backends: Backend[] = [
   {
     name: 'fs',
     async open() {
-      const dir = await mkdtemp(join(root, 'fs-'));
+      const dir = (lastPlace = await mkdtemp(join(root, 'fs-')));
       return [await FsStore.open(dir), await FsStore.open(dir)];
+    },
+    async openRaw() {
+      const dir = (lastPlace = await mkdtemp(join(root, 'fs-')));
+      return [await fsRaw(dir), await fsRaw(dir)];
+    },
+    async expire(dir, key) {
+      const path = join(dir, 'locks', `${key}.lock`);
+      const record = JSON.parse(await readFile(path, 'utf8')) as { expiresAt: string };
+      record.expiresAt = new Date(Date.now() - 1_000).toISOString();
+      await writeFile(path, JSON.stringify(record));
     },
   },
   {
     name: 'postgres',
     async open() {
-      const url = await freshDatabase();
+      const url = (lastPlace = await freshDatabase());
       return [await PgStore.open({ url, keys: keys() }), await PgStore.open({ url, keys: keys() })];
+    },
+    async openRaw() {
+      const url = (lastPlace = await freshDatabase());
+      return [await pgRaw(url), await pgRaw(url)];
+    },
+    async expire(url, key) {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try {
+        await c.query(`UPDATE certd_locks SET expires_at = now() - interval '1 second' WHERE key = $1`, [key]);
+      } finally {
+        await c.end();
+      }
     },
   },
 ];
@@ -74,12 +138,196 @@ function pending(id: string, at: string, renew?: boolean): PendingIssue {
   return { id, names: [id], issuer: 'internal', origin: 'api', requestedAt: at, ...(renew ? { renew } : {}) };
 }
 
-async function closeAll(stores: Store[]): Promise<void> {
+async function closeAll(stores: { close(): Promise<void> }[]): Promise<void> {
   await Promise.all(stores.map((s) => s.close()));
 }
 
+const sealedKey = (context: string) => keys().seal(`KEY-${context}`, context);
+const certRecord = (id: string, tag = 'v1') => {
+  const c = cert(id, tag);
+  return { meta: { ...c.meta }, body: Buffer.from(c.certPem), secret: sealedKey(`cert:${id}`) };
+};
+
 for (const backend of backends) {
-  describe(`store contract: ${backend.name}`, () => {
+  describe(`storage contract: ${backend.name}`, () => {
+    test('records of every kind: put, get, list (metadata only), replace, delete; the other handle sees each change', async () => {
+      const [a, b] = await backend.openRaw();
+      try {
+        const c = certRecord('a.example');
+        await a.storage.put('cert', 'a.example', c);
+        const got = await b.storage.get('cert', 'a.example');
+        assert.deepEqual(got?.meta, c.meta);
+        assert.equal(got?.body?.toString(), c.body.toString());
+        assert.equal(got?.secret?.keyId, c.secret.keyId);
+        assert.ok(got?.secret?.data.equals(c.secret.data), 'the secret comes back as it was given (sealed by the typed layer, not the backend)');
+        const listed = await b.storage.list('cert');
+        assert.deepEqual(listed.map((r) => [r.name, r.meta]), [['a.example', c.meta]]);
+        assert.deepEqual(Object.keys(listed[0]!).sort(), ['meta', 'name', 'where'], 'a listing carries no body or secret');
+        await b.storage.put('cert', 'a.example', certRecord('a.example', 'v2'));
+        assert.equal((await a.storage.get('cert', 'a.example'))?.meta.serial, 'v2-serial');
+
+        const p = { id: 'p.example', names: ['p.example'], issuer: 'internal', origin: 'api', requestedAt: '2025-01-01T00:00:00.000Z' };
+        await a.storage.put('pending', 'p.example', { meta: p });
+        assert.deepEqual((await b.storage.list('pending')).map((r) => r.meta), [p]);
+        const d = { id: 'd.example', issuer: 'le', fqdn: '_acme-challenge.d.example', value: 'v', zone: 'example', writtenAt: '2025-01-01T00:00:00.000Z' };
+        await a.storage.put('dns-record', 'd.example', { meta: d });
+        assert.deepEqual((await b.storage.get('dns-record', 'd.example'))?.meta, d);
+
+        await a.storage.put('blob', 'local-ca/root.pem', { meta: {}, body: Buffer.from([0, 1, 255]) });
+        const secretBlob = sealedKey('blob:acme/account.json');
+        await a.storage.put('blob', 'acme/account.json', { meta: {}, secret: secretBlob });
+        assert.deepEqual((await b.storage.get('blob', 'local-ca/root.pem'))?.body, Buffer.from([0, 1, 255]));
+        assert.ok((await b.storage.get('blob', 'acme/account.json'))?.secret?.data.equals(secretBlob.data));
+        assert.deepEqual((await b.storage.list('blob')).map((r) => r.name).sort(), ['acme/account.json', 'local-ca/root.pem']);
+
+        for (const [kind, name] of [['cert', 'a.example'], ['pending', 'p.example'], ['dns-record', 'd.example'], ['blob', 'local-ca/root.pem']] as const) {
+          assert.equal(await a.storage.delete(kind, name), true, `${kind} existed`);
+          assert.equal(await b.storage.delete(kind, name), false, `${kind} gone`);
+          assert.equal(await b.storage.get(kind, name), undefined);
+        }
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
+    test('hostile names are refused with InvalidNameError before any write', async () => {
+      const [a, b] = await backend.openRaw();
+      try {
+        for (const id of ['../etc/passwd', 'A.example', "a'; DROP TABLE certd_certs; --"]) {
+          await assert.rejects(a.storage.put('cert', id, certRecord('x.example')), InvalidNameError, id);
+          await assert.rejects(a.storage.put('pending', id, { meta: {} }), InvalidNameError, id);
+          await assert.rejects(a.storage.delete('dns-record', id), InvalidNameError, id);
+        }
+        for (const key of ['../x', '/abs', 'a//b', '.hidden/x']) await assert.rejects(a.storage.put('blob', key, { meta: {}, body: Buffer.from('x') }), InvalidNameError, key);
+        assert.deepEqual(await b.storage.list('cert'), []);
+        assert.deepEqual(await b.storage.list('blob'), []);
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
+    test('fenced writes: land while the lock is held; refused (FencedWriteError, nothing written) once it was taken over or released', async () => {
+      const [a, b] = await backend.openRaw();
+      try {
+        const first = await a.locker.lock('issue/f.example', { leaseMs: 5_000 });
+        await a.storage.put('cert', 'f.example', certRecord('f.example'), { fences: [first] });
+        await backend.expire(lastPlace, 'issue/f.example');
+        const second = await b.locker.tryLock('issue/f.example', { leaseMs: 5_000 });
+        assert.ok(second, 'taken over after the lease ran out');
+        // The old holder has not noticed yet (its next refresh is a third of its lease away): the backend refuses anyway.
+        await assert.rejects(a.storage.put('cert', 'f.example', certRecord('f.example', 'stale'), { fences: [first] }), (e: Error) => e instanceof FencedWriteError && e.message.includes('issue/f.example'));
+        await assert.rejects(a.storage.delete('cert', 'f.example', { fences: [first] }), FencedWriteError);
+        await assert.rejects(a.storage.put('blob', 'x', { meta: {}, body: Buffer.from('stale') }, { fences: [first] }), FencedWriteError);
+        assert.equal((await b.storage.get('cert', 'f.example'))?.meta.serial, 'v1-serial', 'the refused writes changed nothing');
+        assert.equal(await b.storage.get('blob', 'x'), undefined);
+        await b.storage.put('cert', 'f.example', certRecord('f.example', 'v2'), { fences: [second] });
+        await second.release();
+        await assert.rejects(b.storage.put('cert', 'f.example', certRecord('f.example', 'v3'), { fences: [second] }), FencedWriteError);
+        assert.equal((await a.storage.get('cert', 'f.example'))?.meta.serial, 'v2-serial');
+        await first.release();
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+  });
+
+  describe(`locker contract: ${backend.name}`, () => {
+    test('every grant carries a fencing token larger than every one before it, across keys and handles', async () => {
+      const [a, b] = await backend.openRaw();
+      try {
+        const tokens: string[] = [];
+        for (let i = 0; i < 6; i++) {
+          const l = await (i % 2 ? a : b).locker.lock(`k${i % 3}`);
+          tokens.push(l.token);
+          assert.equal(l.held, true);
+          await l.release();
+          assert.equal(l.held, false, 'released: no longer held');
+        }
+        for (let i = 1; i < tokens.length; i++) assert.ok(compareTokens(tokens[i]!, tokens[i - 1]!) > 0, `tokens grow: ${tokens.join(' → ')}`);
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
+    test('an expired lease is taken over with a larger token; the old holder is told it lost, and its release leaves the new lease', async () => {
+      const [a, b] = await backend.openRaw();
+      const lost: Error[] = [];
+      try {
+        const first: Lock = await a.locker.lock('own/h1', { leaseMs: 3_000, onLost: (e) => lost.push(e) });
+        await backend.expire(lastPlace, 'own/h1');
+        const second = await b.locker.tryLock('own/h1', { leaseMs: 5_000 });
+        assert.ok(second, 'taken over after the lease ran out');
+        assert.ok(compareTokens(second.token, first.token) > 0, `fencing token grows: ${first.token} → ${second.token}`);
+        assert.equal((await a.locker.holder('own/h1'))?.owner.split(':')[1], String(process.pid));
+        // The old holder's next refresh (a third of its lease) finds another holder.
+        const deadline = Date.now() + 30_000;
+        while (first.held && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        assert.equal(first.held, false);
+        assert.equal(lost.length, 1, 'onLost told once');
+        await first.release();
+        assert.equal(await a.locker.tryLock('own/h1'), undefined, 'the stale release did not free the new holder’s lease');
+        assert.equal(second.held, true);
+        await second.release();
+        assert.equal(await a.locker.holder('own/h1'), undefined);
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
+    test('tryLock: undefined while held elsewhere; lock() waits, gives up after waitMs naming the holder; close() releases', async () => {
+      const [a, b] = await backend.openRaw();
+      try {
+        const held = await a.locker.lock('k', { leaseMs: 60_000 });
+        assert.equal(await b.locker.tryLock('k'), undefined);
+        await assert.rejects(b.locker.lock('k', { waitMs: 300 }), (err: Error) => err instanceof StoreLockedError && err.message.includes(String(process.pid)));
+        const waiting = b.locker.lock('k', { waitMs: 20_000 });
+        await a.locker.close();
+        assert.equal(held.held, false);
+        const got = await waiting;
+        assert.ok(compareTokens(got.token, held.token) > 0);
+        await got.release();
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+  });
+
+  describe(`typed store: ${backend.name}`, () => {
+    test('the daemon claim fences every write: once another daemon took the claim over, this one can write nothing', async () => {
+      const [a, b] = await backend.open();
+      try {
+        await a.claimForDaemon(() => undefined);
+        await a.saveCert(cert('claim.example'));
+        await backend.expire(lastPlace, 'daemon');
+        await b.claimForDaemon(() => undefined);
+        await assert.rejects(a.saveCert(cert('claim.example', 'stale')), FencedWriteError);
+        await assert.rejects(a.putBlob('k', 'stale'), FencedWriteError);
+        await assert.rejects(a.deleteCert('claim.example'), FencedWriteError);
+        assert.equal((await b.loadCert('claim.example'))?.meta.serial, 'v1-serial');
+        await b.saveCert(cert('claim.example', 'v2'));
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
+    test('a save fenced with the issue lock is refused once that lock was lost', async () => {
+      const [a, b] = await backend.open();
+      try {
+        const lock = await a.lock('issue/i.example', { leaseMs: 5_000 });
+        await backend.expire(lastPlace, 'issue/i.example');
+        const other = await b.tryLock('issue/i.example');
+        assert.ok(other);
+        await assert.rejects(a.saveCert(cert('i.example'), { fence: lock }), (e: Error) => e instanceof FencedWriteError && (e as FencedWriteError).code === 'CERTD_E_STORE_FENCED');
+        assert.equal(await b.loadCert('i.example'), undefined);
+        await b.saveCert(cert('i.example'), { fence: other });
+        assert.equal((await a.loadCert('i.example'))?.meta.serial, 'v1-serial');
+        await other.release();
+        await lock.release();
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
     test('certificates: save, load, list sorted by id, update, delete; the other handle sees each change', async () => {
       const [a, b] = await backend.open();
       try {
@@ -248,6 +496,31 @@ for (const backend of backends) {
     });
   });
 }
+
+describe('fs store with a key ring: the typed layer seals, the backend only stores', () => {
+  test('keys and secret blobs are sealed in the files, opened on load; without the key ring they do not open', async () => {
+    const dir = await mkdtemp(join(root, 'fs-sealed-'));
+    const s = await FsStore.open(dir, { keys: keys() });
+    try {
+      await s.saveCert(cert('sealed.example'));
+      await s.putBlob('acme/account.json', 'ACCOUNT-SECRET', { secret: true });
+      const file = await readFile(join(dir, 'certs', 'sealed.example.json'), 'utf8');
+      assert.ok(!file.includes('v1-key-sealed.example') && !file.includes('PRIVATE KEY'), 'no key in clear');
+      assert.match(file, /"keyId": "[0-9a-f]{16}"/);
+      assert.ok(!(await readFile(join(dir, 'blobs', 'acme/account.json'))).includes('ACCOUNT-SECRET'));
+      assert.equal((await s.loadCert('sealed.example'))?.keyPem, cert('sealed.example').keyPem);
+      assert.equal((await s.getBlob('acme/account.json'))?.toString(), 'ACCOUNT-SECRET');
+    } finally {
+      await s.close();
+    }
+    const clear = await FsStore.open(dir);
+    try {
+      await assert.rejects(clear.loadCert('sealed.example'), /sealed .* no key file/);
+    } finally {
+      await clear.close();
+    }
+  });
+});
 
 describe('postgres store: leases, fencing, keys at rest, schema, outages', () => {
   test('an expired lease is taken over with a larger fencing token; the old holder is told it lost, and its release leaves the new lease', async () => {

@@ -5,7 +5,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import { StoreLockedError } from '../src/core/errors.js';
 import { FsStore } from '../src/store/fs/fs-store.js';
-import type { Lock } from '../src/store/store.js';
 import { spawnFixture } from './fixtures/store/spawn.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -116,7 +115,7 @@ describe('FsStore locks: exclusion', () => {
     for (let round = 0; round < 10; round++) {
       await writeExpired(dir, 'stale');
       const got = await Promise.all(Array.from({ length: 12 }, (_, i) => stores[i % 2]!.tryLock('stale')));
-      const winners = got.filter((l): l is Lock => l !== undefined);
+      const winners = got.filter((l) => l !== undefined);
       assert.equal(winners.length, 1, `round ${round}`);
       await winners[0]!.release();
     }

@@ -15,6 +15,8 @@ export interface AtomicWriteOptions {
    * the renames (never mix contents), so nothing may reference the files before that.
    */
   syncDir?: boolean;
+  /** Runs right before the rename (after the data is synced); a throw leaves the target as it was (the store's fencing check). */
+  beforeRename?: () => void;
 }
 
 /** Temp files are hidden and carry a random tag, so they never collide and are easy to recognize. */
@@ -91,6 +93,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     await fh.sync();
     await fh.close();
     fh = undefined;
+    opts.beforeRename?.();
     await rename(tmp, path);
   } catch (err) {
     await fh?.close().catch(() => undefined);

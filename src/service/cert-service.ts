@@ -10,7 +10,7 @@ import type { CertTlsOptions } from '../haproxy/crtlist/line.js';
 import type { IssuedBundle, Issuer, KeyType } from '../issuers/issuer.js';
 import { catalogOf, type PageRequest } from '../store/catalog.js';
 import type { CertQuery } from '../store/cert-query.js';
-import type { CertMeta, CertOrigin, Store, StoredCert } from '../store/store.js';
+import type { CertMeta, CertOrigin, Lock, Store, StoredCert } from '../store/store.js';
 import { noServiceMetrics, type ServiceMetrics } from './metrics.js';
 import type { RenewalRules } from './renewal-rules.js';
 
@@ -98,6 +98,8 @@ interface Held {
   found?: StoredCert;
   /** Releases the lock (and removes the crash intent, when one was written). */
   settle(): Promise<void>;
+  /** The issue lock: the save is fenced with it (refused if its lease was lost meanwhile). */
+  lock: Lock;
 }
 
 export interface EnsureOptions {
@@ -152,11 +154,11 @@ export class CertService {
       if (fresh) return { cert: fresh.meta, issued: false, deploy: await this.deploy([fresh]) };
       // Record the intent first: a daemon killed mid-issue finishes it at its next start.
       await storeWrite(id, this.o.store.putPending({ id, names, issuer: target.issuer.id, origin, requestedAt: new Date().toISOString(), ...(opts.force ? { renew: true } : {}) }));
-      const { found, settle } = await this.lockAndRecheck(target, { ...opts, intent: true });
+      const { found, settle, lock } = await this.lockAndRecheck(target, { ...opts, intent: true });
       let stored: StoredCert;
       try {
         stored = found ?? (await this.issue(target, origin, this.startIssue(target, opts)));
-        if (!found) await this.save(stored);
+        if (!found) await this.save(stored, lock);
       } finally {
         await settle();
       }
@@ -178,7 +180,7 @@ export class CertService {
       // No unlocked look first: the name is not served, so it is rarely stored, and the look under
       // the lock finds it (each look is a disk read while a handshake waits).
       let signed: Signing | undefined;
-      const { found, settle } = await this.lockAndRecheck(target, { signal: opts.signal, intent: false }, () => {
+      const { found, settle, lock } = await this.lockAndRecheck(target, { signal: opts.signal, intent: false }, () => {
         // A local CA's signature has no effect outside this process: it signs while the look (a
         // disk read) and the ask URL are in flight, and the result is dropped if either says no.
         if (!issuer.signsLocally) return;
@@ -202,7 +204,7 @@ export class CertService {
         // Another replica writes to some instance: it learns of the certificate from the store, so
         // the store first; the handshake is answered once the owners announce they serve it.
         try {
-          await this.save(stored);
+          await this.save(stored, lock);
         } finally {
           await settle();
         }
@@ -210,7 +212,7 @@ export class CertService {
       }
       const deployed = this.deploy([stored], served);
       this.behind.after(deployed, () =>
-        this.save(stored)
+        this.save(stored, lock)
           .catch((err: Error) => this.o.log.error({ cert: id, err: err.message }, 'could not store the certificate (served until a restart, then issued again)'))
           .finally(() => settle().catch((err: Error) => this.o.log.warn({ cert: id, err: err.message }, 'could not release the issue lock (it frees itself when its lease ends)'))),
       );
@@ -389,7 +391,7 @@ export class CertService {
     try {
       const looking = o.force ? undefined : this.usable(t);
       meanwhile?.();
-      return { found: await looking, settle };
+      return { found: await looking, settle, lock };
     } catch (err) {
       await settle();
       throw err;
@@ -428,8 +430,9 @@ export class CertService {
     return stored;
   }
 
-  private async save(stored: StoredCert): Promise<void> {
-    await storeWrite(stored.meta.id, this.o.store.saveCert(stored));
+  /** Fenced with the issue lock: a holder whose lease ran out (another daemon may issue now) does not overwrite. */
+  private async save(stored: StoredCert, lock?: Lock): Promise<void> {
+    await storeWrite(stored.meta.id, this.o.store.saveCert(stored, lock ? { fence: lock } : {}));
     this.metrics.certStored(stored.meta);
   }
 

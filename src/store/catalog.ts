@@ -1,5 +1,5 @@
 import { certMatcher, type CertQuery } from './cert-query.js';
-import type { CertMeta, DnsRecordEntry, Lock, LockOptions, PendingIssue, Store, StoredCert } from './store.js';
+import type { CertMeta, DnsRecordEntry, Lock, LockOptions, PendingIssue, Store, StoredCert, WriteOptions } from './store.js';
 
 /** One change to the catalog: `meta` is the new metadata, absent when the certificate was removed. */
 export interface CatalogChange {
@@ -324,13 +324,13 @@ export class CatalogStore implements Store {
     return new CatalogStore(store, await CertCatalog.load(store));
   }
 
-  async saveCert(cert: StoredCert): Promise<void> {
-    await this.inner.saveCert(cert);
+  async saveCert(cert: StoredCert, opts?: WriteOptions): Promise<void> {
+    await this.inner.saveCert(cert, opts);
     this.catalog.put(cert.meta);
   }
 
-  async deleteCert(id: string): Promise<boolean> {
-    const existed = await this.inner.deleteCert(id);
+  async deleteCert(id: string, opts?: WriteOptions): Promise<boolean> {
+    const existed = await this.inner.deleteCert(id, opts);
     this.catalog.delete(id);
     return existed;
   }
@@ -342,20 +342,20 @@ export class CatalogStore implements Store {
   loadCert(id: string): Promise<StoredCert | undefined> {
     return this.inner.loadCert(id);
   }
-  putPending(p: PendingIssue): Promise<void> {
-    return this.inner.putPending(p);
+  putPending(p: PendingIssue, opts?: WriteOptions): Promise<void> {
+    return this.inner.putPending(p, opts);
   }
-  deletePending(id: string): Promise<void> {
-    return this.inner.deletePending(id);
+  deletePending(id: string, opts?: WriteOptions): Promise<void> {
+    return this.inner.deletePending(id, opts);
   }
   listPending(): Promise<PendingIssue[]> {
     return this.inner.listPending();
   }
-  putDnsRecord(r: DnsRecordEntry): Promise<void> {
-    return this.inner.putDnsRecord(r);
+  putDnsRecord(r: DnsRecordEntry, opts?: WriteOptions): Promise<void> {
+    return this.inner.putDnsRecord(r, opts);
   }
-  deleteDnsRecord(id: string): Promise<void> {
-    return this.inner.deleteDnsRecord(id);
+  deleteDnsRecord(id: string, opts?: WriteOptions): Promise<void> {
+    return this.inner.deleteDnsRecord(id, opts);
   }
   listDnsRecords(): Promise<DnsRecordEntry[]> {
     return this.inner.listDnsRecords();
@@ -363,7 +363,7 @@ export class CatalogStore implements Store {
   getBlob(key: string): Promise<Buffer | undefined> {
     return this.inner.getBlob(key);
   }
-  putBlob(key: string, data: Buffer | string, opts?: { secret?: boolean }): Promise<void> {
+  putBlob(key: string, data: Buffer | string, opts?: { secret?: boolean } & WriteOptions): Promise<void> {
     return this.inner.putBlob(key, data, opts);
   }
   lock(key: string, opts?: LockOptions): Promise<Lock> {

@@ -1,4 +1,5 @@
 import type { CertBundle } from '../core/bundle.js';
+import type { Lock, LockOptions } from './locker.js';
 
 /** Where a certificate came from; decides who may change or remove it. */
 export type CertOrigin = 'config' | 'api' | 'import' | 'ondemand' | 'source';
@@ -49,46 +50,42 @@ export interface DnsRecordEntry {
   writtenAt: string;
 }
 
-export interface Lock {
-  readonly key: string;
-  /** Releases the lock; safe to call twice. */
-  release(): Promise<void>;
-}
+export type { Lock, LockOptions } from './locker.js';
 
-export interface LockOptions {
-  /** How long the lock stays valid without a refresh; the holder refreshes it at a third of this. */
-  leaseMs?: number;
-  /** How long lock() waits for a held lock before failing with StoreLockedError. */
-  waitMs?: number;
-  signal?: AbortSignal;
-  /** Told once if the lease is lost while held (taken over, or not confirmed in time): stop what the lock guards. */
-  onLost?: (err: Error) => void;
+export interface WriteOptions {
+  /**
+   * A held lock the write depends on (the issue lock of the certificate): refused with
+   * FencedWriteError, nothing written, once that lock is no longer this holder's.
+   */
+  fence?: Lock;
 }
 
 /**
- * Persistent state: certificates (bundle + metadata, saved as one unit), pending issue requests,
- * opaque blobs (local CA, ACME accounts) and cluster-wide locks with a lease.
+ * Persistent state, typed: certificates (bundle + metadata, saved as one unit), pending issue
+ * requests, opaque blobs (local CA, ACME accounts) and cluster-wide locks with a lease and a
+ * fencing token. Implemented once (cert-store.ts) over a Storage and a Locker per backend.
  * All methods are safe to call concurrently; a save is atomic (readers see old or new, never a mix).
+ * Once claimForDaemon holds the claim, every write is also fenced with it.
  */
 export interface Store {
   loadCert(id: string): Promise<StoredCert | undefined>;
-  saveCert(cert: StoredCert): Promise<void>;
-  deleteCert(id: string): Promise<boolean>;
+  saveCert(cert: StoredCert, opts?: WriteOptions): Promise<void>;
+  deleteCert(id: string, opts?: WriteOptions): Promise<boolean>;
   listCerts(): Promise<CertMeta[]>;
 
-  putPending(p: PendingIssue): Promise<void>;
-  deletePending(id: string): Promise<void>;
+  putPending(p: PendingIssue, opts?: WriteOptions): Promise<void>;
+  deletePending(id: string, opts?: WriteOptions): Promise<void>;
   listPending(): Promise<PendingIssue[]>;
 
   /** Records a DNS-01 TXT record about to be written (see DnsRecordEntry). */
-  putDnsRecord(r: DnsRecordEntry): Promise<void>;
+  putDnsRecord(r: DnsRecordEntry, opts?: WriteOptions): Promise<void>;
   /** Forgets one once removed from DNS; a missing id is fine. */
-  deleteDnsRecord(id: string): Promise<void>;
+  deleteDnsRecord(id: string, opts?: WriteOptions): Promise<void>;
   listDnsRecords(): Promise<DnsRecordEntry[]>;
 
   getBlob(key: string): Promise<Buffer | undefined>;
-  /** `secret` blobs are written 0600. */
-  putBlob(key: string, data: Buffer | string, opts?: { secret?: boolean }): Promise<void>;
+  /** `secret` blobs are sealed when the store has a key ring, else written 0600 (fs). */
+  putBlob(key: string, data: Buffer | string, opts?: { secret?: boolean } & WriteOptions): Promise<void>;
 
   /** Waits for the lock (bounded by waitMs), or throws StoreLockedError. */
   lock(key: string, opts?: LockOptions): Promise<Lock>;

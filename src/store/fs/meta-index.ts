@@ -29,7 +29,8 @@ interface Entry {
 }
 
 export interface ListOutcome {
-  metas: CertMeta[];
+  /** Keyed by file name (`<id>.json`): a file holding another id's metadata is the caller's to refuse. */
+  entries: { id: string; meta: CertMeta }[];
   /** Files parsed because the index lacked them or their stamp changed. */
   parsed: number;
 }
@@ -77,7 +78,7 @@ export class CertMetaIndex {
     const changed = parsed > 0 || fresh.size !== known.size;
     this.#entries = fresh;
     if (changed) this.#schedule();
-    return { metas: [...fresh.values()].map((e) => e.meta), parsed };
+    return { entries: [...fresh].map(([id, e]) => ({ id, meta: e.meta })), parsed };
   }
 
   /** A certificate file was written by this process: its entry follows (no-op before the first list). */
