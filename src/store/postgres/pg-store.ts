@@ -41,6 +41,42 @@ export interface StoreHealth {
   error?: string;
 }
 
+/** StoreHealth and more, for `status`: the last statement's time and the last error, kept after a recovery. */
+export interface StoreHealthDetail extends StoreHealth {
+  /** The last successful statement's time in ms (a pooled connection's wait included), and when. */
+  roundTripMs?: number;
+  checkedAt?: string;
+  lastError?: string;
+  lastErrorAt?: string;
+}
+
+/** What a replica writes of itself at each heartbeat (see migrations.ts, step 2). */
+export interface ReplicaBeat {
+  id: string;
+  host: string;
+  pid: number;
+  api: string;
+  version: string;
+  upSince: Date;
+  leaseMs: number;
+  /** The instances it owns now, with each lease's fencing token. */
+  owns: { instance: string; token: string }[];
+  /** The token of the cluster-wide work's lease, when it holds it. */
+  clusterWork?: string;
+}
+
+/** A replica's row as read back, with the database's own clock deciding its age. */
+export interface ReplicaRecord extends Omit<ReplicaBeat, 'upSince'> {
+  upSince: string;
+  heartbeatAt: string;
+  /** now() − heartbeat_at on the database's clock (no drift between hosts). */
+  heartbeatAgeMs: number;
+  stoppedAt?: string;
+}
+
+/** How long a gone replica's row stays shown before a heartbeat of another replica deletes it. */
+const GONE_KEPT = '1 day';
+
 /** Who holds the daemon claim, as a standby reports it. */
 export interface ClaimHolder {
   host: string;
@@ -85,6 +121,8 @@ export class PgStore implements Store {
   /** This process among the replicas: host:pid:random, as lock owners are named. */
   readonly replicaId = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
   #down: { since: Date; error: string } | undefined;
+  #lastError: { at: Date; error: string } | undefined;
+  #roundTrip: { ms: number; at: Date } | undefined;
 
   private constructor(o: PgStoreOptions) {
     this.#connection = {
@@ -400,19 +438,72 @@ export class PgStore implements Store {
     return this.#down ? { ok: false, downSince: this.#down.since.toISOString(), error: this.#down.error } : { ok: true };
   }
 
+  /** See StoreHealthDetail. */
+  healthDetail(): StoreHealthDetail {
+    return {
+      ...this.health(),
+      ...(this.#roundTrip ? { roundTripMs: this.#roundTrip.ms, checkedAt: this.#roundTrip.at.toISOString() } : {}),
+      ...(this.#lastError ? { lastError: this.#lastError.error, lastErrorAt: this.#lastError.at.toISOString() } : {}),
+    };
+  }
+
+  /**
+   * Writes this replica's row (inserted at its first beat) and deletes rows gone for over
+   * GONE_KEPT: one statement, so two replicas beating at once never conflict.
+   */
+  async heartbeat(b: ReplicaBeat): Promise<void> {
+    await this.#q(
+      `WITH old AS (DELETE FROM certd_replicas WHERE id <> $1 AND heartbeat_at < now() - interval '${GONE_KEPT}')
+       INSERT INTO certd_replicas (id, host, pid, api, version, up_since, heartbeat_at, lease_ms, owns, cluster_work)
+       VALUES ($1, $2, $3, $4, $5, $6, now(), $7, $8, $9)
+       ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), api = $4, lease_ms = $7, owns = $8, cluster_work = $9, stopped_at = NULL`,
+      [b.id, b.host, b.pid, b.api, b.version, b.upSince, b.leaseMs, JSON.stringify(b.owns), b.clusterWork ?? null],
+    );
+  }
+
+  /** A replica that stops says so (its row stays, shown as stopped, until GONE_KEPT). */
+  async replicaStopped(id: string): Promise<void> {
+    await this.#q(`UPDATE certd_replicas SET stopped_at = now(), owns = '[]', cluster_work = NULL WHERE id = $1`, [id]);
+  }
+
+  /** Every replica's row, oldest start first. */
+  async listReplicas(): Promise<ReplicaRecord[]> {
+    const rows = await this.#q<{
+      id: string; host: string; pid: number; api: string; version: string; up_since: Date; heartbeat_at: Date; lease_ms: number;
+      stopped_at: Date | null; owns: { instance: string; token: string }[]; cluster_work: string | null; age_ms: number;
+    }>(`SELECT *, (extract(epoch FROM now() - heartbeat_at) * 1000)::float8 AS age_ms FROM certd_replicas ORDER BY up_since, id COLLATE "C"`);
+    return rows.rows.map((r) => ({
+      id: r.id,
+      host: r.host,
+      pid: r.pid,
+      api: r.api,
+      version: r.version,
+      upSince: r.up_since.toISOString(),
+      heartbeatAt: r.heartbeat_at.toISOString(),
+      heartbeatAgeMs: Math.max(0, Math.round(r.age_ms)),
+      leaseMs: r.lease_ms,
+      owns: r.owns,
+      ...(r.cluster_work === null ? {} : { clusterWork: r.cluster_work }),
+      ...(r.stopped_at === null ? {} : { stoppedAt: r.stopped_at.toISOString() }),
+    }));
+  }
+
   /** Every statement goes through here: an outage is said once when it starts and once when it ends. */
   async #q<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
     let result: pg.QueryResult<R>;
+    const started = performance.now();
     try {
       result = await this.#pool.query<R>(sql, params);
     } catch (err) {
       const wrapped = this.#wrap(err);
+      if (wrapped instanceof StoreUnavailableError) this.#lastError = { at: new Date(), error: wrapped.message };
       if (wrapped instanceof StoreUnavailableError && !this.#down) {
         this.#down = { since: new Date(), error: wrapped.message };
         this.#onWarning(wrapped);
       }
       throw wrapped;
     }
+    this.#roundTrip = { ms: Math.round((performance.now() - started) * 10) / 10, at: new Date() };
     if (this.#down) {
       const since = this.#down.since;
       this.#down = undefined;
