@@ -117,6 +117,7 @@ export class PgStore implements Store {
   readonly #onRecovered: (message: string) => void;
   readonly #daemonLeaseMs: number;
   readonly #locks = new Set<PgLock>();
+  readonly #listeners = new Set<PgListener>();
   readonly #connection: pg.ClientConfig;
   /** This process among the replicas: host:pid:random, as lock owners are named. */
   readonly replicaId = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
@@ -231,8 +232,16 @@ export class PgStore implements Store {
    * (close it before the store). `onResync` follows a reconnect: messages may have been lost.
    */
   async listen(onMessage: (channel: Channel, payload: unknown) => void, onResync: () => void): Promise<PgListener> {
-    const listener = new PgListener({ connection: this.#connection, onMessage, onResync, onWarning: this.#onWarning, self: this.replicaId });
+    const listener: PgListener = new PgListener({
+      connection: this.#connection,
+      onMessage,
+      onResync,
+      onWarning: this.#onWarning,
+      self: this.replicaId,
+      onClosed: () => this.#listeners.delete(listener),
+    });
     await listener.start();
+    this.#listeners.add(listener);
     return listener;
   }
 
@@ -507,6 +516,8 @@ export class PgStore implements Store {
     if (this.#down) {
       const since = this.#down.since;
       this.#down = undefined;
+      // The notifications come back with the database, not at the listener's next backoff step.
+      for (const l of this.#listeners) l.kick();
       this.#onRecovered(`PostgreSQL at ${this.#where} answers again (it did not from ${since.toISOString()}, ${Math.round((Date.now() - since.getTime()) / 1000)} s): new work goes on`);
     }
     return result;
