@@ -130,6 +130,10 @@ describe('active-active: every replica answers, one writes to each instance', ()
     const text = await runCli(['--config', other.configFile, 'status'], { cwd: dir, env: { ...process.env, COLUMNS: '250' } });
     assert.match(text.stdout, /store: postgres reachable; last statement [\d.]+ ms/);
     assert.match(text.stdout, new RegExp(`REPLICA.*OWNS \\(TOKEN\\)[\\s\\S]*h1 \\(${tokens['instance/h1']}\\)`));
+    // The status page's content (its JSON form) lists them too.
+    const page = (await (await fetch(`http://127.0.0.1:${owner.apiPort}/status/data`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } })).json()) as StatusSummary;
+    assert.deepEqual(page.replicas?.map((r) => [r.pid, r.self, r.owns.map((o) => o.instance)]).sort(), [[owner.child.pid, true, ['h1']], [other.child.pid, false, []]].sort());
+    assert.equal(page.store?.ok, true);
     const [mo, mx] = [await metricsOf(owner), await metricsOf(other)];
     assert.match(mo, /^certd_replica_owns\{instance="h1"\} 1$/m);
     assert.doesNotMatch(mx, /^certd_replica_owns\{/m);
