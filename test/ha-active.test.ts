@@ -13,7 +13,9 @@ import { startHaproxy, type TestHaproxy } from './helpers/haproxy.js';
 import { startPostgres, type Postgres } from './helpers/postgres.js';
 import { demoHaproxyConfig } from '../src/haproxy/assets/config.js';
 import { certDirLayout } from '../src/haproxy/cert-dir.js';
-import { cuttableLink, recordingRuntime, startReplica, TEST_TOKEN, type RecordedCommand, type Replica } from './helpers/replica.js';
+import { assertFenced, cuttableLink, leaseTokens, recordingRuntime, startReplica, TEST_TOKEN, type RecordedCommand, type Replica } from './helpers/replica.js';
+import { runCli } from './helpers/cli.js';
+import type { StatusSummary } from '../src/api/status-view.js';
 import { eventually, freePort, handshake } from './helpers/stack.js';
 
 /*
@@ -30,6 +32,24 @@ let server: Postgres;
 let dir: string;
 let h: TestHaproxy;
 const replicas: Replica[] = [];
+/** Closed after everything else (recording proxies, token readers). */
+const closers: (() => Promise<void>)[] = [];
+
+/**
+ * The instance as replica `by` reaches it: through its own recording proxy, each command tagged
+ * with the token of the `instance/h1` lease in the database at `url` when its connection opened.
+ */
+async function recorded(haproxy: TestHaproxy, by: string, url: string, commands: RecordedCommand[], close: (() => Promise<void>)[]): Promise<TestHaproxy> {
+  const tokens = leaseTokens(url, 'instance/h1');
+  const proxy = await recordingRuntime(haproxy.adminSocket, join(dir, `${by}.sock`), by, commands, () => tokens.now());
+  close.push(() => proxy.close(), () => tokens.close());
+  return { ...haproxy, runtime: proxy.runtime };
+}
+
+const status = (r: Replica) => api(r).call<StatusSummary>('GET', '/status');
+
+/** A replica's own metrics text. */
+const metricsOf = async (r: Replica) => (await fetch(`http://127.0.0.1:${r.apiPort}/metrics`)).text();
 
 async function replica(name: string, o: { url?: string; haproxy?: TestHaproxy } = {}): Promise<Replica> {
   const r = await startReplica(name, {
@@ -63,6 +83,7 @@ before(async () => {
 
 after(async () => {
   await Promise.all(replicas.map((r) => stopChild(r.child, 'SIGKILL')));
+  for (const close of closers.reverse()) await close().catch(() => undefined);
   await h?.stop();
   await server?.destroy();
   await rm(dir, { recursive: true, force: true });
@@ -71,9 +92,10 @@ after(async () => {
 describe('active-active: every replica answers, one writes to each instance', () => {
   let owner: Replica;
   let other: Replica;
+  const commands: RecordedCommand[] = [];
 
   test('two replicas: exactly one owns the instance and one runs the cluster-wide work', async () => {
-    const [a, b] = [await replica('a'), await replica('b')];
+    const [a, b] = [await replica('a', { haproxy: await recorded(h, 'a', server.url, commands, closers) }), await replica('b', { haproxy: await recorded(h, 'b', server.url, commands, closers) })];
     await eventually(async () => owns(a) || owns(b), START_WAIT_MS, 'a replica owning h1');
     // A second look a lease later: the other must not have taken it meanwhile.
     await new Promise((r) => setTimeout(r, LEASE_MS));
@@ -81,6 +103,47 @@ describe('active-active: every replica answers, one writes to each instance', ()
     [owner, other] = owns(a) ? [a, b] : [b, a];
     const workers = [a, b].filter((r) => /runs the cluster-wide work/.test(r.log()));
     assert.equal(workers.length, 1, 'one replica runs renewals and sources');
+  });
+
+  test('status (API, CLI --json, text) and metrics: every replica, what it owns with the lease\'s token, the store\'s health', async () => {
+    const db = new pg.Client({ connectionString: server.url });
+    await db.connect();
+    const tokens = Object.fromEntries((await db.query<{ key: string; token: string }>('SELECT key, token FROM certd_locks WHERE expires_at > now()')).rows.map((r) => [r.key, r.token]));
+    await db.end();
+    const cli = await runCli(['--config', other.configFile, 'status', '--json'], { cwd: dir });
+    assert.equal(cli.code, 0, cli.stderr);
+    const view = JSON.parse(cli.stdout) as StatusSummary;
+    assert.equal(view.replicas?.length, 2, JSON.stringify(view.replicas));
+    for (const r of view.replicas!) {
+      assert.equal(r.state, 'up');
+      assert.ok(Date.parse(r.upSince) <= Date.now() && r.host && r.pid > 0 && /^http:\/\/127\.0\.0\.1:\d+$/.test(r.api), JSON.stringify(r));
+      assert.ok(r.heartbeatAgeMs < LEASE_MS, `${r.id}'s heartbeat is ${r.heartbeatAgeMs} ms old`);
+    }
+    assert.deepEqual(view.replicas!.find((r) => r.self)!.pid, other.child.pid);
+    const owning = view.replicas!.filter((r) => r.owns.length > 0);
+    assert.equal(owning.length, 1);
+    assert.equal(owning[0]!.pid, owner.child.pid);
+    assert.deepEqual(owning[0]!.owns, [{ instance: 'h1', token: tokens['instance/h1'] }], 'the owner announces the token the store holds');
+    assert.deepEqual(view.replicas!.filter((r) => r.clusterWork).map((r) => r.clusterWork), [tokens['replica/singleton']]);
+    assert.equal(view.store?.ok, true);
+    assert.ok(typeof view.store?.roundTripMs === 'number' && view.store.roundTripMs >= 0, JSON.stringify(view.store));
+    const text = await runCli(['--config', other.configFile, 'status'], { cwd: dir, env: { ...process.env, COLUMNS: '250' } });
+    assert.match(text.stdout, /store: postgres reachable; last statement [\d.]+ ms/);
+    assert.match(text.stdout, new RegExp(`REPLICA.*OWNS \\(TOKEN\\)[\\s\\S]*h1 \\(${tokens['instance/h1']}\\)`));
+    // The status page's content (its JSON form) lists them too.
+    const page = (await (await fetch(`http://127.0.0.1:${owner.apiPort}/status/data`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } })).json()) as StatusSummary;
+    assert.deepEqual(page.replicas?.map((r) => [r.pid, r.self, r.owns.map((o) => o.instance)]).sort(), [[owner.child.pid, true, ['h1']], [other.child.pid, false, []]].sort());
+    assert.equal(page.store?.ok, true);
+    const [mo, mx] = [await metricsOf(owner), await metricsOf(other)];
+    assert.match(mo, /^certd_replica_owns\{instance="h1"\} 1$/m);
+    assert.doesNotMatch(mx, /^certd_replica_owns\{/m);
+    for (const m of [mo, mx]) {
+      assert.match(m, /^certd_replica_info\{replica="[^"]+",host="[^"]+",version="[^"]+"\} 1$/m);
+      assert.match(m, /^certd_replicas\{state="up"\} 2$/m);
+      assert.match(m, /^certd_store_up 1$/m);
+      assert.match(m, /^certd_store_round_trip_seconds [\d.e-]+$/m);
+    }
+    assert.equal([mo, mx].filter((m) => /^certd_replica_cluster_work 1$/m.test(m)).length, 1);
   });
 
   test('an issue through the replica that owns nothing is served when it answers', async () => {
@@ -130,6 +193,14 @@ describe('active-active: every replica answers, one writes to each instance', ()
     await servedAtOnce('after-kill.aa.test', result.cert.serial);
     // What the dead owner served stays served: the new owner reconciled from the store.
     assert.deepEqual((await handshake(h.tlsPort, 'via-other.aa.test')).san, ['via-other.aa.test']);
+    const periods = assertFenced(commands);
+    console.log(`kill -9: leases as the instance saw them: ${periods.map((p) => `token ${p.token} ${p.by} (${p.commands} commands)`).join(', ')}`);
+    assert.deepEqual(periods.map((p) => p.by).slice(-2), [owner.name, other.name], 'the killed owner, then the survivor');
+    // The dead one stays listed, as gone, with what it last announced.
+    await eventually(async () => (await status(other)).replicas?.find((r) => r.pid === owner.child.pid)?.state === 'gone', 2 * LEASE_MS + 10_000, 'the killed replica shown as gone');
+    const view = await status(other);
+    assert.deepEqual(view.replicas!.find((r) => r.self)!.owns.map((o) => o.instance), ['h1']);
+    assert.match(await metricsOf(other), /^certd_replicas\{state="gone"\} 1$/m);
   });
 });
 
@@ -144,11 +215,7 @@ describe('active-active: an owner cut off from PostgreSQL stops writing before a
       const link = await cuttableLink(server.port);
       closers.push(() => link.close());
       // Each replica reaches the instance through its own recording proxy: the log says who wrote when.
-      const via = async (by: string) => {
-        const proxy = await recordingRuntime(h2.adminSocket, join(dir, `${by}.sock`), by, commands);
-        closers.push(() => proxy.close());
-        return { ...h2, runtime: proxy.runtime };
-      };
+      const via = (by: string) => recorded(h2, by, url, commands, closers);
       const pa = await replica('pa', { url: url.replace(`:${server.port}/`, `:${link.port}/`), haproxy: await via('pa') });
       await eventually(async () => /owns instance h1/.test(pa.log()), START_WAIT_MS, 'pa owning h1');
       const pb = await replica('pb', { url, haproxy: await via('pb') });
@@ -175,6 +242,9 @@ describe('active-active: an owner cut off from PostgreSQL stops writing before a
       const firstByB = Math.min(...commands.filter((c) => c.by === 'pb').map((c) => c.at));
       assert.ok(commands.some((c) => c.by === 'pa') && commands.some((c) => c.by === 'pb'), 'both replicas wrote at some point');
       assert.ok(lastByA < firstByB, `pa's last command at ${lastByA} is not before pb's first at ${firstByB}`);
+      const periods = assertFenced(commands);
+      console.log(`partition: leases as the instance saw them: ${periods.map((p) => `token ${p.token} ${p.by} (${p.commands} commands)`).join(', ')}`);
+      assert.deepEqual(periods.map((p) => p.by), ['pa', 'pb']);
       assert.equal(pa.child.exitCode, null, 'the cut-off replica keeps running (it answers, it does not write)');
       const after = await api(pb).call<IssueResult>('POST', '/certs', { names: ['after-cut.part.test'] });
       assert.deepEqual(after.deploy?.ok, ['h1']);
@@ -302,3 +372,155 @@ async function issuedTotal(ports: number[]): Promise<number> {
   }
   return total;
 }
+
+describe('active-active: PostgreSQL stopped for 30 s under load', () => {
+  const OUTAGE_MS = 30_000;
+
+  test('two replicas ride it out: known names served throughout, issuance refused clearly, all back within 5 s, no lock stuck', async () => {
+    // The earlier replicas would only share the two cores: they are done.
+    await Promise.all(replicas.map((r) => stopChild(r.child, 'SIGKILL')));
+    const h3 = await startHaproxy();
+    const local: (() => Promise<void>)[] = [() => h3.stop()];
+    let load = true;
+    const loaders: Promise<void>[] = [];
+    try {
+      await server.psql('CREATE DATABASE outage OWNER certd');
+      const url = server.url.replace(/\/certd$/, '/outage');
+      const oa = await replica('oa', { url, haproxy: h3 });
+      const ob = await replica('ob', { url, haproxy: h3 });
+      const both = [oa, ob];
+      await eventually(async () => (await status(oa)).instances.some((i) => i.state === 'up') || (await status(ob)).instances.some((i) => i.state === 'up'), START_WAIT_MS, 'h1 up at its owner');
+      const known = new Map<string, string>();
+      for (let i = 0; i < 6; i++) {
+        const name = `known${i}.out.test`;
+        const r = await api(both[i % 2]!).call<IssueResult>('POST', '/certs', { names: [name] });
+        await servedAtOnce(name, r.cert.serial, h3);
+        known.set(name, r.cert.serial);
+      }
+      // Load: handshakes for the known names (two at a time) and issues through both replicas.
+      const handshakes: { at: number; name: string; ok: boolean; why?: string }[] = [];
+      const issues: { at: number; by: string; ok: boolean; code?: string; message?: string }[] = [];
+      const names = [...known.keys()];
+      for (let w = 0; w < 2; w++) {
+        loaders.push(
+          (async () => {
+            for (let i = w; load; i += 2) {
+              const name = names[i % names.length]!;
+              const hs = await handshake(h3.tlsPort, name).catch((err: Error) => ({ serial: err.message, san: [] }));
+              handshakes.push({ at: Date.now(), name, ok: hs.serial === known.get(name), ...(hs.serial === known.get(name) ? {} : { why: hs.serial }) });
+              await new Promise((r) => setTimeout(r, 50));
+            }
+          })(),
+        );
+      }
+      let n = 0;
+      loaders.push(
+        (async () => {
+          while (load) {
+            const r = both[n % 2]!;
+            const name = `load${n++}.out.test`;
+            const sent = Date.now();
+            await api(r)
+              .call<IssueResult>('POST', '/certs', { names: [name] }, 20_000)
+              .then(
+                () => issues.push({ at: sent, by: r.name, ok: true }),
+                (err: { code?: string; message: string }) => issues.push({ at: sent, by: r.name, ok: false, code: err.code, message: err.message }),
+              );
+            await new Promise((res) => setTimeout(res, 200));
+          }
+        })(),
+      );
+      await new Promise((r) => setTimeout(r, 2_000));
+
+      await server.stop();
+      const downAt = Date.now();
+      try {
+        // Said loudly, and by status: the store unreachable, the replicas still listed.
+        await eventually(async () => (await status(oa)).store?.ok === false && (await status(ob)).store?.ok === false, 15_000, 'both replicas reporting the store unreachable');
+        const view = await status(oa);
+        assert.match(view.store!.error ?? '', /PostgreSQL at 127\.0\.0\.1:\d+\/outage is not answering/);
+        assert.equal(view.replicas?.length, 2, 'the registry as last read is still shown');
+        const cli = await runCli(['--config', ob.configFile, 'status'], { cwd: dir });
+        assert.equal(cli.code, 1, 'status exits 1 while the store is unreachable');
+        assert.match(cli.stderr, /store unreachable since .*not answering/);
+        assert.match(cli.stdout, /store: postgres UNREACHABLE since/);
+        assert.match(await metricsOf(ob), /^certd_store_up 0$/m);
+        await new Promise((r) => setTimeout(r, Math.max(0, downAt + OUTAGE_MS - Date.now())));
+      } finally {
+        await server.start();
+      }
+      const upAt = Date.now();
+      console.log(`PostgreSQL was stopped ${upAt - downAt} ms`);
+
+      // Back: a new name through each replica is issued and served at its answer; h1 has an owner; the work runs.
+      const back = await Promise.all(
+        both.map(async (r, i) => {
+          for (let k = 0; ; k++) {
+            const name = `back${i}-${k}.out.test`;
+            const res = await api(r).call<IssueResult>('POST', '/certs', { names: [name] }, 10_000).catch(() => undefined);
+            if (res?.issued) {
+              const at = Date.now() - upAt;
+              await servedAtOnce(name, res.cert.serial, h3);
+              return at;
+            }
+            if (Date.now() - upAt > 60_000) throw new Error(`${r.name} issued nothing within 60 s of the database's return`);
+            await new Promise((res2) => setTimeout(res2, 100));
+          }
+        }),
+      );
+      await eventually(
+        async () => {
+          const v = await status(oa);
+          return v.store?.ok === true && v.replicas?.filter((x) => x.state === 'up').length === 2 && v.replicas.some((x) => x.owns.some((o) => o.instance === 'h1')) && v.replicas.some((x) => x.clusterWork);
+        },
+        30_000,
+        'h1 owned and the cluster-wide work taken again, both replicas up',
+      );
+      const ownedAt = Date.now() - upAt;
+      console.log(`after the database's return: issued and served through oa ${back[0]} ms, ob ${back[1]} ms; owner and cluster-wide work listed again by ${ownedAt} ms`);
+      for (const [i, ms] of back.entries()) assert.ok(ms <= 5_000, `${both[i]!.name} resumed within 5 s: ${ms} ms`);
+      assert.ok(ownedAt <= 5_000, `ownership back within 5 s: ${ownedAt} ms`);
+      await new Promise((r) => setTimeout(r, 2_000));
+      load = false;
+      await Promise.all(loaders);
+
+      const failed = handshakes.filter((x) => !x.ok);
+      console.log(`handshakes for known names: ${handshakes.length} (${handshakes.filter((x) => x.at > downAt && x.at < upAt).length} during the outage), ${failed.length} failed; issues under load: ${issues.length}, refused during the outage: ${issues.filter((x) => !x.ok).length}`);
+      assert.equal(failed.length, 0, `known names not served: ${JSON.stringify(failed.slice(0, 5))}`);
+      const during = issues.filter((x) => x.at > downAt + 1_000 && x.at < upAt - 1_000);
+      assert.ok(during.length >= 10, `issues tried during the outage: ${during.length}`);
+      const unclear = during.filter((x) => x.ok || x.code !== 'CERTD_E_STORE_UNAVAILABLE' || !/PostgreSQL at 127\.0\.0\.1:\d+\/outage is not answering.*HAProxy keeps serving what it has/.test(x.message ?? ''));
+      assert.deepEqual(unclear, [], 'every issue during the outage is refused with CERTD_E_STORE_UNAVAILABLE naming the database');
+      for (const r of both) {
+        assert.match(r.log(), /"level":50.*PostgreSQL at 127\.0\.0\.1:\d+\/outage (is not answering|closed a connection)/, `${r.name} logs the outage as an error`);
+        assert.match(r.log(), /PostgreSQL at 127\.0\.0\.1:\d+\/outage answers again/, `${r.name} logs the return`);
+        assert.equal(r.child.exitCode, null, `${r.name} rode out the outage`);
+      }
+      // No lock stuck: only the instance's and the work's leases are held, by the replicas that say so.
+      await eventually(
+        async () => {
+          const db = new pg.Client({ connectionString: url });
+          await db.connect();
+          try {
+            const held = (await db.query<{ key: string; token: string }>('SELECT key, token FROM certd_locks WHERE expires_at > now() ORDER BY key')).rows;
+            const v = await status(oa);
+            const announced = [
+              ...v.replicas!.flatMap((x) => x.owns.map((o) => ({ key: `instance/${o.instance}`, token: o.token }))),
+              ...v.replicas!.filter((x) => x.clusterWork).map((x) => ({ key: 'replica/singleton', token: x.clusterWork! })),
+            ].sort((a, b) => a.key.localeCompare(b.key));
+            if (JSON.stringify(held) !== JSON.stringify(announced)) throw new Error(`held ${JSON.stringify(held)} vs announced ${JSON.stringify(announced)}`);
+            return held.map((x) => x.key).join(' ') === 'instance/h1 replica/singleton';
+          } finally {
+            await db.end();
+          }
+        },
+        2 * LEASE_MS + 10_000,
+        'only instance/h1 and replica/singleton held, by the replicas announcing them',
+      );
+    } finally {
+      load = false;
+      await Promise.allSettled(loaders);
+      for (const close of local.reverse()) await close().catch(() => undefined);
+    }
+  });
+});

@@ -138,7 +138,7 @@ describe('bad input at start: exit 2 (config) or 1 naming the problem, no stack 
     await c.end();
     const r = await runWith(`{ type: postgres, url: "${url}", keyFile: ./store.key, sslmode: disable }`);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /store schema is version 99, newer than this haproxy-certd knows \(1\): run a haproxy-certd that knows schema 99.*CERTD_E_STORE_SCHEMA/);
+    assert.match(r.stderr, /store schema is version 99, newer than this haproxy-certd knows \(2\): run a haproxy-certd that knows schema 99.*CERTD_E_STORE_SCHEMA/);
   });
 });
 

@@ -619,12 +619,12 @@ describe('postgres store: leases, fencing, keys at rest, schema, outages', () =>
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     try {
-      assert.deepEqual((await c.query('SELECT version FROM certd_schema ORDER BY version')).rows, [{ version: 1 }]);
+      assert.deepEqual((await c.query('SELECT version FROM certd_schema ORDER BY version')).rows, [{ version: 1 }, { version: 2 }]);
       await c.query('INSERT INTO certd_schema (version) VALUES (99)');
     } finally {
       await c.end();
     }
-    await assert.rejects(PgStore.open({ url, keys: keys() }), (e: Error) => e instanceof StoreSchemaTooNewError && /version 99, newer than this haproxy-certd knows \(1\)/.test(e.message));
+    await assert.rejects(PgStore.open({ url, keys: keys() }), (e: Error) => e instanceof StoreSchemaTooNewError && /version 99, newer than this haproxy-certd knows \(2\)/.test(e.message));
   });
 
   test('a server that is not there, or a wrong database: a clear error naming host:port, no password shown', async () => {

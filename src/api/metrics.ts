@@ -7,6 +7,7 @@ import type { RenewalMetrics } from '../renew/metrics.js';
 import type { RenewalScheduler } from '../renew/scheduler.js';
 import type { RenewalTrigger, ServiceMetrics } from '../service/metrics.js';
 import type { CertMeta } from '../store/store.js';
+import type { ClusterStatus } from './status-view.js';
 
 const DEPLOY_OPS: readonly DeployOp[] = ['add', 'update', 'remove'];
 const INSTANCE_CERT_STATES = ['inSync', 'missing', 'stale'] as const;
@@ -15,6 +16,9 @@ const INSTANCE_CERT_STATES = ['inSync', 'missing', 'stale'] as const;
 export interface MetricsState {
   deployer: Pick<Deployer, 'status' | 'readiness' | 'has'>;
   scheduler: Pick<RenewalScheduler, 'dueTimes'>;
+  /** A shared store: its health, and the replicas (active-active). */
+  cluster?: () => ClusterStatus;
+  runsClusterWork?: () => boolean;
 }
 
 type ExpiryLabels = { cert: string; issuer: string; origin: string; serial: string };
@@ -152,9 +156,78 @@ export class Metrics implements DeployMetrics, ServiceMetrics, OnDemandMetrics, 
     });
   }
 
+  /**
+   * On a shared store: its health; on an active-active replica also who this process is, what it
+   * owns and how it sees the others. Each replica describes itself (every replica is scraped), so
+   * `sum by (instance) (certd_replica_owns)` is 1 for every HAProxy instance of a healthy cluster.
+   */
+  private clusterGauges(replicas: boolean): void {
+    const metrics = this;
+    const cluster = () => metrics.state?.cluster?.();
+    const self = () => cluster()?.replicas?.find((r) => r.self);
+    new Gauge({
+      name: 'certd_store_up',
+      help: '1 when the shared store (PostgreSQL) answered its last statement',
+      registers: [this.registry],
+      collect() {
+        this.set(cluster()?.store?.ok ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'certd_store_round_trip_seconds',
+      help: "The shared store's last successful statement, waiting for a pooled connection included",
+      registers: [this.registry],
+      collect() {
+        this.set((cluster()?.store?.roundTripMs ?? 0) / 1000);
+      },
+    });
+    if (!replicas) return;
+    new Gauge({
+      name: 'certd_replica_info',
+      help: 'Always 1 on an active-active replica; its id, host and version are in the labels',
+      labelNames: ['replica', 'host', 'version'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const me = self();
+        if (me) this.set({ replica: me.id, host: me.host, version: me.version }, 1);
+      },
+    });
+    new Gauge({
+      name: 'certd_replica_owns',
+      help: '1 for each HAProxy instance this replica owns (writes to) now; summed over the replicas, 1 per instance',
+      labelNames: ['instance'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const o of self()?.owns ?? []) this.set({ instance: o.instance }, 1);
+      },
+    });
+    new Gauge({
+      name: 'certd_replica_cluster_work',
+      help: '1 while this replica runs the cluster-wide work (renewals, sources); summed over the replicas, 1',
+      registers: [this.registry],
+      collect() {
+        this.set(metrics.state?.runsClusterWork?.() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'certd_replicas',
+      help: "Replicas in the store's registry as this replica sees them, by state (up; gone: heartbeat older than its lease; stopped)",
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        const all = cluster()?.replicas ?? [];
+        for (const state of ['up', 'gone', 'stopped'] as const) this.set({ state }, all.filter((r) => r.state === state).length);
+      },
+    });
+  }
+
   /** Once per daemon, when the deployer and the scheduler exist. */
   attach(state: MetricsState): void {
     this.state = state;
+    // Registered only on a shared store: an unlabelled gauge would read 0 ("down") on fs.
+    if (state.cluster) this.clusterGauges(state.runsClusterWork !== undefined);
   }
 
   observe(instance: string, op: DeployOp, startedMs: number): void {

@@ -17,7 +17,7 @@ import { answerRenewal, renewEach } from './renewals.js';
 import type { Metrics } from './metrics.js';
 import type { OnDemand } from '../ondemand/ondemand.js';
 import { statusPageRoutes } from './status-page-routes.js';
-import { readStatusSummary, type RenewalPlans } from './status-view.js';
+import { readStatusSummary, type ClusterStatus, type RenewalPlans } from './status-view.js';
 
 export interface ApiOptions {
   service: CertService;
@@ -31,6 +31,8 @@ export interface ApiOptions {
   renewals?: () => RenewalPlans | undefined;
   /** A shared store's health, shown by /healthz (the daemon lives and serves either way). */
   storeHealth?: () => { ok: boolean };
+  /** Replicas sharing the store and the store's health, for status (see ClusterStatus). */
+  cluster?: () => ClusterStatus;
   /**
    * False while the daemon is still starting (deploying what is stored): reads are answered from
    * the catalog, every other /v1 request gets 503 CERTD_E_NOT_READY. Default: always writable.

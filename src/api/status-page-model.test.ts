@@ -5,7 +5,8 @@ import { EXPIRES_SOON_DAYS } from '../core/expiry.js';
 import type { InstanceStatus } from '../haproxy/deploy/instance.js';
 import type { CertView } from '../service/cert-service.js';
 import { parseStatusQuery, statusPageModel } from './status-page-model.js';
-import { indexOfViews, type RenewalPlans } from './status-view.js';
+import { renderStatusPage } from './status-page.js';
+import { indexOfViews, type RenewalPlans, type ReplicaView } from './status-view.js';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 const DAY = 86_400_000;
@@ -105,4 +106,34 @@ test('bad query values are usage errors that say what is allowed', () => {
   assert.throws(() => query({ page: '0' }), UsageError);
   assert.throws(() => query({ refresh: '1' }), /refresh must be a whole number from 2 to 3600/);
   assert.deepEqual(query({}), { q: '', state: undefined, issuer: undefined, origin: undefined, page: 1, per: 50, refresh: 15 });
+});
+
+test('replicas and the store: shown as given; a gone replica and an unreachable store are failures, and the page names them', () => {
+  const replica = (id: string, state: ReplicaView['state'], owns: string[], extra: Partial<ReplicaView> = {}): ReplicaView => ({
+    id,
+    host: 'host-1',
+    pid: 100,
+    api: 'http://127.0.0.1:9180',
+    version: '1.0.0',
+    state,
+    self: false,
+    upSince: new Date(NOW - DAY).toISOString(),
+    heartbeatAt: new Date(NOW - 9_000).toISOString(),
+    heartbeatAgeMs: 9_000,
+    owns: owns.map((instance, i) => ({ instance, token: String(10 + i) })),
+    ...extra,
+  });
+  const replicas = [replica('a', 'up', ['h1'], { self: true, clusterWork: '7', heartbeatAgeMs: 300 }), replica('b<x>', 'gone', ['h2'])];
+  const store = { type: 'postgres' as const, ok: false, downSince: new Date(NOW - 5_000).toISOString(), error: 'PostgreSQL at db:5432/certd is not answering' };
+  const m = statusPageModel({ instances: [instance('h1', 'up')], certs: indexOfViews([]), replicas, store }, undefined, query(), NOW);
+  assert.deepEqual(m.replicas, replicas);
+  assert.deepEqual(m.summary.failures.map((f) => [f.kind, f.name]), [['store', 'store'], ['replica', 'b<x>']]);
+  const html = renderStatusPage(m, 'nonce');
+  assert.match(html, /<table id="replicas">/);
+  assert.match(html, /data-replica="a".*\(this one\).*h1 \(token 10\).*yes <span class="muted">\(token 7\)/);
+  assert.match(html, /data-replica="b&#60;x&#62;"/, 'ids are escaped');
+  assert.match(html, /<p id="store" data-ok="false">.*UNREACHABLE/);
+  assert.match(html, /<title>haproxy-certd status \(2 problems\)<\/title>/);
+  const lone = renderStatusPage(statusPageModel({ instances: [], certs: indexOfViews([]) }, undefined, query(), NOW), 'n');
+  assert.doesNotMatch(lone, /id="replicas"|id="store"/, 'a lone daemon on fs shows neither');
 });

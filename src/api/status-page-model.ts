@@ -9,7 +9,7 @@ import { UsageError } from '../core/errors.js';
 import { daysLeft, EXPIRES_SOON_DAYS, expiryStateOfDays } from '../core/expiry.js';
 import type { InstanceState } from '../haproxy/deploy/instance.js';
 import type { CertMeta, CertOrigin } from '../store/store.js';
-import type { RenewalPlans, StatusView } from './status-view.js';
+import type { RenewalPlans, ReplicaView, StatusView, StoreHealthView } from './status-view.js';
 
 /**
  * One state per certificate, the first that applies: expired, failing (its last renewal attempt
@@ -96,7 +96,7 @@ export interface InstanceRow {
 }
 
 export interface Failure {
-  kind: 'instance' | 'renewal';
+  kind: 'instance' | 'renewal' | 'store' | 'replica';
   name: string;
   message: string;
   at?: string;
@@ -121,6 +121,10 @@ export interface StatusPageModel {
     failures: Failure[];
   };
   instances: InstanceRow[];
+  /** Active-active: every replica in the store's registry (this one first). */
+  replicas?: ReplicaView[];
+  /** A shared store's health. */
+  store?: StoreHealthView;
   query: StatusQuery;
   /** Certificates matching the query (all pages). */
   matching: number;
@@ -145,6 +149,10 @@ export function statusPageModel(view: StatusView, plans: RenewalPlans | undefine
   const instances = { starting: 0, up: 0, down: 0, misconfigured: 0, remote: 0, total: view.instances.length };
   for (const i of view.instances) instances[i.state]++;
   const failures: Failure[] = [
+    ...(view.store && !view.store.ok ? [{ kind: 'store' as const, name: 'store', message: `unreachable: ${view.store.error ?? ''}`, at: view.store.downSince }] : []),
+    ...(view.replicas ?? [])
+      .filter((r) => r.state === 'gone')
+      .map((r): Failure => ({ kind: 'replica', name: r.id, message: `gone: no heartbeat for ${Math.round(r.heartbeatAgeMs / 1000)} s`, at: r.heartbeatAt })),
     ...view.instances
       .filter((i) => i.state !== 'up' && i.lastError)
       .map((i): Failure => ({ kind: 'instance', name: i.name, message: `${i.state}: ${i.lastError}`, at: i.lastErrorAt })),
@@ -163,6 +171,8 @@ export function statusPageModel(view: StatusView, plans: RenewalPlans | undefine
       stale: i.stale,
       ...(i.state !== 'up' && i.lastError ? { lastError: i.lastError, lastErrorAt: i.lastErrorAt } : {}),
     })),
+    ...(view.replicas ? { replicas: view.replicas } : {}),
+    ...(view.store ? { store: view.store } : {}),
     query: { ...query, page: Math.min(query.page, pages) },
     matching: scan.matching,
     pages,

@@ -30,12 +30,13 @@ export function renderStatusPage(m: StatusPageModel, nonce: string): string {
 
 function problemCount(m: StatusPageModel): number {
   const { instances: i, certs: c } = m.summary;
-  return i.down + i.misconfigured + c.expired + c.failing;
+  const store = m.store && !m.store.ok ? 1 : 0;
+  return i.down + i.misconfigured + c.expired + c.failing + store + (m.replicas ?? []).filter((r) => r.state === 'gone').length;
 }
 
 /** Everything the auto-refresh replaces. */
 function content(m: StatusPageModel): string {
-  return [banner(m), instancesTable(m), chart(m.timeline, m.soonDays, m.matching), filterForm(m), certTable(m)].join('\n');
+  return [banner(m), instancesTable(m), replicasTable(m), chart(m.timeline, m.soonDays, m.matching), filterForm(m), certTable(m)].join('\n');
 }
 
 function num(key: string, n: number): string {
@@ -83,6 +84,32 @@ function instancesTable(m: StatusPageModel): string {
     )
     .join('');
   return `<h2>HAProxy instances</h2><table id="instances"><thead><tr><th>instance</th><th>state</th><th>pid</th><th>in sync</th><th>missing</th><th>stale</th><th>error</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+/** Active-active only: each replica, what it owns (with the fencing token) and the store's health. */
+function replicasTable(m: StatusPageModel): string {
+  if (!m.store && !m.replicas) return '';
+  const s = m.store;
+  const store = s
+    ? `<p id="store" data-ok="${s.ok}">store (${esc(s.type)}): ${
+        s.ok ? '<span class="badge b-up">reachable</span>' : `<span class="badge b-down">UNREACHABLE</span> <span class="err">since ${esc(shortTime(s.downSince ?? ''))}: ${esc(s.error ?? '')}</span>`
+      }${s.roundTripMs !== undefined ? ` <span class="muted">last statement <span class="num" id="store-round-trip">${esc(s.roundTripMs)}</span> ms</span>` : ''}${
+        s.ok && s.lastError ? ` <span class="muted">last error ${esc(shortTime(s.lastErrorAt ?? ''))}: ${esc(s.lastError)}</span>` : ''
+      }</p>`
+    : '';
+  if (!m.replicas) return `<h2>Store</h2>${store}`;
+  const badge: Record<string, string> = { up: 'up', gone: 'down', stopped: 'starting' };
+  const rows = m.replicas
+    .map(
+      (r) =>
+        `<tr class="r-${esc(r.state)}${r.state === 'gone' ? ' i-down' : ''}" data-replica="${esc(r.id)}"><td>${esc(r.id)}${r.self ? ' <span class="muted">(this one)</span>' : ''}</td>` +
+        `<td>${esc(r.host)}</td><td>${esc(r.pid)}</td><td>${esc(r.api)}</td><td><span class="badge b-${badge[r.state]}">${esc(r.state === 'gone' ? 'GONE' : r.state)}</span></td>` +
+        `<td>${esc(shortTime(r.upSince))}</td><td class="n">${(r.heartbeatAgeMs / 1000).toFixed(1)} s ago</td>` +
+        `<td data-owns="${esc(r.owns.map((o) => o.instance).join(' '))}">${esc(r.owns.map((o) => `${o.instance} (token ${o.token})`).join(', ')) || '<span class="muted">none</span>'}</td>` +
+        `<td>${r.clusterWork ? `yes <span class="muted">(token ${esc(r.clusterWork)})</span>` : ''}</td></tr>`,
+    )
+    .join('');
+  return `<h2>Replicas</h2>${store}<table id="replicas"><thead><tr><th>replica</th><th>host</th><th>pid</th><th>API</th><th>state</th><th>up since (UTC)</th><th>last heartbeat</th><th>owns</th><th>cluster-wide work</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 const CHART = { width: 720, height: 190, top: 22, bottom: 36, left: 10, gap: 8 };

@@ -18,6 +18,7 @@ import type { Store } from '../store/store.js';
 import { CatalogStore } from '../store/catalog.js';
 import { assemble, openStore, type DeployTuning } from './assembly.js';
 import { Replicas, type SingletonWork } from './replicas.js';
+import type { ClusterStatus } from '../api/status-view.js';
 import { startForge } from './forge.js';
 import { logRuntimeEvents } from './runtime-log.js';
 import { loadOrCreateToken, onDemandToken } from './token.js';
@@ -140,6 +141,8 @@ export class Daemon {
     let ready = false;
     let scheduler: RenewalScheduler | undefined;
     const storeHealth = shared ? () => shared.health() : undefined;
+    // Replicas (active-active) and the shared store's health, for status, the page and metrics.
+    const cluster = shared ? (): ClusterStatus => replicas?.view() ?? { store: { type: 'postgres', ...shared.healthDetail() } } : undefined;
     const app = createApi({
       service,
       deployer,
@@ -149,6 +152,7 @@ export class Daemon {
       acmeAnswer: (t) => http01.answer(t),
       renewals: () => scheduler?.dueTimes(),
       storeHealth,
+      cluster,
       writable: () => ready,
     });
     api.serve(app);
@@ -172,14 +176,14 @@ export class Daemon {
     scheduler = new RenewalScheduler({ store, catalog: store.catalog, service, issuers, rules, orderLimits, log, metrics, maxSleepMs: o.renewMaxSleepMs });
     const work = clusterWork(config, service, scheduler, log);
     undo.push(() => work.stop());
-    metrics.attach({ deployer, scheduler });
+    metrics.attach({ deployer, scheduler, cluster, runsClusterWork: replicas ? () => replicas.runsClusterWork() : undefined });
     api.serve(app, onDemand);
     ready = true;
     daemon = new Daemon({ config, store, service, deployer, scheduler, metrics, api, token, log, discovery, work, replicas, onDemand: onDemand?.handler, forge, stopRuntimeLog });
     if (replicas) {
       // Instances and the cluster-wide work are taken as their leases are free (at once when they are).
       undo.push(() => replicas.stop());
-      await replicas.start({ deployer, service, catalog: store, work });
+      await replicas.start({ deployer, service, catalog: store, work, api: api.url });
     } else {
       work.start();
     }

@@ -1,10 +1,13 @@
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import type { ClusterStatus, ReplicaView } from '../api/status-view.js';
+import { VERSION } from '../core/version.js';
 import type { Deployer, ManagedMap, ReplicaHooks } from '../haproxy/deploy/deployer.js';
 import type { WorkVersions } from '../haproxy/deploy/remote-instance.js';
 import type { CertService } from '../service/cert-service.js';
 import type { CatalogStore } from '../store/catalog.js';
 import { MAX_PAYLOAD_BYTES, type Channel, type PgListener } from '../store/postgres/listener.js';
-import type { PgLock, PgStore } from '../store/postgres/pg-store.js';
+import type { PgLock, PgStore, ReplicaRecord } from '../store/postgres/pg-store.js';
 
 /** The lease that makes one replica run the cluster-wide work: renewals, sources, configured certificates. */
 const SINGLETON_LOCK = 'replica/singleton';
@@ -46,6 +49,11 @@ export class Replicas {
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
   private stopped = false;
+  private readonly upSince = new Date();
+  private api = '';
+  /** The registry as last read (at each tick), and when (this host's clock). */
+  private registry: { rows: ReplicaRecord[]; readAt: number } = { rows: [], readAt: 0 };
+  private lastBeat?: Date;
 
   constructor(private readonly o: ReplicasOptions) {
     this.hooks = {
@@ -59,7 +67,7 @@ export class Replicas {
   }
 
   /** Listens first (nothing changed meanwhile is missed), then takes what is free and keeps looking. */
-  async start(parts: { deployer: Deployer; service: CertService; catalog: CatalogStore; work: SingletonWork }): Promise<void> {
+  async start(parts: { deployer: Deployer; service: CertService; catalog: CatalogStore; work: SingletonWork; api: string }): Promise<void> {
     Object.assign(this, parts);
     this.listener = await this.o.store.listen(
       (channel, payload) => this.received(channel, payload),
@@ -79,6 +87,54 @@ export class Replicas {
     for (const name of this.owned.keys()) await this.deployer?.disown(name);
     await Promise.all([this.singleton, ...this.owned.values()].map((l) => l?.release().catch(() => undefined)));
     this.owned.clear();
+    await this.o.store.replicaStopped(this.id).catch(() => undefined);
+  }
+
+  /**
+   * Every replica in the registry (this one live, the others as last read, aged since) and the
+   * store's health: what `status`, the status page and the metrics show. Reads nothing, so it
+   * answers during an outage too (the others' rows then age into `gone`: this replica cannot tell).
+   */
+  view(): Required<ClusterStatus> {
+    const since = Date.now() - this.registry.readAt;
+    const others = this.registry.rows.filter((r) => r.id !== this.id).map((r): ReplicaView => {
+      const age = r.heartbeatAgeMs + since;
+      return {
+        ...pick(r),
+        self: false,
+        heartbeatAgeMs: age,
+        state: r.stoppedAt ? 'stopped' : age > r.leaseMs ? 'gone' : 'up',
+      };
+    });
+    const beat = this.lastBeat ?? this.upSince;
+    const self: ReplicaView = {
+      ...pick(this.beat()),
+      upSince: this.upSince.toISOString(),
+      heartbeatAt: beat.toISOString(),
+      heartbeatAgeMs: Date.now() - beat.getTime(),
+      self: true,
+      state: 'up',
+    };
+    return { replicas: [self, ...others], store: { type: 'postgres', ...this.o.store.healthDetail() } };
+  }
+
+  /** Whether this replica runs the cluster-wide work now. */
+  runsClusterWork(): boolean {
+    return this.singleton !== undefined;
+  }
+
+  private beat() {
+    return {
+      id: this.id,
+      host: hostname(),
+      pid: process.pid,
+      api: this.api,
+      version: VERSION,
+      upSince: this.upSince,
+      leaseMs: this.o.leaseMs,
+      owns: this.ownership(),
+      ...(this.singleton ? { clusterWork: this.singleton.token } : {}),
+    };
   }
 
   /** Instances this replica writes to now, with the fencing token of each lease. */
@@ -130,6 +186,11 @@ export class Replicas {
         }
         log.info({ replica: this.id, instance: name, token: lock.token }, `this replica owns instance ${name} (fencing token ${lock.token}) and writes to it`);
       }
+      // The registry: this replica's row, then everyone's (status reads the copy, never the store).
+      const asked = new Date();
+      await this.o.store.heartbeat(this.beat());
+      this.lastBeat = asked;
+      this.registry = { rows: await this.o.store.listReplicas(), readAt: Date.now() };
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'could not look for free instances and work (the store is away?); trying again');
     }
@@ -206,4 +267,19 @@ export class Replicas {
   private publish(channel: 'certd_served' | 'certd_maps', payload: Record<string, unknown>): void {
     this.o.store.publish(channel, payload).catch((err: Error) => this.o.log.warn({ channel, err: err.message }, 'could not tell the other replicas (they compare with the store at their next reconnect)'));
   }
+}
+
+/** The fields a ReplicaView copies from a registry row (or this replica's own beat). */
+function pick(r: { id: string; host: string; pid: number; api: string; version: string; owns: { instance: string; token: string }[]; clusterWork?: string; upSince: string | Date; heartbeatAt?: string }) {
+  return {
+    id: r.id,
+    host: r.host,
+    pid: r.pid,
+    api: r.api,
+    version: r.version,
+    owns: r.owns,
+    ...(r.clusterWork ? { clusterWork: r.clusterWork } : {}),
+    upSince: typeof r.upSince === 'string' ? r.upSince : r.upSince.toISOString(),
+    heartbeatAt: r.heartbeatAt ?? '',
+  };
 }

@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import pg from 'pg';
 import { join } from 'node:path';
 import { spawnCli } from './cli.js';
 import { freePort } from './ports.js';
@@ -123,11 +124,16 @@ export async function cuttableLink(targetPort: number): Promise<CuttableLink> {
   };
 }
 
-/** One runtime command as a recording proxy saw it: who sent it (the proxy's label) and when. */
+/**
+ * One runtime command as a recording proxy saw it: who sent it (the proxy's label), when, and the
+ * fencing token of the instance's lease in the store when its connection was made (undefined:
+ * nobody held the lease then).
+ */
 export interface RecordedCommand {
   by: string;
   at: number;
   command: string;
+  token?: string;
 }
 
 const COMMAND = /^(show|set|new|commit|abort|add|del|prepare|clear) [a-z]/;
@@ -137,20 +143,37 @@ const COMMAND = /^(show|set|new|commit|abort|add|del|prepare|clear) [a-z]/;
  * through it, labelled `by`: give each replica its own, and the log says which replica wrote what
  * when (the fencing check: no two replicas write in the same period).
  */
-export async function recordingRuntime(target: string, path: string, by: string, log: RecordedCommand[]): Promise<{ runtime: string; close(): Promise<void> }> {
+export async function recordingRuntime(
+  target: string,
+  path: string,
+  by: string,
+  log: RecordedCommand[],
+  /** The lease's token now (read from the store's certd_locks): asked once per connection, before anything passes. */
+  tokenNow?: () => Promise<string | undefined>,
+): Promise<{ runtime: string; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
+    // Nothing reaches HAProxy before the token is known: the connection's commands carry it.
+    client.pause();
     const upstream = connect(target);
     sockets.add(client).add(upstream);
     let pending = '';
+    let token: string | undefined;
     client.on('data', (d) => {
       pending += d.toString('latin1');
       const lines = pending.split('\n');
       pending = lines.pop()!;
       // Command lines only: a `set ssl cert` payload's PEM lines (a private key) are not kept.
-      for (const line of lines) for (const command of line.split(';')) if (COMMAND.test(command.trim())) log.push({ by, at: Date.now(), command: command.trim().slice(0, 120) });
+      for (const line of lines) for (const command of line.split(';')) if (COMMAND.test(command.trim())) log.push({ by, at: Date.now(), command: command.trim().slice(0, 120), token });
       upstream.write(d);
     });
+    void (tokenNow?.() ?? Promise.resolve(undefined)).then(
+      (t) => {
+        token = t;
+        client.resume();
+      },
+      () => client.resume(),
+    );
     upstream.on('data', (d) => client.write(d));
     for (const s of [client, upstream]) {
       s.on('error', () => undefined);
@@ -169,4 +192,37 @@ export async function recordingRuntime(target: string, path: string, by: string,
       await new Promise((r) => server.close(r));
     },
   };
+}
+
+/** The fencing token of `key`'s unexpired lease in the store at `url`, read per call (a small pool). */
+export function leaseTokens(url: string, key: string): { now(): Promise<string | undefined>; close(): Promise<void> } {
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  pool.on('error', () => undefined);
+  return {
+    now: async () => (await pool.query<{ token: string }>('SELECT token FROM certd_locks WHERE key = $1 AND expires_at > now()', [key])).rows[0]?.token,
+    close: () => pool.end(),
+  };
+}
+
+/**
+ * The fencing check on a command record (in the order sent): every command carries the token of
+ * the lease held when its connection opened; each token is one replica's, and tokens never go
+ * back (a fenced replica writing on would show its old token after a newer one, or its name
+ * under the newer token). Returns the tokens in order with who used them, for the log.
+ */
+export function assertFenced(commands: readonly RecordedCommand[]): { token: string; by: string; commands: number }[] {
+  const periods: { token: string; by: string; commands: number }[] = [];
+  for (const [i, c] of commands.entries()) {
+    if (c.token === undefined) throw new Error(`command ${i} (${c.command}) by ${c.by} at ${c.at} was sent while nobody held the lease`);
+    const last = periods.at(-1);
+    if (last && last.token === c.token) {
+      if (last.by !== c.by) throw new Error(`token ${c.token} used by two replicas: ${last.by} and ${c.by} (command ${i}: ${c.command})`);
+      last.commands++;
+      continue;
+    }
+    if (last && BigInt(c.token) < BigInt(last.token)) throw new Error(`token went back from ${last.token} to ${c.token} (${c.by}, command ${i}: ${c.command})`);
+    if (periods.some((p) => p.token === c.token)) throw new Error(`token ${c.token} came back after ${last!.token}`);
+    periods.push({ token: c.token, by: c.by, commands: 1 });
+  }
+  return periods;
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { StatusSummary } from '../../api/status-view.js';
+import type { ReplicaView, StatusSummary, StoreHealthView } from '../../api/status-view.js';
 import { EXPIRES_SOON_DAYS } from '../../core/expiry.js';
 import type { InstanceStatus } from '../../haproxy/deploy/instance.js';
 import { CliContext, type GlobalOptions } from '../context.js';
@@ -17,8 +17,10 @@ const NOT_IN_SYNC_YET: readonly InstanceStatus['state'][] = ['starting'];
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description(`daemon, HAProxy instances (up/down, in sync) and certificates expiring within ${EXPIRES_SOON_DAYS} days; exits 1 when the daemon or any instance is down, misconfigured or still starting (not in sync yet)`)
-    .option('--json', 'print one JSON document on stdout: the daemon, instances, certificates')
+    .description(
+      `daemon, HAProxy instances (up/down, in sync), replicas and the shared store (postgres), and certificates expiring within ${EXPIRES_SOON_DAYS} days; exits 1 when the daemon, the store or any instance is down, misconfigured or still starting (not in sync yet)`,
+    )
+    .option('--json', 'print one JSON document on stdout: the daemon, instances, replicas, store, certificates')
     .action(async (o: { json?: boolean }) => {
       const ctx = await CliContext.load(program.opts<GlobalOptions>());
       const client = await ctx.daemon();
@@ -29,7 +31,8 @@ export function registerStatus(program: Command): void {
       const view = await client.call<StatusSummary>('GET', '/status');
       const failing = view.instances.filter((i) => FAILING.includes(i.state));
       const starting = view.instances.filter((i) => NOT_IN_SYNC_YET.includes(i.state));
-      if (failing.length > 0 || starting.length > 0) process.exitCode = 1;
+      const storeDown = view.store !== undefined && !view.store.ok;
+      if (failing.length > 0 || starting.length > 0 || storeDown) process.exitCode = 1;
       const names = (list: InstanceStatus[]) => list.map((i) => i.name);
       emit(o.json, { daemon: { running: true, url: client.baseUrl }, ...view, failing: names(failing), starting: names(starting) }, () =>
         [
@@ -48,6 +51,8 @@ export function registerStatus(program: Command): void {
             ]),
             { width: process.stdout.columns, shrink: 7 },
           ),
+          ...(view.store ? [`\n${storeLine(view.store)}`] : []),
+          ...(view.replicas ? [`\n${replicaTable(view.replicas)}`] : []),
           `\n${view.counts.stored} certificate(s); ${view.counts.expiringSoon} expire within ${EXPIRES_SOON_DAYS} days (${view.counts.expired} expired)`,
           ...(view.certs.length > 0 ? [certListForStdout(view.certs)] : []),
           ...(view.counts.expiringSoon > view.certs.length ? [`… and ${view.counts.expiringSoon - view.certs.length} more: \`haproxy-certd list --expiring ${EXPIRES_SOON_DAYS}d\``] : []),
@@ -57,5 +62,30 @@ export function registerStatus(program: Command): void {
         process.stderr.write(`not serving: ${failing.map((i) => `${i.name} (${i.state}${i.lastError ? `: ${i.lastError}` : ''})`).join(', ')}\n`);
       }
       if (starting.length > 0) process.stderr.write(`not in sync yet (starting): ${names(starting).join(', ')}\n`);
+      if (storeDown) process.stderr.write(`store unreachable since ${view.store!.downSince}: ${view.store!.error}\n`);
     });
+}
+
+function storeLine(s: StoreHealthView): string {
+  const trip = s.roundTripMs === undefined ? '' : `; last statement ${s.roundTripMs} ms at ${s.checkedAt}`;
+  const last = s.lastError && s.ok ? `; last error ${s.lastErrorAt}: ${s.lastError}` : '';
+  return s.ok ? `store: ${s.type} reachable${trip}${last}` : `store: ${s.type} UNREACHABLE since ${s.downSince}: ${s.error}${trip}`;
+}
+
+function replicaTable(replicas: ReplicaView[]): string {
+  return table(
+    ['REPLICA', 'HOST', 'PID', 'API', 'STATE', 'UP SINCE', 'HEARTBEAT', 'OWNS (TOKEN)', 'CLUSTER WORK'],
+    replicas.map((r) => [
+      `${r.id}${r.self ? ' (this)' : ''}`,
+      r.host,
+      String(r.pid),
+      r.api,
+      r.state,
+      r.upSince,
+      `${(r.heartbeatAgeMs / 1000).toFixed(1)} s ago`,
+      r.owns.map((o) => `${o.instance} (${o.token})`).join(', ') || '-',
+      r.clusterWork ? `yes (${r.clusterWork})` : '-',
+    ]),
+    { width: process.stdout.columns, shrink: 3 },
+  );
 }

@@ -31,6 +31,21 @@ export const MIGRATIONS: readonly string[] = [
    CREATE TABLE certd_blobs (key text PRIMARY KEY, data bytea NOT NULL, key_id text);
    CREATE TABLE certd_locks (key text PRIMARY KEY, owner text NOT NULL, token bigint NOT NULL, expires_at timestamptz NOT NULL);
    CREATE SEQUENCE certd_fence;`,
+  // 2: the replicas' registry (active-active): each replica's row, heartbeated with the leases it
+  // polls; a row whose heartbeat is older than its lease is a replica gone (kept a day, for status).
+  `CREATE TABLE certd_replicas (
+     id text PRIMARY KEY,
+     host text NOT NULL,
+     pid integer NOT NULL,
+     api text NOT NULL,
+     version text NOT NULL,
+     up_since timestamptz NOT NULL,
+     heartbeat_at timestamptz NOT NULL,
+     lease_ms integer NOT NULL,
+     stopped_at timestamptz,
+     owns jsonb NOT NULL DEFAULT '[]',
+     cluster_work bigint
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -31,6 +31,15 @@ export interface StoreHealth {
   error?: string;
 }
 
+/** StoreHealth and more, for `status`: the last statement's time and the last error, kept after a recovery. */
+export interface StoreHealthDetail extends StoreHealth {
+  /** The last successful statement's time in ms (a pooled connection's wait included), and when. */
+  roundTripMs?: number;
+  checkedAt?: string;
+  lastError?: string;
+  lastErrorAt?: string;
+}
+
 /** SQLSTATE classes that mean "the server or the connection went away", not a bad statement. */
 const UNAVAILABLE_SQLSTATE = /^(08|57P0|53)/;
 
@@ -46,7 +55,11 @@ export class PgDatabase {
   readonly server: string;
   readonly onWarning: (err: Error) => void;
   readonly #onRecovered: (message: string) => void;
+  /** Called at each recovery, beside onRecovered (the store's listeners reconnect at once). */
+  readonly recovered = new Set<() => void>();
   #down: { since: Date; error: string } | undefined;
+  #lastError: { at: Date; error: string } | undefined;
+  #roundTrip: { ms: number; at: Date } | undefined;
 
   constructor(o: PgConnectionOptions) {
     this.connection = {
@@ -66,19 +79,23 @@ export class PgDatabase {
   /** Every statement goes through here: an outage is said once when it starts and once when it ends. */
   readonly query = async <R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> => {
     let result: pg.QueryResult<R>;
+    const started = performance.now();
     try {
       result = await this.pool.query<R>(sql, params);
     } catch (err) {
       const wrapped = this.wrap(err);
+      if (wrapped instanceof StoreUnavailableError) this.#lastError = { at: new Date(), error: wrapped.message };
       if (wrapped instanceof StoreUnavailableError && !this.#down) {
         this.#down = { since: new Date(), error: wrapped.message };
         this.onWarning(wrapped);
       }
       throw wrapped;
     }
+    this.#roundTrip = { ms: Math.round((performance.now() - started) * 10) / 10, at: new Date() };
     if (this.#down) {
       const since = this.#down.since;
       this.#down = undefined;
+      for (const f of this.recovered) f();
       this.#onRecovered(`PostgreSQL at ${this.server} answers again (it did not from ${since.toISOString()}, ${Math.round((Date.now() - since.getTime()) / 1000)} s): new work goes on`);
     }
     return result;
@@ -87,6 +104,15 @@ export class PgDatabase {
   /** See StoreHealth. */
   health(): StoreHealth {
     return this.#down ? { ok: false, downSince: this.#down.since.toISOString(), error: this.#down.error } : { ok: true };
+  }
+
+  /** See StoreHealthDetail. */
+  healthDetail(): StoreHealthDetail {
+    return {
+      ...this.health(),
+      ...(this.#roundTrip ? { roundTripMs: this.#roundTrip.ms, checkedAt: this.#roundTrip.at.toISOString() } : {}),
+      ...(this.#lastError ? { lastError: this.#lastError.error, lastErrorAt: this.#lastError.at.toISOString() } : {}),
+    };
   }
 
   /** A connection-level failure becomes StoreUnavailableError naming the server; the rest pass through. */

@@ -5,11 +5,11 @@ import { CertStore } from '../cert-store.js';
 import type { LockOptions } from '../locker.js';
 import { PgListener, type Channel } from './listener.js';
 import { migrate } from './migrations.js';
-import { PgDatabase, StoreUnavailableError, type PgConnectionOptions, type StoreHealth } from './pg-database.js';
+import { PgDatabase, StoreUnavailableError, type PgConnectionOptions, type StoreHealth, type StoreHealthDetail } from './pg-database.js';
 import { PgLock, PgLocker } from './pg-locker.js';
 import { PgStorage } from './pg-storage.js';
 
-export { StoreConfigError, StoreUnavailableError, describeServer, tlsFor, type StoreHealth } from './pg-database.js';
+export { StoreConfigError, StoreUnavailableError, describeServer, tlsFor, type StoreHealth, type StoreHealthDetail } from './pg-database.js';
 export { PgLock } from './pg-locker.js';
 export type { ClaimHolder } from '../cert-store.js';
 
@@ -18,6 +18,33 @@ export interface PgStoreOptions extends PgConnectionOptions {
   /** The daemon claim's lease (default 30 s): a standby takes over within about this after the active dies. */
   daemonLeaseMs?: number;
 }
+
+/** What a replica writes of itself at each heartbeat (see migrations.ts, step 2). */
+export interface ReplicaBeat {
+  id: string;
+  host: string;
+  pid: number;
+  api: string;
+  version: string;
+  upSince: Date;
+  leaseMs: number;
+  /** The instances it owns now, with each lease's fencing token. */
+  owns: { instance: string; token: string }[];
+  /** The token of the cluster-wide work's lease, when it holds it. */
+  clusterWork?: string;
+}
+
+/** A replica's row as read back, with the database's own clock deciding its age. */
+export interface ReplicaRecord extends Omit<ReplicaBeat, 'upSince'> {
+  upSince: string;
+  heartbeatAt: string;
+  /** now() − heartbeat_at on the database's clock (no drift between hosts). */
+  heartbeatAgeMs: number;
+  stoppedAt?: string;
+}
+
+/** How long a gone replica's row stays shown before a heartbeat of another replica deletes it. */
+const GONE_KEPT = '1 day';
 
 /** Where sealed values live, and the associated-data prefix each is sealed under. */
 const SEALED_TABLES = [
@@ -87,8 +114,18 @@ export class PgStore extends CertStore {
    * (close it before the store). `onResync` follows a reconnect: messages may have been lost.
    */
   async listen(onMessage: (channel: Channel, payload: unknown) => void, onResync: () => void): Promise<PgListener> {
-    const listener = new PgListener({ connection: this.#db.connection, onMessage, onResync, onWarning: this.#db.onWarning, self: this.replicaId });
+    const listener: PgListener = new PgListener({
+      connection: this.#db.connection,
+      onMessage,
+      onResync,
+      onWarning: this.#db.onWarning,
+      self: this.replicaId,
+      onClosed: () => this.#db.recovered.delete(kick),
+    });
+    // The notifications come back with the database, not at the listener's next backoff step.
+    const kick = () => listener.kick();
     await listener.start();
+    this.#db.recovered.add(kick);
     return listener;
   }
 
@@ -128,5 +165,51 @@ export class PgStore extends CertStore {
   /** See StoreHealth. */
   health(): StoreHealth {
     return this.#db.health();
+  }
+
+  /** See StoreHealthDetail. */
+  healthDetail(): StoreHealthDetail {
+    return this.#db.healthDetail();
+  }
+
+  /**
+   * Writes this replica's row (inserted at its first beat) and deletes rows gone for over
+   * GONE_KEPT: one statement, so two replicas beating at once never conflict.
+   */
+  async heartbeat(b: ReplicaBeat): Promise<void> {
+    await this.#db.query(
+      `WITH old AS (DELETE FROM certd_replicas WHERE id <> $1 AND heartbeat_at < now() - interval '${GONE_KEPT}')
+       INSERT INTO certd_replicas (id, host, pid, api, version, up_since, heartbeat_at, lease_ms, owns, cluster_work)
+       VALUES ($1, $2, $3, $4, $5, $6, now(), $7, $8, $9)
+       ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), api = $4, lease_ms = $7, owns = $8, cluster_work = $9, stopped_at = NULL`,
+      [b.id, b.host, b.pid, b.api, b.version, b.upSince, b.leaseMs, JSON.stringify(b.owns), b.clusterWork ?? null],
+    );
+  }
+
+  /** A replica that stops says so (its row stays, shown as stopped, until GONE_KEPT). */
+  async replicaStopped(id: string): Promise<void> {
+    await this.#db.query(`UPDATE certd_replicas SET stopped_at = now(), owns = '[]', cluster_work = NULL WHERE id = $1`, [id]);
+  }
+
+  /** Every replica's row, oldest start first. */
+  async listReplicas(): Promise<ReplicaRecord[]> {
+    const rows = await this.#db.query<{
+      id: string; host: string; pid: number; api: string; version: string; up_since: Date; heartbeat_at: Date; lease_ms: number;
+      stopped_at: Date | null; owns: { instance: string; token: string }[]; cluster_work: string | null; age_ms: number;
+    }>(`SELECT *, (extract(epoch FROM now() - heartbeat_at) * 1000)::float8 AS age_ms FROM certd_replicas ORDER BY up_since, id COLLATE "C"`);
+    return rows.rows.map((r) => ({
+      id: r.id,
+      host: r.host,
+      pid: r.pid,
+      api: r.api,
+      version: r.version,
+      upSince: r.up_since.toISOString(),
+      heartbeatAt: r.heartbeat_at.toISOString(),
+      heartbeatAgeMs: Math.max(0, Math.round(r.age_ms)),
+      leaseMs: r.lease_ms,
+      owns: r.owns,
+      ...(r.cluster_work === null ? {} : { clusterWork: r.cluster_work }),
+      ...(r.stopped_at === null ? {} : { stoppedAt: r.stopped_at.toISOString() }),
+    }));
   }
 }
