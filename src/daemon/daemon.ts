@@ -23,7 +23,8 @@ import { startForge } from './forge.js';
 import { logRuntimeEvents } from './runtime-log.js';
 import { loadOrCreateToken, onDemandToken } from './token.js';
 
-export interface DaemonOptions extends DeployTuning {
+/** The deployer's test tunings; `replicas` (the ownership hooks) is the daemon's own to give. */
+export interface DaemonOptions extends Omit<DeployTuning, 'replicas'> {
   log: Logger;
   /** Renewal retry backoff (default 1 min doubling to 6 h). */
   renewBackoff?: BackoffRules;
@@ -133,7 +134,7 @@ export class Daemon {
     const token = await loadOrCreateToken(config.dataDir, config.api.token);
     const metrics = new Metrics();
     const { certDir, crtList } = config.haproxy;
-    const { service, deployer, http01, issuers, rules, orderLimits } = await assemble(config, store, { log, metrics, renewBackoff: o.renewBackoff, deploy: { ...o, replicas: replicas?.hooks } });
+    const { service, deployer, http01, issuers, rules, orderLimits } = await assemble(config, store, { log, metrics, renewBackoff: o.renewBackoff, deploy: { pollMs: o.pollMs, reloadMinIntervalMs: o.reloadMinIntervalMs, replicas: replicas?.hooks } });
     // DNS-01 records a crash left behind are removed at start (never throws; the daemon's path only).
     for (const issuer of issuers.values()) void issuer.removeLeftovers?.();
     // The API answers reads from the catalog from here on (seconds after start even at 100,000
@@ -199,8 +200,9 @@ export class Daemon {
 
   private async stopAll(): Promise<void> {
     const { p } = this;
-    await p.replicas?.stop();
-    await p.work.stop();
+    // With replicas, the cluster-wide work is theirs to stop (it runs only while their lease is held).
+    if (p.replicas) await p.replicas.stop();
+    else await p.work.stop();
     p.discovery?.stop();
     await p.api.close();
     p.onDemand?.close();
