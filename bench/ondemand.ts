@@ -315,7 +315,8 @@ function report(r: Samples, pidSame: boolean): { table: string; verdicts: string
   const localBare = p50(r.firstSeq.local) / p50(r.firstSeq.bare);
   const localConcRatio = p50(r.firstConc.local) / p50(r.firstConc.caddy);
   const localConcBare = p50(r.firstConc.local) / p50(r.firstConc.bare);
-  const hopMs = p50(r.steady.forge) - p50(r.steady.direct);
+  // The hop, from the steady blocks run back to back (forge − direct, block by block): less noisy than two p50s apart.
+  const hopMs = median(r.steadyBlocks.forge.map((f, i) => f - r.steadyBlocks.direct[i]!));
   const paired = (a: SteadyTarget, other: SteadyTarget) => median(r.steadyBlocks[a].map((c, i) => c / r.steadyBlocks[other][i]!));
   const perName = (a: FirstTarget, other: FirstTarget) =>
     median(r.seqByName.filter((n) => n[a] !== undefined && n[other] !== undefined).map((n) => n[a]! / n[other]!));
@@ -325,7 +326,7 @@ function report(r: Samples, pidSame: boolean): { table: string; verdicts: string
     `- forge ÷ bare generate-certificates HAProxy p50 = ${ratio(forgeBare)} sequential, ${ratio(forgeConcBare)} 10 at once → goal ≤ ${GOAL_FORGE_VS_BARE}× ${verdict(forgeBare, GOAL_FORGE_VS_BARE)} / ${verdict(forgeConcBare, GOAL_FORGE_VS_BARE)}` +
       ` (per name: ${ratio(perName('forge', 'bare'))}; the difference is the SNI hop and the daemon's decision)`,
     `- forge, local decision (no ask: Lua decides on a daemon grant), first-handshake p50 ÷ Caddy = ${ratio(localRatio)} sequential, ${ratio(localConcRatio)} 10 at once → goal ≤ ${GOAL_FIRST_VS_CADDY}× ${verdict(localRatio, GOAL_FIRST_VS_CADDY)} / ${verdict(localConcRatio, GOAL_FIRST_VS_CADDY)}; ÷ bare = ${ratio(localBare)} / ${ratio(localConcBare)} → goal ≤ ${GOAL_FORGE_VS_BARE}× ${verdict(localBare, GOAL_FORGE_VS_BARE)} / ${verdict(localConcBare, GOAL_FORGE_VS_BARE)} (per name: ${ratio(perName('local', 'bare'))})`,
-    `- where the forge's time goes, at the p50 (sequential): bare generate-certificates ${ms(p50(r.firstSeq.bare))}; + SNI hop (steady forge − direct) ${ms(hopMs)};` +
+    `- where the forge's time goes, at the p50 (sequential): bare generate-certificates ${ms(p50(r.firstSeq.bare))}; + SNI hop (steady forge − direct, per block) ${ms(hopMs)};` +
       ` + Lua local decision ≈ ${ms(p50(r.firstSeq.local) - p50(r.firstSeq.bare) - hopMs)} (local − bare − hop); + Lua → daemon call, decision and \`ask\` ${ms(p50(r.firstSeq.forge) - p50(r.firstSeq.local))} (forge − local)`,
     `- certd (push path), first-handshake p50 ÷ Caddy = ${ratio(firstRatio)} → goal ≤ ${GOAL_FIRST_VS_CADDY}× ${verdict(firstRatio, GOAL_FIRST_VS_CADDY)}` +
       ` (per name: ${ratio(perName('certd', 'caddy'))} vs Caddy, ${ratio(perName('certd', 'floor'))} vs the floor)`,
