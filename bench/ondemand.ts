@@ -14,6 +14,8 @@
  *    decision only and sends approved names to a `generate-certificates` bind, where HAProxy signs
  *    the first certificate from the daemon's name-constrained intermediate; the real certificate
  *    follows behind;
+ *  - certd forge, local decision: a third certd stack, forge with no `ask` (and no per-client
+ *    limit), so its Lua decides from the patterns and a daemon grant with no call in the handshake;
  *  - bare forge: one HAProxy bind with `generate-certificates` on the forge stack's own files, no
  *    hop, no Lua, no daemon — HAProxy's own speed, the floor of the forge path.
  *
@@ -60,16 +62,16 @@ const RESULTS_FILE = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 const client = await HandshakeClient.start();
 const timed = (port: number, name: string, opts?: { ca?: string; timeoutMs?: number }) => client.timed(port, name, opts);
 
-type Target = 'certd' | 'forge' | 'caddy' | 'direct' | 'floor' | 'bare';
+type Target = 'certd' | 'forge' | 'local' | 'caddy' | 'direct' | 'floor' | 'bare';
 
 /** Servers timed on sequential first handshakes. */
 type FirstTarget = Exclude<Target, 'direct'>;
 /** Servers timed on 10 first handshakes at once. */
 type ConcTarget = Exclude<FirstTarget, 'floor'>;
 /** The floors serve first handshakes only (they never write known.map). */
-type SteadyTarget = Exclude<Target, 'floor' | 'bare'>;
-const FIRST_TARGETS: FirstTarget[] = ['certd', 'forge', 'caddy', 'floor', 'bare'];
-const CONC_TARGETS: ConcTarget[] = ['certd', 'forge', 'caddy', 'bare'];
+type SteadyTarget = Exclude<Target, 'floor' | 'bare' | 'local'>;
+const FIRST_TARGETS: FirstTarget[] = ['certd', 'forge', 'local', 'caddy', 'floor', 'bare'];
+const CONC_TARGETS: ConcTarget[] = ['certd', 'forge', 'local', 'caddy', 'bare'];
 const GOAL_FORGE_VS_BARE = 1.3;
 
 interface Server {
@@ -204,6 +206,7 @@ async function steadyState(servers: Server[], known: string[], r: Samples): Prom
 interface Procs {
   stack: StackProcess;
   forge: StackProcess;
+  local: StackProcess;
   caddy: BenchCaddy;
   floor: OnDemandFloor;
   bare: PlainHaproxy;
@@ -214,25 +217,28 @@ async function measure(p: Procs, r: Samples): Promise<{ direct: PlainHaproxy; pi
   const certd: Server = { target: 'certd', port: stack.tlsPort, ca: await stack.rootPem() };
   const forgeRoot = await p.forge.rootPem();
   const forge: Server = { target: 'forge', port: p.forge.tlsPort, ca: forgeRoot };
+  const local: Server = { target: 'local', port: p.local.tlsPort, ca: await p.local.rootPem() };
   const caddy: Server = { target: 'caddy', port: p.caddy.port, ca: await p.caddy.rootPem() };
   const floor: Server = { target: 'floor', port: p.floor.port, ca: p.floor.rootPem };
   const bare: Server = { target: 'bare', port: p.bare.tlsPort, ca: forgeRoot };
   const pid = await stack.workerPid();
   const pidForge = await p.forge.workerPid();
   // Warm-up, not timed: certd's first issuance creates its local CA root; Caddy loads its CA lazily.
-  for (const s of [certd, forge, caddy, floor, bare]) await eventually(async () => (await timed(s.port, 'warmup.od.bench', { ca: s.ca })).served.authorized, 15_000, `${s.target} warm-up`);
+  for (const s of [certd, forge, local, caddy, floor, bare]) await eventually(async () => (await timed(s.port, 'warmup.od.bench', { ca: s.ca })).served.authorized, 15_000, `${s.target} warm-up`);
 
   log(`first handshake, sequential: ${NEW_NAMES} new names each (${FIRST_TARGETS.join(', ')} back to back, order rotating)`);
   const daemonBefore = await stack.histogram(ONDEMAND_HISTOGRAM);
-  await firstSequential([certd, forge, caddy, floor, bare], r);
+  await firstSequential([certd, forge, local, caddy, floor, bare], r);
   r.daemonSeqMeanMs = meanMsBetween(daemonBefore, await stack.histogram(ONDEMAND_HISTOGRAM));
   log(`  p50: ${FIRST_TARGETS.map((t) => `${t} ${ms(median(r.firstSeq[t]))}`).join(', ')}`);
   log(`first handshake, ${CONCURRENCY} at once: ${NEW_NAMES} more new names each`);
-  await firstConcurrent([certd, forge, caddy, bare], r);
+  await firstConcurrent([certd, forge, local, caddy, bare], r);
   log(`  p50: ${CONC_TARGETS.map((t) => `${t} ${ms(median(r.firstConc[t]))}`).join(', ')}`);
   // The forge stack's real certificates are issued behind its answers: steady state waits for all of them.
   const forgeIssued = async () => (await p.forge.histogram(ONDEMAND_HISTOGRAM)).count;
   await eventually(async () => (await forgeIssued()) >= 2 * NEW_NAMES + 1, 60_000, 'the forge stack: a real certificate for every name it forged');
+  const localIssued = async () => (await p.local.histogram(ONDEMAND_HISTOGRAM)).count;
+  await eventually(async () => (await localIssued()) >= 2 * NEW_NAMES + 1, 60_000, 'the local-decision forge stack: a real certificate for every name it forged');
   const asked = await client.asked();
   const askedPerServer = (n: string) => asked.filter((a) => a === n).length;
   if (askedPerServer('seq0.od.bench') < 2) throw new Error(`the ask endpoint saw seq0.od.bench ${askedPerServer('seq0.od.bench')} times: each server should have asked`);
@@ -256,43 +262,46 @@ function report(r: Samples, pidSame: boolean): { table: string; verdicts: string
   const bold = (a: number[], b: number[]) => `**${ratio(p50(a) / p50(b))}** / ${ratio(p95(a) / p95(b))}`;
   const failedOf = (failed: string[], ok: number[]) => `${failed.length} of ${ok.length + failed.length}`;
   const dash = '—';
-  // Columns: certd, certd forge, Caddy, floor, bare forge, HAProxy direct, certd ÷ Caddy, forge ÷ Caddy, forge ÷ bare, ÷ direct.
+  // Columns: certd, certd forge, forge local, Caddy, floor, bare forge, HAProxy direct, certd ÷ Caddy, forge ÷ Caddy, forge ÷ bare, local ÷ Caddy, local ÷ bare, ÷ direct.
   const rows: string[][] = [
     [
       `**first handshake**, sequential, n=${num(r.firstSeq.forge.length)}: p50 / p95`,
-      both(r.firstSeq.certd), both(r.firstSeq.forge), both(r.firstSeq.caddy), both(r.firstSeq.floor), both(r.firstSeq.bare), dash,
-      pair(r.firstSeq.certd, r.firstSeq.caddy), bold(r.firstSeq.forge, r.firstSeq.caddy), bold(r.firstSeq.forge, r.firstSeq.bare), dash,
+      both(r.firstSeq.certd), both(r.firstSeq.forge), both(r.firstSeq.local), both(r.firstSeq.caddy), both(r.firstSeq.floor), both(r.firstSeq.bare), dash,
+      pair(r.firstSeq.certd, r.firstSeq.caddy), bold(r.firstSeq.forge, r.firstSeq.caddy), bold(r.firstSeq.forge, r.firstSeq.bare),
+      bold(r.firstSeq.local, r.firstSeq.caddy), bold(r.firstSeq.local, r.firstSeq.bare), dash,
     ],
     [
       '  of which failed',
-      ...(['certd', 'forge', 'caddy', 'floor', 'bare'] as const).map((t) => failedOf(r.seqFailed[t], r.firstSeq[t])),
-      dash, dash, dash, dash, dash,
+      ...(['certd', 'forge', 'local', 'caddy', 'floor', 'bare'] as const).map((t) => failedOf(r.seqFailed[t], r.firstSeq[t])),
+      dash, dash, dash, dash, dash, dash, dash,
     ],
-    ['  certd: in the daemon (policy → issue → served; store and files follow), mean', ms(r.daemonSeqMeanMs), dash, dash, dash, dash, dash, dash, dash, dash, dash],
+    ['  certd: in the daemon (policy → issue → served; store and files follow), mean', ms(r.daemonSeqMeanMs), dash, dash, dash, dash, dash, dash, dash, dash, dash, dash, dash, dash],
     [
       `first handshake, ${CONCURRENCY} at once (successful ones): p50 / p95`,
-      both(r.firstConc.certd), both(r.firstConc.forge), both(r.firstConc.caddy), dash, both(r.firstConc.bare), dash,
-      pair(r.firstConc.certd, r.firstConc.caddy), bold(r.firstConc.forge, r.firstConc.caddy), bold(r.firstConc.forge, r.firstConc.bare), dash,
+      both(r.firstConc.certd), both(r.firstConc.forge), both(r.firstConc.local), both(r.firstConc.caddy), dash, both(r.firstConc.bare), dash,
+      pair(r.firstConc.certd, r.firstConc.caddy), bold(r.firstConc.forge, r.firstConc.caddy), bold(r.firstConc.forge, r.firstConc.bare),
+      bold(r.firstConc.local, r.firstConc.caddy), bold(r.firstConc.local, r.firstConc.bare), dash,
     ],
     [
       '  of which failed (TLS alert; retried until served)',
-      failedOf(r.concFailed.certd, r.firstConc.certd), failedOf(r.concFailed.forge, r.firstConc.forge), failedOf(r.concFailed.caddy, r.firstConc.caddy),
-      dash, failedOf(r.concFailed.bare, r.firstConc.bare), dash, dash, dash, dash, dash,
+      failedOf(r.concFailed.certd, r.firstConc.certd), failedOf(r.concFailed.forge, r.firstConc.forge), failedOf(r.concFailed.local, r.firstConc.local),
+      failedOf(r.concFailed.caddy, r.firstConc.caddy), dash, failedOf(r.concFailed.bare, r.firstConc.bare), dash, dash, dash, dash, dash, dash, dash,
     ],
     [
       `  wall time per batch of ${CONCURRENCY} new names, median`,
-      ms(p50(r.concWall.certd)), ms(p50(r.concWall.forge)), ms(p50(r.concWall.caddy)), dash, ms(p50(r.concWall.bare)), dash,
-      ratio(p50(r.concWall.certd) / p50(r.concWall.caddy)), ratio(p50(r.concWall.forge) / p50(r.concWall.caddy)), ratio(p50(r.concWall.forge) / p50(r.concWall.bare)), dash,
+      ms(p50(r.concWall.certd)), ms(p50(r.concWall.forge)), ms(p50(r.concWall.local)), ms(p50(r.concWall.caddy)), dash, ms(p50(r.concWall.bare)), dash,
+      ratio(p50(r.concWall.certd) / p50(r.concWall.caddy)), ratio(p50(r.concWall.forge) / p50(r.concWall.caddy)), ratio(p50(r.concWall.forge) / p50(r.concWall.bare)),
+      ratio(p50(r.concWall.local) / p50(r.concWall.caddy)), ratio(p50(r.concWall.local) / p50(r.concWall.bare)), dash,
     ],
     [
       `**steady state**, known names, n=${num(r.steady.certd.length)}: p50 / p95`,
-      both(r.steady.certd), both(r.steady.forge), both(r.steady.caddy), dash, dash, both(r.steady.direct),
-      pair(r.steady.certd, r.steady.caddy), pair(r.steady.forge, r.steady.caddy), dash,
+      both(r.steady.certd), both(r.steady.forge), dash, both(r.steady.caddy), dash, dash, both(r.steady.direct),
+      pair(r.steady.certd, r.steady.caddy), pair(r.steady.forge, r.steady.caddy), dash, dash, dash,
       `certd ${bold(r.steady.certd, r.steady.direct)}; forge ${bold(r.steady.forge, r.steady.direct)}`,
     ],
   ];
   const table = markdownTable(
-    ['', 'certd (HAProxy + SNI hop)', 'certd forge', 'Caddy 2.6', 'floor (same hop, bare endpoint)', 'bare generate-certificates', 'HAProxy direct', 'certd ÷ Caddy', 'forge ÷ Caddy', 'forge ÷ bare', '÷ HAProxy direct'],
+    ['', 'certd (HAProxy + SNI hop)', 'certd forge', 'forge, local decision', 'Caddy 2.6', 'floor (same hop, bare endpoint)', 'bare generate-certificates', 'HAProxy direct', 'certd ÷ Caddy', 'forge ÷ Caddy', 'forge ÷ bare', 'local ÷ Caddy', 'local ÷ bare', '÷ HAProxy direct'],
     rows,
   );
   const firstRatio = p50(r.firstSeq.certd) / p50(r.firstSeq.caddy);
@@ -302,6 +311,12 @@ function report(r: Samples, pidSame: boolean): { table: string; verdicts: string
   const forgeConcBare = p50(r.firstConc.forge) / p50(r.firstConc.bare);
   const steadyRatio = p50(r.steady.certd) / p50(r.steady.direct);
   const forgeSteady = p50(r.steady.forge) / p50(r.steady.direct);
+  const localRatio = p50(r.firstSeq.local) / p50(r.firstSeq.caddy);
+  const localBare = p50(r.firstSeq.local) / p50(r.firstSeq.bare);
+  const localConcRatio = p50(r.firstConc.local) / p50(r.firstConc.caddy);
+  const localConcBare = p50(r.firstConc.local) / p50(r.firstConc.bare);
+  // The hop, from the steady blocks run back to back (forge − direct, block by block): less noisy than two p50s apart.
+  const hopMs = median(r.steadyBlocks.forge.map((f, i) => f - r.steadyBlocks.direct[i]!));
   const paired = (a: SteadyTarget, other: SteadyTarget) => median(r.steadyBlocks[a].map((c, i) => c / r.steadyBlocks[other][i]!));
   const perName = (a: FirstTarget, other: FirstTarget) =>
     median(r.seqByName.filter((n) => n[a] !== undefined && n[other] !== undefined).map((n) => n[a]! / n[other]!));
@@ -310,6 +325,9 @@ function report(r: Samples, pidSame: boolean): { table: string; verdicts: string
       ` (median of the per-name ratios, the servers back to back on each name: ${ratio(perName('forge', 'caddy'))})`,
     `- forge ÷ bare generate-certificates HAProxy p50 = ${ratio(forgeBare)} sequential, ${ratio(forgeConcBare)} 10 at once → goal ≤ ${GOAL_FORGE_VS_BARE}× ${verdict(forgeBare, GOAL_FORGE_VS_BARE)} / ${verdict(forgeConcBare, GOAL_FORGE_VS_BARE)}` +
       ` (per name: ${ratio(perName('forge', 'bare'))}; the difference is the SNI hop and the daemon's decision)`,
+    `- forge, local decision (no ask: Lua decides on a daemon grant), first-handshake p50 ÷ Caddy = ${ratio(localRatio)} sequential, ${ratio(localConcRatio)} 10 at once → goal ≤ ${GOAL_FIRST_VS_CADDY}× ${verdict(localRatio, GOAL_FIRST_VS_CADDY)} / ${verdict(localConcRatio, GOAL_FIRST_VS_CADDY)}; ÷ bare = ${ratio(localBare)} / ${ratio(localConcBare)} → goal ≤ ${GOAL_FORGE_VS_BARE}× ${verdict(localBare, GOAL_FORGE_VS_BARE)} / ${verdict(localConcBare, GOAL_FORGE_VS_BARE)} (per name: ${ratio(perName('local', 'bare'))})`,
+    `- where the forge's time goes, at the p50 (sequential): bare generate-certificates ${ms(p50(r.firstSeq.bare))}; + SNI hop (steady forge − direct, per block) ${ms(hopMs)};` +
+      ` + Lua local decision ≈ ${ms(p50(r.firstSeq.local) - p50(r.firstSeq.bare) - hopMs)} (local − bare − hop); + Lua → daemon call, decision and \`ask\` ${ms(p50(r.firstSeq.forge) - p50(r.firstSeq.local))} (forge − local)`,
     `- certd (push path), first-handshake p50 ÷ Caddy = ${ratio(firstRatio)} → goal ≤ ${GOAL_FIRST_VS_CADDY}× ${verdict(firstRatio, GOAL_FIRST_VS_CADDY)}` +
       ` (per name: ${ratio(perName('certd', 'caddy'))} vs Caddy, ${ratio(perName('certd', 'floor'))} vs the floor)`,
     `- floor: the same HAProxy, SNI hop and Lua action in front of a bare endpoint (ask, sign with certd's local CA code, new + set + commit + add crt-list in one write;` +
@@ -339,13 +357,13 @@ async function main(): Promise<void> {
   const started = performance.now();
   const loadBefore = loadAverage();
   const r: Samples = {
-    firstSeq: { certd: [], forge: [], caddy: [], floor: [], bare: [] },
-    firstConc: { certd: [], forge: [], caddy: [], bare: [] },
-    concWall: { certd: [], forge: [], caddy: [], bare: [] },
+    firstSeq: { certd: [], forge: [], local: [], caddy: [], floor: [], bare: [] },
+    firstConc: { certd: [], forge: [], local: [], caddy: [], bare: [] },
+    concWall: { certd: [], forge: [], local: [], caddy: [], bare: [] },
     seqByName: [],
-    seqFailed: { certd: [], forge: [], caddy: [], floor: [], bare: [] },
-    concFailed: { certd: [], forge: [], caddy: [], bare: [] },
-    neverServed: { certd: [], forge: [], caddy: [], floor: [], bare: [] },
+    seqFailed: { certd: [], forge: [], local: [], caddy: [], floor: [], bare: [] },
+    concFailed: { certd: [], forge: [], local: [], caddy: [], bare: [] },
+    neverServed: { certd: [], forge: [], local: [], caddy: [], floor: [], bare: [] },
     steadyFailed: { certd: [], forge: [], caddy: [], direct: [] },
     steady: { certd: [], forge: [], caddy: [], direct: [] },
     steadyBlocks: { certd: [], forge: [], caddy: [], direct: [] },
@@ -367,6 +385,9 @@ async function main(): Promise<void> {
     stopping.push(() => stack.stop());
     const forge = await StackProcess.start({ issuers: { internal: { type: 'local-ca' } }, onDemand: { ...onDemand, forge: true } });
     stopping.push(() => forge.stop());
+    const { ask: _ask, ...noAsk } = onDemand;
+    const local = await StackProcess.start({ issuers: { internal: { type: 'local-ca' } }, onDemand: { ...noAsk, forge: true } });
+    stopping.push(() => local.stop());
     const layout = certDirLayout(forge.certDir);
     const bare = await startBareForge({ caFile: layout.forgeCaFile, defaultCert: layout.forgeDefaultCert, cacheSize: onDemand.maxCertificates });
     stopping.push(() => bare.stop());
@@ -374,7 +395,7 @@ async function main(): Promise<void> {
     stopping.push(() => caddy.stop());
     const floor = await startOnDemandFloor(client.askUrl);
     stopping.push(() => floor.stop());
-    const out = await measure({ stack, forge, caddy, floor, bare }, r);
+    const out = await measure({ stack, forge, local, caddy, floor, bare }, r);
     stopping.push(() => out.direct.stop());
     pidSame = out.pidSame;
   } finally {
@@ -410,13 +431,14 @@ async function main(): Promise<void> {
       'Client: node:tls on a worker thread of the bench process, a new TCP connection and a full handshake (TLS 1.3, no session reuse) each,',
       'timed from connect to the server certificate. "First handshake" = the first ever for that name: certd goes SNI hop →',
       'Lua → daemon → `ask` → local CA (ECDSA P-256) → runtime push → handshake resumes (store and files follow behind); Caddy asks the same',
-      '`ask` endpoint and issues from its internal CA (ECDSA P-256). Sequential names rotate certd, certd forge, Caddy, the floor and bare forge name by name; the',
-      `concurrent runs rotate certd, certd forge, Caddy and bare forge in batches of ${CONCURRENCY}. Steady state rotates certd, certd forge, HAProxy direct (a second HAProxy binding the`,
+      '`ask` endpoint and issues from its internal CA (ECDSA P-256). Sequential names rotate certd, certd forge, forge local, Caddy, the floor and bare forge name by name; the',
+      `concurrent runs rotate certd, certd forge, forge local, Caddy and bare forge in batches of ${CONCURRENCY}. Steady state rotates certd, certd forge, HAProxy direct (a second HAProxy binding the`,
       `daemon's crt-list with no SNI hop) and Caddy in blocks of ${STEADY_BLOCK} handshakes over the known names. Each daemon runs in a Node`,
       'process of its own (as in production, and as Caddy does), so does the floor\'s endpoint; the client and the `ask` endpoint share a worker thread of the bench process; every HAProxy is a separate process too.',
       'certd forge (onDemand.forge): SNI hop → Lua → daemon (policy + `ask`, decision only) → HAProxy\'s `generate-certificates` bind signs from the',
       'daemon\'s name-constrained intermediate; the real certificate is issued and pushed behind. Bare forge: one HAProxy bind with `generate-certificates`',
-      'on the forge stack\'s intermediate and key, no hop, no Lua, no daemon.',
+      'on the forge stack\'s intermediate and key, no hop, no Lua, no daemon. Forge, local decision: a third stack, forge with no `ask`: SNI hop → Lua checks the',
+      'patterns and spends one unit of its daemon grant (refreshed every 250 ms by a Lua task) → the `generate-certificates` bind; no call in the handshake.',
     ].join('\n'),
   );
   log(`wrote ${RESULTS_FILE}`);

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { certDirLayout } from '../src/haproxy/cert-dir.js';
-import { decisions, issuedTotal, metric, pool } from './helpers/ondemand.js';
+import { issuedTotal, metric, pool } from './helpers/ondemand.js';
 import { eventually, handshake, startStack, type Stack } from './helpers/stack.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -31,6 +31,46 @@ async function realCertificate(stack: Stack, name: string, ca: string) {
     return last.authorized && last.issuer === rootCn(ca);
   }, REAL_CERT_WAIT_MS, `${name}: the real certificate issued behind its first handshake, pushed and served`);
   return last!;
+}
+
+/** Rotates the forge intermediate while a stream of handshakes (known and new names) runs: none may fail. */
+async function rotationUnderLoad(stack: Stack, ca: string, domain: string) {
+  const layout = certDirLayout(stack.config.haproxy.certDir);
+  const before = await readFile(layout.forgeCaFile, 'utf8');
+  const pid = await stack.haproxy.workerPid();
+  await realCertificate(stack, `first.${domain}`, ca);
+  let stop = false;
+  let i = 0;
+  const failures: string[] = [];
+  const served: boolean[] = [];
+  const load = (async () => {
+    while (!stop) {
+      const name = i % 2 ? `first.${domain}` : `rot${i}.${domain}`;
+      i++;
+      try {
+        const hs = await handshake(stack.tlsPort, name, { ca, timeoutMs: 10_000 });
+        served.push(hs.authorized);
+        if (!hs.authorized) failures.push(`${name}: ${hs.authorizationError} (${hs.subject})`);
+      } catch (err) {
+        failures.push(`${name}: ${(err as Error).message}`);
+      }
+    }
+  })();
+  try {
+    await stack.daemon.forge!.rotate();
+    await eventually(async () => (await stack.haproxy.workerPid()) !== pid, 15_000, 'the reload that loads the new intermediate: a new worker');
+    // Handshakes on the new worker, for a second or so.
+    const after = served.length;
+    await eventually(async () => served.length > after + 10, 15_000, 'ten handshakes after the reload');
+  } finally {
+    stop = true;
+    await load;
+  }
+  assert.deepEqual(failures, []);
+  assert.notEqual(await readFile(layout.forgeCaFile, 'utf8'), before);
+  const fresh = await handshake(stack.tlsPort, `after-rotation.${domain}`, { ca });
+  assert.equal(fresh.authorized, true, fresh.authorizationError);
+  assert.match(fresh.issuer, /forge CA/);
 }
 
 describe('on-demand forge: HAProxy signs the first handshake, the daemon issues the real certificate behind', () => {
@@ -135,42 +175,7 @@ describe('on-demand forge: HAProxy signs the first handshake, the daemon issues 
   });
 
   test('rotation of the intermediate while handshakes run: a reload, 0 failed handshakes, new names forged from the new one', async () => {
-    const layout = certDirLayout(stack.config.haproxy.certDir);
-    const before = await readFile(layout.forgeCaFile, 'utf8');
-    const pid = await stack.haproxy.workerPid();
-    await realCertificate(stack, 'first.gen.test', ca);
-    let stop = false;
-    let i = 0;
-    const failures: string[] = [];
-    const served: boolean[] = [];
-    const load = (async () => {
-      while (!stop) {
-        const name = i % 2 ? 'first.gen.test' : `rot${i}.gen.test`;
-        i++;
-        try {
-          const hs = await handshake(stack.tlsPort, name, { ca, timeoutMs: 10_000 });
-          served.push(hs.authorized);
-          if (!hs.authorized) failures.push(`${name}: ${hs.authorizationError} (${hs.subject})`);
-        } catch (err) {
-          failures.push(`${name}: ${(err as Error).message}`);
-        }
-      }
-    })();
-    try {
-      await stack.daemon.forge!.rotate();
-      await eventually(async () => (await stack.haproxy.workerPid()) !== pid, 15_000, 'the reload that loads the new intermediate: a new worker');
-      // Handshakes on the new worker, for a second or so.
-      const after = served.length;
-      await eventually(async () => served.length > after + 10, 15_000, 'ten handshakes after the reload');
-    } finally {
-      stop = true;
-      await load;
-    }
-    assert.deepEqual(failures, []);
-    assert.notEqual(await readFile(layout.forgeCaFile, 'utf8'), before);
-    const fresh = await handshake(stack.tlsPort, 'after-rotation.gen.test', { ca });
-    assert.equal(fresh.authorized, true, fresh.authorizationError);
-    assert.match(fresh.issuer, /forge CA/);
+    await rotationUnderLoad(stack, ca, 'gen.test');
   });
 
   test('a stopped daemon: an unknown name gets the default certificate in < 1 s; a known one is unaffected', async () => {
@@ -187,7 +192,7 @@ describe('on-demand forge: HAProxy signs the first handshake, the daemon issues 
   });
 });
 
-describe('on-demand forge: the cap and the rate limits hold, and a random-SNI flood is bounded', () => {
+describe('on-demand forge, local decisions: the cap and the rate limit hold, and a random-SNI flood is bounded', () => {
   let capped: Stack;
   let limited: Stack;
 
@@ -206,25 +211,26 @@ describe('on-demand forge: the cap and the rate limits hold, and a random-SNI fl
     await limited?.stop();
   });
 
-  test('over the cap: the default certificate', async () => {
+  test('over the cap: the default certificate (decided in Lua: the grants never pass the cap)', async () => {
     const ca = await capped.rootPem();
     for (const name of ['c1.cap.test', 'c2.cap.test']) assert.equal((await handshake(capped.tlsPort, name, { ca })).authorized, true, name);
     const over = await handshake(capped.tlsPort, 'c3.cap.test', { ca });
     assert.equal(over.subject, DEFAULT_CN);
-    assert.ok((await metric(capped, /^certd_ondemand_decisions_total\{status="limited",reason="cap"\} (\d+)$/)) >= 1);
+    await eventually(async () => (await issuedTotal(capped)) === 2, REAL_CERT_WAIT_MS, 'the two admitted names issued behind');
+    // Later grants have no room either.
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal((await handshake(capped.tlsPort, 'c4.cap.test', { ca })).subject, DEFAULT_CN);
+    assert.equal(await issuedTotal(capped), 2);
   });
 
-  test('a random-SNI flood inside the allowed subtree: one decision per name, real issuance bounded by the rate limit, the rest the default certificate', async () => {
+  test('a random-SNI flood inside the allowed subtree: forged and issued at most what the grants allowed (the rate limit), the rest the default certificate', async () => {
     const ca = await limited.rootPem();
-    const decisionsBefore = await decisions(limited);
     const names = Array.from({ length: 60 }, (_, i) => `f${i}-${Math.random().toString(36).slice(2, 10)}.flood.test`);
     const results = await pool(names, 8, (n) => handshake(limited.tlsPort, n, { ca }));
     const forged = results.filter((r) => r.authorized);
-    // burst 3, plus at most one token refilled at 1/min while the flood runs.
+    // burst 3, plus at most one token refilled at 1/min while the flood runs: no grant holds more.
     assert.ok(forged.length >= 3 && forged.length <= 4, `forged ${forged.length}`);
     assert.ok(results.filter((r) => !r.authorized).every((r) => r.subject === DEFAULT_CN));
-    assert.equal((await decisions(limited)) - decisionsBefore, names.length, 'one decision per name');
-    assert.ok((await metric(limited, /^certd_ondemand_decisions_total\{status="limited",reason="rate-global"\} (\d+)$/)) >= 56);
     // The admitted names get their real certificates behind (stored behind their push), and nothing else is issued.
     const stored = async () => (await limited.daemon.service.list()).filter((c) => c.id.endsWith('.flood.test')).length;
     await eventually(
@@ -232,6 +238,88 @@ describe('on-demand forge: the cap and the rate limits hold, and a random-SNI fl
       REAL_CERT_WAIT_MS,
       'a real certificate issued and stored for each admitted name',
     );
+    assert.equal(await metric(limited, /^certd_ondemand_decisions_total\{status="approved",reason="granted"\} (\d+)$/), forged.length);
     assert.equal(await issuedTotal(limited), forged.length);
+  });
+});
+
+describe('on-demand forge, local decisions (no ask, no per-client limit): Lua decides on daemon grants', () => {
+  let stack: Stack;
+  let ca: string;
+
+  before(async () => {
+    stack = await startStack(
+      {
+        issuers: { internal: { type: 'local-ca', validity: '10d' } },
+        onDemand: {
+          issuer: 'internal', allow: ['*.loc.test', 'exact.other.test'], deny: ['*.blocked.loc.test'],
+          maxCertificates: 500, maxWait: '2s', rateLimit: { perMinute: 60_000, burst: 500 }, forge: true,
+        },
+      },
+      {},
+      { master: true },
+    );
+    ca = await stack.rootPem();
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test('the generated config runs the local action with the patterns as arguments', async () => {
+    const cfg = await readFile(stack.haproxyConfigFile, 'utf8');
+    assert.match(cfg, /lua\.certd_ondemand_local \S+ \S+ \d+ \*\.loc\.test,exact\.other\.test \*\.blocked\.loc\.test if /);
+  });
+
+  test('first handshake forged and verified against the root; a later one gets the real certificate', async () => {
+    const first = await handshake(stack.tlsPort, 'first.loc.test', { ca });
+    assert.equal(first.authorized, true, first.authorizationError);
+    assert.deepEqual(first.san, ['first.loc.test']);
+    assert.match(first.issuer, /^haproxy-certd forge CA /);
+    const real = await realCertificate(stack, 'first.loc.test', ca);
+    assert.notEqual(real.publicKeySha256, first.publicKeySha256, 'the real certificate has its own key');
+    const exact = await handshake(stack.tlsPort, 'exact.other.test', { ca });
+    assert.equal(exact.authorized, true, exact.authorizationError);
+    await realCertificate(stack, 'exact.other.test', ca);
+  });
+
+  test('denied, not allowed and hostile SNIs get the default certificate, and HAProxy keeps serving', async () => {
+    const issuedBefore = await issuedTotal(stack);
+    const hostile = ['x.blocked.loc.test', 'a.other.test', 'loc.test', `${'a'.repeat(250)}.loc.test`, 'bad_name.loc.test', 'x..loc.test', '\u00e9t\u00e9.loc.test'];
+    for (const name of hostile) {
+      const hs = await handshake(stack.tlsPort, name, { ca });
+      assert.equal(hs.authorized, false, name);
+      assert.equal(hs.subject, DEFAULT_CN, name);
+    }
+    const after = await handshake(stack.tlsPort, 'after-hostile.loc.test', { ca });
+    assert.equal(after.authorized, true, after.authorizationError);
+    await eventually(async () => (await issuedTotal(stack)) === issuedBefore + 1, REAL_CERT_WAIT_MS, 'only after-hostile issued');
+  });
+
+  test('the grant endpoint needs the on-demand token', async () => {
+    const res = await fetch(`${stack.daemon.api.url}/ondemand/grant`, { method: 'POST', body: 'grantee 1\nused 0\n' });
+    assert.equal(res.status, 401);
+  });
+
+  test('rotation of the intermediate while handshakes run: 0 failed handshakes', async () => {
+    await rotationUnderLoad(stack, ca, 'loc.test');
+  });
+
+  test('a stopped daemon: forging stops within 1 s (the grant runs out), each handshake fast; known names unaffected', async () => {
+    await realCertificate(stack, 'first.loc.test', ca);
+    await stack.daemon.stop();
+    const stopped = Date.now();
+    let firstDefault: number | undefined;
+    for (let i = 0; firstDefault === undefined && Date.now() - stopped < 5_000; i++) {
+      const t0 = Date.now();
+      const hs = await handshake(stack.tlsPort, `down${i}.loc.test`, { ca, timeoutMs: 15_000 });
+      assert.ok(Date.now() - t0 < 1_000, `handshake took ${Date.now() - t0} ms`);
+      if (hs.subject === DEFAULT_CN) firstDefault = Date.now();
+    }
+    assert.ok(firstDefault !== undefined && firstDefault - stopped < 1_000, `the default certificate ${firstDefault === undefined ? 'never' : `${firstDefault - stopped} ms after the stop`}`);
+    const later = await handshake(stack.tlsPort, 'later-down.loc.test', { ca });
+    assert.equal(later.subject, DEFAULT_CN);
+    const known = await handshake(stack.tlsPort, 'first.loc.test', { ca });
+    assert.equal(known.authorized, true, known.authorizationError);
+    assert.equal(known.issuer, rootCn(ca));
   });
 });

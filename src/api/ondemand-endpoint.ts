@@ -4,6 +4,8 @@ import { authError, bearerToken, tokenMatches } from './auth.js';
 
 /** An SNI is at most 255 bytes; the rest is room for HAProxy's framing. */
 const MAX_BODY_BYTES = 1024;
+/** A grant report: at most 1,000 names of ≤ 253 bytes plus their lines. */
+const MAX_GRANT_BODY_BYTES = 300_000;
 
 /** 201 (approved) only in forge mode: the forge Lua routes to the forge bind on exactly that status. */
 const STATUS = { known: 200, issued: 200, pending: 202, approved: 201, refused: 403, limited: 429, failed: 502 } as const;
@@ -12,6 +14,9 @@ const STATUS = { known: 200, issued: 200, pending: 202, approved: 201, refused: 
  * `POST /ondemand`, called by HAProxy's Lua with the raw SNI as the body while a handshake waits.
  * Served on plain node:http, ahead of the Hono app: the Web Request conversion cost ~0.5 ms of
  * that wait. The answer only says what happened (the Lua reads the status).
+ *
+ * `POST /ondemand/grant` (forge with local decisions): HAProxy's Lua task reports the names it
+ * approved and takes its next grant (OnDemand.grant); same token, text body both ways.
  */
 export function onDemandEndpoint(handler: OnDemand, token: string): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
@@ -22,14 +27,17 @@ export function onDemandEndpoint(handler: OnDemand, token: string): (req: Incomi
       req.resume();
       return reply(401, authError());
     }
+    const isGrant = req.url === '/ondemand/grant';
+    const limit = isGrant ? MAX_GRANT_BODY_BYTES : MAX_BODY_BYTES;
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      if (size <= limit) chunks.push(chunk);
     });
     req.on('end', () => {
-      if (size > MAX_BODY_BYTES) return reply(413, { status: 'refused', reason: 'body-too-large' });
+      if (size > limit) return reply(413, { status: 'refused', reason: 'body-too-large' });
+      if (isGrant) return grantReply(res, handler, Buffer.concat(chunks).toString('utf8'));
       const client = req.headers['x-certd-client'];
       handler.handle(Buffer.concat(chunks).toString('utf8'), typeof client === 'string' ? client : '').then(
         (outcome) => reply(STATUS[outcome.status], outcome),
@@ -37,4 +45,15 @@ export function onDemandEndpoint(handler: OnDemand, token: string): (req: Incomi
       );
     });
   };
+}
+
+function grantReply(res: ServerResponse, handler: OnDemand, body: string): void {
+  let text: string;
+  try {
+    text = handler.grant(body);
+  } catch (err) {
+    res.writeHead(409, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'failed', reason: (err as Error).message }));
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/plain' }).end(text);
 }

@@ -152,7 +152,7 @@ export function listenApi(listen: string): Promise<RunningApi> {
           const toApp = getRequestListener(app.fetch);
           const toOnDemand = onDemand && onDemandEndpoint(onDemand.handler, onDemand.token);
           handle = (req, res) => {
-            if (toOnDemand && req.method === 'POST' && req.url === '/ondemand') toOnDemand(req, res);
+            if (toOnDemand && ((req.method === 'POST' && req.url === '/ondemand') || (req.method === 'POST' && req.url === '/ondemand/grant'))) toOnDemand(req, res);
             else void toApp(req, res);
           };
         },

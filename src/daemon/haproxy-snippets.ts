@@ -5,6 +5,7 @@ import { formatHostPort, isAnyHost, parseHostPort } from '../core/host-port.js';
 import { certDirLayout } from '../haproxy/cert-dir.js';
 import type { OnDemandSnippetOptions } from '../haproxy/assets/config.js';
 import { onDemandToken } from './token.js';
+import { decidesLocally } from '../ondemand/policy.js';
 
 /** The daemon's API base URL as a local client reaches it: a wildcard listen address means loopback. */
 export function apiBaseUrl(apiListen: string): string {
@@ -33,7 +34,14 @@ export function onDemandSnippetOptions(config: Config, apiToken: string, bind: s
     // abns@ names are per network namespace: several HAProxies on one host need distinct ones.
     instanceTag: createHash('sha256').update(config.haproxy.crtList).digest('hex').slice(0, 8),
     ...(config.onDemand.forge
-      ? { forge: { caFile: certDirLayout(certDir).forgeCaFile, defaultCert: certDirLayout(certDir).forgeDefaultCert, cacheSize: config.onDemand.maxCertificates } }
+      ? {
+          forge: {
+            caFile: certDirLayout(certDir).forgeCaFile,
+            defaultCert: certDirLayout(certDir).forgeDefaultCert,
+            cacheSize: config.onDemand.maxCertificates,
+            ...(decidesLocally(config.onDemand) ? { local: { allow: config.onDemand.allow, deny: config.onDemand.deny } } : {}),
+          },
+        }
       : {}),
   };
 }

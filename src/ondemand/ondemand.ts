@@ -7,7 +7,9 @@ import type { CertService, IssueResult } from '../service/cert-service.js';
 import type { Store } from '../store/store.js';
 import { catalogOf } from '../store/catalog.js';
 import { noOnDemandMetrics, type OnDemandMetrics } from './metrics.js';
-import { OnDemandPolicy, type Verdict } from './policy.js';
+import { decidesLocally, OnDemandPolicy, type Verdict } from './policy.js';
+import { ForgeGrants } from './grants.js';
+import { parseGrantReport, type GrantReport } from './grant-report.js';
 import { withTimeout } from '../core/async.js';
 
 /** The ask URL said no (its message is the reason, e.g. `ask-refused`). */
@@ -48,6 +50,9 @@ export class OnDemand {
   /** Forge mode: issuances waiting for ISSUE_BEHIND_DELAY_MS (cleared at close). */
   private readonly behind = new Set<NodeJS.Timeout>();
   private issuedCount: number;
+  /** Forge with local decisions: what each HAProxy process may approve on its own. */
+  private readonly grants?: ForgeGrants;
+  private closed = false;
 
   private constructor(
     private readonly spec: OnDemandSpec,
@@ -59,6 +64,7 @@ export class OnDemand {
   ) {
     this.policy = new OnDemandPolicy(spec);
     this.issuedCount = count;
+    if (decidesLocally(spec)) this.grants = new ForgeGrants(this.policy.global);
   }
 
   static async create(o: { spec: OnDemandSpec; service: CertService; deployer: Deployer; store: Store; metrics?: OnDemandMetrics; log: Logger }) {
@@ -77,6 +83,7 @@ export class OnDemand {
    * yet are dropped; their names get the forge again until a later daemon issues them.
    */
   close(): void {
+    this.closed = true;
     this.policy.close();
     for (const timer of this.behind) clearTimeout(timer);
     this.behind.clear();
@@ -131,6 +138,49 @@ export class OnDemand {
     }, ISSUE_BEHIND_DELAY_MS);
     this.behind.add(timer);
     return { status: 'approved' };
+  }
+
+  /**
+   * Forge with local decisions: HAProxy's grant call (`POST /ondemand/grant`, body parsed by
+   * parseGrantReport). The names it approved since its last call go through the checks again
+   * and are issued behind (250 ms after their approval); then its previous grant is settled and a
+   * new one given, from the bucket and the cap's room left after those names. Answers a text body
+   * the Lua reads: `budget K`, `valid MS`, and `refuse NAME` for reported names it will not issue.
+   */
+  grant(body: string): string {
+    if (!this.grants) throw new Error('forge grants need onDemand.forge without ask and perClientPerMinute');
+    const report: GrantReport = parseGrantReport(body);
+    const refused: string[] = [];
+    for (const { name: raw, ageMs } of report.names) {
+      const name = tryValidateName(raw);
+      if (!name) continue;
+      if (!this.admitReported(name, ageMs)) refused.push(name);
+    }
+    const room = this.spec.maxCertificates - this.issuedCount - this.approvals.size;
+    const g = this.grants.grant(report.grantee, report.used, room, Date.now(), this.closed);
+    return [`budget ${g.budget}`, `valid ${g.validMs}`, ...refused.map((n) => `refuse ${n}`), ''].join('\n');
+  }
+
+  /** A name HAProxy forged on its grant: issued behind unless the checks (or the cap) say no. */
+  private admitReported(name: string, ageMs: number): boolean {
+    if (this.approvals.has(name) || this.deployer.covers(name)) return true;
+    const verdict = this.policy.recheck(name);
+    if (!verdict.allow) {
+      this.metrics.onDemand(verdict.status, verdict.reason);
+      return false;
+    }
+    if (this.issuedCount + this.approvals.size >= this.spec.maxCertificates) {
+      this.metrics.onDemand('limited', 'cap');
+      return false;
+    }
+    this.metrics.onDemand('approved', 'granted');
+    this.approvals.set(name, Promise.resolve({ allow: true }));
+    const timer = setTimeout(() => {
+      this.behind.delete(timer);
+      this.issueBehind(name, 'haproxy');
+    }, Math.max(0, ISSUE_BEHIND_DELAY_MS - ageMs));
+    this.behind.add(timer);
+    return true;
   }
 
   /** Forge mode: the real certificate, issued and pushed while HAProxy serves the forged one. */

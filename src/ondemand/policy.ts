@@ -4,6 +4,14 @@ import { matchesAny } from './patterns.js';
 import { KeyedRateLimit, TokenBucket } from './rate-limit.js';
 import { TtlCache } from './ttl-cache.js';
 
+/**
+ * Forge decisions can be taken in HAProxy's Lua (with grants) exactly when no check needs a
+ * per-handshake round trip: no ask URL, no per-client rate limit.
+ */
+export function decidesLocally(spec: Pick<OnDemandSpec, 'forge' | 'ask' | 'rateLimit'>): boolean {
+  return spec.forge && !spec.ask && !spec.rateLimit.perClientPerMinute;
+}
+
 export type Verdict =
   | { allow: true }
   | { allow: false; status: 'refused' | 'limited'; reason: string };
@@ -20,7 +28,8 @@ const NEGATIVE_TTL_MS = 10 * 60_000;
  */
 export class OnDemandPolicy {
   private readonly refused = new TtlCache<string>(NEGATIVE_ENTRIES, NEGATIVE_TTL_MS);
-  private readonly global: TokenBucket;
+  /** The global bucket: forge grants take from it too (ForgeGrants). */
+  readonly global: TokenBucket;
   private readonly perClient?: KeyedRateLimit;
   private readonly ask?: AskClient;
 
@@ -45,6 +54,18 @@ export class OnDemandPolicy {
     if (count >= this.spec.maxCertificates) return { allow: false, status: 'limited', reason: 'cap' };
     if (this.perClient && !this.perClient.take(client || 'unknown')) return { allow: false, status: 'limited', reason: 'rate-client' };
     if (!this.global.take()) return { allow: false, status: 'limited', reason: 'rate-global' };
+    return { allow: true };
+  }
+
+  /**
+   * The checks a name HAProxy approved on its own (forge grant) goes through again: negative
+   * cache and patterns. No token: the grant already spent it.
+   */
+  recheck(name: string): Verdict {
+    const cached = this.refused.get(name);
+    if (cached) return { allow: false, status: 'refused', reason: cached };
+    if (matchesAny(name, this.spec.deny)) return this.refuse(name, 'denied');
+    if (!matchesAny(name, this.spec.allow)) return this.refuse(name, 'not-allowed');
     return { allow: true };
   }
 

@@ -14,10 +14,27 @@ export class TokenBucket {
     this.last = now;
   }
 
-  /** Takes one token if there is one. */
-  take(now = Date.now()): boolean {
+  /** Takes up to `n` whole tokens at once (a forge grant); returns how many. */
+  takeUpTo(n: number, now = Date.now()): number {
+    this.refill(now);
+    const k = Math.max(0, Math.min(n, Math.floor(this.tokens)));
+    this.tokens -= k;
+    return k;
+  }
+
+  /** Gives back tokens taken and not used (a grant's unused part), never past the burst. */
+  refund(n: number): void {
+    this.tokens = Math.min(this.burst, this.tokens + n);
+  }
+
+  private refill(now: number): void {
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.perMinute) / 60_000);
     this.last = now;
+  }
+
+  /** Takes one token if there is one. */
+  take(now = Date.now()): boolean {
+    this.refill(now);
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;

@@ -27,6 +27,18 @@ export class TtlCache<V> {
     this.entries.set(key, { value, expires: now + ttlMs });
   }
 
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+
+  /** The live entries (expired ones are dropped on the way). */
+  *live(now = Date.now()): IterableIterator<[string, V]> {
+    for (const [key, hit] of this.entries) {
+      if (hit.expires <= now) this.entries.delete(key);
+      else yield [key, hit.value];
+    }
+  }
+
   get size(): number {
     return this.entries.size;
   }

@@ -99,6 +99,30 @@ export interface ForgeSnippetOptions {
   defaultCert: string;
   /** HAProxy's cache of forged certificates (tune.ssl.ssl-ctx-cache-size): onDemand.maxCertificates. */
   cacheSize: number;
+  /**
+   * Decide in Lua on daemon grants (no ask URL, no per-client limit): the onDemand patterns,
+   * passed to the action as arguments.
+   */
+  local?: { allow: readonly string[]; deny: readonly string[] };
+}
+
+/** A validated pattern: what the config schema admits (`*.a.b` or `a.b`), checked again before it reaches HAProxy. */
+const PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+/** HAProxy 2.6 refuses config lines over 2,048 bytes: the local action's arguments keep well below. */
+const MAX_LOCAL_ARGS = 1_500;
+
+/**
+ * The local action's two pattern arguments (comma-joined, `-` for none), or undefined when they
+ * would not fit on one config line (then the synchronous decision path is used). Throws on a
+ * pattern that is not a plain DNS pattern: nothing else may reach HAProxy's config.
+ */
+export function localPatternArgs(local: { allow: readonly string[]; deny: readonly string[] }): [string, string] | undefined {
+  for (const p of [...local.allow, ...local.deny]) {
+    if (p.length > 253 || !PATTERN.test(p)) throw new Error(`on-demand pattern ${JSON.stringify(p)} cannot be passed to HAProxy`);
+  }
+  const allow = local.allow.join(',');
+  const deny = local.deny.length ? local.deny.join(',') : '-';
+  return allow.length + deny.length > MAX_LOCAL_ARGS ? undefined : [allow, deny];
 }
 
 /** The forged-certificate cache: every name the cap admits fits, so none is signed twice while its real certificate is issued. */
@@ -131,7 +155,10 @@ function onDemandSections(o: OnDemandSnippetOptions, httpBody: string): Section[
   const { attemptMs, inspectDelayMs } = onDemandTimings(o.maxWaitMs);
   const loop = `abns@certd-tls-${o.instanceTag}`;
   const forgeLoop = `abns@certd-forge-${o.instanceTag}`;
-  const action = o.forge ? 'certd_ondemand_forge' : 'certd_ondemand';
+  const local = o.forge?.local && localPatternArgs(o.forge.local);
+  if (!/^[A-Za-z0-9._~-]+$/.test(o.token)) throw new Error('the on-demand token must be base64url');
+  const action = local ? `certd_ondemand_local` : o.forge ? 'certd_ondemand_forge' : 'certd_ondemand';
+  const localArgs = local ? ` ${local[0]} ${local[1]}` : '';
   const forgeRoute = o.forge ? '    use_backend certd_forge_loop if { var(txn.certd_forge) -m int 1 }\n' : '';
   const forgeBind = o.forge
     ? `    bind ${forgeLoop} accept-proxy ssl crt ${o.forge.defaultCert} generate-certificates ca-sign-file ${o.forge.caFile} alpn h2,http/1.1\n`
@@ -144,7 +171,7 @@ function onDemandSections(o: OnDemandSnippetOptions, httpBody: string): Section[
     option tcplog
     bind ${o.bind}
     tcp-request inspect-delay ${inspectDelayMs}ms
-    tcp-request content lua.${action} ${o.urls.join(',')} ${o.token} ${attemptMs} if { req.ssl_hello_type 1 } { req.ssl_sni -m found } !{ req.ssl_sni,lower,map(${o.knownMap}) -m found }
+    tcp-request content lua.${action} ${o.urls.join(',')} ${o.token} ${attemptMs}${localArgs} if { req.ssl_hello_type 1 } { req.ssl_sni -m found } !{ req.ssl_sni,lower,map(${o.knownMap}) -m found }
     tcp-request content accept if { req.ssl_hello_type 1 }
 ${forgeRoute}    default_backend certd_tls_loop
 `,

@@ -27,6 +27,17 @@
  * connection to the forge bind, where HAProxy signs a certificate for the SNI itself; anything
  * else (refused, limited, a stopped daemon, the breaker) leaves the normal bind and its default
  * certificate.
+ *
+ * `certd_ondemand_local` (onDemand.forge with no `ask` URL and no per-client rate limit) decides in
+ * Lua, with no call in the handshake: the SNI must be a plain lowercase DNS name (≤ 253 bytes, else
+ * it never matches), match an allow pattern and no deny pattern (passed as action arguments, never
+ * compiled into Lua patterns), not be in the bounded negative table, and a **grant** from the
+ * daemon must be valid with budget left (one unit per new name; a name approved in the last
+ * APPROVED_SECONDS shares its unit). A background task (one per process, started by the first
+ * call, which also fetches the first grant inline) calls the daemon's `/ondemand/grant` every
+ * GRANT_EVERY_MS through the same replica list and breaker: it reports the names approved since
+ * the last call and the units used, and gets {budget, valid ms ≤ 1000}. A stopped or hung daemon
+ * sends no new grant, so forging stops within a second.
  */
 export const ONDEMAND_LUA = `-- haproxy-certd on-demand TLS (written by haproxy-certd: edits are overwritten)
 local BREAKER_SECONDS = 5
@@ -103,4 +114,164 @@ end, 3)
 core.register_action("certd_ondemand_forge", { "tcp-req" }, function(txn, replicas, token, timeout_ms)
   if ask(txn, replicas, token, timeout_ms) == 201 then txn:set_var("txn.certd_forge", 1) end
 end, 3)
+
+-- Local decisions (certd_ondemand_local) ------------------------------------------------------
+local GRANT_EVERY_MS = 250
+local GRANT_MAX_VALID_MS = 1000
+local APPROVED_SECONDS = 30
+local TABLE_MAX = 10000
+local REPORT_MAX = 1000
+local grant = { budget = 0, until_ms = 0, used = 0 }
+local approved, approved_n = {}, 0
+local negative, negative_n = {}, 0
+local report, report_n = {}, 0
+local task_started = false
+local pattern_sets = {}
+local grantee = string.format("%08x%08x", math.random(0, 0x7fffffff), math.floor(core.now().usec))
+
+local function now_ms()
+  local t = core.now()
+  return t.sec * 1000 + t.usec / 1000
+end
+
+-- A plain lowercase DNS name, or nil: hostile bytes and over-long names never match anything.
+local function plain_name(sni)
+  if sni == nil or #sni == 0 or #sni > 253 then return nil end
+  sni = sni:lower()
+  if not sni:find("^[a-z0-9][a-z0-9%.%-]*$") or sni:find("%.%.") or sni:sub(-1) == "." then return nil end
+  return sni
+end
+
+-- "*.a.test,b.test" → { suffixes = { ".a.test" }, exact = { ["b.test"] = true } }; "-" is none.
+local function patterns(arg)
+  local set = pattern_sets[arg]
+  if set then return set end
+  set = { suffixes = {}, exact = {} }
+  for p in arg:gmatch("[^,]+") do
+    if p:sub(1, 2) == "*." then set.suffixes[#set.suffixes + 1] = p:sub(2)
+    elseif p ~= "-" then set.exact[p] = true end
+  end
+  pattern_sets[arg] = set
+  return set
+end
+
+local function matches(name, set)
+  if set.exact[name] then return true end
+  for _, suffix in ipairs(set.suffixes) do
+    if #name > #suffix and name:sub(-#suffix) == suffix then return true end
+  end
+  return false
+end
+
+-- Bounded tables: when full, start again (a flood costs fixed memory; forgetting is safe, it only costs a unit or a pattern check).
+local function put_negative(name, until_s)
+  if negative_n >= TABLE_MAX then negative, negative_n = {}, 0 end
+  if not negative[name] then negative_n = negative_n + 1 end
+  negative[name] = until_s
+end
+
+local function put_approved(name, until_s)
+  if approved_n >= TABLE_MAX then approved, approved_n = {}, 0 end
+  if not approved[name] then approved_n = approved_n + 1 end
+  approved[name] = until_s
+end
+
+-- One grant call to one replica: the response body, or nil (not reached, not 200).
+local function grant_one(t, body, token, timeout_ms)
+  local req = "POST " .. t.path .. "/grant HTTP/1.0\\r\\nHost: certd\\r\\nAuthorization: Bearer " .. token ..
+    "\\r\\nContent-Type: text/plain\\r\\nContent-Length: " .. #body .. "\\r\\n\\r\\n" .. body
+  local s = core.tcp()
+  local bound = tonumber(timeout_ms)
+  connect_ms = connect_ms or tonumber(os.getenv("CERTD_ONDEMAND_CONNECT_MS") or "") or 100
+  s:settimeout(math.min(connect_ms, bound) / 1000)
+  local connected = t.host and s:connect(t.host, t.port)
+  local answer
+  if connected then
+    s:settimeout(bound / 1000)
+    if s:send(req) then
+      local all = s:receive("*a")
+      if all and all:match("^HTTP/%d%.%d 200 ") then answer = all:match("\\r\\n\\r\\n(.*)$") end
+    end
+  end
+  s:close()
+  return answer
+end
+
+-- Reports the names approved since the last call, and takes the next grant from the first replica that answers.
+local function refresh(replicas, token, timeout_ms)
+  local sent, sent_n, used = report, report_n, grant.used
+  report, report_n = {}, 0
+  grant.used = 0
+  local lines = { "grantee " .. grantee, "used " .. used }
+  local t0 = now_ms()
+  for _, r in ipairs(sent) do lines[#lines + 1] = "name " .. math.floor(t0 - r.at) .. " " .. r.name end
+  local body = table.concat(lines, "\\n") .. "\\n"
+  local now = core.now().sec
+  local answer
+  for _, url in ipairs(urls(replicas)) do
+    if now >= (quiet_until[url] or 0) then
+      answer = grant_one(target(url), body, token, timeout_ms)
+      if answer then break end
+      quiet_until[url] = now + BREAKER_SECONDS
+    end
+  end
+  if not answer then
+    -- Not reported: kept (bounded) for the next call, with the units; the grant runs out on its own.
+    grant.used = grant.used + used
+    for _, r in ipairs(sent) do
+      if report_n < REPORT_MAX then report_n = report_n + 1; report[report_n] = r end
+    end
+    return
+  end
+  local budget = tonumber(answer:match("budget (%d+)")) or 0
+  local valid = math.min(tonumber(answer:match("valid (%d+)")) or 0, GRANT_MAX_VALID_MS)
+  local at = now_ms()
+  -- Units spent while the call was out come from the new grant.
+  grant.budget = math.max(0, budget - grant.used)
+  grant.until_ms = at + valid
+  local until_s = core.now().sec + 60
+  for name in answer:gmatch("refuse ([a-z0-9%.%-]+)") do
+    approved[name] = nil
+    put_negative(name, until_s)
+  end
+end
+
+local function start_task(replicas, token, timeout_ms)
+  task_started = true
+  refresh(replicas, token, timeout_ms)
+  core.register_task(function()
+    while true do
+      core.msleep(GRANT_EVERY_MS)
+      refresh(replicas, token, timeout_ms)
+    end
+  end)
+end
+
+local function decide_locally(txn, replicas, token, timeout_ms, allow, deny)
+  if not task_started then start_task(replicas, token, timeout_ms) end
+  local name = plain_name(txn.f:req_ssl_sni())
+  if not name then return false end
+  local now = core.now().sec
+  local n = negative[name]
+  if n then
+    if n > now then return false end
+    negative[name] = nil
+  end
+  if matches(name, patterns(deny)) or not matches(name, patterns(allow)) then
+    put_negative(name, now + 600)
+    return false
+  end
+  local a = approved[name]
+  if a and a > now then return true end
+  if grant.budget <= 0 or now_ms() >= grant.until_ms then return false end
+  grant.budget = grant.budget - 1
+  grant.used = grant.used + 1
+  put_approved(name, now + APPROVED_SECONDS)
+  if report_n < REPORT_MAX then report_n = report_n + 1; report[report_n] = { name = name, at = now_ms() } end
+  return true
+end
+
+core.register_action("certd_ondemand_local", { "tcp-req" }, function(txn, replicas, token, timeout_ms, allow, deny)
+  if decide_locally(txn, replicas, token, timeout_ms, allow, deny) then txn:set_var("txn.certd_forge", 1) end
+end, 5)
 `;

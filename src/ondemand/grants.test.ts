@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ForgeGrants, GRANT_MAX, GRANT_VALID_MS } from './grants.js';
+import { parseGrantReport } from './grant-report.js';
+import { TokenBucket } from './rate-limit.js';
+
+test('a grant takes from the bucket, the unused part comes back at the next call', () => {
+  const bucket = new TokenBucket(0, 10, 0);
+  const g = new ForgeGrants(bucket);
+  assert.deepEqual(g.grant('a', 0, 100, 0), { budget: 10, validMs: GRANT_VALID_MS });
+  // Used 4 of 10: 6 go back, and are granted again.
+  assert.equal(g.grant('a', 4, 100, 100).budget, 6);
+  assert.equal(g.grant('a', 6, 100, 200).budget, 0);
+});
+
+test('the cap: outstanding grants count against the room, so two grantees never pass it together', () => {
+  const g = new ForgeGrants(new TokenBucket(0, 1000, 0));
+  assert.equal(g.grant('a', 0, 5, 0).budget, 5);
+  assert.equal(g.grant('b', 0, 5, 0).budget, 0);
+  // a settles its expired grant (unused) and takes the room again; b, asking after, gets none.
+  assert.equal(g.grant('a', 0, 5, 2 * GRANT_VALID_MS).budget, 5);
+  assert.equal(g.grant('b', 0, 5, 2 * GRANT_VALID_MS).budget, 0);
+});
+
+test('refuse answers 0, and a grant never exceeds GRANT_MAX', () => {
+  const g = new ForgeGrants(new TokenBucket(0, 10_000, 0));
+  assert.equal(g.grant('a', 0, 10_000, 0, true).budget, 0);
+  assert.equal(g.grant('a', 0, 10_000, 0).budget, GRANT_MAX);
+  assert.ok(g.grant('b', 0, 10_000, 0).budget <= GRANT_MAX / 2, 'shared with the other live grantee');
+});
+
+test('a grant report: malformed lines are dropped, never thrown on', () => {
+  const r = parseGrantReport('grantee 0a1b\nused 3\nname 12 a.gen.test\nname x b.gen.test\nname 5 \nbogus\nused -1\n');
+  assert.deepEqual(r, { grantee: '0a1b', used: 3, names: [{ name: 'a.gen.test', ageMs: 12 }] });
+  assert.equal(parseGrantReport('grantee ZZZ\n').grantee, 'anonymous');
+  assert.equal(parseGrantReport(`grantee 1\n${'name 1 a.b\n'.repeat(5000)}`).names.length, 1000);
+});

@@ -1,0 +1,54 @@
+import type { TokenBucket } from './rate-limit.js';
+import { TtlCache } from './ttl-cache.js';
+
+/** How long a grant lets HAProxy's Lua approve names: a stopped daemon stops all forging this soon. */
+export const GRANT_VALID_MS = 1_000;
+/** The most names one grant admits: HAProxy asks every ~250 ms, so this bounds a flood to ~4×GRANT_MAX/s per process. */
+export const GRANT_MAX = 64;
+/** A grantee that stopped calling is forgotten after this (its last grant counted as used). */
+const GRANTEE_TTL_MS = 10_000;
+const MAX_GRANTEES = 1_024;
+
+interface Outstanding {
+  k: number;
+  expires: number;
+}
+
+/**
+ * Forge grants for HAProxy's local decisions (onDemand.forge without ask or per-client limit):
+ * each HAProxy process (a "grantee") is given K units, taken from the daemon's global rate-limit
+ * bucket and from the cap's remaining room, valid GRANT_VALID_MS. Its next call says how many it
+ * used; the rest goes back to the bucket. Units outstanding in live grants count against the cap,
+ * so grantees together never pass it. Synchronous, so safe in one process.
+ */
+export class ForgeGrants {
+  private readonly outstanding = new TtlCache<Outstanding>(MAX_GRANTEES, GRANTEE_TTL_MS);
+
+  constructor(private readonly bucket: TokenBucket) {}
+
+  /**
+   * Settles the grantee's previous grant (`used` of it), then gives a new one. `room` is what the
+   * cap still allows before counting outstanding grants; `refuse` answers 0 (daemon stopping).
+   */
+  grant(grantee: string, used: number, room: number, now = Date.now(), refuse = false): { budget: number; validMs: number } {
+    const prev = this.outstanding.get(grantee, now);
+    if (prev) {
+      this.bucket.refund(Math.max(0, prev.k - used));
+      this.outstanding.delete(grantee);
+    }
+    const reserved = this.reserved(now);
+    const free = Math.max(0, room - reserved);
+    // Shared with the other live grantees (a fleet), so one HAProxy cannot hold the whole bucket.
+    const share = Math.ceil(GRANT_MAX / Math.max(1, this.outstanding.size + 1));
+    const budget = refuse ? 0 : this.bucket.takeUpTo(Math.min(free, share), now);
+    this.outstanding.set(grantee, { k: budget, expires: now + GRANT_VALID_MS }, now);
+    return { budget, validMs: GRANT_VALID_MS };
+  }
+
+  /** Units in grants that may still be in use (for the cap). */
+  reserved(now = Date.now()): number {
+    let sum = 0;
+    for (const [, o] of this.outstanding.live(now)) if (o.expires > now) sum += o.k;
+    return sum;
+  }
+}
