@@ -228,6 +228,22 @@ describe('InstanceSync against an in-memory instance', () => {
     await until(() => haproxy.certs.has('/certs/a.test.pem') && haproxy.maps.get(KNOWN)!.has('a.test'), 'the re-push after a restart (new pid)');
   });
 
+  test('a new socket file at a unix runtime address ends the retry backoff at once: a fresh instance is synced without waiting it out', async () => {
+    const socket = join(tempDir('certd-socket-watch-'), 'admin.sock');
+    const haproxy = new MemoryInstance();
+    haproxy.down = new HaproxyUnreachableError('connect ENOENT');
+    const { sync } = setup(['a.test'], { runtime: `unix:${socket}` }, haproxy);
+    sync.start();
+    // Down long enough for the backoff to reach its 5 s cap (200 + 400 + … ms).
+    await new Promise((r) => setTimeout(r, 4_000));
+    assert.equal(sync.status().state, 'down');
+    haproxy.down = undefined;
+    const appeared = performance.now();
+    await writeFile(socket, '');
+    await until(() => sync.serves('a.test'), 'the sync after the socket appeared (the backoff alone would wait ~2 s more)', 1_500);
+    assert.ok(performance.now() - appeared < 1_500, 'well before the backoff ends');
+  });
+
   test('down: later callers are told at once, without waiting for connect retries; the work is pushed when it answers', async () => {
     const haproxy = new MemoryInstance();
     haproxy.down = new HaproxyUnreachableError('down');
