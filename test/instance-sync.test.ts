@@ -423,6 +423,34 @@ describe('Deployer: files off the answer path, PEMs not kept in memory', () => {
     }
   });
 
+  test('an instance catching up is pushed the names waiting handshakes asked for first (latest first), then the priority hint, then the rest', async () => {
+    const certDir = tempDir('certd-deployer-rank-');
+    const crtList = join(certDir, 'crt-list.txt');
+    let h!: MemoryInstance;
+    const deployer = new Deployer({
+      certDir,
+      crtList,
+      instances: [{ runtime: 'unix:/run/rank.sock', name: 'a' }],
+      defaultEntry: memoryEntry('_default', 1, certDir),
+      log: pino({ level: 'silent' }),
+      pollMs: 20,
+      connect: () => (h = new MemoryInstance(crtList)),
+    });
+    const initial = Array.from({ length: 100 }, (_, i) => memoryEntry(`c${i}.test`, 1, certDir));
+    await deployer.start(initial, { priority: ['c50.test', 'c7.test'] });
+    try {
+      await deployer.upsert([memoryEntry('asked1.test', 1, certDir)], { answerWhenServed: true });
+      await deployer.upsert([memoryEntry('asked2.test', 1, certDir)], { answerWhenServed: true });
+      await until(() => h.certs.size === 103, 'the first sync');
+      h.restart();
+      await until(() => h.certs.size === 103, 'the re-push after the restart');
+      const order = [...h.certs.keys()].map((p) => p.slice(certDir.length + 1, -'.pem'.length));
+      assert.deepEqual(order.slice(0, 4), ['asked2.test', 'asked1.test', 'c50.test', 'c7.test']);
+    } finally {
+      await deployer.stop();
+    }
+  });
+
   test('one of two instances down: an update answers without waiting for it, and names it', async () => {
     const certDir = tempDir('certd-deployer-down-');
     const crtList = join(certDir, 'crt-list.txt');
