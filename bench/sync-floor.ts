@@ -17,7 +17,7 @@
  *  - the multi-line `add ssl crt-list` payload, tried once (2.6 answers "only one line").
  * Prints ms and ratios to the cold start; HAProxy worker CPU seconds per push.
  *
- * Run: node --import tsx bench/sync-floor.ts [--n 10000]
+ * Run: node --import tsx bench/sync-floor.ts [--n 10000] [--rounds 3] [--skip-slow]
  */
 import { connect } from 'node:net';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -35,6 +35,11 @@ import { ms, num, ratio } from './lib/stats.js';
 const nArg = process.argv[process.argv.indexOf('--n') + 1];
 const N = process.argv.includes('--n') && nArg ? Number(nArg) : 1_000;
 const WINDOW = 64;
+const roundsArg = process.argv[process.argv.indexOf('--rounds') + 1];
+/** Rounds over the strategies, each round in the reverse order of the one before (a noisy machine drifts). */
+const ROUNDS = process.argv.includes('--rounds') && roundsArg ? Number(roundsArg) : 1;
+/** `--skip-slow`: leave out one by one and the two-session stream. */
+const SKIP_SLOW = process.argv.includes('--skip-slow');
 const START_MS = 600_000;
 
 async function cpuSeconds(pid: number): Promise<number> {
@@ -185,7 +190,9 @@ async function main(): Promise<void> {
     console.log(`# cold start from the files: ${ms(coldMs)} (load ${loadAverage()})`);
 
     const rows: string[] = [];
-    for (const s of STRATEGIES) {
+    const chosen = STRATEGIES.filter((s) => !SKIP_SLOW || !/one by one|two sessions/.test(s.name));
+    const order = Array.from({ length: ROUNDS }, (_, r) => (r % 2 === 0 ? chosen : [...chosen].reverse())).flat();
+    for (const s of order) {
       const sub = join(dir, `list-${rows.length}`);
       await mkdir(sub);
       const list = join(sub, 'crt-list.txt');
