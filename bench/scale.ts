@@ -95,6 +95,11 @@ interface SizeResult {
   freshSyncMs: number;
   /** Until the fresh instance served half the names (a cold start serves none before all). */
   freshHalfMs: number;
+  /** HAProxy CPU seconds (master + worker): of the cold start, of the fresh instance until in sync. */
+  coldCpuS: number;
+  freshCpuS: number;
+  /** The daemon's CPU seconds while the fresh instance synced (from its worker's first answer). */
+  freshDaemonCpuS: number;
 }
 
 interface InstanceView {
@@ -293,6 +298,9 @@ api: { listen: "127.0.0.1:${apiPort}", token: ${TOKEN} }
     coldStartMs: Number.NaN,
     freshSyncMs: Number.NaN,
     freshHalfMs: Number.NaN,
+    coldCpuS: Number.NaN,
+    freshCpuS: Number.NaN,
+    freshDaemonCpuS: Number.NaN,
   };
   const say = (line: string) => console.log(`# N=${num(n)}: ${line} (load ${loadAverage()})`);
   try {
@@ -351,7 +359,7 @@ api: { listen: "127.0.0.1:${apiPort}", token: ${TOKEN} }
     say(`restart: API ${ms(r.restartApiMs)}, reconciled ${ms(r.restartReconciledMs)}, RSS ${num(r.rssKb / 1024, 1)} MiB`);
 
     await measureFreshSync(daemon, dir, instances, crtList, ingested, r);
-    say(`fresh instance: plain HAProxy cold start ${ms(r.coldStartMs)}, certd full sync ${ms(r.freshSyncMs)} (half served at ${ms(r.freshHalfMs)})`);
+    say(`fresh instance: plain HAProxy cold start ${ms(r.coldStartMs)}, certd full sync ${ms(r.freshSyncMs)} (half served at ${ms(r.freshHalfMs)}); HAProxy CPU ${num(r.freshCpuS, 2)} s vs ${num(r.coldCpuS, 2)} s, daemon ${num(r.freshDaemonCpuS, 2)} s`);
 
     await instances[1]!.haproxy.stop();
     const downSince = performance.now();
@@ -404,6 +412,8 @@ async function measureFreshSync(daemon: DaemonProcess, dir: string, instances: I
     const t0 = performance.now();
     const plain = await startPlainHaproxy(crtList, { startTimeoutMs: HAPROXY_START_MS });
     r.coldStartMs = performance.now() - t0;
+    // The master loads the files before it forks the worker: its CPU is the cold start's.
+    r.coldCpuS = (await cpuSeconds(plain.haproxy.masterPid!)) + (await cpuSeconds(await plain.haproxy.workerPid()));
     await plain.stop();
     const second = instances[1]!;
     await second.stop();
@@ -419,6 +429,7 @@ async function measureFreshSync(daemon: DaemonProcess, dir: string, instances: I
     }
     instances[1] = fresh;
     const pid = await fresh.haproxy.workerPid();
+    const daemonCpu0 = await cpuSeconds(daemon.pid);
     // Polled often (the sync of 300 takes a few hundred ms): when half the names are served, then all.
     for (;;) {
       const i = (await daemon.instances().catch(() => [])).find((x) => x.name === second.name);
@@ -429,6 +440,9 @@ async function measureFreshSync(daemon: DaemonProcess, dir: string, instances: I
       await sleep(FRESH_POLL_MS);
     }
     r.freshSyncMs = performance.now() - t1;
+    // CPU, unlike wall time, does not move with the other load on this shared machine.
+    r.freshCpuS = (await cpuSeconds(fresh.haproxy.masterPid!)) + (await cpuSeconds(pid));
+    r.freshDaemonCpuS = (await cpuSeconds(daemon.pid)) - daemonCpu0;
   } catch (err) {
     fail('fresh instance', err);
   }
@@ -466,6 +480,8 @@ function report(results: SizeResult[]): string {
     ['fresh instance: plain HAProxy cold start from the files', ...col((r) => ms(r.coldStartMs)), '', ''],
     ['fresh instance: certd full sync over the runtime API', ...col((r) => ms(r.freshSyncMs)), '', ''],
     ['fresh instance full sync ÷ cold start', ...col((r) => ratio(r.freshSyncMs / r.coldStartMs)), 'goal ≤ 1.0×', verdict(last.freshSyncMs / last.coldStartMs, 1)],
+    ['fresh instance: HAProxy CPU, full sync ÷ cold start (master + worker)', ...col((r) => `${ratio(r.freshCpuS / r.coldCpuS)} (${num(r.freshCpuS, 2)} / ${num(r.coldCpuS, 2)} s)`), '', ''],
+    ['fresh instance: daemon CPU during the sync', ...col((r) => `${num(r.freshDaemonCpuS, 2)} s`), '', ''],
     ['fresh instance: half the names served ÷ cold start (which serves none before all)', ...col((r) => ratio(r.freshHalfMs / r.coldStartMs)), '', ''],
     ['restart: API answering', ...col((r) => ms(r.restartApiMs)), 'goal ≤ 5 s', verdict(last.restartApiMs, 5_000)],
     ['restart: both instances reconciled', ...col((r) => ms(r.restartReconciledMs)), 'goal ≤ 30 s', verdict(last.restartReconciledMs, 30_000)],
