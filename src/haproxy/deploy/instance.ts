@@ -171,6 +171,8 @@ export class InstanceSync {
   private loop?: Promise<void>;
   private poller?: NodeJS.Timeout;
   private unwatch?: () => void;
+  /** A `show info` of checkRestart is under way. */
+  private checking = false;
 
   constructor(options: InstanceOptions) {
     this.o = options;
@@ -727,7 +729,9 @@ export class InstanceSync {
   }
 
   private async checkRestart(): Promise<void> {
-    if (this.stopped || this.state !== 'up') return;
+    // One at a time: a long push stream holds the session, and polls must not pile up behind it.
+    if (this.stopped || this.state !== 'up' || this.checking) return;
+    this.checking = true;
     try {
       const info = await this.o.client.showInfo();
       if (this.pid !== undefined && info.pid !== this.pid) {
@@ -739,6 +743,8 @@ export class InstanceSync {
       this.markDown(err);
       this.needReconcile = true;
       this.wake?.();
+    } finally {
+      this.checking = false;
     }
   }
 
