@@ -228,6 +228,22 @@ describe('InstanceSync against an in-memory instance', () => {
     await until(() => haproxy.certs.has('/certs/a.test.pem') && haproxy.maps.get(KNOWN)!.has('a.test'), 'the re-push after a restart (new pid)');
   });
 
+  test('a new socket file at a unix runtime address ends the retry backoff at once: a fresh instance is synced without waiting it out', async () => {
+    const socket = join(tempDir('certd-socket-watch-'), 'admin.sock');
+    const haproxy = new MemoryInstance();
+    haproxy.down = new HaproxyUnreachableError('connect ENOENT');
+    const { sync } = setup(['a.test'], { runtime: `unix:${socket}` }, haproxy);
+    sync.start();
+    // Down long enough for the backoff to reach its 5 s cap (200 + 400 + … ms).
+    await new Promise((r) => setTimeout(r, 4_000));
+    assert.equal(sync.status().state, 'down');
+    haproxy.down = undefined;
+    const appeared = performance.now();
+    await writeFile(socket, '');
+    await until(() => sync.serves('a.test'), 'the sync after the socket appeared (the backoff alone would wait ~2 s more)', 1_500);
+    assert.ok(performance.now() - appeared < 1_500, 'well before the backoff ends');
+  });
+
   test('down: later callers are told at once, without waiting for connect retries; the work is pushed when it answers', async () => {
     const haproxy = new MemoryInstance();
     haproxy.down = new HaproxyUnreachableError('down');
@@ -402,6 +418,34 @@ describe('Deployer: files off the answer path, PEMs not kept in memory', () => {
       await writeFile(join(certDir, 'a.test.pem'), 'PEM A.TEST-V1 (from disk)');
       haproxy.restart();
       await until(() => haproxy.certs.get(join(certDir, 'a.test.pem')) === 'PEM A.TEST-V1 (from disk)', 'the re-push read from disk');
+    } finally {
+      await deployer.stop();
+    }
+  });
+
+  test('an instance catching up is pushed the names waiting handshakes asked for first (latest first), then the priority hint, then the rest', async () => {
+    const certDir = tempDir('certd-deployer-rank-');
+    const crtList = join(certDir, 'crt-list.txt');
+    let h!: MemoryInstance;
+    const deployer = new Deployer({
+      certDir,
+      crtList,
+      instances: [{ runtime: 'unix:/run/rank.sock', name: 'a' }],
+      defaultEntry: memoryEntry('_default', 1, certDir),
+      log: pino({ level: 'silent' }),
+      pollMs: 20,
+      connect: () => (h = new MemoryInstance(crtList)),
+    });
+    const initial = Array.from({ length: 100 }, (_, i) => memoryEntry(`c${i}.test`, 1, certDir));
+    await deployer.start(initial, { priority: ['c50.test', 'c7.test'] });
+    try {
+      await deployer.upsert([memoryEntry('asked1.test', 1, certDir)], { answerWhenServed: true });
+      await deployer.upsert([memoryEntry('asked2.test', 1, certDir)], { answerWhenServed: true });
+      await until(() => h.certs.size === 103, 'the first sync');
+      h.restart();
+      await until(() => h.certs.size === 103, 'the re-push after the restart');
+      const order = [...h.certs.keys()].map((p) => p.slice(certDir.length + 1, -'.pem'.length));
+      assert.deepEqual(order.slice(0, 4), ['asked2.test', 'asked1.test', 'c50.test', 'c7.test']);
     } finally {
       await deployer.stop();
     }

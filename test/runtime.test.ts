@@ -292,6 +292,40 @@ describe('RuntimeClient against a real HAProxy', () => {
     assert.ok(read[2]?.sha1);
   });
 
+  it('putNewCertsPipelined: batches streamed two at a time; a refusal in one (2.6 keeps its transaction open, capturing the sets sent behind it) costs only itself; a bad path only its item', async () => {
+    const names = Array.from({ length: 9 }, (_, i) => `p${i}.stream.test`);
+    const certs = await Promise.all(names.map((n) => makeCert(n)));
+    const other = await makeCert('wrong-key.stream.test');
+    const item = (i: number, pem = certs[i]!.pem) => ({ entry: { path: `/v/p${i}-stream.pem`, sni: [names[i]!] }, pem });
+    const batches = [
+      [item(0), item(1, certs[1]!.certPem + other.keyPem), item(2)],
+      [item(3), { entry: { path: '/v/bad path.pem', sni: ['x.stream.test'] }, pem: certs[3]!.pem }, item(4)],
+      [item(5), item(6), item(7), item(8)],
+    ];
+    const settled: (Error | undefined)[][] = [];
+    let asked = 0;
+    const sent = client.commandsSent;
+    await client.putNewCertsPipelined(h.crtList, async () => {
+      const batch = batches[asked++];
+      if (!batch) return undefined;
+      return { items: batch, settle: (out) => void settled.push(out) };
+    });
+    assert.equal(settled.length, 3, 'each batch settled once, in order');
+    assert.equal(settled[0]![0], undefined);
+    assert.ok(settled[0]![1] instanceof HaproxyCommandError, 'the mismatched key is refused');
+    assert.equal(settled[0]![2], undefined);
+    assert.deepEqual([settled[1]![0], settled[1]![2]], [undefined, undefined]);
+    assert.ok(settled[1]![1] instanceof Error, 'the bad path is refused before sending');
+    assert.deepEqual(settled[2], [undefined, undefined, undefined, undefined]);
+    assert.ok(client.commandsSent - sent >= 5 * 8, 'every valid item went out');
+    for (const i of [0, 2, 3, 4, 5, 6, 7, 8]) assert.equal((await handshake(h.tlsPort, names[i]!)).serial, certs[i]!.serial, names[i]);
+    assert.equal((await handshake(h.tlsPort, names[1]!)).serial, h.defaultCert.serial);
+    const list = await client.showCrtList(h.crtList);
+    for (const i of [0, 2, 3, 4, 5, 6, 7, 8]) assert.equal(list.filter((e) => e.path === `/v/p${i}-stream.pem`).length, 1, `p${i} listed once`);
+    assert.equal(list.filter((e) => e.path === '/v/p1-stream.pem').length, 0);
+    assert.equal((await client.showSslCerts()).transaction, undefined, 'no transaction left open');
+  });
+
   it('putCertAndListEntry of a new certificate (one round trip): served; a refused one or a foreign transaction serves nothing', async () => {
     const listed = async (path: string) => (await client.showCrtList(h.crtList)).some((e) => e.path === path);
     const good = await makeCert('one.trip.test');

@@ -164,7 +164,9 @@ export class Daemon {
     const stopRuntimeLog = logRuntimeEvents(log.child({ component: 'haproxy-runtime' }));
     undo.push(stopRuntimeLog);
     undo.push(() => deployer.stop());
-    await deployer.start(await service.deployEntries());
+    // Configured certificates are the ones operators named: an instance catching up gets them first.
+    const configured = (await store.listCerts()).filter((m) => m.origin === 'config').map((m) => m.id);
+    await deployer.start(await service.deployEntries(), { priority: configured });
     const onDemand = config.onDemand
       ? { handler: await OnDemand.create({ spec: config.onDemand, service, deployer, store, metrics, log }), token: onDemandToken(token) }
       : undefined;

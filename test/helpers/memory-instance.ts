@@ -110,6 +110,10 @@ export class MemoryInstance implements InstanceClient {
     return outcomes;
   }
 
+  async putNewCertsPipelined(list: string, next: () => Promise<{ items: readonly { entry: CrtListLine; pem: string }[]; settle(outcomes: (Error | undefined)[]): void } | undefined>) {
+    for (let batch = await next(); batch; batch = await next()) batch.settle(await this.putNewCertsAndListEntries(list, batch.items));
+  }
+
   async putCaFile(path: string, pem: string) {
     await this.call('putCaFile');
     this.caFiles.set(path, pem);

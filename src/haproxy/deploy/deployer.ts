@@ -99,8 +99,12 @@ export class Deployer {
   private readonly pems = new Map<string, { entry: CertEntry; pem: string }>();
   /** Ids whose crt-list line or names changed since the list files were last marked. */
   private readonly relist = new Set<string>();
-  /** Per-id rank of the priority hint: lower ranks are pushed first to an instance catching up. */
+  /**
+   * Per-id push rank for an instance catching up, lower first: names a waiting handshake asked
+   * for (negative, the latest lowest), then the priority hint (0, 1, …), then the rest.
+   */
   private readonly rank = new Map<string, number>();
+  private asks = 0;
   /** map path → key → value; known.map is derived from the certificates' names. */
   private readonly desiredMaps = new Map<string, Map<string, string>>();
   private readonly mapPaths: Record<ManagedMap, string>;
@@ -281,14 +285,20 @@ export class Deployer {
   }
 
   /**
-   * Hints which certificates are most used (e.g. recently asked on-demand names, configured names),
-   * first first: an instance catching up (fresh, restarted) is pushed those before the others.
+   * Hints which certificates are most used (e.g. configured names), first first: an instance
+   * catching up (fresh, restarted) is pushed those before the others, after the names waiting
+   * handshakes asked for since the daemon started (upsert with answerWhenServed, latest first).
    * Replaces the previous hint; ids not desired are kept for when they are.
    */
   prioritize(ids: Iterable<string>): void {
-    this.rank.clear();
+    for (const [id, r] of this.rank) if (r >= 0) this.rank.delete(id);
     let i = 0;
     for (const id of ids) if (!this.rank.has(id)) this.rank.set(id, i++);
+  }
+
+  /** A waiting handshake asked for these (on-demand): the most used names we learn of, pushed first. */
+  private noteAsked(ids: Iterable<string>): void {
+    for (const id of ids) this.rank.set(id, -++this.asks);
   }
 
   /** Writes the crt-list and known.map now if a change is waiting for its deferred rewrite. */
@@ -352,6 +362,7 @@ export class Deployer {
       this.filesWritten = Promise.allSettled([this.filesWritten, writing]);
       return writing;
     };
+    if (o.answerWhenServed) this.noteAsked(all.map((e) => e.id));
     if (!o.answerWhenServed) {
       // Files and the runtime push run side by side (fsyncs cost more than the push). A restart in
       // between is covered: the push follows restarts.
@@ -470,6 +481,7 @@ export class Deployer {
     for (const e of gone) {
       this.desired.delete(e.id);
       this.pems.delete(e.id);
+      if ((this.rank.get(e.id) ?? 0) < 0) this.rank.delete(e.id);
       work.push(certWork(e.id), ...this.forgetKnown(e));
     }
     if (gone.length > 0) {

@@ -7,6 +7,8 @@ import { crtListLineParts, DEFAULT_CERT_ID, sameListLine, type CertEntry } from 
 import type { DeployMetrics } from './metrics.js';
 import { normalizeSerialHex } from '../../crypto/der.js';
 import { FORGE_DIR } from '../cert-dir.js';
+import { parseRuntimeAddress } from '../runtime/address.js';
+import { watchSocket } from './socket-watch.js';
 
 /** `misconfigured`: HAProxy answers, but no bind loads our crt-list (nothing can be served). */
 /** `remote`: another replica owns the instance and writes to it (active-active, see RemoteInstance). */
@@ -47,7 +49,7 @@ export type InstanceClient = Pick<
   | 'showMap'
   | 'putCert'
   | 'putCertAndListEntry'
-  | 'putNewCertsAndListEntries'
+  | 'putNewCertsPipelined'
   | 'putCaFile'
   | 'addCrtListEntry'
   | 'delCrtListEntry'
@@ -115,9 +117,9 @@ const RELOAD_SETTLE_MS = 5_000;
 /** Waiters on at most this many ids are answered right after their last push (see settle). */
 const EARLY_SETTLE_MAX_IDS = 16;
 /**
- * Certificates new to an instance pushed in one write (new + abort + set + commit + add each): a
- * fresh instance is synced without a round trip per certificate; a waiter behind a chunk waits
- * for ~PUSH_CHUNK pushes at most.
+ * Certificates new to an instance pushed in one write (new + abort + set + commit + add each),
+ * two such writes in HAProxy's hands at once (a stream: see streamNew): a fresh instance is synced
+ * at HAProxy's pace; a waiter arriving behind the stream waits for ~2 × PUSH_CHUNK pushes at most.
  */
 const PUSH_CHUNK = 32;
 /** While down, a caller's request starts a retry before the backoff ends at most this often. */
@@ -168,6 +170,9 @@ export class InstanceSync {
   private stopped = false;
   private loop?: Promise<void>;
   private poller?: NodeJS.Timeout;
+  private unwatch?: () => void;
+  /** A `show info` of checkRestart is under way. */
+  private checking = false;
 
   constructor(options: InstanceOptions) {
     this.o = options;
@@ -179,12 +184,16 @@ export class InstanceSync {
     this.loop = this.run();
     this.poller = setInterval(() => void this.checkRestart(), this.o.pollMs ?? 1_000);
     this.poller.unref();
+    const socket = unixSocketOf(this.runtime);
+    // A new HAProxy on this socket (fresh, restarted) is synced at once, not after a backoff or a poll.
+    if (socket) this.unwatch = watchSocket(socket, () => (this.state === 'up' ? void this.checkRestart() : this.wake?.()));
   }
 
   /** `graceMs` 0: fenced (another replica may own the instance from now on): nothing in flight finishes. */
   async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     this.stopped = true;
     clearInterval(this.poller);
+    this.unwatch?.();
     this.wake?.();
     // A push in flight may finish; a hung HAProxy must not hold the stop (up to the command
     // timeout): its session is closed after a grace, which fails the command at once.
@@ -292,11 +301,10 @@ export class InstanceSync {
           // A caller waiting for a few certificates (an update, a handshake) arrived behind a long
           // catch-up: the rest goes back to the set and the next pass takes the caller's first.
           if (this.urgentArrived) break;
-          const chunk = this.newChunk(certs, i, urgent);
+          const progress = { i };
           try {
-            if (chunk.length > 1) {
-              const outcomes = await this.applyNew(chunk);
-              for (const [j, id] of chunk.entries()) this.applied(id, outcomes[j], applying);
+            if (this.newChunk(certs, i, urgent).length > 1) {
+              await this.streamNew(certs, progress, urgent, applying);
             } else {
               let refusal: HaproxyCommandError | undefined;
               try {
@@ -307,12 +315,13 @@ export class InstanceSync {
                 refusal = err;
               }
               this.applied(certs[i]!, refusal, applying);
+              progress.i++;
             }
           } catch (err) {
-            for (const left of [...certs.slice(i).map(certWork), ...maps]) this.dirty.add(left);
+            for (const left of [...certs.slice(progress.i).map(certWork), ...maps]) this.dirty.add(left);
             throw err;
           }
-          i += Math.max(chunk.length, 1);
+          i = progress.i;
         }
         if (i < certs.length) {
           for (const left of [...certs.slice(i).map(certWork), ...maps]) this.dirty.add(left);
@@ -390,25 +399,44 @@ export class InstanceSync {
     return chunk;
   }
 
-  /** Pushes certificates new to this instance in one write; one outcome (a refusal or undefined) per id. */
-  private async applyNew(ids: readonly string[]): Promise<(HaproxyCommandError | undefined)[]> {
+  /**
+   * Pushes the runs of certificates new to this instance from `certs[progress.i]` on as one
+   * pipelined stream of PUSH_CHUNK-sized batches (see RuntimeClient.putNewCertsPipelined): the
+   * next batch's PEMs are read while HAProxy loads the one before. It ends at the first
+   * certificate that is not new (or has a small waiter: it goes alone), or when a small waiter
+   * arrives. `progress.i` moves past each batch once it is settled, in order, so on a failure
+   * whatever is not settled goes back to the dirty set.
+   */
+  private async streamNew(certs: readonly string[], progress: { i: number }, urgent: ReadonlySet<WorkKey>, applying: Set<WorkKey>): Promise<void> {
     const { client, crtList, metrics } = this.o;
-    const started = performance.now();
-    const wants = ids.map((id) => this.o.desired.get(id)!);
-    const outcomes: (HaproxyCommandError | undefined)[] = wants.map(() => undefined);
-    const pems = await Promise.all(wants.map((w, i) => this.pemOf(w).catch((err: HaproxyCommandError) => void (outcomes[i] = err))));
-    const go = wants.map((_, i) => i).filter((i) => pems[i] !== undefined);
-    const pushed = await client.putNewCertsAndListEntries(crtList, go.map((i) => ({ entry: crtListLineParts(wants[i]!), pem: pems[i]! })));
-    for (const [k, i] of go.entries()) {
-      const err = pushed[k];
-      if (err === undefined) {
-        this.served.set(wants[i]!.id, wants[i]!);
-        metrics.observe(this.name, 'add', started);
-      } else {
-        outcomes[i] = err instanceof HaproxyCommandError ? err : new HaproxyCommandError(err.message, { cause: err });
-      }
-    }
-    return outcomes;
+    let handedOut = progress.i;
+    await client.putNewCertsPipelined(crtList, async () => {
+      if (this.urgentArrived) return undefined;
+      const ids = this.newChunk(certs, handedOut, urgent);
+      if (ids.length <= 1) return undefined;
+      handedOut += ids.length;
+      const wants = ids.map((id) => this.o.desired.get(id)!);
+      const outcomes: (HaproxyCommandError | undefined)[] = wants.map(() => undefined);
+      const pems = await Promise.all(wants.map((w, k) => this.pemOf(w).catch((err: HaproxyCommandError) => void (outcomes[k] = err))));
+      const go = wants.map((_, k) => k).filter((k) => pems[k] !== undefined);
+      const started = performance.now();
+      return {
+        items: go.map((k) => ({ entry: crtListLineParts(wants[k]!), pem: pems[k]! })),
+        settle: (pushed) => {
+          for (const [j, k] of go.entries()) {
+            const err = pushed[j];
+            if (err === undefined) {
+              this.served.set(wants[k]!.id, wants[k]!);
+              metrics.observe(this.name, 'add', started);
+            } else {
+              outcomes[k] = err instanceof HaproxyCommandError ? err : new HaproxyCommandError(err.message, { cause: err });
+            }
+          }
+          for (const [k, id] of ids.entries()) this.applied(id, outcomes[k], applying);
+          progress.i += ids.length;
+        },
+      };
+    });
   }
 
   /** After one certificate's push: its refusal recorded, or cleared; its small waiters answered. */
@@ -701,7 +729,9 @@ export class InstanceSync {
   }
 
   private async checkRestart(): Promise<void> {
-    if (this.stopped || this.state !== 'up') return;
+    // One at a time: a long push stream holds the session, and polls must not pile up behind it.
+    if (this.stopped || this.state !== 'up' || this.checking) return;
+    this.checking = true;
     try {
       const info = await this.o.client.showInfo();
       if (this.pid !== undefined && info.pid !== this.pid) {
@@ -713,6 +743,8 @@ export class InstanceSync {
       this.markDown(err);
       this.needReconcile = true;
       this.wake?.();
+    } finally {
+      this.checking = false;
     }
   }
 
@@ -734,6 +766,16 @@ export class InstanceSync {
     this.lastError = { message, at: new Date().toISOString() };
     this.o.metrics.instanceUp(this.name, false);
     this.o.metrics.error(this.name);
+  }
+}
+
+function unixSocketOf(runtime: string | undefined): string | undefined {
+  if (!runtime) return undefined;
+  try {
+    const a = parseRuntimeAddress(runtime);
+    return a.kind === 'unix' ? a.path : undefined;
+  } catch {
+    return undefined;
   }
 }
 

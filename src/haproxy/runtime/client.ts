@@ -92,6 +92,47 @@ const DEFAULTS: Required<RuntimeClientOptions> = {
  */
 const PIPELINE_COMMANDS = 64;
 
+/**
+ * Batches of a putNewCertsPipelined stream in HAProxy's hands at once: two, so the next one is
+ * already in its input while it answers one and we check the replies and read the next PEMs.
+ */
+const PIPELINE_BATCHES = 2;
+
+/** A certificate new to the instance and its crt-list line. */
+export interface NewCertItem {
+  entry: CrtListLine;
+  pem: string;
+}
+
+/** One batch of a putNewCertsPipelined stream, and where its outcomes go (one per item, in order). */
+export interface NewCertsBatch {
+  items: readonly NewCertItem[];
+  settle(outcomes: (Error | undefined)[]): void;
+}
+
+interface PreparedNew {
+  add: ReturnType<typeof crtListAdd>;
+  payload: string;
+}
+
+/** A batch sent and not yet settled: its valid items (in order), their replies, its settle. */
+interface InFlightNew {
+  prepared: PreparedNew[];
+  replies: Promise<string[]>;
+  settle(outcomes: (Error | undefined)[]): void;
+}
+
+/** putNew's five commands, pipelined: new, abort (a transaction left on this path), set, commit, add. */
+function newCertCommands({ add, payload }: PreparedNew): SessionCommand[] {
+  return [
+    { line: `new ssl cert ${add.path}` },
+    { line: `abort ssl cert ${add.path}` },
+    { line: `set ssl cert ${add.path}`, payload },
+    { line: `commit ssl cert ${add.path}` },
+    add.command,
+  ];
+}
+
 /** What differs between certificate and CA-file stores in the runtime API. */
 const STORES = {
   cert: { noun: 'ssl cert', created: OK.newCert, set: OK.setCert, deleted: OK.delCert },
@@ -183,52 +224,114 @@ export class RuntimeClient {
    * transaction met, a refusal) is done again on its own the careful way, after any transaction
    * left open is aborted; connection failures reject.
    */
-  async putNewCertsAndListEntries(list: string, items: readonly { entry: CrtListLine; pem: string }[], o: CallOptions = {}): Promise<(Error | undefined)[]> {
-    const prepared = items.map(({ entry, pem }) => ({ add: crtListAdd(list, entry), payload: sanitizePem(pem) }));
+  async putNewCertsAndListEntries(list: string, items: readonly NewCertItem[], o: CallOptions = {}): Promise<(Error | undefined)[]> {
+    let outcomes: (Error | undefined)[] = [];
+    let given = false;
+    await this.putNewCertsPipelined(
+      list,
+      async () => (given ? undefined : ((given = true), { items, settle: (out) => void (outcomes = out) })),
+      o,
+    );
+    return outcomes;
+  }
+
+  /**
+   * putNewCertsAndListEntries for a stream of batches on one session: `next` is asked for the next
+   * batch (undefined: the stream ends) while up to PIPELINE_BATCHES earlier ones are in HAProxy's
+   * hands, so HAProxy never waits for our round trip, our reply checks or the PEM reads behind
+   * `next` (a fresh instance's full sync runs at HAProxy's pace). Each batch is settled with its
+   * outcomes, in order. A batch whose replies are not all the plain success stops the stream
+   * until the batches already sent are answered and every such item was done again the careful
+   * way (after aborting any transaction left open: with 2.6, one left open captures the sets sent
+   * behind it, whose commits are then refused and whose adds find their stores empty, so nothing
+   * wrong is served meanwhile). Connection failures reject; batches not settled by then are not.
+   */
+  async putNewCertsPipelined(list: string, next: () => Promise<NewCertsBatch | undefined>, o: CallOptions = {}): Promise<void> {
     return this.job(async (s) => {
-      const commands = prepared.flatMap(({ add, payload }) => [
-        { line: `new ssl cert ${add.path}` },
-        { line: `abort ssl cert ${add.path}` },
-        { line: `set ssl cert ${add.path}`, payload },
-        { line: `commit ssl cert ${add.path}` },
-        add.command,
-      ]);
-      const replies = await s.executeAll(commands, this.execOptions(o));
-      this.sent += commands.length;
-      const again: number[] = [];
-      const listed = new Set<number>();
-      for (const [i, { add }] of prepared.entries()) {
-        const [, , set, committed, added] = replies.slice(i * 5, i * 5 + 5);
-        const setOk = OK.setCert.exec(set ?? '')?.[2] === add.path;
-        const commitOk = OK.commit.exec(committed ?? '')?.[1] === add.path.replace(/\.+$/, '');
-        let addOk = true;
-        try {
-          add.check(added ?? '');
-        } catch {
-          addOk = false;
+      const inFlight: InFlightNew[] = [];
+      let ended = false;
+      const send = async (): Promise<boolean> => {
+        const batch = await next();
+        if (!batch) return false;
+        // Each item checked before it is sent: a bad value is that item's outcome, not the stream's.
+        const refused: (Error | undefined)[] = batch.items.map(() => undefined);
+        const prepared: (PreparedNew & { at: number })[] = [];
+        for (const [at, { entry, pem }] of batch.items.entries()) {
+          try {
+            prepared.push({ add: crtListAdd(list, entry), payload: sanitizePem(pem), at });
+          } catch (err) {
+            refused[at] = err as Error;
+          }
         }
-        if (setOk && commitOk && addOk) this.known.add(add.path);
-        else again.push(i);
-        if (addOk) listed.add(i);
-      }
-      const outcomes: (Error | undefined)[] = prepared.map(() => undefined);
-      if (again.length === 0) return outcomes;
-      // One of them left a transaction open (a failed commit on 2.6, another client's): close it first.
-      const open = parseSslCertList(await this.show(s, 'show ssl cert', o)).transaction;
-      if (open !== undefined) await this.abortQuietly(s, 'cert', open, o);
-      delete this.ours.cert;
-      for (const i of again) {
-        const { add, payload } = prepared[i]!;
-        try {
-          const reply = await this.put(s, 'cert', add.path, payload, o, listed.has(i) ? undefined : add.command);
-          if (!listed.has(i)) add.check(reply!);
-        } catch (err) {
-          if (err instanceof HaproxyUnreachableError) throw err;
-          outcomes[i] = err as Error;
+        const commands = prepared.flatMap(newCertCommands);
+        const replies = commands.length === 0 ? Promise.resolve([]) : s.executeAll(commands, { ...this.execOptions(o), behind: true });
+        this.sent += commands.length;
+        // Awaited in order below; a session failure rejects every batch at once, each seen there.
+        replies.catch(() => undefined);
+        inFlight.push({ settle: (out) => batch.settle(refused.map((r, at) => r ?? out[prepared.findIndex((p) => p.at === at)])), prepared, replies });
+        return true;
+      };
+      try {
+        for (;;) {
+          while (!ended && inFlight.length < PIPELINE_BATCHES) if (!(await send())) ended = true;
+          const head = inFlight.shift();
+          if (!head) return;
+          const { again, listed } = this.checkNew(head.prepared, await head.replies);
+          if (again.length === 0) {
+            head.settle(head.prepared.map(() => undefined));
+            continue;
+          }
+          // Trouble: nothing more goes out until the batches sent are answered and redone where needed.
+          const troubled = [{ ...head, again, listed }];
+          for (const b of inFlight.splice(0)) troubled.push({ ...b, ...this.checkNew(b.prepared, await b.replies) });
+          const open = parseSslCertList(await this.show(s, 'show ssl cert', o)).transaction;
+          if (open !== undefined) await this.abortQuietly(s, 'cert', open, o);
+          delete this.ours.cert;
+          for (const b of troubled) b.settle(await this.redoNew(s, b.prepared, b.again, b.listed, o));
         }
+      } catch (err) {
+        // Replies may still be coming for batches sent: the session cannot serve another call.
+        if (inFlight.length > 0) s.destroy('a pipelined push stream failed');
+        throw err;
       }
-      return outcomes;
     }, o);
+  }
+
+  /** Which items of a pipelined batch need doing again, and which got their crt-list line anyway. */
+  private checkNew(prepared: readonly PreparedNew[], replies: readonly string[]): { again: number[]; listed: Set<number> } {
+    const again: number[] = [];
+    const listed = new Set<number>();
+    for (const [i, { add }] of prepared.entries()) {
+      const [, , set, committed, added] = replies.slice(i * 5, i * 5 + 5);
+      const setOk = OK.setCert.exec(set ?? '')?.[2] === add.path;
+      const commitOk = OK.commit.exec(committed ?? '')?.[1] === add.path.replace(/\.+$/, '');
+      let addOk = true;
+      try {
+        add.check(added ?? '');
+      } catch {
+        addOk = false;
+      }
+      if (setOk && commitOk && addOk) this.known.add(add.path);
+      else again.push(i);
+      if (addOk) listed.add(i);
+    }
+    return { again, listed };
+  }
+
+  /** Does the `again` items of a batch one by one with put(); the batch's outcomes. */
+  private async redoNew(s: RuntimeSession, prepared: readonly PreparedNew[], again: readonly number[], listed: ReadonlySet<number>, o: CallOptions): Promise<(Error | undefined)[]> {
+    const outcomes: (Error | undefined)[] = prepared.map(() => undefined);
+    for (const i of again) {
+      const { add, payload } = prepared[i]!;
+      try {
+        const reply = await this.put(s, 'cert', add.path, payload, o, listed.has(i) ? undefined : add.command);
+        if (!listed.has(i)) add.check(reply!);
+      } catch (err) {
+        if (err instanceof HaproxyUnreachableError) throw err;
+        outcomes[i] = err as Error;
+      }
+    }
+    return outcomes;
   }
 
   /** `show ssl cert <path>`: serial, validity, SHA-1, SANs. HaproxyNotFoundError if absent. */

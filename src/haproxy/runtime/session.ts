@@ -11,6 +11,11 @@ export interface ExecuteOptions {
   /** Bound on waiting for this reply (default: the session's commandTimeoutMs). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * May go out while earlier calls' replies are still coming (their replies come first): a caller
+   * streaming batches keeps HAProxy busy instead of idle during each round trip.
+   */
+  behind?: boolean;
 }
 
 export interface SessionOptions {
@@ -46,7 +51,8 @@ export interface SessionCommand {
  * One connection to an HAProxy runtime API in `prompt` mode: each reply ends at the `\n> ` prompt,
  * so the connection carries many commands. One call in flight (`execute`, or `executeAll` for a
  * pipelined batch whose replies come back in order): a second concurrent call is a programming
- * error and throws (callers serialize — see RuntimeClient). A timeout, an abort or a close while
+ * error and throws (callers serialize — see RuntimeClient), unless it says `behind` (a stream of
+ * batches: its replies come after the earlier calls', in order). A timeout, an abort or a close while
  * waiting destroys the session, since the stream can't be resynchronized.
  */
 export class RuntimeSession {
@@ -152,7 +158,7 @@ export class RuntimeSession {
 
   private send(commands: string[], text: string, opts: ExecuteOptions): Promise<string[]> {
     if (this.ended) return Promise.reject(this.endReason!);
-    if (this.queue.length > 0) {
+    if (this.queue.length > 0 && !opts.behind) {
       return Promise.reject(new HaproxyCommandError(`\`${commands[0]}\` sent while \`${this.queue[0]!.command}\` is in flight: one call per session`));
     }
     if (opts.signal?.aborted) return Promise.reject(opts.signal.reason as Error);
