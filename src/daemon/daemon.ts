@@ -159,7 +159,7 @@ export class Daemon {
     const stopRuntimeLog = logRuntimeEvents(log.child({ component: 'haproxy-runtime' }));
     undo.push(stopRuntimeLog);
     undo.push(() => deployer.stop());
-    await deployer.start(await service.deployEntries());
+    await deployer.start(service.streamDeployEntries());
     const onDemand = config.onDemand
       ? { handler: await OnDemand.create({ spec: config.onDemand, service, deployer, store, metrics, log }), token: onDemandToken(token) }
       : undefined;

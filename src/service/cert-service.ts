@@ -78,6 +78,8 @@ export interface RemoveResult {
 }
 
 const ISSUE_LOCK_WAIT_MS = 120_000;
+/** Certificates read ahead while the deployer writes the ones before (start). */
+const READ_AHEAD = 8;
 
 /** An issuer's answer on its way, and when it was asked. */
 interface Signing {
@@ -331,12 +333,32 @@ export class CertService {
   /** Deploy entries for everything stored: the deployer's starting set. */
   async deployEntries(): Promise<DeployEntry[]> {
     const entries: DeployEntry[] = [];
-    for (const meta of await this.o.store.listCerts()) {
-      const cert = await this.o.store.loadCert(meta.id);
-      if (cert) entries.push(this.entryFor(cert));
+    for await (const e of this.streamDeployEntries()) entries.push(e);
+    return entries;
+  }
+
+  /**
+   * The same, one at a time as they are read (a few reads ahead): the deployer writes and drops
+   * each PEM before the next batch is read, so a start holds a batch of keys, not all of them.
+   */
+  async *streamDeployEntries(): AsyncGenerator<DeployEntry> {
+    const metas = await this.o.store.listCerts();
+    const reading: Promise<StoredCert | undefined>[] = [];
+    let next = 0;
+    const readAhead = () => {
+      while (reading.length < READ_AHEAD && next < metas.length) {
+        const read = this.o.store.loadCert(metas[next++]!.id);
+        // Awaited below; one left unread when the consumer stops early must not crash the process.
+        read.catch(() => undefined);
+        reading.push(read);
+      }
+    };
+    for (const meta of metas) {
+      readAhead();
+      const cert = await reading.shift()!;
+      if (cert) yield this.entryFor(cert);
       this.metrics.certStored(meta);
     }
-    return entries;
   }
 
   /**
