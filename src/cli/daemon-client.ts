@@ -55,6 +55,27 @@ export class DaemonClient {
     }
   }
 
+  /**
+   * Writes a JSON answer's body to `out` as it arrives (no parse), and checks it ended as a JSON
+   * array ends. Answers false, writing nothing, when the daemon refuses the query as a usage error
+   * (400: an older daemon without it), so the caller can fall back.
+   */
+  async pipeArray(path: string, out: NodeJS.WritableStream, timeoutMs = 300_000): Promise<boolean> {
+    const res = await this.send('GET', path, undefined, 'application/json', AbortSignal.timeout(timeoutMs));
+    if (res.status === 400) {
+      await res.body?.cancel();
+      return false;
+    }
+    if (!res.ok || !res.body) throw errorFrom(res.status, parseJson(res.status, await res.text()));
+    let tail = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      tail = (tail + Buffer.from(chunk.subarray(-3)).toString('latin1')).slice(-3);
+      if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+    }
+    if (!tail.endsWith(']\n')) throw new ApiError(`the daemon's answer to ${path} ended before the list did (the daemon stopped or the connection broke): the output is incomplete`);
+    return true;
+  }
+
   private send(method: string, path: string, body: unknown, accept: string, signal: AbortSignal): Promise<Response> {
     return fetch(`${this.baseUrl}/v1${path}`, {
       method,
