@@ -79,7 +79,7 @@ export interface RemoveResult {
 
 const ISSUE_LOCK_WAIT_MS = 120_000;
 /** Certificates read ahead while the deployer writes the ones before (start). */
-const READ_AHEAD = 8;
+const READ_AHEAD = 4;
 
 /** An issuer's answer on its way, and when it was asked. */
 interface Signing {
@@ -356,7 +356,9 @@ export class CertService {
     for (const meta of metas) {
       readAhead();
       const cert = await reading.shift()!;
-      if (cert) yield this.entryFor(cert);
+      // The entry's strings (id, names, serial) taken from the listed metadata, which the catalog
+      // keeps anyway, when the file says the same: not a second copy of each per certificate.
+      if (cert) yield this.entryFor(sameMeta(cert.meta, meta) ? { ...cert, meta } : cert);
       this.metrics.certStored(meta);
     }
   }
@@ -461,15 +463,32 @@ export class CertService {
 
   private entryFor(cert: StoredCert): DeployEntry {
     const policy = this.o.policies?.get(cert.meta.id);
-    return makeDeployEntry(this.o.certDir, {
+    const { names } = cert.meta;
+    const entry = makeDeployEntry(this.o.certDir, {
       id: cert.meta.id,
       bundle: cert,
       // SNI never carries an IP address; IP SANs are served through the default line's fallback.
-      sni: cert.meta.names.filter((n) => isIP(n) === 0),
+      // Without one, the names array itself (never mutated): one array per certificate, not two.
+      sni: names.some((n) => isIP(n) !== 0) ? names.filter((n) => isIP(n) === 0) : names,
       options: policy?.options,
       caFilePem: policy?.clientCaPem,
     });
+    // The same serial as the metadata's, kept once (the deployer holds an entry per certificate).
+    if (entry.serial === cert.meta.serial) entry.serial = cert.meta.serial;
+    return entry;
   }
+}
+
+/** True when two metadata records say the same (a certificate's file read again after listing it). */
+function sameMeta(a: CertMeta, b: CertMeta): boolean {
+  return (
+    a.id === b.id &&
+    a.fingerprint === b.fingerprint &&
+    a.serial === b.serial &&
+    a.updatedAt === b.updatedAt &&
+    a.names.length === b.names.length &&
+    a.names.every((n, i) => n === b.names[i])
+  );
 }
 
 /** A store write whose failure on a full disk says that nothing was applied. */

@@ -55,7 +55,7 @@ export type ManagedMap = 'known' | 'acme';
  */
 const DEPLOY_WAIT_MS = 5_000;
 /** Initial entries written per batch at start (their PEMs held meanwhile: ~3 KB each). */
-const START_BATCH = 32;
+const START_BATCH = 8;
 /**
  * With answerWhenServed, once one instance serves a certificate the others get this long more
  * before the answer goes out without them. Healthy instances push the same work within a few ms
@@ -261,11 +261,14 @@ export class Deployer {
     await this.files.writeEntries([this.o.defaultEntry], { skipUnchanged: true });
     let batch: DeployEntry[] = [];
     const writeBatch = async () => {
-      for (const e of batch) this.noteKnown(this.setDesired(e));
+      // Written first, then recorded without the PEM: no instance runs yet, so none needs it
+      // from memory (and a PEM never reaches the long-lived maps, whose writes keep it alive longer).
       await this.files.writeEntries(batch, { skipUnchanged: true });
       for (const e of batch) {
+        const entry = withoutPem(e);
+        this.desired.set(e.id, entry);
+        this.noteKnown(entry);
         this.onDisk.add(e.id);
-        this.pems.delete(e.id);
       }
       batch = [];
     };
