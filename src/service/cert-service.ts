@@ -79,7 +79,7 @@ export interface RemoveResult {
 
 const ISSUE_LOCK_WAIT_MS = 120_000;
 /** Certificates read ahead while the deployer writes the ones before (start). */
-const READ_AHEAD = 4;
+const READ_AHEAD = 8;
 
 /** An issuer's answer on its way, and when it was asked. */
 interface Signing {

@@ -55,7 +55,7 @@ export type ManagedMap = 'known' | 'acme';
  */
 const DEPLOY_WAIT_MS = 5_000;
 /** Initial entries written per batch at start (their PEMs held meanwhile: ~3 KB each). */
-const START_BATCH = 8;
+const START_BATCH = 32;
 /**
  * With answerWhenServed, once one instance serves a certificate the others get this long more
  * before the answer goes out without them. Healthy instances push the same work within a few ms
