@@ -33,7 +33,11 @@ export class CliContext {
 
   static async load(opts: GlobalOptions): Promise<CliContext> {
     const configFile = locateConfig({ flag: opts.config });
-    return new CliContext(await loadConfig(configFile), configFile);
+    const ctx = new CliContext(await loadConfig(configFile), configFile);
+    // A level given is checked now, as before (a usage error whatever the command); the default
+    // needs no check, so the logger's module waits until a command logs.
+    if (process.env.CERTD_LOG_LEVEL !== undefined) await ctx.logger();
+    return ctx;
   }
 
   /** The CLI's logger (level from CERTD_LOG_LEVEL, default warn). */
