@@ -147,12 +147,16 @@ async function measure(n: number, baselineRss: { value?: number }): Promise<Meas
       const page = await timed(ROUNDS, statusPage(''));
       const search = await timed(ROUNDS, statusPage(`?q=${seededName(Math.floor(n / 2) + 7)}`));
       const deep = await timed(ROUNDS, statusPage(`?page=${Math.ceil(n / 100)}`));
-      // The CLI as a script runs it: a new process each time, paging through the daemon's API.
+      // The CLI as a script runs it: a new process each time, reading every certificate from the
+      // daemon's API. Timed until the process has exited with its whole output; the check that
+      // it is every certificate (a JSON.parse of ~45 MB here, ~0.3 s at 100,000) is not timed.
+      let lastOut = '';
       const list = await timed(n >= 100_000 ? 3 : Math.min(ROUNDS, 10), async () => {
-        const { stdout } = await run(process.execPath, [CLI, '--config', config, 'list', '--json'], { maxBuffer: 1024 * 1024 * 1024 });
-        if (JSON.parse(stdout).length !== n) throw new Error('list --json did not list every certificate');
-        return stdout.length;
+        lastOut = (await run(process.execPath, [CLI, '--config', config, 'list', '--json'], { maxBuffer: 1024 * 1024 * 1024 })).stdout;
+        return lastOut.length;
       });
+      if ((JSON.parse(lastOut) as unknown[]).length !== n) throw new Error('list --json did not list every certificate');
+      lastOut = '';
       const cliFloor = await timed(Math.min(ROUNDS, 10), async () => (await run(process.execPath, [CLI, '--version'])).stdout.length);
       return { n, first, restart, api, page, search, deep, list, cliFloor };
     } finally {
@@ -202,7 +206,7 @@ async function main(): Promise<void> {
     '',
     markdownTable(['measure', ...NS.map((n) => `N = ${n.toLocaleString('en-US')}`), 'goal (#14)', `at N = ${largest.n.toLocaleString('en-US')}`], rows),
     '',
-    `Timings are p50 of ${ROUNDS} requests after one warm-up (\`list --json\`: ${Math.min(ROUNDS, 10)}, 3 at 100,000), wall time from`,
+    `Timings are p50 of ${ROUNDS} requests after one warm-up (\`list --json\`: ${Math.min(ROUNDS, 10)}, 3 at 100,000; until the process exits, its output checked after the clock), wall time from`,
     'this process to the whole body. The daemon (`haproxy-certd run`, built) runs in its own process; its one',
     'HAProxy instance never answers (so no certificate is "pending" and the status page asks the deployer',
     'nothing per certificate: with instances up it adds `deployedOn` per certificate). Start times run from spawning the process; "answers a read" is the first',

@@ -105,4 +105,24 @@ describe('daemon start: the API reads from the catalog before the start is done;
     const filtered = (await (await call('GET', `/v1/certs?name=${encodeURIComponent('z*.between.test')}&limit=5000`)).json()) as { certs: { id: string }[] };
     assert.equal(filtered.certs.length, added, 'the glob finds every z… one');
   });
+
+  test('stream=array: every match in one JSON array, laid out as list --json prints it; bad combinations are 400', async () => {
+    const paged = (await (await call('GET', '/v1/certs?limit=5000')).json()) as { certs: unknown[]; next?: string };
+    assert.equal(paged.next, undefined, 'one page holds them all');
+    const res = await call('GET', '/v1/certs?stream=array');
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+    assert.equal(await res.text(), `${JSON.stringify(paged.certs, null, 2)}\n`, 'the same certificates, the same text as JSON.stringify(array, null, 2)');
+    const imports = (await (await call('GET', '/v1/certs?stream=array&origin=import')).json()) as { origin: string }[];
+    assert.ok(imports.length > 0 && imports.every((c) => c.origin === 'import'), 'filters apply');
+    assert.equal(await (await call('GET', '/v1/certs?stream=array&name=nothing.matches.this')).text(), '[]\n');
+    for (const [query, message] of [
+      ['stream=array&limit=10', /leave out limit and after/],
+      ['stream=ndjson', /stream "ndjson" is not known/],
+    ] as const) {
+      const bad = await call('GET', `/v1/certs?${query}`);
+      assert.equal(bad.status, 400, query);
+      assert.match(((await bad.json()) as { error: { message: string } }).error.message, message);
+    }
+  });
 });

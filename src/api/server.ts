@@ -10,7 +10,8 @@ import { formatHostPort, tryParseHostPort } from '../core/host-port.js';
 import type { CertService } from '../service/cert-service.js';
 import type { Deployer } from '../haproxy/deploy/deployer.js';
 import { authError, bearerToken, tokenMatches } from './auth.js';
-import { encodeCursor, parseListQuery } from './cert-listing.js';
+import { encodeCursor, parseListQuery, parseStreamQuery } from './cert-listing.js';
+import { streamCertArray } from './cert-stream.js';
 import { errorBody, httpStatusFor, retryAfterSeconds } from './errors.js';
 import { onDemandEndpoint } from './ondemand-endpoint.js';
 import { answerRenewal, renewEach } from './renewals.js';
@@ -92,6 +93,8 @@ export function createApi(o: ApiOptions): Hono {
   );
 
   v1.get('/certs', async (c) => {
+    const streamed = parseStreamQuery(c.req.query());
+    if (streamed) return streamCertArray(c, o.service, streamed);
     const { next, ...page } = await o.service.page(parseListQuery(c.req.query()));
     return c.json({ ...page, ...(next === undefined ? {} : { next: encodeCursor(next) }) });
   });

@@ -4,7 +4,7 @@
  * builds the whole answer at once.
  */
 import { InvalidArgumentError } from 'commander';
-import { LIST_LIMIT_MAX } from '../api/cert-listing.js';
+import { LIST_LIMIT_MAX, STREAM_ARRAY } from '../api/cert-listing.js';
 import type { CertPage, CertService, CertView } from '../service/cert-service.js';
 import type { PageRequest } from '../store/catalog.js';
 import type { CertQuery } from '../store/cert-query.js';
@@ -16,6 +16,14 @@ export function listQuery(o: CertFilterOptions): URLSearchParams {
   const q: CertQuery = serverFilter(o);
   const params = new URLSearchParams({ limit: String(LIST_LIMIT_MAX) });
   for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v));
+  return params;
+}
+
+/** The query of `GET /v1/certs?stream=array` for the command's options (every match, one array). */
+export function streamQuery(o: CertFilterOptions): URLSearchParams {
+  const params = listQuery(o);
+  params.delete('limit');
+  params.set('stream', STREAM_ARRAY);
   return params;
 }
 

@@ -1,3 +1,4 @@
+import { get as httpGet, type IncomingMessage } from 'node:http';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { ApiAuthError, ApiError, CertdError, categoryForStatus } from '../core/errors.js';
@@ -14,8 +15,9 @@ export class DaemonClient {
   /** True when a daemon answers /healthz within the bound. */
   async isUp(timeoutMs = 1_000): Promise<boolean> {
     try {
-      const res = await fetch(`${this.baseUrl}/healthz`, { signal: AbortSignal.timeout(timeoutMs) });
-      return res.ok;
+      const res = await getRaw(`${this.baseUrl}/healthz`, {}, timeoutMs);
+      res.resume();
+      return res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300;
     } catch {
       return false;
     }
@@ -55,6 +57,32 @@ export class DaemonClient {
     }
   }
 
+  /**
+   * Writes a JSON answer's body to `out` as it arrives (no parse), and checks it ended as a JSON
+   * array ends. Answers false, writing nothing, when the daemon refuses the query as a usage error
+   * (400: an older daemon without it), so the caller can fall back.
+   */
+  async pipeArray(path: string, out: NodeJS.WritableStream, idleMs = 300_000): Promise<boolean> {
+    const res = await getRaw(`${this.baseUrl}/v1${path}`, { authorization: `Bearer ${this.token}`, accept: 'application/json' }, idleMs);
+    const status = res.statusCode ?? 0;
+    if (status === 400) {
+      res.resume();
+      return false;
+    }
+    if (status < 200 || status >= 300) {
+      let text = '';
+      for await (const chunk of res) text += String(chunk);
+      throw errorFrom(status, parseJson(status, text));
+    }
+    let tail = '';
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      tail = (tail + chunk.subarray(-3).toString('latin1')).slice(-3);
+      if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+    }
+    if (!tail.endsWith(']\n')) throw new ApiError(`the daemon's answer to ${path} ended before the list did (the daemon stopped or the connection broke): the output is incomplete`);
+    return true;
+  }
+
   private send(method: string, path: string, body: unknown, accept: string, signal: AbortSignal): Promise<Response> {
     return fetch(`${this.baseUrl}/v1${path}`, {
       method,
@@ -63,6 +91,19 @@ export class DaemonClient {
       signal,
     });
   }
+}
+
+/**
+ * A GET through node:http, for the calls a short CLI run makes (`list`): fetch's first call loads
+ * its HTTP stack, ~0.1–0.2 s of a run here. The bound is on silence (socket idle), not the total.
+ */
+function getRaw(url: string, headers: Record<string, string>, idleMs: number): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    // No agent: one connection, closed after, so nothing keeps the process up once it is done.
+    const req = httpGet(url, { headers, agent: false, timeout: idleMs }, resolve);
+    req.on('timeout', () => req.destroy(new ApiError(`the daemon sent nothing for ${idleMs / 1000} s (${url})`)));
+    req.on('error', reject);
+  });
 }
 
 function parseJson(status: number, text: string): unknown {

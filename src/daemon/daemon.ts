@@ -166,7 +166,7 @@ export class Daemon {
     undo.push(() => deployer.stop());
     // Configured certificates are the ones operators named: an instance catching up gets them first.
     const configured = (await store.listCerts()).filter((m) => m.origin === 'config').map((m) => m.id);
-    await deployer.start(await service.deployEntries(), { priority: configured });
+    await deployer.start(service.streamDeployEntries(), { priority: configured });
     const onDemand = config.onDemand
       ? { handler: await OnDemand.create({ spec: config.onDemand, service, deployer, store, metrics, log }), token: onDemandToken(token) }
       : undefined;

@@ -9,7 +9,8 @@ import { initLocalCa, LocalCaIssuer } from '../issuers/local-ca/index.js';
 import type { Store } from '../store/store.js';
 
 /** The issuer every embedded-defaults setup gets (demo, a config with no issuers). */
-export const EMBEDDED_ISSUER = 'internal';
+export { EMBEDDED_ISSUER } from './issuer-ids.js';
+import { EMBEDDED_ISSUER } from './issuer-ids.js';
 
 type IssuerSpec = Config['issuers'][string];
 

@@ -64,7 +64,7 @@ export class CertCatalog {
     const latest = new Map<string, CertMeta>();
     for (const meta of metas) latest.set(meta.id, meta);
     for (const meta of latest.values()) {
-      const entry = toEntry(meta);
+      const entry = toEntry(meta, { origins: this.#origins, issuers: this.#issuers });
       this.#index(entry);
       this.#nameOrder.push(entry);
       this.#expiryOrder.push(entry);
@@ -168,7 +168,7 @@ export class CertCatalog {
   /** Records a saved certificate's metadata. */
   put(meta: CertMeta): void {
     const old = this.#byId.get(meta.id);
-    const entry = toEntry(meta);
+    const entry = toEntry(meta, { origins: this.#origins, issuers: this.#issuers });
     // A renewal keeps its id (its place in the name order) and usually moves in the expiry order;
     // where a place stays, the entry is swapped in it (no splice of N).
     const nameAt = old ? indexOf(this.#nameOrder, old, byName) : -1;
@@ -247,9 +247,24 @@ export class CertCatalog {
   }
 }
 
-function toEntry(meta: CertMeta): Entry {
+/**
+ * The catalog's entry for `meta`, whose equal strings are made one (a primary name equal to the
+ * id; issuer and origin, from the few held as count keys): each is a string per certificate less
+ * at 100,000. Values are unchanged.
+ */
+function toEntry(meta: CertMeta, shared: { origins: ReadonlyMap<string, number>; issuers: ReadonlyMap<string, number> }): Entry {
+  if (meta.names[0] === meta.id) meta.names[0] = meta.id;
+  meta.issuer = keyOf(shared.issuers, meta.issuer);
+  meta.origin = keyOf(shared.origins, meta.origin) as CertMeta['origin'];
   const t = Date.parse(meta.notAfter);
   return { meta, expiresAt: Number.isNaN(t) ? 0 : t };
+}
+
+/** The key of `counts` equal to `value` when there is one (the held string), else `value`. */
+function keyOf(counts: ReadonlyMap<string, number>, value: string): string {
+  if (!counts.has(value)) return value;
+  for (const k of counts.keys()) if (k === value) return k;
+  return value;
 }
 
 function byName(a: Entry, b: Entry): number {

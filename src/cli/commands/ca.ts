@@ -1,10 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../../core/errors.js';
-import { openStore } from '../../daemon/assembly.js';
-import { EMBEDDED_ISSUER } from '../../daemon/issuers.js';
-import { initLocalCa } from '../../issuers/local-ca/index.js';
-import { readStoredRoot } from '../../issuers/local-ca/storage.js';
+import { EMBEDDED_ISSUER } from '../../daemon/issuer-ids.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 import { emit } from '../output.js';
 
@@ -20,7 +17,8 @@ export function registerCa(program: Command): void {
     .action(async (o: { issuer: string; cert?: string; key?: string; force?: boolean; json?: boolean }) => {
       const ctx = await localCaContext(program, o.issuer);
       if (Boolean(o.cert) !== Boolean(o.key)) throw new UsageError('give --cert and --key together');
-      const store = await openStore(ctx.config, ctx.log);
+      const store = await ctx.openStore();
+      const { initLocalCa } = await import('../../issuers/local-ca/index.js');
       const [certPem, keyPem] = o.cert && o.key ? await Promise.all([readFile(o.cert, 'utf8'), readFile(o.key, 'utf8')]) : [];
       const created = await initLocalCa(store, o.issuer, { certPem, keyPem, force: o.force });
       emit(o.json, { issuer: o.issuer, rootPem: created.rootPem }, () => created.rootPem.trimEnd());
@@ -34,8 +32,9 @@ export function registerCa(program: Command): void {
     .action(async (o: { issuer: string; json?: boolean }) => {
       const ctx = await localCaContext(program, o.issuer);
       // Read-only: a root is never created here, so exporting cannot change what clients must trust.
-      const store = await openStore(ctx.config, ctx.log);
+      const store = await ctx.openStore();
       try {
+        const { readStoredRoot } = await import('../../issuers/local-ca/storage.js');
         const root = await readStoredRoot(store, o.issuer);
         if (!root) {
           throw new NotFoundError(`no local CA root stored for issuer "${o.issuer}" yet: \`haproxy-certd ca init\` creates one (the daemon does at its first certificate)`);

@@ -3,9 +3,9 @@ import { Option, type Command } from 'commander';
 import { ApiError, UsageError } from '../../core/errors.js';
 import type { Config } from '../../config/schema.js';
 import type { CertView, IssueResult, RemoveResult } from '../../service/cert-service.js';
-import { renewEach, type RenewFailure, type RenewLine, type RenewSummary } from '../../api/renewals.js';
+import type { RenewFailure, RenewLine, RenewSummary } from '../../api/renewals.js';
 import { certFilter, ORIGINS, serverFilter, type CertFilterOptions } from '../cert-filter.js';
-import { daemonPages, JsonArrayWriter, listQuery, positiveInt, storePages } from '../cert-pages.js';
+import { daemonPages, JsonArrayWriter, listQuery, positiveInt, storePages, streamQuery } from '../cert-pages.js';
 import { CliContext, OFFLINE_NOTE, type GlobalOptions } from '../context.js';
 import { certListForStdout } from '../format.js';
 import { deployNote, emit, failIfPending } from '../output.js';
@@ -80,6 +80,11 @@ export function registerCerts(program: Command): void {
     .action(async (glob: string | undefined, o: Omit<CertFilterOptions, 'glob'> & { json?: boolean; limit?: number }) => {
       const keep = certFilter({ ...o, glob });
       const target = await (await ctxOf()).target();
+      // Every match as JSON, filtered exactly by the daemon (no glob: its name filter is a
+      // superset): its array is passed to stdout as it arrives, never parsed here.
+      if (target.kind === 'daemon' && o.json && glob === undefined && o.limit === undefined) {
+        if (await target.client.pipeArray(`/certs?${streamQuery(o)}`, process.stdout)) return;
+      }
       const pages =
         target.kind === 'daemon'
           ? daemonPages(target.client, listQuery({ ...o, glob }))
@@ -142,7 +147,7 @@ export function registerCerts(program: Command): void {
       const lines =
         target.kind === 'daemon'
           ? target.client.lines<RenewLine>('POST', '/renew', body)
-          : renewEach(target.service, await target.service.renewalTargets(o.all ? 'all' : names));
+          : (await import('../../api/renewals.js')).renewEach(target.service, await target.service.renewalTargets(o.all ? 'all' : names));
       const { results, failed, summary } = await showRenewals(lines, new Progress(o.json ? process.stderr : process.stdout));
       for (const r of results) failIfPending(r.deploy);
       emit(o.json, { results, failed, summary, via: target.kind }, () => summaryLine(summary));

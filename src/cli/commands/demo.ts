@@ -1,15 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/load.js';
 import { UsageError } from '../../core/errors.js';
-import { createLogger } from '../../core/log.js';
-import { Daemon } from '../../daemon/daemon.js';
-import { onDemandSnippetOptions } from '../../daemon/haproxy-snippets.js';
-import { EMBEDDED_ISSUER } from '../../daemon/issuers.js';
-import { demoHaproxyConfig } from '../../haproxy/assets/config.js';
-import { ManagedHaproxy } from '../../haproxy/managed/managed-haproxy.js';
-import { LocalCaIssuer } from '../../issuers/local-ca/index.js';
+import { EMBEDDED_ISSUER } from '../../daemon/issuer-ids.js';
 import { PACKAGE_ROOT } from '../../core/version.js';
 import { untilSignal } from './run.js';
 
@@ -54,6 +47,16 @@ export function registerDemo(program: Command): void {
       await mkdir(join(dir, 'haproxy'), { recursive: true, mode: 0o700 });
       const configFile = join(dir, 'certd.yaml');
       await writeFile(configFile, demoYaml(port, apiPort));
+      // Loaded here, not at the CLI's start: other commands never need the daemon's modules.
+      const [{ loadConfig }, { createLogger }, { Daemon }, { onDemandSnippetOptions }, { demoHaproxyConfig }, { ManagedHaproxy }, { LocalCaIssuer }] = await Promise.all([
+        import('../../config/load.js'),
+        import('../../core/log.js'),
+        import('../../daemon/daemon.js'),
+        import('../../daemon/haproxy-snippets.js'),
+        import('../../haproxy/assets/config.js'),
+        import('../../haproxy/managed/managed-haproxy.js'),
+        import('../../issuers/local-ca/index.js'),
+      ]);
       const config = await loadConfig(configFile);
       const log = createLogger(process.env.CERTD_LOG_LEVEL ?? 'warn');
 

@@ -3,7 +3,6 @@ import { readFile } from 'node:fs/promises';
 import type { Config } from '../../config/schema.js';
 import { UsageError } from '../../core/errors.js';
 import { onDemandSnippetOptions } from '../../daemon/haproxy-snippets.js';
-import { writeInitialHaproxyFiles } from '../../daemon/initial-files.js';
 import { loadOrCreateToken } from '../../daemon/token.js';
 import { pasteConfig } from '../../haproxy/assets/config.js';
 import { readExistingConfig, socketServes, type ExistingConfig } from '../../haproxy/assets/existing-config.js';
@@ -35,7 +34,10 @@ export function registerHaproxyConfig(program: Command): void {
         if (!BIND.test(value)) throw new UsageError(`${flag} ${JSON.stringify(value)}: give an HAProxy bind address such as :443 or 127.0.0.1:8443`);
       }
       if (o.backend !== undefined && !PROXY_NAME.test(o.backend)) throw new UsageError(`--backend ${JSON.stringify(o.backend)}: give a backend name (letters, digits, _ . : -)`);
-      const { config, log } = await CliContext.load(program.opts<GlobalOptions>());
+      const ctx = await CliContext.load(program.opts<GlobalOptions>());
+      const { config } = ctx;
+      const log = await ctx.logger();
+      const { writeInitialHaproxyFiles } = await import('../../daemon/initial-files.js');
       const existing = o.merge ? await readMerged(o.merge, o.backend) : undefined;
       const runtime = daemonRuntime(config);
       const unprivileged = existing?.statsSockets.find((s) => socketServes(s.address, runtime) && !s.admin);

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { ReloadableDaemon } from '../../daemon/reload.js';
 import { CliContext, type GlobalOptions } from '../context.js';
-import { createLogger } from '../../core/log.js';
 
 /** Resolves on the first SIGINT or SIGTERM. */
 export function untilSignal(): Promise<NodeJS.Signals> {
@@ -22,6 +20,7 @@ export function registerRun(program: Command): void {
     .description('run the daemon: issue, renew and hot-load certificates into every HAProxy instance')
     .action(async () => {
       const ctx = await CliContext.load(program.opts<GlobalOptions>());
+      const [{ ReloadableDaemon }, { createLogger }] = await Promise.all([import('../../daemon/reload.js'), import('../../core/log.js')]);
       const log = createLogger();
       // The store claim lost (another process took it over): the daemon has stopped writing; exit.
       let fatal: (err: Error) => void = () => undefined;

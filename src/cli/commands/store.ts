@@ -1,9 +1,6 @@
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import { openStore } from '../../daemon/assembly.js';
-import { copyStore, fsBlobKeys } from '../../store/copy.js';
-import { FsStore } from '../../store/fs/fs-store.js';
-import { PgStore } from '../../store/postgres/pg-store.js';
+import type { PgStore } from '../../store/postgres/pg-store.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 import { emit } from '../output.js';
 
@@ -12,7 +9,7 @@ const JSON_HELP = 'print one JSON document on stdout';
 /** The configured store, which these commands need to be a postgres one. */
 async function postgresStore(ctx: CliContext, what: string): Promise<PgStore> {
   if (ctx.config.store.type !== 'postgres') throw new UsageError(`${what} needs store: { type: postgres, … } in ${ctx.configFile} (it has type ${ctx.config.store.type})`);
-  return (await openStore(ctx.config, ctx.log)) as PgStore;
+  return (await ctx.openStore()) as PgStore;
 }
 
 export function registerStore(program: Command): void {
@@ -46,7 +43,8 @@ export function registerStore(program: Command): void {
     .action(async (o: { dataDir?: string; json?: boolean }) => {
       const ctx = await CliContext.load(program.opts<GlobalOptions>());
       const dataDir = o.dataDir ?? ctx.config.dataDir;
-      const from = await FsStore.open(dataDir, { onWarning: (err) => ctx.log.warn({ err: err.message }, 'store warning') });
+      const [{ FsStore }, { copyStore, fsBlobKeys }, log] = await Promise.all([import('../../store/fs/fs-store.js'), import('../../store/copy.js'), ctx.logger()]);
+      const from = await FsStore.open(dataDir, { onWarning: (err) => log.warn({ err: err.message }, 'store warning') });
       try {
         // The claim refuses while a daemon still runs on the fs store: it would go on changing it.
         await from.claimForDaemon(() => undefined);

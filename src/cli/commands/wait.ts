@@ -2,7 +2,6 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { DURATION_HINT, tryParseDuration } from '../../config/duration.js';
 import { UsageError } from '../../core/errors.js';
-import { CrtListIncompleteError, describeProblems, waitForCrtList } from '../../haproxy/crtlist/check.js';
 
 interface WaitCliOptions {
   crtList: string;
@@ -32,6 +31,7 @@ export function registerWait(program: Command): void {
       const timeoutMs = durationOption('--timeout', o.timeout, 0);
       const intervalMs = durationOption('--interval', o.interval, 1);
       const crtList = resolve(o.crtList);
+      const { CrtListIncompleteError, describeProblems, waitForCrtList } = await import('../../haproxy/crtlist/check.js');
       const report = await waitForCrtList(crtList, { timeoutMs, intervalMs, base: o.crtBase && resolve(o.crtBase) });
       if (report.complete) {
         process.stdout.write(`crt-list ${crtList} is complete: ${report.certificates} certificate(s)\n`);

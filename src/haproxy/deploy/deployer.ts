@@ -54,6 +54,8 @@ export type ManagedMap = 'known' | 'acme';
  * pending (they keep retrying): one hung HAProxy must not hold up an `issue` for long.
  */
 const DEPLOY_WAIT_MS = 5_000;
+/** Initial entries written per batch at start (their PEMs held meanwhile: ~3 KB each). */
+const START_BATCH = 32;
 /**
  * With answerWhenServed, once one instance serves a certificate the others get this long more
  * before the answer goes out without them. Healthy instances push the same work within a few ms
@@ -250,15 +252,35 @@ export class Deployer {
   /**
    * Writes every file for the initial set (PEMs already holding the same content are left alone),
    * then starts one worker per instance (each reconciles). `o.priority`: see prioritize().
+   * `initial` is consumed a batch at a time and each batch's PEMs leave memory once written: at
+   * 100,000 stored the start never holds every key and chain at once (it did: ~450 MB of heap
+   * whose pages the process kept after the start).
    */
-  async start(initial: DeployEntry[], o: { priority?: Iterable<string> } = {}): Promise<void> {
+  async start(initial: Iterable<DeployEntry> | AsyncIterable<DeployEntry>, o: { priority?: Iterable<string> } = {}): Promise<void> {
     // Replicas may share the certDir (one host): a temp file another one is writing right now is
     // not a leftover; one older than a minute is (a write takes milliseconds).
     const leftovers = await this.files.prepare((err) => this.o.log.warn({ err: err.message }, 'crash leftover not removed'), { olderThanMs: this.o.replicas ? 60_000 : 0 });
     if (leftovers > 0) this.o.log.info({ certDir: this.o.certDir, removed: leftovers }, 'removed temp files a previous run left behind');
     if (o.priority) this.prioritize(o.priority);
-    for (const e of initial) this.noteKnown(this.setDesired(e));
-    await this.files.writeEntries([this.o.defaultEntry, ...initial], { skipUnchanged: true });
+    await this.files.writeEntries([this.o.defaultEntry], { skipUnchanged: true });
+    let batch: DeployEntry[] = [];
+    const writeBatch = async () => {
+      // Written first, then recorded without the PEM: no instance runs yet, so none needs it
+      // from memory (and a PEM never reaches the long-lived maps, whose writes keep it alive longer).
+      await this.files.writeEntries(batch, { skipUnchanged: true });
+      for (const e of batch) {
+        const entry = withoutPem(e);
+        this.desired.set(e.id, entry);
+        this.noteKnown(entry);
+        this.onDisk.add(e.id);
+      }
+      batch = [];
+    };
+    for await (const e of initial) {
+      batch.push(e);
+      if (batch.length >= START_BATCH) await writeBatch();
+    }
+    await writeBatch();
     for (const id of this.desired.keys()) this.onDisk.add(id);
     this.pems.clear();
     this.relist.clear();

@@ -41,6 +41,9 @@ export function withoutPem(e: DeployEntry): CertEntry {
 
 export const DEFAULT_CERT_ID = '_default';
 
+/** The options of an entry that has none, shared (and frozen): one object, not one per certificate. */
+const NO_OPTIONS: CrtListOptions = Object.freeze({});
+
 export interface EntryInput {
   id: string;
   bundle: CertBundle;
@@ -58,7 +61,7 @@ export function makeDeployEntry(certDir: string, input: EntryInput): DeployEntry
   const leafDer = firstPemDer(input.bundle.certPem, 'CERTIFICATE');
   if (!leafDer) throw new InvalidPemError(`certificate ${input.id}: no CERTIFICATE block to deploy`);
   const caPath = clientCaPath(certDir, input.id);
-  const options: CrtListOptions = input.caFilePem ? { ...input.options, caFile: caPath } : { ...input.options };
+  const options: CrtListOptions = input.caFilePem ? { ...input.options, caFile: caPath } : input.options && Object.keys(input.options).length > 0 ? { ...input.options } : NO_OPTIONS;
   return {
     id: input.id,
     pemPath: certDirLayout(certDir).pem(input.id),

@@ -66,14 +66,16 @@ export class CertMetaIndex {
       const before = await this.#stamp(id);
       if (before === undefined) return;
       const cached = known.get(id);
+      // Keyed by the metadata's own id string, not `id`: that one is a slice of its file name,
+      // which V8 keeps whole behind it (~90 B a certificate at 100,000).
       if (cached?.stamp === before) {
-        fresh.set(id, cached);
+        fresh.set(cached.meta.id, cached);
         return;
       }
       parsed++;
       const meta = await parse(id);
       // Stamped as it was before the read: a write during the read shows as a changed stamp next time.
-      if (meta) fresh.set(id, { stamp: before, meta });
+      if (meta) fresh.set(meta.id === id ? meta.id : id, { stamp: before, meta });
     });
     const changed = parsed > 0 || fresh.size !== known.size;
     this.#entries = fresh;
