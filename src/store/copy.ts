@@ -1,7 +1,4 @@
-import { readdir } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
 import { forEachLimited } from '../core/async.js';
-import { checkStoreKey } from './fs/keys.js';
 import type { CertMeta, Store } from './store.js';
 
 /** What `store migrate` did, per record kind. */
@@ -59,26 +56,5 @@ export async function copyStore(from: Store, to: Store, blobKeys: readonly strin
   return report;
 }
 
-/**
- * The blob keys of an fs store rooted at dataDir (`blobs/<key>`; the Store contract has no
- * listing, as no running daemon needs one). Crash leftovers and anything that is not a valid
- * key are skipped.
- */
-export async function fsBlobKeys(dataDir: string): Promise<string[]> {
-  const root = join(dataDir, 'blobs');
-  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return [];
-    throw err;
-  });
-  const keys: string[] = [];
-  for (const e of entries) {
-    if (!e.isFile()) continue;
-    const key = relative(root, join(e.parentPath, e.name)).split(sep).join('/');
-    try {
-      keys.push(checkStoreKey(key));
-    } catch {
-      // a temp file (".name.<hex>.tmp") or a stray file: not a blob
-    }
-  }
-  return keys.sort();
-}
+/** The blob keys of an fs store (the source of `store migrate --from fs`). */
+export { fsBlobKeys } from './fs/fs-storage.js';

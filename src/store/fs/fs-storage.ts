@@ -123,7 +123,7 @@ export class FsStorage implements Storage {
 
   async list(kind: RecordKind): Promise<ListedRecord[]> {
     await this.ready();
-    if (kind === 'blob') return (await this.#blobKeys()).map((name) => ({ name, meta: {}, where: `store file ${join(this.dataDir, 'blobs', name)}` }));
+    if (kind === 'blob') return (await fsBlobKeys(this.dataDir)).map((name) => ({ name, meta: {}, where: `store file ${join(this.dataDir, 'blobs', name)}` }));
     if (kind === 'cert') {
       const dir = join(this.dataDir, 'certs');
       const { entries } = await this.#listing.run(() =>
@@ -199,22 +199,29 @@ export class FsStorage implements Storage {
     const folder = kind === 'cert' ? 'certs' : recordFile(kind).folder;
     return join(this.dataDir, folder, `${checkCertId(name)}.json`);
   }
+}
 
-  async #blobKeys(): Promise<string[]> {
-    const root = join(this.dataDir, 'blobs');
-    const entries = await readdir(root, { recursive: true, withFileTypes: true });
-    const keys: string[] = [];
-    for (const e of entries) {
-      if (!e.isFile()) continue;
-      const key = relative(root, join(e.parentPath, e.name)).split(sep).join('/');
-      try {
-        keys.push(checkStoreKey(key));
-      } catch {
-        // a temp file (".name.<hex>.tmp") or a stray file: not a blob
-      }
+/**
+ * The blob keys of an fs store rooted at dataDir (`blobs/<key>`), sorted. Crash leftovers and
+ * anything that is not a valid key are skipped; no blobs folder is no blobs.
+ */
+export async function fsBlobKeys(dataDir: string): Promise<string[]> {
+  const root = join(dataDir, 'blobs');
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [];
+    throw err;
+  });
+  const keys: string[] = [];
+  for (const e of entries) {
+    if (!e.isFile()) continue;
+    const key = relative(root, join(e.parentPath, e.name)).split(sep).join('/');
+    try {
+      keys.push(checkStoreKey(key));
+    } catch {
+      // a temp file (".name.<hex>.tmp") or a stray file: not a blob
     }
-    return keys.sort();
   }
+  return keys.sort();
 }
 
 function recordFile(kind: RecordKind): { folder: string; field: string; what: string } {
