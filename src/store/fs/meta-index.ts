@@ -96,11 +96,15 @@ export class CertMetaIndex {
     if (this.#entries?.delete(id)) this.#schedule();
   }
 
-  /** Writes what is pending now (store close). */
+  /**
+   * Writes what is pending now (store close), and waits for a timer's write still in flight: the
+   * store is closed only once no index write can touch its directory (a test's cleanup removing the
+   * data directory met such a write: ENOTEMPTY).
+   */
   async flush(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#dirty) await this.#write();
+    await this.#write();
   }
 
   #schedule(): void {
