@@ -185,6 +185,12 @@ describe('CLI without a daemon: acts on the store, clear errors, exit codes', ()
     assert.match(none.stderr, /no local CA root stored for issuer "internal" yet.*ca init.*CERTD_E_NOT_FOUND/);
   });
 
+  test('a reader that leaves early (`| head`) ends the CLI quietly, exit 0, no stack trace', async () => {
+    const r = await runCli(['completion', 'bash'], { readerGone: true });
+    assert.equal(r.stderr, '');
+    assert.equal(r.code, 0);
+  });
+
   test('--help lists the exit codes', async () => {
     const r = await runCli(['--help']);
     assert.equal(r.code, 0);

@@ -35,7 +35,7 @@ export interface CliResult {
 }
 
 /** Runs the CLI (see CLI_ARGS) and collects its output; bounded by timeoutMs. */
-export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; readerGone?: boolean } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = killedAtExit(
       spawn(process.execPath, [...CLI_ARGS, ...args], {
@@ -46,7 +46,9 @@ export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
     );
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
+    // `readerGone`: stdout's reader has already left (`… | head` after its lines): writes meet EPIPE.
+    if (opts.readerGone) child.stdout.destroy();
+    else child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     child.once('error', reject);
