@@ -7,6 +7,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { onDemandToken } from '../src/daemon/token.js';
 import { certDirLayout } from '../src/haproxy/cert-dir.js';
 import { issuedTotal, metric, pool } from './helpers/ondemand.js';
 import { eventually, handshake, startStack, type Stack } from './helpers/stack.js';
@@ -298,6 +299,19 @@ describe('on-demand forge, local decisions (no ask, no per-client limit): Lua de
   test('the grant endpoint needs the on-demand token', async () => {
     const res = await fetch(`${stack.daemon.api.url}/ondemand/grant`, { method: 'POST', body: 'grantee 1\nused 0\n' });
     assert.equal(res.status, 401);
+  });
+
+  test('a grant report naming names it had no units for is refused: the token alone cannot pass the rate limit', async () => {
+    const issuedBefore = await issuedTotal(stack);
+    const names = Array.from({ length: 20 }, (_, i) => `ungranted${i}.loc.test`);
+    const body = ['grantee feedface', 'used 0', ...names.map((n) => `name 0 ${n}`), ''].join('\n');
+    const res = await fetch(`${stack.daemon.api.url}/ondemand/grant`, { method: 'POST', headers: { authorization: `Bearer ${onDemandToken(stack.daemon.token)}` }, body });
+    assert.equal(res.status, 200);
+    const refused = (await res.text()).split('\n').filter((l) => l.startsWith('refuse ')).map((l) => l.slice('refuse '.length));
+    assert.deepEqual(refused, names);
+    // Nothing issued behind (the delay is 250 ms): give it a second, then count at the issuer.
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.equal(await issuedTotal(stack), issuedBefore);
   });
 
   test('rotation of the intermediate while handshakes run: 0 failed handshakes', async () => {

@@ -35,3 +35,10 @@ test('a grant report: malformed lines are dropped, never thrown on', () => {
   assert.equal(parseGrantReport('grantee ZZZ\n').grantee, 'anonymous');
   assert.equal(parseGrantReport(`grantee 1\n${'name 1 a.b\n'.repeat(5000)}`).names.length, 1000);
 });
+
+test('unsettled: the units of the grant a call settles (0 for a grantee never granted)', () => {
+  const g = new ForgeGrants(new TokenBucket(0, 10, 0));
+  assert.equal(g.unsettled('never', 0), 0);
+  g.grant('a', 0, 100, 0);
+  assert.equal(g.unsettled('a', 100), 10);
+});

@@ -45,6 +45,15 @@ export class ForgeGrants {
     return { budget, validMs: GRANT_VALID_MS };
   }
 
+  /**
+   * The units of the grant a call settles: the most new names its report may bring. Names beyond
+   * it were not granted (a report is only as trusted as the token), so the rate limit holds even
+   * against a caller that reports names it never had units for.
+   */
+  unsettled(grantee: string, now = Date.now()): number {
+    return this.outstanding.get(grantee, now)?.k ?? 0;
+  }
+
   /** Units in grants that may still be in use (for the cap). */
   reserved(now = Date.now()): number {
     let sum = 0;

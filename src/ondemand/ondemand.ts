@@ -151,18 +151,22 @@ export class OnDemand {
     if (!this.grants) throw new Error('forge grants need onDemand.forge without ask and perClientPerMinute');
     const report: GrantReport = parseGrantReport(body);
     const refused: string[] = [];
+    // Each new name spends a unit of the grant being settled; one beyond it was never granted.
+    const units = this.grants.unsettled(report.grantee);
+    let spent = 0;
+    const spend = (): boolean => spent < units && ++spent > 0;
     for (const { name: raw, ageMs } of report.names) {
       const name = tryValidateName(raw);
       if (!name) continue;
-      if (!this.admitReported(name, ageMs)) refused.push(name);
+      if (!this.admitReported(name, ageMs, spend)) refused.push(name);
     }
     const room = this.spec.maxCertificates - this.issuedCount - this.approvals.size;
-    const g = this.grants.grant(report.grantee, report.used, room, Date.now(), this.closed);
+    const g = this.grants.grant(report.grantee, Math.max(report.used, spent), room, Date.now(), this.closed);
     return [`budget ${g.budget}`, `valid ${g.validMs}`, ...refused.map((n) => `refuse ${n}`), ''].join('\n');
   }
 
-  /** A name HAProxy forged on its grant: issued behind unless the checks (or the cap) say no. */
-  private admitReported(name: string, ageMs: number): boolean {
+  /** A name HAProxy forged on its grant: issued behind unless the checks, the cap or the grant's units say no. */
+  private admitReported(name: string, ageMs: number, spend: () => boolean): boolean {
     if (this.approvals.has(name) || this.deployer.covers(name)) return true;
     const verdict = this.policy.recheck(name);
     if (!verdict.allow) {
@@ -171,6 +175,10 @@ export class OnDemand {
     }
     if (this.issuedCount + this.approvals.size >= this.spec.maxCertificates) {
       this.metrics.onDemand('limited', 'cap');
+      return false;
+    }
+    if (!spend()) {
+      this.metrics.onDemand('limited', 'rate-global');
       return false;
     }
     this.metrics.onDemand('approved', 'granted');
