@@ -114,6 +114,8 @@ export class PgStore extends CertStore {
    * (close it before the store). `onResync` follows a reconnect: messages may have been lost.
    */
   async listen(onMessage: (channel: Channel, payload: unknown) => void, onResync: () => void): Promise<PgListener> {
+    // The notifications come back with the database, not at the listener's next backoff step.
+    const kick = () => listener.kick();
     const listener: PgListener = new PgListener({
       connection: this.#db.connection,
       onMessage,
@@ -122,8 +124,6 @@ export class PgStore extends CertStore {
       self: this.replicaId,
       onClosed: () => this.#db.recovered.delete(kick),
     });
-    // The notifications come back with the database, not at the listener's next backoff step.
-    const kick = () => listener.kick();
     await listener.start();
     this.#db.recovered.add(kick);
     return listener;
