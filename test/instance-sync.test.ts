@@ -198,6 +198,25 @@ describe('InstanceSync against an in-memory instance', () => {
     await assert.rejects(second, /and the reload failed: the master said no/);
   });
 
+  test('reloadFromFiles (a new forge intermediate): the file writes first, then the reload, then the new worker is learnt', async () => {
+    const reloads: string[] = [];
+    const reload: InstanceReload = { request: async (reason) => void reloads.push(reason) };
+    const filesDone = held();
+    const { haproxy, sync } = setup(['a.test'], { reload, filesWritten: () => filesDone.promise });
+    sync.start();
+    await sync.sync(work(['a.test']));
+    const reconciles = haproxy.calls.filter((c) => c === 'showSslCerts').length;
+    const reloaded = sync.reloadFromFiles('a new intermediate');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(reloads, [], 'no reload before the list files are written');
+    filesDone.resolve();
+    assert.equal(await reloaded, true);
+    assert.deepEqual(reloads, ['a new intermediate']);
+    await until(() => haproxy.calls.filter((c) => c === 'showSslCerts').length > reconciles, 'a reconcile of the reloaded instance');
+    const { sync: noMaster } = setup(['a.test']);
+    assert.equal(await noMaster.reloadFromFiles('a new intermediate'), false);
+  });
+
   test('misconfigured: no bind loads the crt-list; repaired once one does', async () => {
     const haproxy = new MemoryInstance();
     haproxy.loadsCrtList = false;

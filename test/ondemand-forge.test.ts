@@ -314,6 +314,16 @@ describe('on-demand forge, local decisions (no ask, no per-client limit): Lua de
     assert.equal(await issuedTotal(stack), issuedBefore);
   });
 
+  test('new names faster than one grant lasts: each forged (the handshake that finds the grant spent asks for the next)', async () => {
+    const names = Array.from({ length: 200 }, (_, i) => `fast${i}.loc.test`);
+    const failed: string[] = [];
+    for (const name of names) {
+      const hs = await handshake(stack.tlsPort, name, { ca });
+      if (!hs.authorized) failed.push(`${name}: ${hs.authorizationError} (${hs.subject})`);
+    }
+    assert.deepEqual(failed, []);
+  });
+
   test('rotation of the intermediate while handshakes run: 0 failed handshakes', async () => {
     await rotationUnderLoad(stack, ca, 'loc.test');
   });

@@ -159,7 +159,7 @@ export class Daemon {
     api.serve(app);
     // HAProxy lua-loads this at start, so it is written before any instance is expected up.
     await new DeployFiles(certDir, crtList).writeLuaAction();
-    const forge = await startForge(config, issuers, log, o.reloadMinIntervalMs);
+    const forge = await startForge(config, issuers, log, (reason) => deployer.reloadFromFiles(reason));
     undo.push(() => forge?.stop());
     const stopRuntimeLog = logRuntimeEvents(log.child({ component: 'haproxy-runtime' }));
     undo.push(stopRuntimeLog);

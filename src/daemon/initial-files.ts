@@ -45,7 +45,7 @@ export async function writeInitialHaproxyFiles(config: Config, log: Logger): Pro
     try {
       const ca = await new LocalCaIssuer(store, { id: config.onDemand.issuer }).ca();
       const { allow, deny } = config.onDemand;
-      (await Forge.start({ ca, issuerId: config.onDemand.issuer, allow, deny, certDir, reloads: [], log })).stop();
+      (await Forge.start({ ca, issuerId: config.onDemand.issuer, allow, deny, certDir, log })).stop();
       written.push(layout.forgeCaFile, layout.forgeDefaultCert);
     } finally {
       await store.close();

@@ -25,7 +25,6 @@ const base = async (certDir: string): Promise<ForgeOptions> => ({
   allow: ['*.gen.test'],
   deny: [],
   certDir,
-  reloads: [],
   log: silentLogger,
 });
 

@@ -7,7 +7,6 @@ import { exportPrivateKeyPem, generateKeyPair } from '../crypto/keys.js';
 import { nameConstraintsExtensionDer } from '../crypto/name-constraints.js';
 import { buildCertificate, selfSignedIssuer } from '../crypto/x509.js';
 import { certDirLayout } from '../haproxy/cert-dir.js';
-import type { ReloadFallback } from '../haproxy/deploy/reload.js';
 import type { LocalCa } from '../issuers/local-ca/index.js';
 import { forgeConstraints, type ForgeConstraints } from './forge-constraints.js';
 
@@ -25,8 +24,11 @@ export interface ForgeOptions {
   allow: readonly string[];
   deny: readonly string[];
   certDir: string;
-  /** One per HAProxy with a master socket: `ca-sign-file` is read at start only, so a new intermediate needs a reload. */
-  reloads: readonly ReloadFallback[];
+  /**
+   * `ca-sign-file` is read at start only, so a new intermediate needs a reload of every HAProxy
+   * (Deployer.reloadFromFiles); none when offline (the files alone).
+   */
+  reload?: (reason: string) => Promise<{ instance: string; reloaded: boolean; error?: string }[]>;
   log: Logger;
   validityMs?: number;
 }
@@ -103,12 +105,10 @@ export class Forge {
     await writeFileAtomic(this.paths.forgeCaFile, intermediate.certPem + intermediate.keyPem, { mode: 0o600 });
     this.o.log.info({ reason, notAfter: intermediate.notAfter.toISOString() }, 'forge intermediate written');
     // Files no HAProxy could have loaded yet need no reload (the first start).
-    if (existed) {
-      await Promise.all(
-        this.o.reloads.map((r) => r.request('onDemand.forge: a new intermediate (ca-sign-file is read at start only)').catch((err: Error) => {
-          this.o.log.error({ err: err.message }, 'forge intermediate written but not loaded: reload HAProxy');
-        })),
-      );
+    if (existed && this.o.reload) {
+      for (const r of await this.o.reload('onDemand.forge: a new intermediate (ca-sign-file is read at start only)')) {
+        if (!r.reloaded) this.o.log.error({ instance: r.instance, err: r.error ?? 'no master socket' }, 'forge intermediate written but not loaded: reload HAProxy');
+      }
     }
     this.schedule(intermediate.notAfter);
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ForgeGrants, GRANT_MAX, GRANT_VALID_MS } from './grants.js';
+import { ForgeGrants, GRANT_MAX, GRANT_MAX_DEMAND, GRANT_VALID_MS } from './grants.js';
 import { parseGrantReport } from './grant-report.js';
 import { TokenBucket } from './rate-limit.js';
 
@@ -22,7 +22,18 @@ test('the cap: outstanding grants count against the room, so two grantees never 
   assert.equal(g.grant('b', 0, 5, 2 * GRANT_VALID_MS).budget, 0);
 });
 
-test('refuse answers 0, and a grant never exceeds GRANT_MAX', () => {
+test('a grantee that used its grant gets up to twice as much next time, never more than GRANT_MAX_DEMAND', () => {
+  const g = new ForgeGrants(new TokenBucket(0, 100_000, 0));
+  assert.equal(g.grant('a', 0, 100_000, 0).budget, GRANT_MAX);
+  assert.equal(g.grant('a', GRANT_MAX, 100_000, 10).budget, 2 * GRANT_MAX);
+  assert.equal(g.grant('a', 2 * GRANT_MAX, 100_000, 20).budget, 4 * GRANT_MAX);
+  for (let i = 0; i < 5; i++) g.grant('a', GRANT_MAX_DEMAND, 100_000, 30 + i);
+  assert.equal(g.grant('a', GRANT_MAX_DEMAND, 100_000, 40).budget, GRANT_MAX_DEMAND);
+  // Back to little use: back to the share.
+  assert.equal(g.grant('a', 1, 100_000, 50).budget, GRANT_MAX);
+});
+
+test('refuse answers 0, and a first grant never exceeds GRANT_MAX', () => {
   const g = new ForgeGrants(new TokenBucket(0, 10_000, 0));
   assert.equal(g.grant('a', 0, 10_000, 0, true).budget, 0);
   assert.equal(g.grant('a', 0, 10_000, 0).budget, GRANT_MAX);

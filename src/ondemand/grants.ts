@@ -3,8 +3,14 @@ import { TtlCache } from './ttl-cache.js';
 
 /** How long a grant lets HAProxy's Lua approve names: a stopped daemon stops all forging this soon. */
 export const GRANT_VALID_MS = 1_000;
-/** The most names one grant admits: HAProxy asks every ~250 ms, so this bounds a flood to ~4×GRANT_MAX/s per process. */
+/** A grant's size, shared among the live grantees, unless its grantee used more last time. */
 export const GRANT_MAX = 64;
+/**
+ * The most names one grant admits: a grantee that used n units gets up to 2n (so a busy HAProxy,
+ * which asks again as soon as it runs out, keeps up with the rate limit), never more than this.
+ * Every unit is taken from the bucket when granted, so a larger grant never passes the limit.
+ */
+export const GRANT_MAX_DEMAND = 512;
 /** A grantee that stopped calling is forgotten after this (its last grant counted as used). */
 const GRANTEE_TTL_MS = 10_000;
 const MAX_GRANTEES = 1_024;
@@ -40,7 +46,8 @@ export class ForgeGrants {
     const free = Math.max(0, room - reserved);
     // Shared with the other live grantees (a fleet), so one HAProxy cannot hold the whole bucket.
     const share = Math.ceil(GRANT_MAX / Math.max(1, this.outstanding.size + 1));
-    const budget = refuse ? 0 : this.bucket.takeUpTo(Math.min(free, share), now);
+    const demand = prev ? Math.min(2 * used, GRANT_MAX_DEMAND) : 0;
+    const budget = refuse ? 0 : this.bucket.takeUpTo(Math.min(free, Math.max(share, demand)), now);
     this.outstanding.set(grantee, { k: budget, expires: now + GRANT_VALID_MS }, now);
     return { budget, validMs: GRANT_VALID_MS };
   }

@@ -34,10 +34,18 @@
  * compiled into Lua patterns), not be in the bounded negative table, and a **grant** from the
  * daemon must be valid with budget left (one unit per new name; a name approved in the last
  * APPROVED_SECONDS shares its unit). A background task (one per process, started by the first
- * call, which also fetches the first grant inline) calls the daemon's `/ondemand/grant` every
- * GRANT_EVERY_MS through the same replica list and breaker: it reports the names approved since
- * the last call and the units used, and gets {budget, valid ms ≤ 1000}. A stopped or hung daemon
- * sends no new grant, so forging stops within a second.
+ * call) calls the daemon's `/ondemand/grant` every GRANT_EVERY_MS through the same replica list
+ * and breaker: it reports the names approved since the last call and the units used, and gets
+ * {budget, valid ms ≤ 1000}. A stopped or hung daemon sends no new grant, so forging stops within
+ * a second.
+ *
+ * A handshake that finds the grant spent or run out makes the next call itself, inline, unless one
+ * is out already (one call per process at a time; the others meanwhile get the default
+ * certificate: a cosocket wakes on its own I/O, while core.msleep in a tcp-request action was seen
+ * not to wake on 2.6, so nothing waits on a timer). New names faster than one grant per
+ * GRANT_EVERY_MS thus still get the rate limit's units, and the daemon sizes the next grant to
+ * what was used. When the daemon last had none to give, no extra call is made until
+ * GRANT_EVERY_MS has passed: a flood beyond the limit costs the daemon the task's calls alone.
  */
 export const ONDEMAND_LUA = `-- haproxy-certd on-demand TLS (written by haproxy-certd: edits are overwritten)
 local BREAKER_SECONDS = 5
@@ -126,6 +134,8 @@ local approved, approved_n = {}, 0
 local negative, negative_n = {}, 0
 local report, report_n = {}, 0
 local task_started = false
+local refreshing_since
+local last_empty_ms = 0
 local pattern_sets = {}
 local grantee = string.format("%08x%08x", math.random(0, 0x7fffffff), math.floor(core.now().usec))
 
@@ -198,7 +208,7 @@ local function grant_one(t, body, token, timeout_ms)
 end
 
 -- Reports the names approved since the last call, and takes the next grant from the first replica that answers.
-local function refresh(replicas, token, timeout_ms)
+local function refresh_now(replicas, token, timeout_ms)
   local sent, sent_n, used = report, report_n, grant.used
   report, report_n = {}, 0
   grant.used = 0
@@ -229,6 +239,7 @@ local function refresh(replicas, token, timeout_ms)
   -- Units spent while the call was out come from the new grant.
   grant.budget = math.max(0, budget - grant.used)
   grant.until_ms = at + valid
+  if budget == 0 then last_empty_ms = at end
   local until_s = core.now().sec + 60
   for name in answer:gmatch("refuse ([a-z0-9%.%-]+)") do
     approved[name] = nil
@@ -236,9 +247,26 @@ local function refresh(replicas, token, timeout_ms)
   end
 end
 
+-- How long one grant call can take (connect, send, receive): a flag older than this is stale (the call raised).
+local function call_bound_ms(timeout_ms)
+  return 3 * tonumber(timeout_ms) + 1000
+end
+
+-- One call per process at a time: a second caller returns at once.
+local function refresh(replicas, token, timeout_ms)
+  local t0 = now_ms()
+  if refreshing_since and t0 - refreshing_since < call_bound_ms(timeout_ms) then return end
+  refreshing_since = t0
+  refresh_now(replicas, token, timeout_ms)
+  refreshing_since = nil
+end
+
+local function usable()
+  return grant.budget > 0 and now_ms() < grant.until_ms
+end
+
 local function start_task(replicas, token, timeout_ms)
   task_started = true
-  refresh(replicas, token, timeout_ms)
   core.register_task(function()
     while true do
       core.msleep(GRANT_EVERY_MS)
@@ -263,7 +291,10 @@ local function decide_locally(txn, replicas, token, timeout_ms, allow, deny)
   end
   local a = approved[name]
   if a and a > now then return true end
-  if grant.budget <= 0 or now_ms() >= grant.until_ms then return false end
+  -- Spent or run out: this handshake asks for the next grant now (its own socket wakes it), unless
+  -- a call is out already or the daemon just had no unit to give.
+  if not usable() and now_ms() - last_empty_ms >= GRANT_EVERY_MS then refresh(replicas, token, timeout_ms) end
+  if not usable() then return false end
   grant.budget = grant.budget - 1
   grant.used = grant.used + 1
   put_approved(name, now + APPROVED_SECONDS)

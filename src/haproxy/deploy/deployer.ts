@@ -220,6 +220,23 @@ export class Deployer {
     if (target instanceof RemoteInstance) target.noteServed(owner, versions);
   }
 
+  /**
+   * Reloads every instance this process owns so that it loads the files (InstanceSync.reloadFromFiles:
+   * list files flushed first, the new worker reconciled at once). Resolves with what became of each:
+   * reloaded, or why not (no master socket, a failed reload); never rejects.
+   */
+  async reloadFromFiles(reason: string): Promise<{ instance: string; reloaded: boolean; error?: string }[]> {
+    const owned = [...this.instances.values()].filter((i): i is InstanceSync => i instanceof InstanceSync);
+    return Promise.all(
+      owned.map((i) =>
+        i.reloadFromFiles(reason).then(
+          (reloaded) => ({ instance: i.name, reloaded }),
+          (err: Error) => ({ instance: i.name, reloaded: false, error: err.message }),
+        ),
+      ),
+    );
+  }
+
   /** Whether some instance is another replica's: a change must reach the store before it can be served there. */
   hasRemoteInstances(): boolean {
     return [...this.instances.values()].some((i) => i instanceof RemoteInstance);

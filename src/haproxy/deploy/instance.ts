@@ -458,6 +458,28 @@ export class InstanceSync {
   }
 
   /**
+   * A hitless reload that loads the files (a new forge intermediate, say): false without a master
+   * socket. See reloadThenReconcile.
+   */
+  reloadFromFiles(reason: string): Promise<boolean> {
+    const reload = this.o.reload;
+    return reload ? this.reloadThenReconcile(reload, reason).then(() => true) : Promise.resolve(false);
+  }
+
+  /**
+   * The reload loads the files, so every write started so far (the crt-list and known.map too) is
+   * flushed first: the new worker starts with every certificate this process has written, never
+   * without one it served a moment before. Then the new worker is learnt before anything else.
+   */
+  private async reloadThenReconcile(reload: InstanceReload, reason: string, loaded?: () => void): Promise<void> {
+    await this.o.filesWritten?.();
+    await reload.request(reason);
+    this.needReconcile = true;
+    loaded?.();
+    this.wake?.();
+  }
+
+  /**
    * Records a runtime refusal, which the caller is told. With a master socket, a hitless reload
    * loads the files instead: requested once per version of the certificate (the same refusal again
    * after that reload means the files did not help either: no reload loop), and run beside the
@@ -481,18 +503,9 @@ export class InstanceSync {
     // Not refused meanwhile: its waiters wait (within their deploy bound) for the reload's outcome.
     this.reloading.set(id, Infinity);
     this.refused.delete(id);
-    const reload = this.o.reload;
-    // The reload loads the files: the ones this change is writing must be there first.
-    const reloaded = (this.o.filesWritten?.() ?? Promise.resolve())
-      .then(() => reload.request(`${id}: ${err.message}`));
-    reloaded.then(
-      () => {
-        // The new worker loaded the files: learn what it serves before anything else (and before
-        // its waiters stop waiting for the reload).
-        this.needReconcile = true;
-        this.reloading.set(id, Date.now() + RELOAD_SETTLE_MS);
-        this.wake?.();
-      },
+    // Its waiters stop waiting only once the new worker is learnt (RELOAD_SETTLE_MS after the reload).
+    this.reloadThenReconcile(this.o.reload, `${id}: ${err.message}`, () => this.reloading.set(id, Date.now() + RELOAD_SETTLE_MS)).then(
+      () => undefined,
       (reloadErr: Error) => {
         this.o.log.error({ instance: this.name, cert: id, err: reloadErr.message }, 'fallback reload failed');
         if (this.o.desired.get(id)?.sha1 === sha1) this.refused.set(id, new HaproxyCommandError(`instance ${this.name} cannot load it at runtime (${err.message}), and the reload failed: ${reloadErr.message}`));
