@@ -13,6 +13,16 @@ test('a grant takes from the bucket, the unused part comes back at the next call
   assert.equal(g.grant('a', 6, 100, 200).budget, 0);
 });
 
+test('the rest of a settled grant is carried into the next, so names the Lua spent it on while the call was out still fit', () => {
+  const bucket = new TokenBucket(0, 3, 0);
+  const g = new ForgeGrants(bucket);
+  assert.equal(g.grant('a', 0, 100, 0).budget, 3);
+  // One used before the call; the bucket is dry, yet the 2 left stay with the grantee.
+  assert.equal(g.grant('a', 1, 100, 100).budget, 2);
+  assert.equal(g.unsettled('a', 150), 2, 'the next report may bring the 2 names spent meanwhile');
+  assert.equal(g.grant('a', 2, 100, 200).budget, 0);
+});
+
 test('the cap: outstanding grants count against the room, so two grantees never pass it together', () => {
   const g = new ForgeGrants(new TokenBucket(0, 1000, 0));
   assert.equal(g.grant('a', 0, 5, 0).budget, 5);

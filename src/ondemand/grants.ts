@@ -35,19 +35,24 @@ export class ForgeGrants {
   /**
    * Settles the grantee's previous grant (`used` of it), then gives a new one. `room` is what the
    * cap still allows before counting outstanding grants; `refuse` answers 0 (daemon stopping).
+   *
+   * The unused rest of the settled grant is carried into the new one (as far as the new one's
+   * size and the cap allow; the remainder goes back to the bucket): HAProxy's Lua keeps spending
+   * it while this call is out, and reports those names with the next call, against the new grant.
+   * Without the carry, a name spent that way was refused whenever the bucket had just run dry.
    */
   grant(grantee: string, used: number, room: number, now = Date.now(), refuse = false): { budget: number; validMs: number } {
     const prev = this.outstanding.get(grantee, now);
-    if (prev) {
-      this.bucket.refund(Math.max(0, prev.k - used));
-      this.outstanding.delete(grantee);
-    }
-    const reserved = this.reserved(now);
-    const free = Math.max(0, room - reserved);
+    this.outstanding.delete(grantee);
+    const carried = prev ? Math.max(0, prev.k - used) : 0;
+    const free = Math.max(0, room - this.reserved(now));
     // Shared with the other live grantees (a fleet), so one HAProxy cannot hold the whole bucket.
     const share = Math.ceil(GRANT_MAX / Math.max(1, this.outstanding.size + 1));
     const demand = prev ? Math.min(2 * used, GRANT_MAX_DEMAND) : 0;
-    const budget = refuse ? 0 : this.bucket.takeUpTo(Math.min(free, Math.max(share, demand)), now);
+    const size = refuse ? 0 : Math.min(free, Math.max(share, demand));
+    const kept = Math.min(carried, size);
+    this.bucket.refund(carried - kept);
+    const budget = kept + this.bucket.takeUpTo(size - kept, now);
     this.outstanding.set(grantee, { k: budget, expires: now + GRANT_VALID_MS }, now);
     return { budget, validMs: GRANT_VALID_MS };
   }
