@@ -18,6 +18,7 @@
  *
  *   npm run bench:ha                 (ROUNDS=10 NAMES=500; ~8 minutes on 2 cores)
  *   npm run bench:ha -- --quick      (3 rounds, 100 names; prints only)
+ *   ONLY=ondemand npm run bench:ha   (one part: failover, throughput or ondemand; prints only)
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -40,6 +41,9 @@ import { markdownTable, verdict } from './lib/table.js';
 const QUICK = process.argv.includes('--quick');
 const ROUNDS = Number(process.env.ROUNDS ?? (QUICK ? 3 : 10));
 const NAMES = Number(process.env.NAMES ?? (QUICK ? 100 : 500));
+const ONLY = process.env.ONLY;
+/** Whether this run measures `part` (every part unless ONLY names one). */
+const runs = (part: 'failover' | 'throughput' | 'ondemand') => ONLY === undefined || ONLY === part;
 const LEASE_MS = 5_000;
 const CLIENTS = 32;
 /** Generous: a node process starts in seconds on a loaded 2-core machine. */
@@ -212,11 +216,28 @@ async function main(): Promise<void> {
       await pgServer!.psql(`CREATE DATABASE ${name} OWNER certd`);
       return pgServer!.url.replace(/\/certd$/, `/${name}`);
     };
-    const h = await startHaproxy();
-    haproxies.push(h);
-    failSamples = await failover(dir, await database('failover'), h).catch((err: unknown) => (failed('failover', err), []));
-    fail = failSamples.length ? median(failSamples) : NaN;
-    // Each store on its own HAProxy: nothing the first one served is in the second one's way.
+    if (runs('failover')) {
+      const h = await startHaproxy();
+      haproxies.push(h);
+      failSamples = await failover(dir, await database('failover'), h).catch((err: unknown) => (failed('failover', err), []));
+      fail = failSamples.length ? median(failSamples) : NaN;
+    }
+    if (runs('throughput')) await throughputs(database);
+    if (runs('ondemand')) {
+      const hOd = await startHaproxy();
+      haproxies.push(hOd);
+      od = await onDemandOwnerVsOther(dir, await database('ondemand'), hOd).catch((err: unknown) => (failed('on-demand', err), od));
+    }
+  } catch (err) {
+    failed('setup', err);
+  } finally {
+    await Promise.all(haproxies.map((h) => h.stop().catch(() => undefined)));
+    await pgServer?.destroy().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  /** fs, then postgres, then three replicas: each store on its own HAProxy (nothing one served is in the next one's way). */
+  async function throughputs(database: (name: string) => Promise<string>): Promise<void> {
     const hFs = await startHaproxy();
     haproxies.push(hFs);
     fsRate = await throughput(dir, 'fs', '', hFs).catch((err: unknown) => (failed('throughput fs', err), NaN));
@@ -227,15 +248,6 @@ async function main(): Promise<void> {
     const hThree = await startHaproxy();
     haproxies.push(hThree);
     threeRate = await throughputThree(dir, await database('three'), hThree).catch((err: unknown) => (failed('throughput three', err), NaN));
-    const hOd = await startHaproxy();
-    haproxies.push(hOd);
-    od = await onDemandOwnerVsOther(dir, await database('ondemand'), hOd).catch((err: unknown) => (failed('on-demand', err), od));
-  } catch (err) {
-    failed('setup', err);
-  } finally {
-    await Promise.all(haproxies.map((h) => h.stop().catch(() => undefined)));
-    await pgServer?.destroy().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
   }
 
   const table = markdownTable(
@@ -255,7 +267,7 @@ async function main(): Promise<void> {
   );
   const failureLine = failures.size ? [...failures].map(([k, v]) => `${k}: ${v}`).join(', ') : 'none';
   console.log(`\n${table}\n\nfailures: ${failureLine}`);
-  if (QUICK) return;
+  if (QUICK || ONLY !== undefined) return;
   await refreshSection(
     RESULTS,
     'ha',

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { OnDemand } from '../ondemand/ondemand.js';
+import { FORWARDED_HEADER } from '../ondemand/forward.js';
 import { authError, bearerToken, tokenMatches } from './auth.js';
 
 /** An SNI is at most 255 bytes; the rest is room for HAProxy's framing. */
@@ -39,7 +40,7 @@ export function onDemandEndpoint(handler: OnDemand, token: string): (req: Incomi
       if (size > limit) return reply(413, { status: 'refused', reason: 'body-too-large' });
       if (isGrant) return grantReply(res, handler, Buffer.concat(chunks).toString('utf8'));
       const client = req.headers['x-certd-client'];
-      handler.handle(Buffer.concat(chunks).toString('utf8'), typeof client === 'string' ? client : '').then(
+      handler.handle(Buffer.concat(chunks).toString('utf8'), typeof client === 'string' ? client : '', req.headers[FORWARDED_HEADER] !== undefined).then(
         (outcome) => reply(STATUS[outcome.status], outcome),
         (err: Error) => reply(500, { status: 'failed', reason: err.message }),
       );

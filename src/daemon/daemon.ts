@@ -17,6 +17,7 @@ import { PgStore } from '../store/postgres/pg-store.js';
 import type { Store } from '../store/store.js';
 import { CatalogStore } from '../store/catalog.js';
 import { assemble, openStore, type DeployTuning } from './assembly.js';
+import { OwnerForward } from '../ondemand/forward.js';
 import { Replicas, type SingletonWork } from './replicas.js';
 import type { ClusterStatus } from '../api/status-view.js';
 import { startForge } from './forge.js';
@@ -168,7 +169,7 @@ export class Daemon {
     const configured = (await store.listCerts()).filter((m) => m.origin === 'config').map((m) => m.id);
     await deployer.start(service.streamDeployEntries(), { priority: configured });
     const onDemand = config.onDemand
-      ? { handler: await OnDemand.create({ spec: config.onDemand, service, deployer, store, metrics, log }), token: onDemandToken(token) }
+      ? { handler: await OnDemand.create({ spec: config.onDemand, service, deployer, store, metrics, log, forward: replicas && !config.onDemand.forge ? new OwnerForward({ owner: () => replicas.onDemandOwner(), token: onDemandToken(token) }) : undefined }), token: onDemandToken(token) }
       : undefined;
     undo.push(() => onDemand?.handler.close());
     const discovery = config.haproxy.discover

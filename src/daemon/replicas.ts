@@ -118,6 +118,21 @@ export class Replicas {
     return { replicas: [self, ...others], store: { type: 'postgres', ...this.o.store.healthDetail() } };
   }
 
+  /**
+   * The API of the one other replica that writes to every instance, while this one owns none (as
+   * the registry was last read): on-demand calls are handed to it (OwnerForward). Undefined when
+   * this replica owns an instance, or the instances are split between replicas, or the owner's
+   * heartbeat is older than its lease: then the call is answered here, through the store.
+   */
+  onDemandOwner(): string | undefined {
+    if (this.owned.size > 0 || this.stopped) return undefined;
+    const fleet = this.deployer?.instanceNames() ?? [];
+    const since = Date.now() - this.registry.readAt;
+    const owners = this.registry.rows.filter((r) => r.id !== this.id && !r.stoppedAt && r.heartbeatAgeMs + since <= r.leaseMs && r.owns.length > 0);
+    const owner = owners.find((r) => fleet.every((name) => r.owns.some((o) => o.instance === name)));
+    return owner && fleet.length > 0 && owners.length === 1 && /^https?:\/\//.test(owner.api) ? owner.api : undefined;
+  }
+
   /** Whether this replica runs the cluster-wide work now. */
   runsClusterWork(): boolean {
     return this.singleton !== undefined;

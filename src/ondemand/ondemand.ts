@@ -11,6 +11,7 @@ import { decidesLocally, OnDemandPolicy, type Verdict } from './policy.js';
 import { ForgeGrants } from './grants.js';
 import { parseGrantReport, type GrantReport } from './grant-report.js';
 import { withTimeout } from '../core/async.js';
+import type { OwnerForward } from './forward.js';
 
 /** The ask URL said no (its message is the reason, e.g. `ask-refused`). */
 class OnDemandRefusedError extends errorKind('CERTD_E_ONDEMAND_REFUSED', 'input') {}
@@ -61,19 +62,21 @@ export class OnDemand {
     private readonly metrics: OnDemandMetrics,
     private readonly log: Logger,
     count: number,
+    private readonly forward?: OwnerForward,
   ) {
     this.policy = new OnDemandPolicy(spec);
     this.issuedCount = count;
     if (decidesLocally(spec)) this.grants = new ForgeGrants(this.policy.global);
   }
 
-  static async create(o: { spec: OnDemandSpec; service: CertService; deployer: Deployer; store: Store; metrics?: OnDemandMetrics; log: Logger }) {
+  static async create(o: { spec: OnDemandSpec; service: CertService; deployer: Deployer; store: Store; metrics?: OnDemandMetrics; log: Logger; forward?: OwnerForward }) {
     const count = (await catalogOf(o.store)).count({ origin: 'ondemand' });
-    return new OnDemand(o.spec, o.service, o.deployer, o.metrics ?? noOnDemandMetrics, o.log, count);
+    return new OnDemand(o.spec, o.service, o.deployer, o.metrics ?? noOnDemandMetrics, o.log, count, o.forward);
   }
 
-  async handle(rawSni: string, client: string): Promise<OnDemandOutcome> {
-    const outcome = await (this.spec.forge ? this.decideForForge(rawSni, client) : this.decideAndIssue(rawSni, client));
+  /** `forwarded`: another replica handed this call on (see OwnerForward): answered here, never handed on again. */
+  async handle(rawSni: string, client: string, forwarded = false): Promise<OnDemandOutcome> {
+    const outcome = await (this.spec.forge ? this.decideForForge(rawSni, client) : this.decideAndIssue(rawSni, client, forwarded));
     this.metrics.onDemand(outcome.status, outcome.reason ?? outcome.status);
     return outcome;
   }
@@ -85,16 +88,20 @@ export class OnDemand {
   close(): void {
     this.closed = true;
     this.policy.close();
+    this.forward?.close();
     for (const timer of this.behind) clearTimeout(timer);
     this.behind.clear();
   }
 
-  private async decideAndIssue(rawSni: string, client: string): Promise<OnDemandOutcome> {
+  private async decideAndIssue(rawSni: string, client: string, forwarded: boolean): Promise<OnDemandOutcome> {
     const name = tryValidateName(rawSni.trim());
     // Hostile SNIs stop here: never a path, a CA order or a runtime command.
     if (!name) return { status: 'refused', reason: 'invalid-name' };
     const settled = this.settled(name, client);
     if (settled) return settled;
+    // Another replica owns the instances: it decides, issues and pushes (its policy, its limits).
+    const owners = forwarded ? undefined : await this.forward?.ask(name, client, this.spec.maxWait);
+    if (owners) return owners;
     const verdict = this.policy.screen(name, client, this.issuedCount + this.inflight.size);
     if (!verdict.allow) return this.refused(name, client, verdict);
     // The ask URL is asked while the store is looked up and locked (and a local CA signs, in
