@@ -8,7 +8,7 @@ import { startConfigIn, type PlainHaproxy } from './instance.js';
  * `caFile` (no SNI hop, no Lua, no daemon), on the same files certd's forge bind uses. What HAProxy
  * itself does for a first handshake: the floor of the forge path.
  */
-export async function startBareForge(o: { caFile: string; defaultCert: string; cacheSize: number; hop?: boolean; noopLua?: boolean }): Promise<PlainHaproxy> {
+export async function startBareForge(o: { caFile: string; defaultCert: string; cacheSize: number; hop?: boolean; noopLua?: boolean; perThread?: boolean; nbthread?: number }): Promise<PlainHaproxy> {
   const dir = await mkdtemp(join(tmpdir(), 'certd-bench-bare-forge-'));
   const loop = `abns@certd-bench-hop-${Math.random().toString(36).slice(2, 10)}`;
   // `hop`: certd's SNI front (mode tcp, inspect the ClientHello, PROXY v2 loop), with no Lua: the hop's cost alone.
@@ -32,7 +32,8 @@ export async function startBareForge(o: { caFile: string; defaultCert: string; c
       'global',
       `    stats socket ${adminSocket} mode 600 level admin`,
       `    tune.ssl.ssl-ctx-cache-size ${o.cacheSize}`,
-      ...(o.noopLua ? [`    lua-load ${lua}`] : []),
+      ...(o.noopLua ? [`    ${o.perThread ? 'lua-load-per-thread' : 'lua-load'} ${lua}`] : []),
+      ...(o.nbthread ? [`    nbthread ${o.nbthread}`] : []),
       'defaults',
       '    mode http',
       '    timeout connect 2s',

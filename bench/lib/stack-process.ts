@@ -29,7 +29,8 @@ export class StackProcess {
   }
 
   static async start(config: Parameters<typeof startStack>[0]): Promise<StackProcess> {
-    const child = fork(new URL('./stack-child.ts', import.meta.url), { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const prof = process.env.CERTD_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.CERTD_BENCH_CPU_PROF] : [];
+    const child = fork(new URL('./stack-child.ts', import.meta.url), { execArgv: ['--import', 'tsx', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const proc = new StackProcess(child);
     const started = (await proc.call({ op: 'start', config })) as { tlsPort: number; crtList: string; certDir: string };
     proc.tlsPort = started.tlsPort;
@@ -41,6 +42,11 @@ export class StackProcess {
   /** The local CA root the daemon issues from (created by this call if none exists yet). */
   rootPem(): Promise<string> {
     return this.call({ op: 'rootPem' }) as Promise<string>;
+  }
+
+  /** The process the daemon runs in. */
+  get pid(): number {
+    return this.child.pid ?? 0;
   }
 
   workerPid(): Promise<number> {

@@ -46,6 +46,9 @@
  * GRANT_EVERY_MS thus still get the rate limit's units, and the daemon sizes the next grant to
  * what was used. When the daemon last had none to give, no extra call is made until
  * GRANT_EVERY_MS has passed: a flood beyond the limit costs the daemon the task's calls alone.
+ * A handshake that leaves less than a quarter of a non-empty grant makes the next call too, once
+ * approved: a burst of new names then rarely finds the grant spent with a call out (10 at once,
+ * back to back, 16 of 300 got the default certificate before).
  */
 export const ONDEMAND_LUA = `-- haproxy-certd on-demand TLS (written by haproxy-certd: edits are overwritten)
 local BREAKER_SECONDS = 5
@@ -136,6 +139,7 @@ local report, report_n = {}, 0
 local task_started = false
 local refreshing_since
 local last_empty_ms = 0
+local last_budget = 0
 local pattern_sets = {}
 local grantee = string.format("%08x%08x", math.random(0, 0x7fffffff), math.floor(core.now().usec))
 
@@ -240,6 +244,7 @@ local function refresh_now(replicas, token, timeout_ms)
   grant.budget = math.max(0, budget - grant.used)
   grant.until_ms = at + valid
   if budget == 0 then last_empty_ms = at end
+  last_budget = budget
   local until_s = core.now().sec + 60
   for name in answer:gmatch("refuse ([a-z0-9%.%-]+)") do
     approved[name] = nil
@@ -299,6 +304,9 @@ local function decide_locally(txn, replicas, token, timeout_ms, allow, deny)
   grant.used = grant.used + 1
   put_approved(name, now + APPROVED_SECONDS)
   if report_n < REPORT_MAX then report_n = report_n + 1; report[report_n] = { name = name, at = now_ms() } end
+  -- A quarter of the grant left: this handshake, approved already, asks for the next one now, so
+  -- a burst of new names finds units rather than a call out (which refused them).
+  if grant.budget * 4 < last_budget then refresh(replicas, token, timeout_ms) end
   return true
 end
 
