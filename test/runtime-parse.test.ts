@@ -174,6 +174,16 @@ describe('reply classification (HAProxy 2.6.12 texts)', () => {
       { path: '/v/s.pem', line: 3, options: ['alpn h2,http/1.1', 'verify optional', 'no-ca-names', 'ca-file /v/ca.pem', 'ssl-min-ver TLSv1.2'], sni: ['s.test', '*.s.test', '!bad.s.test'] },
       { path: '/v/t.pem', line: undefined, options: [], sni: [] },
     ]);
+    // Read without a regex per line: the forms the regex read the same way (the last `:digits` is
+    // the line number, `[…]` only when a space or the end follows, any number of spaces between names).
+    assert.deepEqual(parseCrtList('/a:b:12 x.test\n/a:12x y\n/p.pem:4 [] a  b \n/q.pem:8 [alpn h2]x\n/r.pem:9 [alpn h2\n/s.pem: a\n\n# c'), [
+      { path: '/a:b', line: 12, options: [], sni: ['x.test'] },
+      { path: '/a:12x', line: undefined, options: [], sni: ['y'] },
+      { path: '/p.pem', line: 4, options: [], sni: ['a', 'b'] },
+      { path: '/q.pem', line: 8, options: [], sni: ['[alpn', 'h2]x'] },
+      { path: '/r.pem', line: 9, options: [], sni: ['[alpn', 'h2'] },
+      { path: '/s.pem:', line: undefined, options: [], sni: ['a'] },
+    ]);
     assert.deepEqual(parseMap('0x561ccfb74190 k1 v1\n0x561ccfb74230 k2 v2'), [
       { ref: '0x561ccfb74190', key: 'k1', value: 'v1' },
       { ref: '0x561ccfb74230', key: 'k2', value: 'v2' },

