@@ -2,7 +2,7 @@ import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { StoreCorruptError } from '../../core/errors.js';
 import { checkIssuerId } from '../issuer.js';
 import { generateKeyPair } from '../../crypto/keys.js';
-import type { Store } from '../../store/store.js';
+import type { Lock, Store } from '../../store/store.js';
 import { publicJwk } from './jws.js';
 
 /** The part of the Store the ACME issuer needs. */
@@ -76,7 +76,8 @@ export async function loadOrCreateAccount(
       current && current.directory === opts.directory ? current.key : (await generateKeyPair('ecdsa-p256')).privateKey;
     const url = await opts.register(key);
     const record: AcmeAccountRecord = { key, url, directory: opts.directory };
-    await writeAccount(storage, keys.account, record);
+    // Fenced: a holder whose lease ran out while registering writes nothing (the next holder's account stands).
+    await writeAccount(storage, keys.account, record, lock);
     return record;
   } finally {
     await lock.release();
@@ -102,7 +103,7 @@ async function readAccount(storage: AcmeStorage, key: string): Promise<AcmeAccou
   }
 }
 
-async function writeAccount(storage: AcmeStorage, key: string, record: AcmeAccountRecord): Promise<void> {
+async function writeAccount(storage: AcmeStorage, key: string, record: AcmeAccountRecord, fence: Lock): Promise<void> {
   const doc: StoredAccount = {
     version: 1,
     directory: record.directory,
@@ -110,5 +111,5 @@ async function writeAccount(storage: AcmeStorage, key: string, record: AcmeAccou
     key: record.key.export({ format: 'jwk' }),
     createdAt: new Date().toISOString(),
   };
-  await storage.putBlob(key, `${JSON.stringify(doc, null, 2)}\n`, { secret: true });
+  await storage.putBlob(key, `${JSON.stringify(doc, null, 2)}\n`, { secret: true, fence });
 }

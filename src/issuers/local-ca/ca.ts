@@ -4,6 +4,7 @@ import { UsageError, CertExpiredError, InvalidNameError } from '../../core/error
 import { MAX_DN_VALUE } from '../../crypto/dn.js';
 import { exportPrivateKeyPem, takeLeafKeyPair } from '../../crypto/keys.js';
 import { buildCertificate, randomSerial } from '../../crypto/x509.js';
+import type { Lock } from '../../store/store.js';
 import type { IssuedBundle, KeyType } from '../issuer.js';
 import { LocalCaExistsError } from './errors.js';
 import { signIntermediate, type IntermediateBundle, type IntermediateRequest } from './intermediate.js';
@@ -102,11 +103,11 @@ export function loadOrCreateLocalCa(storage: LocalCaStorage, issuerId: string): 
   return exclusive(storage, issuerId, async () => {
     const stored = await readStoredRoot(storage, issuerId);
     if (stored) return LocalCa.fromRoot(stored);
-    return withStoreLock(storage, issuerId, async () => {
+    return withStoreLock(storage, issuerId, async (lock) => {
       const again = await readStoredRoot(storage, issuerId);
       if (again) return LocalCa.fromRoot(again);
       const root = await createRoot();
-      await writeStoredRoot(storage, issuerId, root);
+      await writeStoredRoot(storage, issuerId, root, lock);
       return LocalCa.fromRoot(root);
     });
   });
@@ -133,7 +134,7 @@ export async function initLocalCa(storage: LocalCaStorage, issuerId: string, opt
   // Checked before queueing so a bad cert/key fails fast and never touches the store.
   const supplied = opts.certPem !== undefined ? loadRoot(opts.certPem, opts.keyPem!) : undefined;
   return exclusive(storage, issuerId, () =>
-    withStoreLock(storage, issuerId, async () => {
+    withStoreLock(storage, issuerId, async (lock) => {
       if (!opts.force && (await storage.getBlob(keys.cert))) {
         throw new LocalCaExistsError(
           `a local CA root is already stored for issuer "${issuerId}"; ` +
@@ -141,7 +142,7 @@ export async function initLocalCa(storage: LocalCaStorage, issuerId: string, opt
         );
       }
       const root = supplied ?? (await createRoot());
-      await writeStoredRoot(storage, issuerId, root);
+      await writeStoredRoot(storage, issuerId, root, lock);
       return LocalCa.fromRoot(root);
     }),
   );
@@ -156,11 +157,12 @@ function exclusive<T>(storage: LocalCaStorage, issuerId: string, work: () => Pro
   return byId.run(issuerId, work);
 }
 
-async function withStoreLock<T>(storage: LocalCaStorage, issuerId: string, work: () => Promise<T>): Promise<T> {
+/** Under the cluster-wide init lock when the store has one; the writes are fenced with it (a holder whose lease ran out writes nothing). */
+async function withStoreLock<T>(storage: LocalCaStorage, issuerId: string, work: (lock?: Lock) => Promise<T>): Promise<T> {
   if (!storage.lock) return work();
   const lock = await storage.lock(localCaKeys(issuerId).lock, { waitMs: 60_000 });
   try {
-    return await work();
+    return await work(lock);
   } finally {
     await lock.release();
   }

@@ -1,6 +1,6 @@
 import { StoreCorruptError, CertExpiredError } from '../../core/errors.js';
 import { checkIssuerId } from '../issuer.js';
-import type { Store } from '../../store/store.js';
+import type { Lock, Store } from '../../store/store.js';
 import { loadRoot, type LocalCaRoot } from './root.js';
 
 /**
@@ -54,11 +54,11 @@ export async function readStoredRoot(
 
 /**
  * Stores a root: key first (secret, 0600), certificate last, so a reader never sees a cert without
- * its key. Not safe concurrently with itself for one issuer (cert and key of two roots could mix):
+ * its key. `fence`: the init lock (a holder that lost it writes nothing). Not safe concurrently with itself for one issuer (cert and key of two roots could mix):
  * ca.ts serializes every write.
  */
-export async function writeStoredRoot(storage: LocalCaStorage, issuerId: string, root: LocalCaRoot): Promise<void> {
+export async function writeStoredRoot(storage: LocalCaStorage, issuerId: string, root: LocalCaRoot, fence?: Lock): Promise<void> {
   const keys = localCaKeys(issuerId);
-  await storage.putBlob(keys.key, root.keyPem, { secret: true });
-  await storage.putBlob(keys.cert, root.certPem);
+  await storage.putBlob(keys.key, root.keyPem, { secret: true, fence });
+  await storage.putBlob(keys.cert, root.certPem, { fence });
 }
