@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { MAX_TIMER_MS } from '../config/duration.js';
 import { ensureDir, fsErrorCode, writeFileAtomic } from '../core/atomic-write.js';
 import { exportPrivateKeyPem, generateKeyPair } from '../crypto/keys.js';
+import type { ReloadOutcome } from '../haproxy/deploy/deployer.js';
 import { nameConstraintsExtensionDer } from '../crypto/name-constraints.js';
 import { buildCertificate, selfSignedIssuer } from '../crypto/x509.js';
 import { certDirLayout } from '../haproxy/cert-dir.js';
@@ -28,7 +29,7 @@ export interface ForgeOptions {
    * `ca-sign-file` is read at start only, so a new intermediate needs a reload of every HAProxy
    * (Deployer.reloadFromFiles); none when offline (the files alone).
    */
-  reload?: (reason: string) => Promise<{ instance: string; reloaded: boolean; error?: string }[]>;
+  reload?: (reason: string) => Promise<ReloadOutcome[]>;
   log: Logger;
   validityMs?: number;
 }

@@ -49,6 +49,13 @@ const connectRuntime = (runtime: string): InstanceClient => new RuntimeClient(ru
 /** Maps the daemon keeps on every instance (files in certDir, loaded by the haproxy-config snippets). */
 export type ManagedMap = 'known' | 'acme';
 
+/** What a reload asked of an instance (Deployer.reloadFromFiles) became: reloaded, or why not. */
+export interface ReloadOutcome {
+  instance: string;
+  reloaded: boolean;
+  error?: string;
+}
+
 /**
  * How long a caller waits for the slowest instance. Past it the answer names the instances still
  * pending (they keep retrying): one hung HAProxy must not hold up an `issue` for long.
@@ -225,7 +232,7 @@ export class Deployer {
    * list files flushed first, the new worker reconciled at once). Resolves with what became of each:
    * reloaded, or why not (no master socket, a failed reload); never rejects.
    */
-  async reloadFromFiles(reason: string): Promise<{ instance: string; reloaded: boolean; error?: string }[]> {
+  async reloadFromFiles(reason: string): Promise<ReloadOutcome[]> {
     const owned = [...this.instances.values()].filter((i): i is InstanceSync => i instanceof InstanceSync);
     return Promise.all(
       owned.map((i) =>

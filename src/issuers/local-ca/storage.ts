@@ -54,8 +54,8 @@ export async function readStoredRoot(
 
 /**
  * Stores a root: key first (secret, 0600), certificate last, so a reader never sees a cert without
- * its key. `fence`: the init lock (a holder that lost it writes nothing). Not safe concurrently with itself for one issuer (cert and key of two roots could mix):
- * ca.ts serializes every write.
+ * its key. `fence`: the init lock (a holder that lost it writes nothing). Not safe concurrently
+ * with itself for one issuer (cert and key of two roots could mix): ca.ts serializes every write.
  */
 export async function writeStoredRoot(storage: LocalCaStorage, issuerId: string, root: LocalCaRoot, fence?: Lock): Promise<void> {
   const keys = localCaKeys(issuerId);
