@@ -2,8 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { DaemonClient } from '../src/cli/daemon-client.js';
@@ -16,6 +15,7 @@ import { startHttp01Responder, startPebble, type Http01Responder, type TestPebbl
 import { startPostgres, type Postgres } from './helpers/postgres.js';
 import { startReplica, TEST_TOKEN, type Replica } from './helpers/replica.js';
 import { eventually } from './helpers/stack.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /*
  * What a cluster makes once (the local CA root, the ACME account, HAProxy's default certificate):
@@ -36,7 +36,7 @@ const replicas: Replica[] = [];
 
 before(async () => {
   server = await startPostgres();
-  dir = await mkdtemp(join(tmpdir(), 'certd-ha-once-'));
+  dir = tempDir('certd-ha-once-');
   h = await startHaproxy();
   responder = await startHttp01Responder();
   pebble = await startPebble({ httpPort: responder.port });
@@ -48,7 +48,6 @@ after(async () => {
   await responder?.stop();
   await h?.stop();
   await server?.destroy();
-  await rm(dir, { recursive: true, force: true });
 });
 
 /** A fresh database on the private server, and a pool on it for the test's own looks. */
