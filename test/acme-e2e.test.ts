@@ -164,6 +164,24 @@ describe('on-demand from an ACME CA (Pebble): the slow issuer', () => {
     }
   });
 
+  test('an issuance that failed (the CA down) does not quiet on-demand: once the CA is back, the next new name is served at once', async () => {
+    const { pebble, stack } = await onDemandAcme('15s');
+    try {
+      await pebble.stopCa();
+      const failed = await handshake(stack.tlsPort, 'down.od.acme.test', { timeoutMs: 20_000 });
+      assert.equal(failed.subject, 'haproxy-certd default certificate');
+      const metrics = await (await fetch(`${stack.daemon.api.url}/metrics`)).text();
+      assert.match(metrics, /^certd_ondemand_decisions_total\{status="failed",[^}]*\} 1$/m, 'the daemon answered that the issuance failed');
+      await pebble.startCa();
+      // Within the Lua's 5 s breaker window: a 502 is the daemon's answer, not a failed daemon.
+      const served = await handshake(stack.tlsPort, 'back.od.acme.test', { ca: await pebble.root(0), timeoutMs: 20_000 });
+      assert.equal(served.authorized, true, `${served.authorizationError} (subject ${served.subject})`);
+    } finally {
+      await stack.stop();
+      await pebble.stop();
+    }
+  });
+
   test('maxWait shorter than the order: the first handshake goes on with the default certificate, the order finishes behind', async () => {
     const { pebble, stack } = await onDemandAcme('1ms');
     try {

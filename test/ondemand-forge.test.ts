@@ -238,7 +238,12 @@ describe('on-demand forge, local decisions: the cap and the rate limit hold, and
       async () => (await issuedTotal(limited)) === forged.length && (await stored()) === forged.length,
       REAL_CERT_WAIT_MS,
       'a real certificate issued and stored for each admitted name',
-    );
+    ).catch(async (e: Error) => {
+      // What each side counted, so a failure says where the names went.
+      const text = await (await fetch(`${limited.daemon.api.url}/metrics`)).text();
+      const decided = text.split('\n').filter((l) => l.startsWith('certd_ondemand_decisions_total'));
+      throw new Error(`${e.message}: forged ${forged.length}, issued ${await issuedTotal(limited)}, stored ${await stored()}; ${decided.join('; ')}`);
+    });
     assert.equal(await metric(limited, /^certd_ondemand_decisions_total\{status="approved",reason="granted"\} (\d+)$/), forged.length);
     assert.equal(await issuedTotal(limited), forged.length);
   });
@@ -324,9 +329,8 @@ describe('on-demand forge, local decisions (no ask, no per-client limit): Lua de
     assert.deepEqual(failed, []);
   });
 
-  test('new names 10 at once, batch after batch: each forged (a handshake leaving a quarter of the grant asks for the next)', async () => {
-    // A warm grant, as after any first new name: the very first handshakes of a fresh HAProxy
-    // still find the first call out (one is forged, the others get the default certificate).
+  test('new names 10 at once, batch after batch: each forged (a quarter left asks for the next grant; a spent one waits for the call out)', async () => {
+    // A warm grant, as after any first new name, so the batches find grants, not the first call.
     assert.equal((await handshake(stack.tlsPort, 'burst-warm.loc.test', { ca })).authorized, true);
     const failed: string[] = [];
     for (let b = 0; b < 15; b++) {

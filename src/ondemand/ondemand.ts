@@ -21,7 +21,10 @@ export type OnDemandStatus = 'known' | 'issued' | 'pending' | 'approved' | 'refu
 
 export interface OnDemandOutcome {
   status: OnDemandStatus;
+  /** One of a bounded set (it labels the decisions metric). */
   reason?: string;
+  /** A failed issuance: what went wrong, for the log and the answer's body. */
+  error?: string;
   ms?: number;
 }
 
@@ -252,7 +255,7 @@ export class OnDemand {
       return { status: 'issued', ms: Math.round(performance.now() - started) };
     } catch (err) {
       if (err instanceof OnDemandRefusedError) return this.refused(name, client, { allow: false, status: 'refused', reason: err.message });
-      return { status: 'failed', reason: `${name}: ${(err as Error).message}` };
+      return { status: 'failed', reason: 'issuance', error: `${name}: ${(err as Error).message}` };
     }
   }
 }

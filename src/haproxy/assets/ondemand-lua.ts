@@ -9,7 +9,9 @@
  * 2.6's httpclient retries internally for ~3 s. The SNI travels as the body (Content-Length framed),
  * so no byte of it can reach a header. Send and receive are each bounded by `timeout_ms`; after a
  * failure or a 5xx the action stays quiet for BREAKER_SECONDS, so a hung daemon costs one handshake
- * per window that wait.
+ * per window that wait. A 502 is not such a failure: the daemon answered that this issuance
+ * failed (the CA, the push), and one failed name must not turn on-demand off for every other
+ * name for 5 s (seen under load: a burst of 20 new names all got the default certificate).
  *
  * The connect has its own, shorter bound: from 3.0 on, a cosocket's refused connect is retried 3
  * times, each after the connect timeout (measured: 3 × the timeout, ~3 s at 1 s), where 2.6 failed at
@@ -18,7 +20,7 @@
  * section). It never exceeds `timeout_ms`.
  *
  * Several replicas (active-active): the first argument lists their URLs, comma-separated, in the
- * order they are tried. A refused connect, a failed call or a 5xx moves to the next one at once,
+ * order they are tried. A refused connect, a failed call or a 5xx but 502 moves to the next one at once,
  * and that replica stays skipped for BREAKER_SECONDS; nothing is asked once none is left. A dead
  * replica costs a handshake one refused connect.
  *
@@ -39,19 +41,22 @@
  * {budget, valid ms ≤ 1000}. A stopped or hung daemon sends no new grant, so forging stops within
  * a second.
  *
- * A handshake that finds the grant spent or run out makes the next call itself, inline, unless one
- * is out already (one call per process at a time; the others meanwhile get the default
- * certificate: a cosocket wakes on its own I/O, while core.msleep in a tcp-request action was seen
- * not to wake on 2.6, so nothing waits on a timer). New names faster than one grant per
+ * A handshake that finds the grant spent or run out makes the next call itself, inline, or, when
+ * one is out already (one call per process at a time), waits for that call's answer: it yields to
+ * HAProxy's scheduler until the call is back (core.msleep in a tcp-request action was seen not to
+ * wake on 2.6, so nothing waits on a timer). New names faster than one grant per
  * GRANT_EVERY_MS thus still get the rate limit's units, and the daemon sizes the next grant to
  * what was used. When the daemon last had none to give, no extra call is made until
  * GRANT_EVERY_MS has passed: a flood beyond the limit costs the daemon the task's calls alone.
  * A handshake that leaves less than a quarter of a non-empty grant makes the next call too, once
  * approved: a burst of new names then rarely finds the grant spent with a call out (10 at once,
- * back to back, 16 of 300 got the default certificate before).
+ * back to back, 16 of 300 got the default certificate before the early call; 1 of 150 in CI
+ * before the wait).
  */
 export const ONDEMAND_LUA = `-- haproxy-certd on-demand TLS (written by haproxy-certd: edits are overwritten)
 local BREAKER_SECONDS = 5
+-- The daemon's answer when the issuance itself failed (the CA, the push): it is up, so no breaker.
+local ISSUANCE_FAILED = 502
 local connect_ms
 local quiet_until = {}
 local targets = {}
@@ -111,7 +116,7 @@ local function ask(txn, replicas, token, timeout_ms)
   for _, url in ipairs(urls(replicas)) do
     if now >= (quiet_until[url] or 0) then
       local status = ask_one(target(url), sni, client, token, timeout_ms)
-      if status ~= nil and status < 500 then return status end
+      if status ~= nil and (status < 500 or status == ISSUANCE_FAILED) then return status end
       quiet_until[url] = now + BREAKER_SECONDS
     end
   end
@@ -252,18 +257,30 @@ local function refresh_now(replicas, token, timeout_ms)
   end
 end
 
--- How long one grant call can take (connect, send, receive): a flag older than this is stale (the call raised).
+-- How long one grant call can take (connect, send, receive).
 local function call_bound_ms(timeout_ms)
   return 3 * tonumber(timeout_ms) + 1000
 end
 
+-- A grant call is out now (a flag older than the call's bound is stale: that call raised).
+local function call_out(timeout_ms)
+  return refreshing_since ~= nil and now_ms() - refreshing_since < call_bound_ms(timeout_ms)
+end
+
 -- One call per process at a time: a second caller returns at once.
 local function refresh(replicas, token, timeout_ms)
-  local t0 = now_ms()
-  if refreshing_since and t0 - refreshing_since < call_bound_ms(timeout_ms) then return end
-  refreshing_since = t0
+  if call_out(timeout_ms) then return end
+  refreshing_since = now_ms()
   refresh_now(replicas, token, timeout_ms)
   refreshing_since = nil
+end
+
+-- Until the call out (another handshake's or the task's) has answered, or \`timeout_ms\` passed:
+-- core.yield hands the thread back to HAProxy and resumes at once, so the wait spins on the
+-- scheduler (a timer-based wait did not wake on 2.6); it lasts one grant call, ~1 ms.
+local function wait_for_call(timeout_ms)
+  local t0 = now_ms()
+  while call_out(timeout_ms) and now_ms() - t0 < tonumber(timeout_ms) do core.yield() end
 end
 
 local function usable()
@@ -297,8 +314,11 @@ local function decide_locally(txn, replicas, token, timeout_ms, allow, deny)
   local a = approved[name]
   if a and a > now then return true end
   -- Spent or run out: this handshake asks for the next grant now (its own socket wakes it), unless
-  -- a call is out already or the daemon just had no unit to give.
-  if not usable() and now_ms() - last_empty_ms >= GRANT_EVERY_MS then refresh(replicas, token, timeout_ms) end
+  -- the daemon just had no unit to give; with a call out already, it waits for that call instead.
+  if not usable() and now_ms() - last_empty_ms >= GRANT_EVERY_MS then
+    refresh(replicas, token, timeout_ms)
+    wait_for_call(timeout_ms)
+  end
   if not usable() then return false end
   grant.budget = grant.budget - 1
   grant.used = grant.used + 1
