@@ -276,6 +276,12 @@ describe('on-demand forge, local decisions (no ask, no per-client limit): Lua de
     assert.match(cfg, /lua\.certd_ondemand_local \S+ \S+ \d+ \*\.loc\.test,exact\.other\.test \*\.blocked\.loc\.test if /);
   });
 
+  test("a fresh HAProxy's very first handshakes, 10 new names at once: each forged (they wait for the first grant call)", async () => {
+    const names = Array.from({ length: 10 }, (_, i) => `cold${i}.loc.test`);
+    const served = await Promise.all(names.map((name) => handshake(stack.tlsPort, name, { ca })));
+    assert.deepEqual(served.flatMap((hs, i) => (hs.authorized ? [] : [`${names[i]}: ${hs.authorizationError} (${hs.subject})`])), []);
+  });
+
   test('first handshake forged and verified against the root; a later one gets the real certificate', async () => {
     const first = await handshake(stack.tlsPort, 'first.loc.test', { ca });
     assert.equal(first.authorized, true, first.authorizationError);
