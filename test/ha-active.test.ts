@@ -223,6 +223,35 @@ describe('active-active: every replica answers, one writes to each instance', ()
     assert.deepEqual(view.replicas!.find((r) => r.self)!.owns.map((o) => o.instance), ['h1']);
     assert.match(await metricsOf(other), /^certd_replicas\{state="gone"\} 1$/m);
   });
+
+  test('a hung owner (SIGSTOP): on-demand handed to it answers pending by maxWait; a replica takes over and serves the name; the resumed one writes nothing', async () => {
+    const hung = other;
+    const c = await replica('c', { haproxy: await recorded(h, 'c', server.url, commands, closers) });
+    await eventually(async () => (await status(c)).replicas?.some((r) => r.pid === hung.child.pid && r.owns.length > 0) === true, START_WAIT_MS, `c seeing ${hung.name} own h1`);
+    process.kill(hung.child.pid!, 'SIGSTOP');
+    try {
+      // The kernel still takes the connection: the handed-on call waits for maxWait (10 s), no more.
+      const t0 = Date.now();
+      const first = await askOnDemand(c, 'while-hung.od.test');
+      const waited = Date.now() - t0;
+      assert.equal(first.status, 202, first.body);
+      assert.ok(waited >= 9_000 && waited < 20_000, `answered after ${waited} ms (maxWait 10 s)`);
+      await eventually(async () => owns(c), 4 * LEASE_MS + 10_000, `c owning h1 (log: ${c.log().slice(-2_000)})`);
+      const again = await askOnDemand(c, 'while-hung.od.test');
+      assert.equal(again.status, 200, again.body);
+      assert.deepEqual((await handshake(h.tlsPort, 'while-hung.od.test')).san, ['while-hung.od.test'], 'served when the call returned');
+    } finally {
+      process.kill(hung.child.pid!, 'SIGCONT');
+    }
+    // Resumed, it finds its lease gone before it writes again.
+    await eventually(async () => /lost instance h1/.test(hung.log()), 30_000, `${hung.name} noticing it lost h1`);
+    await new Promise((r) => setTimeout(r, 1_000));
+    // Its health probe may still read once (\`show info\`, seen: one) before it finds the lease
+    // gone: reads do not conflict. Every write came under the lease its writer held, in order.
+    const periods = assertFenced(commands.filter((x) => !x.command.startsWith('show ')));
+    assert.deepEqual(periods.map((p) => p.by).slice(-2), [hung.name, 'c'], 'the hung owner, then c; no write from the hung one after');
+    assert.deepEqual((await handshake(h.tlsPort, 'while-hung.od.test')).san, ['while-hung.od.test']);
+  });
 });
 
 describe('active-active: an owner cut off from PostgreSQL stops writing before another replica starts', () => {
