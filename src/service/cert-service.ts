@@ -223,13 +223,13 @@ export class CertService {
   }
 
   /**
-   * Another replica changed certificate `id` in the shared store: deploys what the store has now
-   * (pushed to the instances this replica owns), or stops serving it if it is gone.
+   * Other replicas changed these certificates in the shared store, read back (`stored`, one
+   * read for the batch) or gone (`gone`): what is stored now is deployed in one upsert (pushed to
+   * the instances this replica owns), the gone ones stop being served.
    */
-  async redeploy(id: string): Promise<DeployOutcome | undefined> {
-    const stored = await this.o.store.loadCert(id);
-    if (stored) return this.deploy([stored]);
-    return this.o.deployer?.has(id) ? this.o.deployer.remove([id]) : undefined;
+  async redeploy(stored: readonly StoredCert[], gone: readonly string[]): Promise<void> {
+    const removed = gone.filter((id) => this.o.deployer?.has(id));
+    await Promise.all([stored.length > 0 ? this.deploy([...stored]) : undefined, removed.length > 0 ? this.o.deployer?.remove(removed) : undefined]);
   }
 
   /** Resolves once the store writes left behind answers are done (daemon stop, before the store closes). */
