@@ -407,9 +407,11 @@ export class CertService {
    */
   private async lockAndRecheck(t: Target, o: { force?: boolean; signal?: AbortSignal; intent: boolean }, meanwhile?: () => void): Promise<Held> {
     const lock = await this.o.store.lock(`issue/${t.id}`, { waitMs: ISSUE_LOCK_WAIT_MS, signal: o.signal });
+    // The intent's delete and the release side by side (one round trip, not two): an intent of
+    // the next holder's could be deleted either way, since it is written before its lock is taken.
     const settle = async () => {
-      if (o.intent) await this.o.store.deletePending(t.id);
-      await lock.release();
+      const [deleted, released] = await Promise.allSettled([o.intent ? this.o.store.deletePending(t.id) : undefined, lock.release()]);
+      for (const r of [deleted, released]) if (r.status === 'rejected') throw r.reason;
     };
     try {
       const looking = o.force ? undefined : this.usable(t);
