@@ -174,6 +174,29 @@ describe('active-active: every replica answers, one writes to each instance', ()
     }
   });
 
+  test('50 names at once through two replicas that own nothing: each served when it answers and stored once (the owner reads them back in batches)', async () => {
+    const third = await replica('c');
+    try {
+      const names = Array.from({ length: 50 }, (_, i) => `burst${i}.aa.test`);
+      const results = await Promise.all(names.map((n, i) => api(i % 2 === 0 ? other : third).call<IssueResult>('POST', '/certs', { names: [n] })));
+      const db = new pg.Client({ connectionString: server.url });
+      await db.connect();
+      const stored = new Map((await db.query<{ id: string; serial: string }>('SELECT id, serial FROM certd_certs WHERE id = ANY($1)', [names])).rows.map((r) => [r.id, r.serial]));
+      await db.end();
+      assert.equal(stored.size, names.length, `stored: ${stored.size} of ${names.length}`);
+      for (const [i, n] of names.entries()) {
+        const r = results[i]!;
+        assert.equal(r.issued, true, `${n}: issued`);
+        assert.deepEqual(r.deploy?.ok, ['h1'], `${n}: ${JSON.stringify(r.deploy)}`);
+        assert.equal(stored.get(n), r.cert.serial, `${n}: the store holds the answer's certificate`);
+        await servedAtOnce(n, r.cert.serial);
+      }
+    } finally {
+      // Stopped cleanly: it lets go of what it holds, and the registry shows it stopped (one owner again for on-demand).
+      await stopChild(third.child);
+    }
+  });
+
   test('on-demand asked of the replica that owns nothing: handed to the owner, which issues it once; served when it answers', async () => {
     // The registry (read each tick) must show the owner before the replica without an instance hands calls to it.
     await eventually(async () => (await status(other)).replicas?.some((r) => !r.self && r.owns.length > 0) === true, START_WAIT_MS, `${other.name} seeing ${owner.name} own h1`);

@@ -352,6 +352,23 @@ for (const backend of backends) {
       }
     });
 
+    test('loadCerts: several at once, keys opened, the absent ones missing; none asked is an empty map; a hostile id is refused', async () => {
+      const [a, b] = await backend.open();
+      try {
+        await a.saveCert(cert('a.example'));
+        await a.saveCert(cert('_wildcard.c.example', 'v2'));
+        const got = await b.loadCerts(['a.example', 'gone.example', '_wildcard.c.example', 'a.example']);
+        assert.deepEqual([...got.keys()].sort(), ['_wildcard.c.example', 'a.example']);
+        assert.deepEqual(got.get('a.example'), cert('a.example'));
+        assert.deepEqual(got.get('_wildcard.c.example'), cert('_wildcard.c.example', 'v2'));
+        assert.deepEqual([...(await b.loadCerts(['a.example'])).keys()], ['a.example'], 'one alone');
+        assert.equal((await b.loadCerts([])).size, 0);
+        await assert.rejects(b.loadCerts(['a.example', '../etc/passwd']), InvalidNameError);
+      } finally {
+        await closeAll([a, b]);
+      }
+    });
+
     test('pending requests: round trip, oldest first, delete is idempotent', async () => {
       const [a, b] = await backend.open();
       try {

@@ -2,16 +2,20 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ClusterStatus, ReplicaView } from '../api/status-view.js';
 import { VERSION } from '../core/version.js';
+import { coalesced } from '../core/async.js';
 import type { Deployer, ManagedMap, ReplicaHooks } from '../haproxy/deploy/deployer.js';
 import type { WorkVersions } from '../haproxy/deploy/remote-instance.js';
 import type { CertService } from '../service/cert-service.js';
 import type { CatalogStore } from '../store/catalog.js';
 import { MAX_PAYLOAD_BYTES, type Channel, type PgListener } from '../store/postgres/listener.js';
-import type { PgLock, PgStore, ReplicaRecord } from '../store/postgres/pg-store.js';
+import { StoreUnavailableError, type PgLock, type PgStore, type ReplicaRecord } from '../store/postgres/pg-store.js';
+import type { StoredCert } from '../store/store.js';
 
 /** The lease that makes one replica run the cluster-wide work: renewals, sources, configured certificates. */
 const SINGLETON_LOCK = 'replica/singleton';
 const instanceLock = (name: string) => `instance/${name}`;
+/** Certificates read back per statement when many changes were told at once (a resync's, a burst's). */
+const READ_BATCH = 200;
 
 /** Told when this replica starts or stops running the cluster-wide work (see SINGLETON_LOCK). */
 export interface SingletonWork {
@@ -54,6 +58,14 @@ export class Replicas {
   /** The registry as last read (at each tick), and when (this host's clock). */
   private registry: { rows: ReplicaRecord[]; readAt: number } = { rows: [], readAt: 0 };
   private lastBeat?: Date;
+  /** Certificates other replicas told of, not yet read back (see takeChanges). */
+  private readonly told = new Set<string>();
+  /**
+   * Reads back what was told, one batch at a time: the first change at once, those told while a
+   * batch is read form the next one (a burst of issuances across replicas costs the owner one
+   * read + one push per batch, not one per certificate).
+   */
+  private readonly takeTold = coalesced(() => this.takeChanges());
 
   constructor(private readonly o: ReplicasOptions) {
     this.hooks = {
@@ -227,7 +239,7 @@ export class Replicas {
 
   private received(channel: Channel, payload: unknown): void {
     const p = payload as Record<string, unknown>;
-    if (channel === 'certd_certs' && typeof p.id === 'string') void this.changed(p.id);
+    if (channel === 'certd_certs' && typeof p.id === 'string') void this.changed([p.id]);
     else if (channel === 'certd_served' && typeof p.instance === 'string' && Array.isArray(p.versions)) {
       this.deployer?.remoteServed(String(p.by), p.instance, p.versions as WorkVersions);
     } else if (channel === 'certd_maps' && p.map === 'acme') {
@@ -237,14 +249,44 @@ export class Replicas {
     }
   }
 
-  /** Another replica saved or deleted certificate `id`: the catalog learns it, the owned instances get it. */
-  private async changed(id: string): Promise<void> {
+  /** Other replicas saved or deleted these certificates: read back with whatever else is told meanwhile. */
+  private changed(ids: Iterable<string>): Promise<void> {
+    for (const id of ids) this.told.add(id);
+    return this.takeTold();
+  }
+
+  /**
+   * Every certificate told of so far, read back in READ_BATCH statements: the catalog learns
+   * each, and the owned instances get them in one upsert a batch (not awaited: a replica that
+   * owns no instance waits there for the owner's announcement, which must not hold the next read).
+   */
+  private async takeChanges(): Promise<void> {
+    const ids = [...this.told];
+    this.told.clear();
+    for (let i = 0; i < ids.length; i += READ_BATCH) await this.take(ids.slice(i, i + READ_BATCH));
+  }
+
+  /**
+   * One batch read back and deployed. A batch refused for its content (a row that does not parse
+   * or open) is read again one by one, so one bad row costs only itself; the store away is not
+   * retried here (the next reconnect compares with the store).
+   */
+  private async take(batch: string[]): Promise<void> {
+    let found: Map<string, StoredCert>;
     try {
-      await this.catalog?.catalog.refresh(this.o.store, id);
-      await this.service?.redeploy(id);
+      found = await this.o.store.loadCerts(batch);
     } catch (err) {
-      this.o.log.warn({ cert: id, err: (err as Error).message }, 'could not take another replica\'s change (the next reconnect compares with the store)');
+      if (batch.length > 1 && !(err instanceof StoreUnavailableError)) {
+        for (const id of batch) await this.take([id]);
+        return;
+      }
+      this.o.log.warn({ cert: batch[0], err: (err as Error).message }, 'could not take another replica\'s change (the next reconnect compares with the store)');
+      return;
     }
+    const gone = batch.filter((id) => !found.has(id));
+    for (const cert of found.values()) this.catalog?.catalog.put(cert.meta);
+    for (const id of gone) this.catalog?.catalog.delete(id);
+    this.service?.redeploy([...found.values()], gone).catch((err: Error) => this.o.log.warn({ certs: batch.length, err: err.message }, 'could not deploy other replicas\' changes'));
   }
 
   /** After notifications were lost (a reconnect): every certificate whose stored version differs from ours is taken again. */
@@ -254,7 +296,7 @@ export class Replicas {
       const ours = await this.catalog!.listCerts();
       const changed = [...stored].filter(([id, fp]) => this.catalog!.catalog.get(id)?.fingerprint !== fp).map(([id]) => id);
       const gone = ours.filter((m) => !stored.has(m.id)).map((m) => m.id);
-      for (const id of [...changed, ...gone]) await this.changed(id);
+      await this.changed([...changed, ...gone]);
       if (changed.length + gone.length > 0) this.o.log.info({ changed: changed.length, gone: gone.length }, 'took the changes made while the notifications were away');
     } catch (err) {
       this.o.log.warn({ err: (err as Error).message }, 'could not compare with the store after a reconnect');

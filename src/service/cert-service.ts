@@ -223,13 +223,13 @@ export class CertService {
   }
 
   /**
-   * Another replica changed certificate `id` in the shared store: deploys what the store has now
-   * (pushed to the instances this replica owns), or stops serving it if it is gone.
+   * Other replicas changed these certificates in the shared store, read back (`stored`, one
+   * read for the batch) or gone (`gone`): what is stored now is deployed in one upsert (pushed to
+   * the instances this replica owns), the gone ones stop being served.
    */
-  async redeploy(id: string): Promise<DeployOutcome | undefined> {
-    const stored = await this.o.store.loadCert(id);
-    if (stored) return this.deploy([stored]);
-    return this.o.deployer?.has(id) ? this.o.deployer.remove([id]) : undefined;
+  async redeploy(stored: readonly StoredCert[], gone: readonly string[]): Promise<void> {
+    const removed = gone.filter((id) => this.o.deployer?.has(id));
+    await Promise.all([stored.length > 0 ? this.deploy([...stored]) : undefined, removed.length > 0 ? this.o.deployer?.remove(removed) : undefined]);
   }
 
   /** Resolves once the store writes left behind answers are done (daemon stop, before the store closes). */
@@ -407,9 +407,11 @@ export class CertService {
    */
   private async lockAndRecheck(t: Target, o: { force?: boolean; signal?: AbortSignal; intent: boolean }, meanwhile?: () => void): Promise<Held> {
     const lock = await this.o.store.lock(`issue/${t.id}`, { waitMs: ISSUE_LOCK_WAIT_MS, signal: o.signal });
+    // The intent's delete and the release side by side (one round trip, not two): an intent of
+    // the next holder's could be deleted either way, since it is written before its lock is taken.
     const settle = async () => {
-      if (o.intent) await this.o.store.deletePending(t.id);
-      await lock.release();
+      const [deleted, released] = await Promise.allSettled([o.intent ? this.o.store.deletePending(t.id) : undefined, lock.release()]);
+      for (const r of [deleted, released]) if (r.status === 'rejected') throw r.reason;
     };
     try {
       const looking = o.force ? undefined : this.usable(t);

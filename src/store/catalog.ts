@@ -357,6 +357,9 @@ export class CatalogStore implements Store {
   loadCert(id: string): Promise<StoredCert | undefined> {
     return this.inner.loadCert(id);
   }
+  loadCerts(ids: readonly string[]): Promise<Map<string, StoredCert>> {
+    return this.inner.loadCerts(ids);
+  }
   putPending(p: PendingIssue, opts?: WriteOptions): Promise<void> {
     return this.inner.putPending(p, opts);
   }

@@ -3,7 +3,7 @@ import { categoryOf, StoreCorruptError, StoreLockedError } from '../core/errors.
 import type { KeyRing } from '../crypto/secret-box.js';
 import { checkCertId, checkStoreKey } from './fs/keys.js';
 import { describeOwner, type Lock, type Locker, type LockHolder, type LockOptions } from './locker.js';
-import type { RecordKind, SecretBody, Storage } from './storage.js';
+import type { ReadRecord, RecordKind, SecretBody, Storage } from './storage.js';
 import type { CertMeta, DnsRecordEntry, PendingIssue, Store, StoredCert, WriteOptions } from './store.js';
 
 export interface CertStoreOptions {
@@ -81,10 +81,14 @@ export class CertStore implements Store {
   async loadCert(id: string): Promise<StoredCert | undefined> {
     const name = checkCertId(id);
     const r = await this.storage.get('cert', name);
-    if (!r) return undefined;
-    const problem = certProblem(r.meta, name) ?? (r.body === undefined || r.secret === undefined ? 'lacks its certificate or key' : undefined);
-    if (problem) throw corrupt(r.where, problem);
-    return { certPem: r.body!.toString('utf8'), keyPem: this.#open(r.secret!, `cert:${name}`).toString('utf8'), meta: r.meta as unknown as CertMeta };
+    return r && this.#certOf(name, r);
+  }
+
+  async loadCerts(ids: readonly string[]): Promise<Map<string, StoredCert>> {
+    const names = ids.map((id) => checkCertId(id));
+    const found = new Map<string, StoredCert>();
+    for (const [name, r] of await this.storage.getMany('cert', names)) found.set(name, this.#certOf(name, r));
+    return found;
   }
 
   async saveCert(cert: StoredCert, opts?: WriteOptions): Promise<void> {
@@ -230,6 +234,13 @@ export class CertStore implements Store {
 
   #seal(plain: Buffer | string, context: string): SecretBody {
     return this.#keys ? this.#keys.seal(plain, context) : { data: Buffer.from(plain) };
+  }
+
+  /** A read certificate record, checked and its key opened. */
+  #certOf(name: string, r: ReadRecord): StoredCert {
+    const problem = certProblem(r.meta, name) ?? (r.body === undefined || r.secret === undefined ? 'lacks its certificate or key' : undefined);
+    if (problem) throw corrupt(r.where, problem);
+    return { certPem: r.body!.toString('utf8'), keyPem: this.#open(r.secret!, `cert:${name}`).toString('utf8'), meta: r.meta as unknown as CertMeta };
   }
 
   #open(secret: SecretBody, context: string): Buffer {

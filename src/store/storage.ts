@@ -55,6 +55,8 @@ export interface Storage {
    * A record whose stored form the backend cannot parse is StoreCorruptError naming where it is.
    */
   get(kind: RecordKind, name: string): Promise<ReadRecord | undefined>;
+  /** Several records at once (one statement where the backend can), by name; absent ones are missing from the map. */
+  getMany(kind: RecordKind, names: readonly string[]): Promise<Map<string, ReadRecord>>;
   put(kind: RecordKind, name: string, record: StorageRecord, opts?: StorageWriteOptions): Promise<void>;
   /** Whether it existed. */
   delete(kind: RecordKind, name: string, opts?: StorageWriteOptions): Promise<boolean>;

@@ -69,6 +69,8 @@ export interface WriteOptions {
  */
 export interface Store {
   loadCert(id: string): Promise<StoredCert | undefined>;
+  /** Several at once, by id (absent ones are missing from the map): one statement on postgres. */
+  loadCerts(ids: readonly string[]): Promise<Map<string, StoredCert>>;
   saveCert(cert: StoredCert, opts?: WriteOptions): Promise<void>;
   deleteCert(id: string, opts?: WriteOptions): Promise<boolean>;
   listCerts(): Promise<CertMeta[]>;

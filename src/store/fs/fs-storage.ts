@@ -85,6 +85,16 @@ export class FsStorage implements Storage {
     return kind === 'cert' ? parseCertFile(text, path) : { meta: parseRecordFile(kind, text, path), where: `store file ${path}` };
   }
 
+  async getMany(kind: RecordKind, names: readonly string[]): Promise<Map<string, ReadRecord>> {
+    // A file each either way: no batch to gain, only the contract to keep.
+    const found = new Map<string, ReadRecord>();
+    for (const name of names) {
+      const r = await this.get(kind, name);
+      if (r) found.set(name, r);
+    }
+    return found;
+  }
+
   async put(kind: RecordKind, name: string, record: StorageRecord, opts: StorageWriteOptions = {}): Promise<void> {
     const path = this.#path(kind, name);
     await this.ready();
