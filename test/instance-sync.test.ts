@@ -107,7 +107,7 @@ describe('InstanceSync against an in-memory instance', () => {
     assert.deepEqual([...haproxy.certs.keys()].sort(), ['/certs/_default.pem', '/certs/a.test.pem', '/certs/b.test.pem']);
     assert.deepEqual([...haproxy.maps.get(KNOWN)!].sort(), [['a.test', 'a.test'], ['b.test', 'b.test']]);
     assert.equal(sync.serves('a.test'), true);
-    const { commands, lastReconcile, reconciles, ...status } = sync.status();
+    const { commands, lastReconcile, reconciles, reconcilesUnchanged, ...status } = sync.status();
     assert.deepEqual({ ...status, lastError: undefined, lastErrorAt: undefined, pid: undefined }, {
       name: 'mem', runtime: undefined, state: 'up', pid: undefined, lastError: undefined, lastErrorAt: undefined, inSync: 2, missing: 0, stale: 0, pending: 0,
     });
@@ -394,6 +394,37 @@ describe('Reconcile by digests (in-memory instance)', () => {
     assert.equal(large.pass.certsRead, 0, 'nothing drifted: no certificate read one by one');
     assert.equal(large.pass.commands, small.pass.commands, 'commands per pass do not grow with N');
     assert.ok(large.pass.commands <= 5, `${large.pass.commands} commands`);
+  });
+
+  test('an unchanged pass is not compared again; a reply that differs, a sync since, a restart or a new generation compare in full', async () => {
+    let generation = 0;
+    const { haproxy, sync } = setup(['a.test', 'b.test'], { generation: () => generation });
+    sync.start();
+    await within(sync.sync(work(['_default', 'a.test', 'b.test'])), 'the first sync');
+    const pass = async (what: string) => {
+      const before = sync.status().reconciles!;
+      sync.requestReconcile();
+      await until(() => sync.status().reconciles! > before && sync.status().pending === 0, what);
+      return sync.status().lastReconcile!;
+    };
+    // The first pass after the pushes compares in full (work was taken since the last one).
+    assert.equal((await pass('a pass after the pushes')).unchanged, false);
+    const quiet = await pass('a quiet pass');
+    assert.equal(quiet.unchanged, true);
+    assert.equal(sync.status().reconcilesUnchanged, 1);
+    // Behind our back: a crt-list line gone. Found by the next pass and put back.
+    haproxy.lines = haproxy.lines.filter((l) => !l.path.endsWith('/a.test.pem'));
+    assert.equal((await pass('the pass after a line was deleted')).unchanged, false);
+    await until(() => haproxy.lines.some((l) => l.path.endsWith('/a.test.pem')), 'the line put back');
+    assert.equal((await pass('the pass after the repair')).unchanged, false, 'the repair was a push: compared in full once more');
+    assert.equal((await pass('quiet again')).unchanged, true);
+    generation++;
+    assert.equal((await pass('after a change of the expected state')).unchanged, false);
+    await within(sync.sync([]), 'an empty sync');
+    assert.equal((await pass('quiet after an empty sync')).unchanged, true);
+    haproxy.restart();
+    await until(() => sync.status().pid === haproxy.pid && haproxy.certs.size === 3, 'the re-push after the restart');
+    assert.equal(sync.status().lastReconcile!.unchanged, false);
   });
 
   test('status keeps counting served certificates while a pass runs', async () => {

@@ -437,6 +437,32 @@ describe('RuntimeClient against a real HAProxy', () => {
     assert.deepEqual(await client.showMap(h.map), []);
   });
 
+  it('listings "since" a digest: a byte-identical reply is not parsed again; a change, or our own cert command, is', async () => {
+    await client.addMapEntries(h.map, [['since.test', '1']]);
+    const map1 = await client.showMapSince(h.map, undefined);
+    assert.deepEqual(map1.value?.map((e) => e.key), ['since.test']);
+    assert.deepEqual(await client.showMapSince(h.map, map1.digest), { digest: map1.digest });
+    await client.setMap(h.map, 'since.test', '2');
+    const map2 = await client.showMapSince(h.map, map1.digest);
+    assert.notEqual(map2.digest, map1.digest);
+    assert.equal(map2.value?.[0]?.value, '2');
+    await client.delMap(h.map, 'since.test');
+    const list = await client.showCrtListSince(h.crtList, undefined);
+    assert.ok(list.value);
+    assert.deepEqual(await client.showCrtListSince(h.crtList, list.digest), { digest: list.digest });
+    const certs = await client.showSslCertsSince(undefined);
+    assert.ok(certs.value);
+    assert.equal((await client.showSslCertsSince(certs.digest)).value, undefined);
+    // Our own add changes what the client believes HAProxy has: the next listing is parsed, whatever its digest.
+    const cert = await makeCert('since.example.test');
+    await client.putCertAndListEntry(h.crtList, { path: '/v/since.pem', sni: ['since.example.test'] }, cert.pem);
+    const afterAdd = await client.showSslCertsSince(certs.digest);
+    assert.ok(afterAdd.value?.certs.includes('/v/since.pem'));
+    await client.delCrtListEntry(h.crtList, '/v/since.pem');
+    await client.delSslCert('/v/since.pem');
+    await assert.rejects(client.showMapSince('/nonexistent.map', map1.digest), HaproxyNotFoundError);
+  });
+
   it('maps: many entries in payload commands, split under the command size cap', async () => {
     const entries = Array.from({ length: 3_000 }, (_, i) => [`name-${i}.bulk.test`, `id-${i}`] as const);
     await client.addMapEntries(h.map, entries);

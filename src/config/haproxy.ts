@@ -71,7 +71,7 @@ export function haproxySchema(baseDir: string) {
         .meta(doc('Instances found by resolving a DNS name, on top of the listed ones. A failed lookup keeps the last set; an empty answer is believed.')),
       reconcileEvery: duration({ maxMs: MAX_TIMER_MS })
         .prefault('60s')
-        .meta(doc('How often every instance is compared in full with the desired set (drift repair).')),
+        .meta(doc('How often every instance is compared with the desired set (drift repair); a pass whose listings are byte-identical to the last pass, with nothing changed since, only reads them.')),
       certDir: pathField(baseDir).meta(
         doc('Where the daemon writes the PEMs, crt-list.txt, known.map, acme.map and the Lua action; HAProxy loads them at start.', '/etc/haproxy/certd'),
       ),

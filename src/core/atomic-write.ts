@@ -28,31 +28,75 @@ export function isTempFileName(name: string): boolean {
 }
 
 /**
+ * What a sweep saw of each directory (see removeLeftoverFiles `memo`): its mtime, when it was
+ * read, and its subdirectories.
+ */
+export type SweepMemo = Map<string, { mtimeMs: number; readAt: number; subdirs: string[] }>;
+
+/**
+ * A directory changed within this long before it was read is read again at the next sweep:
+ * mtimes as coarse as 1–2 s (some file systems) cannot say whether a change came after the read.
+ */
+const MTIME_SLACK_MS = 3_000;
+
+/**
  * Removes what crashes leave behind under `dir` (recursively): writeFileAtomic's temp files, and
  * names `alsoLeftover` accepts, modified more than `olderThanMs` ago (0: all of them, for a
  * directory no live writer shares). Returns how many were removed; a file that cannot be removed
- * is reported to `onWarning` and skipped.
+ * is reported through `onWarning` and left. With `memo` (kept between sweeps), a directory whose
+ * mtime has not moved since a read that left nothing behind is not read again: creating,
+ * renaming or removing a file in it moves its mtime, so no leftover can have appeared (a
+ * periodic sweep of a store of 100,000 certificates read all 100,000 names every 15 s).
  */
 export async function removeLeftoverFiles(
   dir: string,
-  o: { olderThanMs: number; alsoLeftover?: (name: string) => boolean; onWarning?: (err: Error) => void },
+  o: { olderThanMs: number; alsoLeftover?: (name: string) => boolean; onWarning?: (err: Error) => void; memo?: SweepMemo },
 ): Promise<number> {
   let removed = 0;
+  const mtimeMs = o.memo ? await mtimeIfExists(dir) : undefined;
+  const seen = o.memo?.get(dir);
+  if (seen && mtimeMs === seen.mtimeMs && mtimeMs < seen.readAt - MTIME_SLACK_MS) {
+    for (const sub of seen.subdirs) removed += await removeLeftoverFiles(join(dir, sub), o);
+    return removed;
+  }
+  const readAt = Date.now();
+  const subdirs: string[] = [];
+  /** A leftover still too young to remove, or one that could not be: the next sweep reads again. */
+  let left = false;
   for (const entry of await readDirIfExists(dir)) {
-    const path = join(dir, entry.name);
     if (entry.isDirectory()) {
-      removed += await removeLeftoverFiles(path, o);
+      subdirs.push(entry.name);
+      removed += await removeLeftoverFiles(join(dir, entry.name), o);
     } else if (isTempFileName(entry.name) || o.alsoLeftover?.(entry.name)) {
+      const path = join(dir, entry.name);
       try {
-        if (o.olderThanMs > 0 && (await stat(path)).mtimeMs + o.olderThanMs >= Date.now()) continue;
+        if (o.olderThanMs > 0 && (await stat(path)).mtimeMs + o.olderThanMs >= Date.now()) {
+          left = true;
+          continue;
+        }
         await unlink(path);
         removed++;
       } catch (cause) {
-        if (fsErrorCode(cause) !== 'ENOENT') o.onWarning?.(new Error(`could not remove leftover ${path}`, { cause }));
+        if (fsErrorCode(cause) !== 'ENOENT') {
+          left = true;
+          o.onWarning?.(new Error(`could not remove leftover ${path}`, { cause }));
+        }
       }
     }
   }
+  // Removals moved the mtime: remembered as read after them only if nothing was removed.
+  if (o.memo && mtimeMs !== undefined && !left && removed === 0) o.memo.set(dir, { mtimeMs, readAt, subdirs });
+  else o.memo?.delete(dir);
   return removed;
+}
+
+async function mtimeIfExists(dir: string): Promise<number | undefined> {
+  try {
+    return (await stat(dir)).mtimeMs;
+  } catch (err) {
+    if (fsErrorCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
 }
 
 /** The entries of a directory, none when it does not exist. */

@@ -2,7 +2,7 @@ import { HaproxyCommandError, HaproxyNotFoundError } from '../../src/core/errors
 import { crtListOptionWords } from '../../src/haproxy/crtlist/line.js';
 import type { DeployEntry } from '../../src/haproxy/deploy/entry.js';
 import type { InstanceClient } from '../../src/haproxy/deploy/instance.js';
-import type { CrtListEntry, CrtListLine } from '../../src/haproxy/runtime/client.js';
+import type { CrtListEntry, CrtListLine, Digested } from '../../src/haproxy/runtime/client.js';
 
 /*
  * The state one HAProxy keeps behind its runtime API, in memory, for the unit tests of
@@ -14,6 +14,11 @@ import type { CrtListEntry, CrtListLine } from '../../src/haproxy/runtime/client
 export function memoryEntry(id: string, version = 1, certDir = '/certs'): DeployEntry {
   const sha1 = `${id.toUpperCase()}-V${version}`;
   return { id, pemPath: `${certDir}/${id}.pem`, pem: `PEM ${sha1}`, sha1, serial: sha1, sni: id.startsWith('_') ? [] : [id], options: {} };
+}
+
+function digested<T>(value: T, since: string | undefined): Digested<T> {
+  const digest = JSON.stringify(value);
+  return digest === since ? { digest } : { digest, value };
 }
 
 export class MemoryInstance implements InstanceClient {
@@ -56,6 +61,11 @@ export class MemoryInstance implements InstanceClient {
     return { certs: [...this.certs.keys()] };
   }
 
+  /** The listing with a digest of what it holds (as RuntimeClient digests HAProxy's reply). */
+  async showSslCertsSince(since: string | undefined) {
+    return digested(await this.showSslCerts(), since);
+  }
+
   async showSslCertMany(paths: readonly string[]) {
     await this.call('showSslCertMany');
     return paths.map((path) => {
@@ -75,6 +85,14 @@ export class MemoryInstance implements InstanceClient {
     await this.call('showCrtList');
     if (!this.loadsCrtList || list !== this.crtList) notFound(`show ssl crt-list ${list}`);
     return this.lines.map((l) => ({ ...l }));
+  }
+
+  async showCrtListSince(list: string, since: string | undefined) {
+    return digested(await this.showCrtList(list), since);
+  }
+
+  async showMapSince(map: string, since: string | undefined) {
+    return digested(await this.showMap(map), since);
   }
 
   async showMap(map: string) {

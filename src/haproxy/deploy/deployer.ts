@@ -1,3 +1,4 @@
+import { CountedMap, DeployGeneration } from './generation.js';
 import type { Logger } from 'pino';
 import { coalesced, SerialQueue, withTimeout, WorkBehind } from '../../core/async.js';
 import { CertdError, DiskFullError, HaproxyCommandError, isDiskFull } from '../../core/errors.js';
@@ -103,7 +104,9 @@ export interface DeployOutcome {
  */
 export class Deployer {
   /** What every instance should serve, without PEMs (held in `pems` until on disk, then read back). */
-  private readonly desired = new Map<string, CertEntry>();
+  /** Counts every change to `desired` and `desiredMaps` (an instance's pass skips when none happened). */
+  private readonly generation = new DeployGeneration();
+  private readonly desired = new CountedMap<string, CertEntry>(this.generation);
   /** PEMs not yet durable in certDir, by id, with the entry they belong to. */
   private readonly pems = new Map<string, { entry: CertEntry; pem: string }>();
   /** Ids whose crt-list line or names changed since the list files were last marked. */
@@ -152,7 +155,7 @@ export class Deployer {
     this.mapPaths = { known: certDirLayout(o.certDir).knownMap, acme: certDirLayout(o.certDir).acmeMap };
     const mapFile = (path: string) => rewrite(path, () => this.files.writeMap(path, this.desiredMaps.get(path)!));
     this.mapFiles = { known: mapFile(this.mapPaths.known), acme: mapFile(this.mapPaths.acme) };
-    for (const path of Object.values(this.mapPaths)) this.desiredMaps.set(path, new Map());
+    for (const path of Object.values(this.mapPaths)) this.desiredMaps.set(path, new CountedMap(this.generation));
     o.instances.forEach((inst, i) =>
       this.addInstance(inst.name ?? (o.instances.length === 1 ? 'haproxy' : `haproxy-${i + 1}`), inst.runtime, inst.master),
     );
@@ -187,6 +190,7 @@ export class Deployer {
       filesWritten: () => this.filesWritten.then(() => this.flushListFiles()),
       pem: (e) => this.pemOf(e),
       rank: this.rank,
+      generation: () => this.generation.value,
     });
   }
 

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { CertdError, HaproxyCommandError, HaproxyMisconfiguredError, HaproxyNotFoundError } from '../../core/errors.js';
 import type { ReloadFallback } from './reload.js';
-import type { RuntimeClient } from '../runtime/client.js';
+import type { CrtListEntry, Digested, MapEntry, RuntimeClient, StoreListing } from '../runtime/client.js';
 import { readFile } from 'node:fs/promises';
 import { crtListLineParts, DEFAULT_CERT_ID, sameListLine, type CertEntry } from './entry.js';
 import type { DeployMetrics } from './metrics.js';
@@ -33,20 +33,22 @@ export interface InstanceStatus {
   pending: number;
   /** Runtime commands sent to this instance since the daemon started (each pipelined one counts). */
   commands?: number;
-  /** Full comparisons with the instance since the daemon started. */
+  /** Reconcile passes with the instance since the daemon started (unchanged ones included). */
   reconciles?: number;
-  /** The last full comparison with the instance: when, how long, its runtime commands, certificates read one by one. */
-  lastReconcile?: { at: string; ms: number; commands: number; certsRead: number };
+  /** Of those, the passes that found every reply byte-identical and nothing changed on our side: not compared again. */
+  reconcilesUnchanged?: number;
+  /** The last pass: when, how long, its runtime commands, certificates read one by one, whether it was an unchanged one. */
+  lastReconcile?: { at: string; ms: number; commands: number; certsRead: number; unchanged: boolean };
 }
 
 /** What InstanceSync uses of RuntimeClient: the seam its unit tests fill with an in-memory instance. */
 export type InstanceClient = Pick<
   RuntimeClient,
   | 'showInfo'
-  | 'showSslCerts'
+  | 'showSslCertsSince'
   | 'showSslCertMany'
-  | 'showCrtList'
-  | 'showMap'
+  | 'showCrtListSince'
+  | 'showMapSince'
   | 'putCert'
   | 'putCertAndListEntry'
   | 'putNewCertsPipelined'
@@ -89,6 +91,19 @@ export interface InstanceOptions {
   pem?: (e: CertEntry) => Promise<string>;
   /** Push order hint, id → rank (lower first): most-used certificates first when catching up. */
   rank?: ReadonlyMap<string, number>;
+  /** Counts every change to `desired` and `desiredMaps` (see DeployGeneration): an unchanged one lets a pass skip. */
+  generation?: () => number;
+}
+
+/** What the last full comparison was made against: its replies' digests and what we expected then. */
+interface ComparedAgainst {
+  pid: number;
+  certs: string;
+  list: string;
+  /** Digest per map this instance loads. */
+  maps: ReadonlyMap<string, string>;
+  generation: number;
+  changes: number;
 }
 
 /**
@@ -145,6 +160,11 @@ export class InstanceSync {
   private servedPid?: number;
   private lastReconcile?: InstanceStatus['lastReconcile'];
   private reconciles = 0;
+  private reconcilesUnchanged = 0;
+  /** The last full comparison's replies and expectations; undefined until one is made on this worker. */
+  private compared?: ComparedAgainst;
+  /** Work handed to this instance (sync calls, passes of the worker): any since a comparison makes the next one full. */
+  private changes = 0;
   /** The failure that put the instance down: callers hear it at once while it stays down. */
   private downError?: Error;
   private lastAttempt = 0;
@@ -213,6 +233,7 @@ export class InstanceSync {
     const set = new Set(ids);
     // Nothing asked and nothing pending: the loop may be asleep and would never settle this.
     if (set.size === 0 && !this.needReconcile) return Promise.resolve();
+    if (set.size > 0) this.changes++;
     for (const id of set) this.dirty.add(id);
     const wanted = waitFor ? new Set(waitFor) : set;
     const reloading = [...wanted].some((id) => (this.reloading.get(id.slice(2)) ?? 0) > Date.now());
@@ -269,6 +290,7 @@ export class InstanceSync {
       pending: total - inSync,
       commands: this.o.client.commandsSent,
       reconciles: this.reconciles,
+      reconcilesUnchanged: this.reconcilesUnchanged,
       lastReconcile: this.lastReconcile,
     };
   }
@@ -367,6 +389,7 @@ export class InstanceSync {
     const urgent = new Set<WorkKey>();
     for (const w of this.waiters) if (w.ids.size <= EARLY_SETTLE_MAX_IDS) for (const id of w.ids) if (this.dirty.has(id)) urgent.add(id);
     const take = urgent.size > 0 && urgent.size < this.dirty.size ? urgent : new Set(this.dirty);
+    if (take.size > 0) this.changes++;
     const ranked: [number, string][] = [];
     const rest: string[] = [];
     const maps: WorkKey[] = [];
@@ -627,13 +650,66 @@ export class InstanceSync {
    * at the end: status never reports served certificates as missing while a pass runs.
    */
   private async reconcile(): Promise<void> {
-    const { client, certDir, desired } = this.o;
+    const { client, desired } = this.o;
     const started = performance.now();
     const commandsBefore = client.commandsSent ?? 0;
     const info = await client.showInfo();
-    const [certs, list] = await Promise.all([client.showSslCerts(), this.loadedCrtList()]);
-    const lines = new Map(list.map((e) => [e.path, e]));
     const sameWorker = this.servedPid !== undefined && this.servedPid === info.pid;
+    // Byte-identical replies on the same worker, with nothing changed on our side since the last
+    // comparison, compare the same way again: their parse and comparison are skipped (3.9–4.9 s a
+    // pass at 100,000). Anything else (a reply differs, a restart, a push since) compares in full.
+    const last = sameWorker && this.nothingChangedSince(this.compared) ? this.compared : undefined;
+    let [certsReply, listReply] = await Promise.all([client.showSslCertsSince(last?.certs), this.loadedCrtList(last?.list)]);
+    let mapReplies = await this.loadedMaps(last?.maps);
+    const unchanged = last !== undefined && certsReply.value === undefined && listReply.value === undefined && sameKeys(mapReplies, last.maps) && [...mapReplies.values()].every((r) => r.value === undefined);
+    const certsRead: CertEntry[] = [];
+    if (!unchanged) {
+      // A reply the digest left unparsed is read again: the others differ, so the whole comparison is made.
+      if (certsReply.value === undefined) certsReply = await client.showSslCertsSince(undefined);
+      if (listReply.value === undefined) listReply = await this.loadedCrtList(undefined);
+      if ([...mapReplies.values()].some((r) => r.value === undefined)) mapReplies = await this.loadedMaps(undefined);
+      certsRead.push(...(await this.compare(info.pid, certsReply.value!, listReply.value!, mapReplies)));
+    }
+    this.compared = {
+      pid: info.pid,
+      certs: certsReply.digest,
+      list: listReply.digest,
+      maps: new Map([...mapReplies].map(([path, r]) => [path, r.digest])),
+      generation: this.o.generation?.() ?? 0,
+      changes: this.changes,
+    };
+    this.pid = info.pid;
+    this.needReconcile = false;
+    const ms = Math.round(performance.now() - started);
+    this.reconciles++;
+    if (unchanged) this.reconcilesUnchanged++;
+    this.lastReconcile = { at: new Date().toISOString(), ms, commands: (client.commandsSent ?? 0) - commandsBefore, certsRead: certsRead.length, unchanged };
+    const fields = { instance: this.name, pid: info.pid, serving: this.served.size, desired: desired.size, certsRead: certsRead.length, ms };
+    if (unchanged) this.o.log.debug(fields, 'reconciled: replies unchanged');
+    else this.o.log.info(fields, 'reconciled');
+  }
+
+  /**
+   * Whether a pass may trust `c`: nothing was handed to this instance since (no sync, no work
+   * taken), the deployer's expected state has the same generation, and nothing waits for a
+   * reconcile to be retried (a refusal, a reload).
+   */
+  private nothingChangedSince(c: ComparedAgainst | undefined): boolean {
+    return (
+      c !== undefined &&
+      c.changes === this.changes &&
+      c.generation === (this.o.generation?.() ?? 0) &&
+      this.dirty.size === 0 &&
+      this.refused.size === 0 &&
+      this.reloading.size === 0
+    );
+  }
+
+  /** The full comparison of a reconcile pass: replaces `served` and marks every difference dirty; returns the certificates read one by one. */
+  private async compare(pid: number, certs: StoreListing, list: readonly CrtListEntry[], mapReplies: ReadonlyMap<string, Digested<MapEntry[]>>): Promise<CertEntry[]> {
+    const { certDir, desired } = this.o;
+    const lines = new Map(list.map((e) => [e.path, e]));
+    const sameWorker = this.servedPid !== undefined && this.servedPid === pid;
     const next = new Map<string, CertEntry>();
     const unknown: CertEntry[] = [];
     const byPath = new Map<string, CertEntry>();
@@ -658,10 +734,10 @@ export class InstanceSync {
       const sha1 = sha1s[i];
       next.set(want.id, sha1 === want.sha1 ? want : { ...want, sha1: sha1 ?? '' });
     }
-    const nextMaps = await this.loadedMaps();
+    const nextMaps = new Map([...mapReplies].map(([path, r]) => [path, new Map(r.value!.map((e) => [e.key, e.value]))]));
     this.served = next;
     this.servedMaps = nextMaps;
-    this.servedPid = info.pid;
+    this.servedPid = pid;
     for (const id of next.keys()) if (id.startsWith('stale:')) this.dirty.add(certWork(id));
     for (const id of desired.keys()) if (!this.serves(id)) this.dirty.add(certWork(id));
     // A certificate a reload loaded, or one refused before that is served now: settled as served.
@@ -675,18 +751,13 @@ export class InstanceSync {
       for (const [key, value] of want) if (served.get(key) !== value) this.dirty.add(mapWork(path, key));
       for (const key of served.keys()) if (!want.has(key)) this.dirty.add(mapWork(path, key));
     }
-    this.pid = info.pid;
-    this.needReconcile = false;
-    const ms = Math.round(performance.now() - started);
-    this.reconciles++;
-    this.lastReconcile = { at: new Date().toISOString(), ms, commands: (client.commandsSent ?? 0) - commandsBefore, certsRead: unknown.length };
-    this.o.log.info({ instance: this.name, pid: info.pid, serving: next.size, desired: desired.size, certsRead: unknown.length, ms }, 'reconciled');
+    return unknown;
   }
 
   /** `show ssl crt-list` of our list; HaproxyMisconfiguredError, saying what to fix, when no bind loads it. */
-  private async loadedCrtList() {
+  private async loadedCrtList(since: string | undefined): Promise<Digested<CrtListEntry[]>> {
     try {
-      return await this.o.client.showCrtList(this.o.crtList);
+      return await this.o.client.showCrtListSince(this.o.crtList, since);
     } catch (err) {
       if (!(err instanceof HaproxyNotFoundError)) throw err;
       throw new HaproxyMisconfiguredError(
@@ -724,19 +795,16 @@ export class InstanceSync {
     return out;
   }
 
-  /** The maps this instance loads, as it has them now; a map its config does not load is left out. */
-  private async loadedMaps(): Promise<Map<string, Map<string, string>>> {
-    const maps = new Map<string, Map<string, string>>();
+  /** The maps this instance loads, as it has them now (parsed where the digest differs from `since`'s); a map its config does not load is left out. */
+  private async loadedMaps(since: ReadonlyMap<string, string> | undefined): Promise<Map<string, Digested<MapEntry[]>>> {
+    const maps = new Map<string, Digested<MapEntry[]>>();
     for (const path of this.o.desiredMaps.keys()) {
-      let entries;
       try {
-        entries = await this.o.client.showMap(path);
+        maps.set(path, await this.o.client.showMapSince(path, since?.get(path)));
       } catch (err) {
         if (!(err instanceof HaproxyNotFoundError)) throw err;
         this.o.log.debug({ instance: this.name, map: path }, 'map not loaded by this haproxy: skipped');
-        continue;
       }
-      maps.set(path, new Map(entries.map((e) => [e.key, e.value])));
     }
     return maps;
   }
@@ -780,6 +848,10 @@ export class InstanceSync {
     this.o.metrics.instanceUp(this.name, false);
     this.o.metrics.error(this.name);
   }
+}
+
+function sameKeys(a: ReadonlyMap<string, unknown>, b: ReadonlyMap<string, unknown>): boolean {
+  return a.size === b.size && [...a.keys()].every((k) => b.has(k));
 }
 
 function unixSocketOf(runtime: string | undefined): string | undefined {

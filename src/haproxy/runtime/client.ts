@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
 import {
   HaproxyExistsError,
@@ -68,6 +69,15 @@ export interface CallOptions {
 
 /** A crt-list line to add: `path [options] sni…` (rendered as in the crt-list file). */
 export type CrtListLine = CrtListLineParts;
+
+/**
+ * A listing's digest (its reply's length and SHA-1) and, unless it equals the `since` digest the
+ * caller passed, the listing parsed: a byte-identical reply is not parsed again.
+ */
+export interface Digested<T> {
+  digest: string;
+  value?: T;
+}
 
 export type { CrtListEntry, MapEntry, RuntimeInfo, SslCertDetails, StoreListing };
 
@@ -155,6 +165,8 @@ export class RuntimeClient {
   private session?: RuntimeSession;
   /** Cert paths HAProxy has (from `show ssl cert` at connect, then our own changes): saves a `new`. */
   private known = new Set<string>();
+  /** `known` changed by our own commands since the last listing it was read from. */
+  private knownEdited = false;
   /** The path of the transaction we opened and have not committed or aborted yet, per store kind. */
   private readonly ours: Partial<Record<StoreKind, string>> = {};
   private closed = false;
@@ -184,11 +196,17 @@ export class RuntimeClient {
 
   /** `show ssl cert`: loaded certificate paths, and the open transaction's path if any. */
   async showSslCerts(o: CallOptions = {}): Promise<StoreListing> {
-    return this.read('show ssl cert', o, (body) => {
+    return (await this.showSslCertsSince(undefined, o)).value!;
+  }
+
+  /** `show ssl cert`, parsed only when its reply differs from the one `since` digests (see Digested). */
+  async showSslCertsSince(since: string | undefined, o: CallOptions = {}): Promise<Digested<StoreListing>> {
+    return this.readSince('show ssl cert', since, o, (body) => {
       const listing = parseSslCertList(body);
       this.known = new Set(listing.certs);
+      this.knownEdited = false;
       return listing;
-    });
+    }, () => !this.knownEdited);
   }
 
   /** Runtime commands sent to this instance so far (each line of a pipelined batch counts). */
@@ -311,7 +329,7 @@ export class RuntimeClient {
       } catch {
         addOk = false;
       }
-      if (setOk && commitOk && addOk) this.known.add(add.path);
+      if (setOk && commitOk && addOk) this.noteKnown('add', add.path);
       else again.push(i);
       if (addOk) listed.add(i);
     }
@@ -476,7 +494,12 @@ export class RuntimeClient {
 
   /** `show ssl crt-list -n <list>`: lines with their numbers, options and SNI filters. */
   async showCrtList(list: string, o: CallOptions = {}): Promise<CrtListEntry[]> {
-    return this.read(`show ssl crt-list -n ${checkPath(list, 'crt-list')}`, o, parseCrtList);
+    return (await this.showCrtListSince(list, undefined, o)).value!;
+  }
+
+  /** `show ssl crt-list -n <list>`, parsed only when its reply differs from the one `since` digests. */
+  async showCrtListSince(list: string, since: string | undefined, o: CallOptions = {}): Promise<Digested<CrtListEntry[]>> {
+    return this.readSince(`show ssl crt-list -n ${checkPath(list, 'crt-list')}`, since, o, parseCrtList);
   }
 
   /**
@@ -513,7 +536,12 @@ export class RuntimeClient {
 
   /** `show map <map>`. */
   async showMap(map: string, o: CallOptions = {}): Promise<MapEntry[]> {
-    return this.read(`show map ${checkPath(map, 'map')}`, o, parseMap);
+    return (await this.showMapSince(map, undefined, o)).value!;
+  }
+
+  /** `show map <map>`, parsed only when its reply differs from the one `since` digests. */
+  async showMapSince(map: string, since: string | undefined, o: CallOptions = {}): Promise<Digested<MapEntry[]>> {
+    return this.readSince(`show map ${checkPath(map, 'map')}`, since, o, parseMap);
   }
 
   /**
@@ -620,7 +648,7 @@ export class RuntimeClient {
     } catch (err) {
       if (!(existsOk && err instanceof HaproxyExistsError)) throw err;
     }
-    if (kind === 'cert') this.known.add(path);
+    if (kind === 'cert') this.noteKnown('add', path);
   }
 
   /**
@@ -634,7 +662,7 @@ export class RuntimeClient {
     const command = `set ${STORES[kind].noun} ${path}`;
     for (let attempt = 1; ; attempt++) {
       const body = (attempt === 1 ? replied : undefined) ?? (await this.exec(s, command, payload, o));
-      if (/not referenced by the configuration/.test(body)) this.known.delete(path);
+      if (/not referenced by the configuration/.test(body)) this.noteKnown('delete', path);
       const m = STORES[kind].set.exec(body);
       const named = m ? m[2]! : foreignTransaction(body);
       if (named === undefined) throw replyError(command, body);
@@ -696,10 +724,10 @@ export class RuntimeClient {
   private async remove(s: RuntimeSession, kind: StoreKind, path: string, o: CallOptions): Promise<void> {
     const command = `del ${STORES[kind].noun} ${path}`;
     const body = await this.exec(s, command, undefined, o);
-    if (kind === 'cert' && /doesn't exist!/.test(body)) this.known.delete(path);
+    if (kind === 'cert' && /doesn't exist!/.test(body)) this.noteKnown('delete', path);
     const m = expectReply(command, body, STORES[kind].deleted);
     if (m[1] !== path) throw replyError(command, `unexpected reply naming ${m[1]}`);
-    if (kind === 'cert') this.known.delete(path);
+    if (kind === 'cert') this.noteKnown('delete', path);
   }
 
   /**
@@ -732,6 +760,25 @@ export class RuntimeClient {
   /** A `show` command, retried once on a fresh session if the connection dropped (it is read-only). */
   private read<T>(command: string, o: CallOptions, parse: (body: string) => T): Promise<T> {
     return this.job(async (s) => parse(await this.show(s, command, o)), o, true);
+  }
+
+  /**
+   * A `show` command whose reply is parsed only when its digest differs from `since` (or `reuse`
+   * says the last parse's side effects are stale). The digest is taken of a reply `show` accepted,
+   * so an error or a refusal is never taken for an unchanged listing.
+   */
+  private readSince<T>(command: string, since: string | undefined, o: CallOptions, parse: (body: string) => T, reuse: () => boolean = () => true): Promise<Digested<T>> {
+    return this.job(async (s) => {
+      const body = await this.show(s, command, o);
+      const digest = `${body.length}:${createHash('sha1').update(body).digest('base64')}`;
+      return digest === since && reuse() ? { digest } : { digest, value: parse(body) };
+    }, o, true);
+  }
+
+  private noteKnown(change: 'add' | 'delete', path: string): void {
+    if (change === 'add') this.known.add(path);
+    else this.known.delete(path);
+    this.knownEdited = true;
   }
 
   /** Runs a `show` command; its known refusals become typed errors, anything else is the listing. */
@@ -794,10 +841,12 @@ export class RuntimeClient {
     this.sent++;
     if (!this.o.abortStaleTransactions) {
       this.known.clear();
+      this.knownEdited = true;
       return;
     }
     const certs = parseSslCertList(await this.show(s, 'show ssl cert', o));
     this.known = new Set(certs.certs);
+    this.knownEdited = false;
     const cas = parseCaFileList(await this.show(s, 'show ssl ca-file', o));
     for (const [kind, stale] of [['cert', certs.transaction], ['caFile', cas.transaction]] as const) {
       if (stale === undefined) continue;

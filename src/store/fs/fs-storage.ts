@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { forEachLimited, SerialQueue } from '../../core/async.js';
-import { ensureDir, fsErrorCode, removeFileDurable, removeLeftoverFiles, writeFileAtomic } from '../../core/atomic-write.js';
+import { ensureDir, fsErrorCode, removeFileDurable, removeLeftoverFiles, writeFileAtomic, type SweepMemo } from '../../core/atomic-write.js';
 import { StoreCorruptError } from '../../core/errors.js';
 import type { ListedRecord, ReadRecord, RecordKind, SecretBody, Storage, StorageRecord, StorageWriteOptions } from '../storage.js';
 import type { CertMeta } from '../store.js';
@@ -54,6 +54,8 @@ export class FsStorage implements Storage {
   /** Certificate listings one after the other: the index is validated by one at a time. */
   readonly #listing = new SerialQueue();
   #ready: Promise<void> | undefined;
+  /** What the periodic leftover sweeps saw, so an unchanged directory is not read again (see removeLeftoverFiles). */
+  readonly #sweepMemo: SweepMemo = new Map();
 
   constructor(dataDir: string, opts: FsStorageOptions = {}) {
     this.dataDir = resolve(dataDir);
@@ -198,7 +200,7 @@ export class FsStorage implements Storage {
     const onWarning = this.#onWarning;
     let removed = 0;
     for (const dir of SUBDIRS) {
-      removed += await removeLeftoverFiles(join(this.dataDir, dir), { olderThanMs, alsoLeftover: isBreakTokenName, onWarning });
+      removed += await removeLeftoverFiles(join(this.dataDir, dir), { olderThanMs, alsoLeftover: isBreakTokenName, onWarning, memo: this.#sweepMemo });
     }
     return removed + (await removeStaleLocks(join(this.dataDir, 'locks'), onWarning));
   }
