@@ -95,7 +95,7 @@ async function storm(): Promise<Outcome> {
   }
   const used = process.cpuUsage(cpu);
   const wallMs = performance.now() - wall;
-  await world.scheduler.stop();
+  await world.stop();
   const le = world.cas.get('le')!;
   const perDay = new Map<number, number>();
   for (const r of world.renewed) if (r.issuer === 'le') perDay.set(Math.floor((r.at - T0) / DAY), (perDay.get(Math.floor((r.at - T0) / DAY)) ?? 0) + 1);

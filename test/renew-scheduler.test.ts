@@ -15,7 +15,7 @@ test('plans once from the catalog, then follows its changes: a look never reads 
   w.catalog.all = () => (reads++, all());
   w.scheduler.start();
   await w.clock.run(T0 + 45 * DAY);
-  await w.scheduler.stop();
+  await w.stop();
   assert.equal(reads, 1, 'catalog.all() only at start');
   assert.equal(w.missed, 0);
   assert.equal(w.expired(), 0);
@@ -33,7 +33,7 @@ test('a certificate added or removed later is planned or forgotten at once', asy
   w.catalog.delete('gone.test');
   assert.deepEqual([...w.scheduler.dueTimes().keys()], ['late.test']);
   await w.clock.run(T0 + 6 * H);
-  await w.scheduler.stop();
+  await w.stop();
   assert.deepEqual(w.renewed.map((r) => r.id), ['late.test'], 'renewed once, between 3 h and 5 h in');
   assert.ok(w.renewed[0]!.at >= T0 + 3 * H && w.renewed[0]!.at <= T0 + 5 * H + 1_000);
 });
@@ -55,7 +55,7 @@ test('the order budget holds in every window; a 429 pauses only its issuer; the 
   // Another client of the account takes 20 orders: ours now meet the CA's 429.
   w.cas.get('acme')!.consume(20);
   await w.clock.run(T0 + 12 * DAY);
-  await w.scheduler.stop();
+  await w.stop();
   const acme = w.cas.get('acme')!;
   assert.ok(maxInWindow(acme.counted, 3 * H) <= 25, 'our orders never exceeded our budget');
   assert.ok(acme.rateLimited >= 1, 'the 429 happened');
@@ -76,7 +76,7 @@ test('our budget alone: orders in any 3 h window never exceed it', async () => {
   for (let i = 0; i < 400; i++) w.add(`a${i}.test`, 'acme', T0);
   w.scheduler.start();
   await w.clock.run(T0 + 10 * DAY);
-  await w.scheduler.stop();
+  await w.stop();
   const acme = w.cas.get('acme')!;
   assert.equal(maxInWindow(acme.counted, 3 * H), 25);
   assert.equal(acme.rateLimited, 0);
@@ -98,7 +98,7 @@ test('when the budget cannot cover what is due, the shortfall is reported and th
   for (let i = 0; i < 300; i++) w.add(`a${String(i).padStart(3, '0')}.test`, 'acme', T0 - i * 60_000);
   w.scheduler.start();
   await w.clock.run(start + 0.8 * DAY);
-  await w.scheduler.stop();
+  await w.stop();
   const worst = Math.max(...w.shortfalls.map((s) => s.count));
   assert.ok(worst > 200, `shortfall reported, at most ${worst}`);
   assert.ok(w.shortfalls.length > 1, 'the metric follows the count');
@@ -126,7 +126,7 @@ test('ARI renewals are exempt from the budget when the CA exempts them', async (
   for (let i = 0; i < 200; i++) w.add(`a${i}.test`, 'acme', T0);
   w.scheduler.start();
   await w.clock.run(T0 + 5 * DAY);
-  await w.scheduler.stop();
+  await w.stop();
   const acme = w.cas.get('acme')!;
   assert.equal(acme.exempt.length, 200, 'all renewed inside their ARI window, uncounted');
   assert.equal(acme.counted.length, 0);
@@ -148,7 +148,7 @@ test('a failed renewal is retried with backoff and then succeeds; the certificat
   assert.ok(failedSoFar <= 8, `${failedSoFar} failures in ≤ 1 h: backoff, not a loop`);
   failUntil = 0;
   await w.clock.run(T0 + 6 * H);
-  await w.scheduler.stop();
+  await w.stop();
   assert.equal(w.cas.get('ca')!.issued, 1);
   assert.equal(w.missed, 0);
 });
@@ -163,10 +163,21 @@ test('after a 429, one renewal probes while the others wait: no timer spins mean
   for (let i = 0; i < 40; i++) w.add(`a${i}.test`, 'acme', T0 - 7 * DAY);
   w.scheduler.start();
   await w.clock.run(T0 + 10 * H, 2_000);
-  await w.scheduler.stop();
+  await w.stop();
   const acme = w.cas.get('acme')!;
   assert.equal(acme.issued, 40);
   assert.ok(maxInWindow(acme.counted, H) <= 5);
   assert.ok(acme.rateLimited <= 3 * 8, `${acme.rateLimited} 429s: at most the 3 beside each probe`);
   assert.equal(w.missed, 0);
+});
+
+test('the world stops while an order is under way: the order finishes on the simulated clock', async () => {
+  // 6 h certificates renew from 3 h in; each order takes 2 h, so one is running at 5 h.
+  const w = new RenewalWorld({ cas: [{ id: 'ca', lifetimeMs: 6 * H, issueMs: 2 * H }], start: T0, scheduler: { random: () => 0 } });
+  w.add('mid.test', 'ca', T0);
+  w.scheduler.start();
+  await w.clock.run(T0 + 5 * H);
+  assert.equal(w.cas.get('ca')!.running, 1, 'an order under way when the run ends');
+  await w.stop();
+  assert.deepEqual(w.renewed.map((r) => r.id), ['mid.test']);
 });
