@@ -19,8 +19,10 @@ export function parseGrantReport(body: string): GrantReport {
     if (grantee) report.grantee = grantee[1]!;
     const used = /^used (\d{1,6})$/.exec(line);
     if (used) report.used = Number(used[1]);
-    const name = /^name (\d{1,9}) (\S{1,253})$/.exec(line);
-    if (name && report.names.length < MAX_NAMES) report.names.push({ name: name[2]!, ageMs: Number(name[1]) });
+    // A negative age (a Lua older than its fix, HAProxy threads' clocks apart) is an age of 0: the
+    // name was still spent, and dropping its line would leave a forged name never issued.
+    const name = /^name (-?\d{1,9}) (\S{1,253})$/.exec(line);
+    if (name && report.names.length < MAX_NAMES) report.names.push({ name: name[2]!, ageMs: Math.max(0, Number(name[1])) });
   }
   return report;
 }

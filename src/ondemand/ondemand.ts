@@ -167,8 +167,11 @@ export class OnDemand {
     const spend = (): boolean => spent < units && ++spent > 0;
     for (const { name: raw, ageMs } of report.names) {
       const name = tryValidateName(raw);
-      if (!name) continue;
-      if (!this.admitReported(name, ageMs, spend)) refused.push(name);
+      if (!name) {
+        // Counted, so no forged name goes unaccounted; sent back only in the Lua's own charset.
+        this.metrics.onDemand('refused', 'invalid-name');
+        if (/^[a-z0-9.-]{1,253}$/.test(raw)) refused.push(raw);
+      } else if (!this.admitReported(name, ageMs, spend)) refused.push(name);
     }
     const room = this.spec.maxCertificates - this.issuedCount - this.approvals.size;
     const g = this.grants.grant(report.grantee, Math.max(report.used, spent), room, Date.now(), this.closed);

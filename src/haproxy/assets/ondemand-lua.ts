@@ -141,6 +141,9 @@ local grant = { budget = 0, until_ms = 0, used = 0 }
 local approved, approved_n = {}, 0
 local negative, negative_n = {}, 0
 local report, report_n = {}, 0
+-- The report and units of the call out, until it has answered: a call that raised instead (the
+-- action's timeout) never returns them, so the next call sends them again.
+local unanswered
 local task_started = false
 local refreshing_since
 local last_empty_ms = 0
@@ -154,10 +157,15 @@ local function now_ms()
 end
 
 -- A plain lowercase DNS name, or nil: hostile bytes and over-long names never match anything.
+-- The daemon's own rule (labels of 1-63 letters, digits and inner hyphens), so no name is forged
+-- here that the daemon would then refuse to issue.
 local function plain_name(sni)
   if sni == nil or #sni == 0 or #sni > 253 then return nil end
   sni = sni:lower()
   if not sni:find("^[a-z0-9][a-z0-9%.%-]*$") or sni:find("%.%.") or sni:sub(-1) == "." then return nil end
+  for label in sni:gmatch("[^.]+") do
+    if #label > 63 or label:find("^%-") or label:find("%-$") then return nil end
+  end
   return sni
 end
 
@@ -216,14 +224,26 @@ local function grant_one(t, body, token, timeout_ms)
   return answer
 end
 
+-- Keeps names for the next report (bounded; a name beyond it has its unit counted all the same).
+local function keep_reported(r)
+  if report_n < REPORT_MAX then report_n = report_n + 1; report[report_n] = r end
+end
+
 -- Reports the names approved since the last call, and takes the next grant from the first replica that answers.
 local function refresh_now(replicas, token, timeout_ms)
-  local sent, sent_n, used = report, report_n, grant.used
+  if unanswered then
+    for _, r in ipairs(unanswered.sent) do keep_reported(r) end
+    grant.used = grant.used + unanswered.used
+  end
+  local sent, used = report, grant.used
   report, report_n = {}, 0
   grant.used = 0
+  unanswered = { sent = sent, used = used }
   local lines = { "grantee " .. grantee, "used " .. used }
   local t0 = now_ms()
-  for _, r in ipairs(sent) do lines[#lines + 1] = "name " .. math.floor(t0 - r.at) .. " " .. r.name end
+  -- Each thread has its own clock: a name approved on another thread can look a little younger
+  -- than now (a negative age, which the daemon's report format has no room for).
+  for _, r in ipairs(sent) do lines[#lines + 1] = "name " .. math.max(0, math.floor(t0 - r.at)) .. " " .. r.name end
   local body = table.concat(lines, "\\n") .. "\\n"
   local now = core.now().sec
   local answer
@@ -234,12 +254,11 @@ local function refresh_now(replicas, token, timeout_ms)
       quiet_until[url] = now + BREAKER_SECONDS
     end
   end
+  unanswered = nil
   if not answer then
-    -- Not reported: kept (bounded) for the next call, with the units; the grant runs out on its own.
+    -- Not reported: kept for the next call, with the units; the grant runs out on its own.
     grant.used = grant.used + used
-    for _, r in ipairs(sent) do
-      if report_n < REPORT_MAX then report_n = report_n + 1; report[report_n] = r end
-    end
+    for _, r in ipairs(sent) do keep_reported(r) end
     return
   end
   local budget = tonumber(answer:match("budget (%d+)")) or 0
@@ -323,7 +342,7 @@ local function decide_locally(txn, replicas, token, timeout_ms, allow, deny)
   grant.budget = grant.budget - 1
   grant.used = grant.used + 1
   put_approved(name, now + APPROVED_SECONDS)
-  if report_n < REPORT_MAX then report_n = report_n + 1; report[report_n] = { name = name, at = now_ms() } end
+  keep_reported({ name = name, at = now_ms() })
   -- A quarter of the grant left: this handshake, approved already, asks for the next one now, so
   -- a burst of new names finds units rather than a call out (which refused them).
   if grant.budget * 4 < last_budget then refresh(replicas, token, timeout_ms) end
