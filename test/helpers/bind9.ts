@@ -3,12 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import dnsPacket from 'dns-packet';
 import { killedAtExit, stopChild } from './children.js';
+import { freePort } from './ports.js';
 
 /** A TSIG key as `issuers.*.dns.rfc2136.tsig` spells it in certd.yaml. */
 export interface TestTsigKey {
@@ -50,7 +50,7 @@ const DELEGATED = '_acme-challenge.delegated.test';
  */
 export async function startBind9(opts: { startTimeoutMs?: number } = {}): Promise<TestBind9> {
   const dir = await mkdtemp(join(tmpdir(), 'certd-bind9-'));
-  const port = await freeUdpTcpPort();
+  const port = await freePort({ udp: true });
   const keys = {
     sha256: { name: 'certd-key', algorithm: 'hmac-sha256', secret: randomBytes(32).toString('base64') },
     sha512: { name: 'certd-key-512', algorithm: 'hmac-sha512', secret: randomBytes(64).toString('base64') },
@@ -120,7 +120,7 @@ export interface TestBindServer {
  */
 export async function startBindServer(opts: { zones: BindZone[]; recursion?: boolean; readyZone?: string; startTimeoutMs?: number }): Promise<TestBindServer> {
   const dir = await mkdtemp(join(tmpdir(), 'certd-bind9-'));
-  const port = await freeUdpTcpPort();
+  const port = await freePort({ udp: true });
   const keys = new Map(opts.zones.flatMap((z) => (z.updateKey ? [[z.updateKey.name, z.updateKey] as const] : [])));
   const zones: string[] = [];
   for (const zone of opts.zones) {
@@ -234,30 +234,6 @@ function zoneFile(origin: string, records?: string[]): string {
     ].join('\n');
   }
   return [`$ORIGIN ${origin}.`, '$TTL 60', `@ IN SOA ns1 hostmaster ( 1 3600 600 86400 0 )`, '@ IN NS ns1', 'ns1 IN A 127.0.0.1', ...records, ''].join('\n');
-}
-
-/**
- * A port the kernel handed out for TCP on 127.0.0.1 that is also free for UDP (named needs
- * both); released for named to bind. Retries when the UDP side is taken.
- */
-async function freeUdpTcpPort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const tcp = createServer();
-    await new Promise<void>((resolve, reject) => {
-      tcp.once('error', reject);
-      tcp.listen(0, '127.0.0.1', resolve);
-    });
-    const { port } = tcp.address() as { port: number };
-    const udp = createSocket('udp4');
-    const udpFree = await new Promise<boolean>((resolve) => {
-      udp.once('error', () => resolve(false));
-      udp.bind(port, '127.0.0.1', () => resolve(true));
-    });
-    udp.close();
-    await new Promise((resolve) => tcp.close(resolve));
-    if (udpFree) return port;
-  }
-  throw new Error('no loopback port free for both UDP and TCP after 50 tries');
 }
 
 /** One UDP SOA query with a short timeout; true when named answers NOERROR with an answer. */
