@@ -100,7 +100,12 @@ describe('FsStore locks: exclusion', () => {
         if (text !== undefined) seen.push(text);
       }
     })();
-    for (let i = 0; i < 200; i++) await (await store.lock('issue/watched.test')).release();
+    for (let i = 0; i < 200; i++) {
+      const lock = await store.lock('issue/watched.test');
+      // Take and release are synchronous: held across a turn of the event loop, the reader can look.
+      await new Promise((resolve) => setImmediate(resolve));
+      await lock.release();
+    }
     reading = false;
     await reader;
     assert.ok(seen.length > 0, 'the reader caught the lock file at least once');

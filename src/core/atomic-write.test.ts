@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { removeLeftoverFiles, type SweepMemo } from './atomic-write.js';
+import { removeFileSync, removeLeftoverFiles, replaceFileSync, syncDir, type SweepMemo } from './atomic-write.js';
 
 const temp = (name: string) => `.${name}.0123456789abcdef.tmp`;
 /** An hour ago: far past the slack a fresh mtime gets. */
@@ -57,6 +57,38 @@ test('a remembered sweep still looks into subdirectories, and reads again a dire
     assert.equal(memo.has(dir), false);
     await age(dir, 2);
     assert.equal(await removeLeftoverFiles(dir, { olderThanMs: 0, memo }), 1);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('replaceFileSync replaces a file whole with the mode asked, and a refusal before the rename leaves it as it was', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'certd-replace-'));
+  try {
+    const path = join(dir, 'intent.json');
+    replaceFileSync(path, 'one', { mode: 0o644 });
+    replaceFileSync(path, 'two', { mode: 0o644 });
+    assert.equal(await readFile(path, 'utf8'), 'two');
+    assert.equal((await stat(path)).mode & 0o777, 0o644);
+    assert.throws(() => replaceFileSync(path, 'three', { beforeRename: () => { throw new Error('fenced'); } }), /fenced/);
+    assert.equal(await readFile(path, 'utf8'), 'two', 'untouched');
+    assert.deepEqual(await readdir(dir), ['intent.json'], 'no temp file left');
+    assert.equal(removeFileSync(path), true);
+    assert.equal(removeFileSync(path), false, 'already gone');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('syncDir: concurrent callers share fsyncs and all resolve; a failure reaches only its own callers', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'certd-syncdir-'));
+  try {
+    await Promise.all(Array.from({ length: 20 }, () => syncDir(dir)));
+    const missing = join(dir, 'missing');
+    const failed = await Promise.allSettled([syncDir(missing), syncDir(missing), syncDir(dir)]);
+    assert.deepEqual(failed.map((r) => r.status), ['rejected', 'rejected', 'fulfilled']);
+    await mkdir(missing);
+    await syncDir(missing); // the failed ones left nothing behind that holds this one
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

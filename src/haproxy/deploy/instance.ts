@@ -137,6 +137,14 @@ const EARLY_SETTLE_MAX_IDS = 16;
  * at HAProxy's pace; a waiter arriving behind the stream waits for ~2 × PUSH_CHUNK pushes at most.
  */
 const PUSH_CHUNK = 32;
+/**
+ * Certificates small waiters wait for (updates, handshakes), new to the instance, in HAProxy's
+ * hands at once: a stream of batches of one, so each is answered right after its own push and
+ * none waits for the round trip of the one before. One by one, 32 updates at once each paid a
+ * round trip per command, and every arrival cut the pass short: they waited ~70 ms for the push
+ * (bench/scale.ts ingest, a probe).
+ */
+const URGENT_IN_FLIGHT = 32;
 /** While down, a caller's request starts a retry before the backoff ends at most this often. */
 const DOWN_RETRY_MIN_MS = 1_000;
 
@@ -315,18 +323,19 @@ export class InstanceSync {
           if (changes > 0) catchUp ??= { since: performance.now(), changes };
         }
         // Certificates first, then map keys: a name enters known.map once it is served.
-        const { certs, maps, urgent } = this.nextWork();
+        const { certs, maps, urgent, onlyUrgent } = this.nextWork();
         const applying = new Set<WorkKey>([...certs.map(certWork), ...maps]);
         this.urgentArrived = false;
         let i = 0;
         while (i < certs.length) {
           // A caller waiting for a few certificates (an update, a handshake) arrived behind a long
           // catch-up: the rest goes back to the set and the next pass takes the caller's first.
-          if (this.urgentArrived) break;
+          // A pass of such callers' work alone goes on: the newcomer is next in any case.
+          if (this.urgentArrived && !onlyUrgent) break;
           const progress = { i };
           try {
-            if (this.newChunk(certs, i, urgent).length > 1) {
-              await this.streamNew(certs, progress, urgent, applying);
+            if (this.startsStream(certs, i, urgent)) {
+              await this.streamNew(certs, progress, urgent, applying, onlyUrgent);
             } else {
               let refusal: HaproxyCommandError | undefined;
               try {
@@ -385,7 +394,7 @@ export class InstanceSync {
    * such (an update or a handshake arriving during a long catch-up goes first), else everything;
    * certificates by the priority hint's rank, then in the order they were marked; map keys apart.
    */
-  private nextWork(): { certs: string[]; maps: WorkKey[]; urgent: ReadonlySet<WorkKey> } {
+  private nextWork(): { certs: string[]; maps: WorkKey[]; urgent: ReadonlySet<WorkKey>; onlyUrgent: boolean } {
     const urgent = new Set<WorkKey>();
     for (const w of this.waiters) if (w.ids.size <= EARLY_SETTLE_MAX_IDS) for (const id of w.ids) if (this.dirty.has(id)) urgent.add(id);
     const take = urgent.size > 0 && urgent.size < this.dirty.size ? urgent : new Set(this.dirty);
@@ -404,39 +413,48 @@ export class InstanceSync {
       else ranked.push([rank, w.slice(2)]);
     }
     ranked.sort((a, b) => a[0] - b[0]);
-    return { certs: [...ranked.map(([, id]) => id), ...rest], maps, urgent };
+    return { certs: [...ranked.map(([, id]) => id), ...rest], maps, urgent, onlyUrgent: take.size > 0 && [...take].every((w) => urgent.has(w)) };
   }
 
   /**
-   * From `certs[from]` on, the run of certificates new to this instance that can go out in one
-   * write. Those a small waiter waits for go one by one: each is answered right after its own push.
+   * Whether `certs[from]` starts a run worth a stream (see streamNew): two or more certificates new
+   * to this instance, all waited for by small waiters or none (a run does not mix the two, so a
+   * waiter's push is never behind a long chunk).
    */
-  private newChunk(certs: readonly string[], from: number, urgent: ReadonlySet<WorkKey>): string[] {
-    const chunk: string[] = [];
-    for (let i = from; i < certs.length && chunk.length < PUSH_CHUNK; i++) {
+  private startsStream(certs: readonly string[], from: number, urgent: ReadonlySet<WorkKey>): boolean {
+    const first = certs[from];
+    return first !== undefined && this.newRun(certs, from, urgent, urgent.has(certWork(first)), 2).length > 1;
+  }
+
+  /** From `certs[from]` on, up to `max` certificates new to this instance, of one kind (`waitedFor` or not). */
+  private newRun(certs: readonly string[], from: number, urgent: ReadonlySet<WorkKey>, waitedFor: boolean, max: number): string[] {
+    const run: string[] = [];
+    for (let i = from; i < certs.length && run.length < max; i++) {
       const want = this.o.desired.get(certs[i]!);
-      // A client CA must be loaded before its line: those go one by one too.
-      if (!want || want.caFile || this.served.has(want.id) || urgent.has(certWork(want.id))) break;
-      chunk.push(want.id);
+      // A client CA must be loaded before its line: those go one by one.
+      if (!want || want.caFile || this.served.has(want.id) || urgent.has(certWork(want.id)) !== waitedFor) break;
+      run.push(want.id);
     }
-    return chunk;
+    return run;
   }
 
   /**
    * Pushes the runs of certificates new to this instance from `certs[progress.i]` on as one
-   * pipelined stream of PUSH_CHUNK-sized batches (see RuntimeClient.putNewCertsPipelined): the
-   * next batch's PEMs are read while HAProxy loads the one before. It ends at the first
-   * certificate that is not new (or has a small waiter: it goes alone), or when a small waiter
-   * arrives. `progress.i` moves past each batch once it is settled, in order, so on a failure
+   * pipelined stream (see RuntimeClient.putNewCertsPipelined): batches of PUSH_CHUNK, the next one's
+   * PEMs read while HAProxy loads the one before; or, for certificates small waiters wait for,
+   * batches of one, URGENT_IN_FLIGHT at once. It ends at the first certificate that is not new or
+   * not of the stream's kind (see startsStream), or when a small waiter arrives behind a pass not
+   * only for such waiters. `progress.i` moves past each batch once it is settled, in order, so on a failure
    * whatever is not settled goes back to the dirty set.
    */
-  private async streamNew(certs: readonly string[], progress: { i: number }, urgent: ReadonlySet<WorkKey>, applying: Set<WorkKey>): Promise<void> {
+  private async streamNew(certs: readonly string[], progress: { i: number }, urgent: ReadonlySet<WorkKey>, applying: Set<WorkKey>, onlyUrgent: boolean): Promise<void> {
     const { client, crtList, metrics } = this.o;
     let handedOut = progress.i;
+    const waitedFor = urgent.has(certWork(certs[progress.i]!));
     await client.putNewCertsPipelined(crtList, async () => {
-      if (this.urgentArrived) return undefined;
-      const ids = this.newChunk(certs, handedOut, urgent);
-      if (ids.length <= 1) return undefined;
+      if (this.urgentArrived && !onlyUrgent) return undefined;
+      const ids = this.newRun(certs, handedOut, urgent, waitedFor, waitedFor ? 1 : PUSH_CHUNK);
+      if (ids.length === 0 || (!waitedFor && ids.length === 1)) return undefined;
       handedOut += ids.length;
       const wants = ids.map((id) => this.o.desired.get(id)!);
       const outcomes: (HaproxyCommandError | undefined)[] = wants.map(() => undefined);
@@ -459,7 +477,7 @@ export class InstanceSync {
           progress.i += ids.length;
         },
       };
-    });
+    }, waitedFor ? { inFlight: URGENT_IN_FLIGHT } : {});
   }
 
   /** After one certificate's push: its refusal recorded, or cleared; its small waiters answered. */
@@ -838,6 +856,9 @@ export class InstanceSync {
   }
 
   private markDown(err: unknown): void {
+    // A stopped instance reports nothing: a `show info` cut short by the stop (checkRestart is
+    // not awaited by it) would bring back the metric series the deployer dropped with it.
+    if (this.stopped) return;
     const message = err instanceof Error ? err.message : String(err);
     const state = err instanceof HaproxyMisconfiguredError ? 'misconfigured' : 'down';
     if (this.state !== state) this.o.log.warn({ instance: this.name, err: message }, `instance ${state}; retrying with backoff`);

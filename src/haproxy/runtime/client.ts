@@ -103,10 +103,15 @@ const DEFAULTS: Required<RuntimeClientOptions> = {
 const PIPELINE_COMMANDS = 64;
 
 /**
- * Batches of a putNewCertsPipelined stream in HAProxy's hands at once: two, so the next one is
- * already in its input while it answers one and we check the replies and read the next PEMs.
+ * Batches of a putNewCertsPipelined stream in HAProxy's hands at once (default): two, so the next
+ * one is already in its input while it answers one and we check the replies and read the next PEMs.
  */
 const PIPELINE_BATCHES = 2;
+
+/** putNewCertsPipelined's options: `inFlight` batches in HAProxy's hands at once (default PIPELINE_BATCHES). */
+export interface PipelineOptions extends CallOptions {
+  inFlight?: number;
+}
 
 /** A certificate new to the instance and its crt-list line. */
 export interface NewCertItem {
@@ -255,7 +260,7 @@ export class RuntimeClient {
 
   /**
    * putNewCertsAndListEntries for a stream of batches on one session: `next` is asked for the next
-   * batch (undefined: the stream ends) while up to PIPELINE_BATCHES earlier ones are in HAProxy's
+   * batch (undefined: the stream ends) while up to `inFlight` earlier ones are in HAProxy's
    * hands, so HAProxy never waits for our round trip, our reply checks or the PEM reads behind
    * `next` (a fresh instance's full sync runs at HAProxy's pace). Each batch is settled with its
    * outcomes, in order. A batch whose replies are not all the plain success stops the stream
@@ -264,7 +269,8 @@ export class RuntimeClient {
    * behind it, whose commits are then refused and whose adds find their stores empty, so nothing
    * wrong is served meanwhile). Connection failures reject; batches not settled by then are not.
    */
-  async putNewCertsPipelined(list: string, next: () => Promise<NewCertsBatch | undefined>, o: CallOptions = {}): Promise<void> {
+  async putNewCertsPipelined(list: string, next: () => Promise<NewCertsBatch | undefined>, o: PipelineOptions = {}): Promise<void> {
+    const window = o.inFlight ?? PIPELINE_BATCHES;
     return this.job(async (s) => {
       const inFlight: InFlightNew[] = [];
       let ended = false;
@@ -291,7 +297,7 @@ export class RuntimeClient {
       };
       try {
         for (;;) {
-          while (!ended && inFlight.length < PIPELINE_BATCHES) if (!(await send())) ended = true;
+          while (!ended && inFlight.length < window) if (!(await send())) ended = true;
           const head = inFlight.shift();
           if (!head) return;
           const { again, listed } = this.checkNew(head.prepared, await head.replies);

@@ -112,11 +112,21 @@ export class FileLock implements Lock {
     await this.#refreshing;
     this.#onReleased?.(this);
     // After a takeover the file belongs to the new holder: delete it only if it is still ours.
-    const seen = await readLockFile(this.#path);
-    if (seen?.record?.owner !== this.#owner) return;
-    await unlink(this.#path).catch((err: unknown) => {
+    // Synchronous like createExclusive (a small read and an unlink, no fsync): through the pool
+    // the two waited ~8 ms behind other writes at 32 concurrent issues.
+    let text: string;
+    try {
+      text = readFileSync(this.#path, 'utf8');
+    } catch (err) {
+      if (fsErrorCode(err) === 'ENOENT') return;
+      throw err;
+    }
+    if (parseRecord(text)?.owner !== this.#owner) return;
+    try {
+      unlinkSync(this.#path);
+    } catch (err) {
       if (fsErrorCode(err) !== 'ENOENT') throw err;
-    });
+    }
   }
 
   #schedule(): void {

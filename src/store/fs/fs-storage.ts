@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { forEachLimited, SerialQueue } from '../../core/async.js';
-import { ensureDir, fsErrorCode, removeFileDurable, removeLeftoverFiles, writeFileAtomic, type SweepMemo } from '../../core/atomic-write.js';
+import { ensureDir, fsErrorCode, removeFileDurable, removeFileSync, removeLeftoverFiles, replaceFileSync, writeFileAtomic, type SweepMemo } from '../../core/atomic-write.js';
 import { StoreCorruptError } from '../../core/errors.js';
 import type { ListedRecord, ReadRecord, RecordKind, SecretBody, Storage, StorageRecord, StorageWriteOptions } from '../storage.js';
 import type { CertMeta } from '../store.js';
@@ -31,10 +31,17 @@ const READ_CONCURRENCY = 16;
 /** Starts a blob sealed by the typed layer (a store with a key file): the key id follows, then the sealed bytes. */
 const SEALED_BLOB = Buffer.from('\0certd-sealed:1:');
 
-/** Small JSON records: one `<folder>/<id>.json` each, the record under `field`. */
-const RECORD_FILES: Partial<Record<RecordKind, { folder: string; field: string; what: string }>> = {
-  pending: { folder: 'pending', field: 'pending', what: 'pending request' },
-  'dns-record': { folder: 'dns-records', field: 'record', what: 'DNS record' },
+/**
+ * Small JSON records: one `<folder>/<id>.json` each, the record under `field`. `durable: false`:
+ * written and removed without fsync, synchronously (replaceFileSync): a crash intent only has to
+ * outlive a crash of the daemon, which the page cache does. A power loss may lose one or bring a
+ * removed one back; neither loses anything acknowledged: the request it was for was not answered
+ * yet, a due renewal is found due again, and a leftover whose certificate is stored is dropped
+ * at start. A DNS record stays durable: losing it would leave its TXT record in DNS.
+ */
+const RECORD_FILES: Partial<Record<RecordKind, { folder: string; field: string; what: string; durable: boolean }>> = {
+  pending: { folder: 'pending', field: 'pending', what: 'pending request', durable: false },
+  'dns-record': { folder: 'dns-records', field: 'record', what: 'DNS record', durable: true },
 };
 
 /**
@@ -117,15 +124,18 @@ export class FsStorage implements Storage {
       await this.#index.saved(record.meta as unknown as CertMeta);
       return;
     }
-    const file = { format: FORMAT, [recordFile(kind).field]: record.meta };
-    await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o644, ...fence });
+    const { field, durable } = recordFile(kind);
+    const text = `${JSON.stringify({ format: FORMAT, [field]: record.meta }, null, 2)}\n`;
+    if (durable) await writeFileAtomic(path, text, { mode: 0o644, ...fence });
+    else replaceFileSync(path, text, { mode: 0o644, ...fence });
   }
 
   async delete(kind: RecordKind, name: string, opts: StorageWriteOptions = {}): Promise<boolean> {
     const path = this.#path(kind, name);
     await this.ready();
     this.locker.checkFences(opts.fences, `${kind} ${name}`);
-    const existed = await removeFileDurable(path).catch((err: unknown) => {
+    const durable = kind === 'cert' || kind === 'blob' || recordFile(kind).durable;
+    const existed = await (durable ? removeFileDurable(path) : Promise.resolve().then(() => removeFileSync(path))).catch((err: unknown) => {
       if (kind === 'blob' && ['ENOTDIR', 'EISDIR'].includes(fsErrorCode(err) ?? '')) return false;
       throw err;
     });
@@ -236,7 +246,7 @@ export async function fsBlobKeys(dataDir: string): Promise<string[]> {
   return keys.sort();
 }
 
-function recordFile(kind: RecordKind): { folder: string; field: string; what: string } {
+function recordFile(kind: RecordKind): { folder: string; field: string; what: string; durable: boolean } {
   const f = RECORD_FILES[kind];
   if (!f) throw new TypeError(`no record files for kind ${kind}`);
   return f;
