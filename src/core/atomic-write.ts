@@ -150,9 +150,9 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
 /**
  * Replaces `path` with `data` atomically for every process on the host (a temp file renamed over
  * it), synchronously and without fsync: it survives a crash of the writer, not necessarily a power
- * loss. For small records nothing acknowledged depends on (the store's crash intents): ~30 µs on
- * the event loop, where writeFileAtomic's nine calls through the libuv pool waited ~17 ms behind
- * each other at 32 concurrent issues (bench/scale.ts ingest, measured by a probe).
+ * loss. For small records nothing acknowledged depends on (the store's crash intents): ~0.1 ms on
+ * the event loop, where writeFileAtomic's calls through the libuv pool waited 17–24 ms behind
+ * other writes at 32 concurrent issues (bench/scale.ts ingest, measured by a probe).
  */
 export function replaceFileSync(path: string, data: string, opts: { mode?: number; beforeRename?: () => void } = {}): void {
   const tmp = tempPathFor(path);
