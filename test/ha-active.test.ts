@@ -199,14 +199,17 @@ describe('active-active: every replica answers, one writes to each instance', ()
 
   test('on-demand asked of the replica that owns nothing: handed to the owner, which issues it once; served when it answers', async () => {
     // The registry (read each tick) must show the owner before the replica without an instance hands calls to it.
-    await eventually(async () => (await status(other)).replicas?.some((r) => !r.self && r.owns.length > 0) === true, START_WAIT_MS, `${other.name} seeing ${owner.name} own h1`);
+    await eventually(async () => (await status(other)).replicas?.some((r) => !r.self && r.state === 'up' && r.owns.length > 0) === true, START_WAIT_MS, `${other.name} seeing ${owner.name} up and owning h1`);
     const names = ['first.od.test', 'second.od.test'];
     const answers = await Promise.all([...names, ...names].map((n, i) => askOnDemand(i % 2 === 0 ? other : owner, n)));
     for (const a of answers) assert.equal(a.status, 200, a.body);
     for (const name of names) {
       const hs = await handshake(h.tlsPort, name);
       assert.deepEqual(hs.san, [name], 'served when the on-demand call returned');
-      assert.equal(issuedLines(owner, name), 1, `${name}: issued once, by the owner`);
+      // The log is written asynchronously (pino through libuv's pool, behind the owner's fsyncs): its line may come after the answer.
+      await eventually(async () => issuedLines(owner, name) + issuedLines(other, name) >= 1, 10_000, `the "on-demand certificate issued" line for ${name}`);
+      const fellBack = other.log().split('\n').filter((l) => l.includes('on-demand answered by this replica'));
+      assert.equal(issuedLines(owner, name), 1, `${name}: issued once, by the owner (issued by ${other.name}: ${issuedLines(other, name)}; ${other.name} fell back: ${fellBack.join(' | ') || 'never'})`);
       assert.equal(issuedLines(other, name), 0, `${name}: not issued by the replica that owns nothing (it handed the call on)`);
     }
   });
@@ -233,6 +236,7 @@ describe('active-active: every replica answers, one writes to each instance', ()
     const issuedBy = () => issuedLines(other, 'after-kill.od.test') + issuedLines(owner, 'after-kill.od.test');
     await eventually(async () => issuedBy() >= 1, 10_000, 'the "on-demand certificate issued" line for after-kill.od.test');
     assert.equal(issuedBy(), 1, 'issued once');
+    assert.match(other.log(), /on-demand answered by this replica: the owner replica \S+ (failed|took no connection)/, 'the call handed to the killed owner fell back, and the log says why');
     const result = await api(other).call<IssueResult>('POST', '/certs', { names: ['after-kill.aa.test'] });
     await servedAtOnce('after-kill.aa.test', result.cert.serial);
     // What the dead owner served stays served: the new owner reconciled from the store.
@@ -376,7 +380,8 @@ describe('active-active: 3 replicas, 2 HAProxy instances, 300 new names at once'
         const tlsPort = await freePort();
         tlsPorts.push(tlsPort);
         const configFile = join(sub, `${h.name}.cfg`);
-        const onDemand = { knownMap: layout.knownMap, luaFile: layout.luaFile, urls: order.map((p) => `http://127.0.0.1:${p}/ondemand`), token: onDemandToken(TEST_TOKEN), maxWaitMs: 10_000, instanceTag: h.name };
+        // abns@ names are host-wide: the tag carries the port this run holds.
+        const onDemand = { knownMap: layout.knownMap, luaFile: layout.luaFile, urls: order.map((p) => `http://127.0.0.1:${p}/ondemand`), token: onDemandToken(TEST_TOKEN), maxWaitMs: 10_000, instanceTag: `${h.name}-${tlsPort}` };
         await writeFile(configFile, demoHaproxyConfig({ adminSocket: h.socket, crtList, bind: `127.0.0.1:${tlsPort}`, onDemand }));
         const haproxy = new TrackedHaproxy({ configFile, masterSocket: h.master, runtimeSocket: h.socket });
         await haproxy.start();

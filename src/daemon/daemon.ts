@@ -169,7 +169,7 @@ export class Daemon {
     const configured = (await store.listCerts()).filter((m) => m.origin === 'config').map((m) => m.id);
     await deployer.start(service.streamDeployEntries(), { priority: configured });
     const onDemand = config.onDemand
-      ? { handler: await OnDemand.create({ spec: config.onDemand, service, deployer, store, metrics, log, forward: replicas && !config.onDemand.forge ? new OwnerForward({ owner: () => replicas.onDemandOwner(), token: onDemandToken(token) }) : undefined }), token: onDemandToken(token) }
+      ? { handler: await OnDemand.create({ spec: config.onDemand, service, deployer, store, metrics, log, forward: replicas && !config.onDemand.forge ? new OwnerForward({ owner: () => replicas.onDemandOwner(), token: onDemandToken(token), log }) : undefined }), token: onDemandToken(token) }
       : undefined;
     undo.push(() => onDemand?.handler.close());
     const discovery = config.haproxy.discover

@@ -4,6 +4,7 @@ import type { ClusterStatus, ReplicaView } from '../api/status-view.js';
 import { VERSION } from '../core/version.js';
 import { coalesced } from '../core/async.js';
 import type { Deployer, ManagedMap, ReplicaHooks } from '../haproxy/deploy/deployer.js';
+import type { HandOff } from '../ondemand/forward.js';
 import type { WorkVersions } from '../haproxy/deploy/remote-instance.js';
 import type { CertService } from '../service/cert-service.js';
 import type { CatalogStore } from '../store/catalog.js';
@@ -131,18 +132,23 @@ export class Replicas {
   }
 
   /**
-   * The API of the one other replica that writes to every instance, while this one owns none (as
-   * the registry was last read): on-demand calls are handed to it (OwnerForward). Undefined when
-   * this replica owns an instance, or the instances are split between replicas, or the owner's
-   * heartbeat is older than its lease: then the call is answered here, through the store.
+   * Where this replica's on-demand calls go (OwnerForward). Undefined while this replica owns an
+   * instance (it answers them itself). Else the API of the one other replica that writes to every
+   * instance, as the registry was last read, or why there is none (the instances split between
+   * replicas, the owner's heartbeat older than its lease): then the call is answered here, through
+   * the store.
    */
-  onDemandOwner(): string | undefined {
+  onDemandOwner(): HandOff | undefined {
     if (this.owned.size > 0 || this.stopped) return undefined;
     const fleet = this.deployer?.instanceNames() ?? [];
+    if (fleet.length === 0) return { none: 'no instance is configured or discovered' };
     const since = Date.now() - this.registry.readAt;
     const owners = this.registry.rows.filter((r) => r.id !== this.id && !r.stoppedAt && r.heartbeatAgeMs + since <= r.leaseMs && r.owns.length > 0);
-    const owner = owners.find((r) => fleet.every((name) => r.owns.some((o) => o.instance === name)));
-    return owner && fleet.length > 0 && owners.length === 1 && /^https?:\/\//.test(owner.api) ? owner.api : undefined;
+    if (owners.length === 0) return { none: `no live replica owns an instance (registry read ${since} ms ago)` };
+    if (owners.length > 1) return { none: `the instances are split between ${owners.length} replicas` };
+    const owner = owners[0]!;
+    if (!fleet.every((name) => owner.owns.some((o) => o.instance === name))) return { none: `replica ${owner.id} owns only ${owner.owns.map((o) => o.instance).join(', ')}` };
+    return /^https?:\/\//.test(owner.api) ? { api: owner.api } : { none: `replica ${owner.id} has no HTTP API address (${owner.api})` };
   }
 
   /** Whether this replica runs the cluster-wide work now. */
