@@ -33,7 +33,7 @@ import { startPostgres, type Postgres } from '../test/helpers/postgres.js';
 import { onDemandToken } from '../src/daemon/token.js';
 import { startReplica, TEST_TOKEN, type Replica } from '../test/helpers/replica.js';
 import { eventually, freePort, handshake } from '../test/helpers/stack.js';
-import { loadAverage, machineLines } from './lib/machine.js';
+import { cpuSeconds, cpuSecondsOfAll, loadAverage, machineLines } from './lib/machine.js';
 import { refreshSection } from './lib/results.js';
 import { median, ms, num, quantile, ratio } from './lib/stats.js';
 import { markdownTable, verdict } from './lib/table.js';
@@ -45,7 +45,7 @@ const ONLY = process.env.ONLY;
 /** Whether this run measures `part` (every part unless ONLY names one). */
 const runs = (part: 'failover' | 'throughput' | 'ondemand') => ONLY === undefined || ONLY === part;
 const LEASE_MS = 5_000;
-const CLIENTS = 32;
+const CLIENTS = Number(process.env.CLIENTS ?? 32);
 /** Generous: a node process starts in seconds on a loaded 2-core machine. */
 const START_WAIT_MS = 120_000;
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
@@ -99,7 +99,7 @@ async function failover(dir: string, url: string, h: TestHaproxy): Promise<numbe
 }
 
 /** One `run` on the given store line, NAMES issued by CLIENTS at once: certificates per second. */
-async function throughput(dir: string, tag: string, store: string, h: TestHaproxy): Promise<number> {
+async function throughput(dir: string, tag: string, store: string, h: TestHaproxy): Promise<Throughput> {
   const port = await freePort();
   const config = join(dir, `${tag}.yaml`);
   await writeFile(
@@ -117,17 +117,31 @@ async function throughput(dir: string, tag: string, store: string, h: TestHaprox
   try {
     // /healthz answers 200 once the daemon takes writes (reads are answered earlier, during its start).
     await eventually(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok === true, START_WAIT_MS, `${tag} daemon ready (/healthz)`);
-    return await issueThrough([port], tag);
+    return await issueThrough([port], tag, [child.pid!]);
   } finally {
     await stopChild(child);
   }
 }
 
-/** NAMES issued by CLIENTS at once, client i through ports[i mod n]: certificates per second. */
-async function issueThrough(ports: number[], tag: string): Promise<number> {
+/** What a throughput run measured: certificates per second, and CPU per certificate where it went. */
+interface Throughput {
+  perSecond: number;
+  /** CPU ms per certificate issued: the `run` processes, all PostgreSQL processes, all HAProxy processes. */
+  cpuMs: { certd: number; postgres: number; haproxy: number };
+}
+
+/** CPU seconds of the daemons (`pids`), PostgreSQL and HAProxy, now. */
+async function cpuNow(pids: number[]): Promise<[number, number, number]> {
+  const certd = (await Promise.all(pids.map(cpuSeconds))).reduce((a, b) => a + b, 0);
+  return [certd, await cpuSecondsOfAll('postgres'), await cpuSecondsOfAll('haproxy')];
+}
+
+/** NAMES issued by CLIENTS at once, client i through ports[i mod n], by the daemons `pids`. */
+async function issueThrough(ports: number[], tag: string, pids: number[]): Promise<Throughput> {
   const names = Array.from({ length: NAMES }, (_, i) => `n${i}.${tag}.bench`);
   let next = 0;
   let errors = 0;
+  const cpu0 = await cpuNow(pids);
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: CLIENTS }, async (_, c) => {
@@ -142,9 +156,10 @@ async function issueThrough(ports: number[], tag: string): Promise<number> {
     }),
   );
   const perSecond = (NAMES - errors) / ((performance.now() - t0) / 1000);
+  const [certd, postgres, haproxy] = (await cpuNow(pids)).map((c, i) => (1000 * (c - cpu0[i]!)) / Math.max(1, NAMES - errors)) as [number, number, number];
   for (let i = 0; i < errors; i++) failed(`throughput ${tag}`, new Error('an issue request failed'));
-  console.error(`# throughput ${tag}: ${num(perSecond, 1)}/s (${errors} failed, load ${loadAverage()})`);
-  return perSecond;
+  console.error(`# throughput ${tag}: ${num(perSecond, 1)}/s (${errors} failed, load ${loadAverage()}); CPU per certificate: certd ${num(certd, 2)} ms, PostgreSQL ${num(postgres, 2)} ms, HAProxy ${num(haproxy, 2)} ms`);
+  return { perSecond, cpuMs: { certd, postgres, haproxy } };
 }
 
 /** `n` active-active replicas in their own directory on database `url`, all started (and the instance owned). */
@@ -160,10 +175,10 @@ async function activeActive(dir: string, tag: string, url: string, h: TestHaprox
 }
 
 /** Three active-active replicas, the clients spread over their APIs. */
-async function throughputThree(dir: string, url: string, h: TestHaproxy): Promise<number> {
+async function throughputThree(dir: string, url: string, h: TestHaproxy): Promise<Throughput> {
   const replicas = await activeActive(dir, 'three', url, h, 3);
   try {
-    return await issueThrough(replicas.map((r) => r.apiPort), 'three');
+    return await issueThrough(replicas.map((r) => r.apiPort), 'three', replicas.map((r) => r.child.pid!));
   } finally {
     await Promise.all(replicas.map((r) => stopChild(r.child)));
   }
@@ -205,9 +220,10 @@ async function main(): Promise<void> {
   let pgServer: Postgres | undefined;
   const haproxies: TestHaproxy[] = [];
   let fail = NaN;
-  let fsRate = NaN;
-  let pgRate = NaN;
-  let threeRate = NaN;
+  const none: Throughput = { perSecond: NaN, cpuMs: { certd: NaN, postgres: NaN, haproxy: NaN } };
+  let fs = none;
+  let pg = none;
+  let three = none;
   let od = { owner: NaN, other: NaN };
   let failSamples: number[] = [];
   try {
@@ -240,16 +256,18 @@ async function main(): Promise<void> {
   async function throughputs(database: (name: string) => Promise<string>): Promise<void> {
     const hFs = await startHaproxy();
     haproxies.push(hFs);
-    fsRate = await throughput(dir, 'fs', '', hFs).catch((err: unknown) => (failed('throughput fs', err), NaN));
+    fs = await throughput(dir, 'fs', '', hFs).catch((err: unknown) => (failed('throughput fs', err), none));
     const hPg = await startHaproxy();
     haproxies.push(hPg);
     const pgUrl = await database('throughput');
-    pgRate = await throughput(dir, 'pg', `{ type: postgres, url: "${pgUrl}", keyFile: ./store.key, sslmode: disable }`, hPg).catch((err: unknown) => (failed('throughput pg', err), NaN));
+    pg = await throughput(dir, 'pg', `{ type: postgres, url: "${pgUrl}", keyFile: ./store.key, sslmode: disable }`, hPg).catch((err: unknown) => (failed('throughput pg', err), none));
     const hThree = await startHaproxy();
     haproxies.push(hThree);
-    threeRate = await throughputThree(dir, await database('three'), hThree).catch((err: unknown) => (failed('throughput three', err), NaN));
+    three = await throughputThree(dir, await database('three'), hThree).catch((err: unknown) => (failed('throughput three', err), none));
   }
 
+  const [fsRate, pgRate, threeRate] = [fs.perSecond, pg.perSecond, three.perSecond];
+  const cpu = (t: Throughput) => `${num(t.cpuMs.certd, 2)} / ${num(t.cpuMs.postgres, 2)} / ${num(t.cpuMs.haproxy, 2)} ms`;
   const table = markdownTable(
     ['measure', 'value', 'goal', 'verdict'],
     [
@@ -260,6 +278,9 @@ async function main(): Promise<void> {
       ['postgres ÷ fs', ratio(pgRate / fsRate), '≥ 0.8×', verdict(pgRate / fsRate, 0.8, true)],
       [`issuance, ${NAMES} names, ${CLIENTS} clients spread: 3 active-active replicas on postgres`, `${num(threeRate, 1)}/s`, '', ''],
       ['3 replicas ÷ 1 replica on postgres', ratio(threeRate / pgRate), '≥ 1.0×', verdict(threeRate / pgRate, 1, true)],
+      ['CPU per certificate, certd / PostgreSQL / HAProxy: 1 replica on fs', cpu(fs), '', ''],
+      ['same: 1 replica on postgres', cpu(pg), '', ''],
+      ['same: 3 active-active replicas on postgres (certd: the three together)', cpu(three), '', ''],
       ['on-demand, POST /ondemand → presented, p50: asked of the owner', ms(od.owner), '', ''],
       ['on-demand, same, asked of the replica that owns no instance', ms(od.other), '', ''],
       ['non-owner ÷ owner', ratio(od.other / od.owner), '≤ 1.2×', verdict(od.other / od.owner, 1.2)],

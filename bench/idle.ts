@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { stopChild } from '../test/helpers/children.js';
 import { freePort } from '../test/helpers/ports.js';
 import { startIn, type PlainHaproxy } from './lib/instance.js';
-import { loadAverage } from './lib/machine.js';
+import { cpuSeconds, loadAverage } from './lib/machine.js';
 import { seedStoreFast } from './lib/seed-store.js';
 import { ms, num } from './lib/stats.js';
 
@@ -62,10 +62,6 @@ interface View {
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 const say = (line: string) => console.error(`# ${line} (load ${loadAverage()})`);
 
-async function cpuSeconds(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 class Daemon {
   child?: ChildProcess;

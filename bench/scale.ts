@@ -40,7 +40,7 @@ import { stopChild } from '../test/helpers/children.js';
 import { freePort } from '../test/helpers/ports.js';
 import { pool } from './lib/handshakes.js';
 import { startIn, startPlainHaproxy, type PlainHaproxy } from './lib/instance.js';
-import { loadAverage, machineLines } from './lib/machine.js';
+import { cpuSeconds, loadAverage, machineLines } from './lib/machine.js';
 import { waitForQuiet } from './lib/quiet.js';
 import { refreshSection } from './lib/results.js';
 import { median, ms, num, quantile, ratio } from './lib/stats.js';
@@ -208,11 +208,6 @@ async function sleep(msToWait: number): Promise<void> {
   await new Promise((r) => setTimeout(r, msToWait));
 }
 
-/** utime + stime of a process, in seconds (clock ticks of 100 Hz, as on every Linux here). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 async function rssKb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { haproxyBinary } from '../../src/haproxy/managed/managed-haproxy.js';
 import { num } from './stats.js';
@@ -38,4 +39,20 @@ export function machineLines(peers: PeerVersion[] = []): string[] {
 /** The 1-minute load average: on a shared 2-core machine, the first thing to read next to the numbers. */
 export function loadAverage(): string {
   return num(loadavg()[0]!, 2);
+}
+
+/** utime + stime of a process, in seconds (clock ticks of 100 Hz, as on every Linux here). */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The CPU seconds of every live process named `comm` (e.g. all of a private PostgreSQL's backends). */
+export async function cpuSecondsOfAll(comm: string): Promise<number> {
+  let total = 0;
+  for (const pid of (await readdir('/proc')).filter((e) => /^\d+$/.test(e))) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === comm) total += await cpuSeconds(Number(pid)).catch(() => 0);
+  }
+  return total;
 }
