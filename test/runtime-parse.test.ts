@@ -25,6 +25,7 @@ import { formatRuntimeAddress, parseRuntimeAddress } from '../src/haproxy/runtim
 import { checkCrtListOption, checkMapWord, checkPath, checkSniFilter, sanitizePem } from '../src/haproxy/runtime/args.js';
 import { RuntimeClient } from '../src/haproxy/runtime/client.js';
 import {
+  isLocked,
   OK,
   parseCaFileList,
   parseCrtList,
@@ -109,6 +110,7 @@ describe('reply classification (HAProxy 2.6.12 texts)', () => {
     ['set ssl cert /v/a.pem', "Can't update the certificate!\nOperations on certificates are currently locked!", HaproxyLockedError],
     ['add ssl crt-list /l', 'Operations on certificates are currently locked!', HaproxyLockedError],
     ['show ssl cert', "Can't show!\nOperations on certificates are currently locked!", HaproxyLockedError],
+    ['set ssl ca-file /v/ca.pem', "Can't update: operations on certificates are currently locked!", HaproxyLockedError],
     ['commit ssl cert /v/a.pem', "No ongoing transaction! !\nCan't commit /v/a.pem!", HaproxyNoTransactionError],
     ['abort ssl cert /v/a.pem', 'No ongoing transaction!', HaproxyNoTransactionError],
     ['commit ssl cert /v/b.pem', "The ongoing transaction is about '/v/a.pem' but you are trying to set '/v/b.pem'\nCan't commit /v/b.pem!", HaproxyTxnMismatchError],
@@ -152,6 +154,16 @@ describe('reply classification (HAProxy 2.6.12 texts)', () => {
     assert.deepEqual(OK.delCrtList.exec("Entry '/v/x.pem' deleted in crtlist '/l.txt'!")?.slice(1), ['/v/x.pem', '/l.txt']);
     assert.equal(OK.commit.exec("Committing /v/a.pem\ninconsistencies…\nCan't commit /v/a.pem!"), null);
     assert.equal(OK.empty.exec('Key not found.'), null);
+  });
+
+  it('reads a refusal from the reply\'s start, and a long listing as a listing', () => {
+    assert.equal(isLocked("Can't show!\nOperations on certificates are currently locked!"), true);
+    assert.equal(isLocked("Can't update: operations on certificates are currently locked!"), true);
+    const listing = `# filename\n${Array.from({ length: 20_000 }, (_, i) => `/v/n${i}.pem`).join('\n')}`;
+    assert.equal(isLocked(listing), false);
+    assert.equal(showError('show ssl cert', listing), undefined);
+    assert.ok(showError('show ssl cert', "Can't show!\nOperations on certificates are currently locked!") instanceof HaproxyLockedError);
+    assert.ok(showError('show ssl cert /v/x.pem', "Can't display the certificate: Not found or the certificate is a bundle!") instanceof HaproxyNotFoundError);
   });
 
   it('finds the line numbers HAProxy offers for duplicate crt-list entries', () => {

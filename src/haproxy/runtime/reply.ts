@@ -34,7 +34,8 @@ export const OK = {
   empty: /^$/,
 } as const;
 
-const LOCKED = /Operations on certificates are currently locked!/;
+/** "Can't show!\nOperations on …" for certificates, "Can't update: operations on …" for CA and CRL files. */
+const LOCKED = /operations on certificates are currently locked!/i;
 const FOREIGN_TXN = /^The ongoing transaction is about '(.+)' but you are trying to/m;
 const NO_TXN = /No ongoing transaction!/;
 const EXISTS = /already exists!/;
@@ -88,7 +89,14 @@ export function replyError(command: string, body: string): CertdError {
 
 /** Whether HAProxy refused because another certificate operation holds its lock (retryable). */
 export function isLocked(body: string): boolean {
-  return LOCKED.test(body);
+  return LOCKED.test(head(body));
+}
+
+/** A refusal is a few short lines (HAProxy's cli_err), so the patterns never scan a 100,000-line listing. */
+const REFUSAL_MAX_CHARS = 4096;
+
+function head(body: string): string {
+  return body.length > REFUSAL_MAX_CHARS ? body.slice(0, REFUSAL_MAX_CHARS) : body;
 }
 
 /**
@@ -96,10 +104,8 @@ export function isLocked(body: string): boolean {
  * the known refusals, else undefined (the reply is the listing).
  */
 export function showError(command: string, body: string): CertdError | undefined {
-  const refused =
-    LOCKED.test(body) ||
-    NOT_FOUND.test(body) ||
-    /^(Unknown command|Permission denied|Can't display|Can't show)/.test(body);
+  const start = head(body);
+  const refused = LOCKED.test(start) || NOT_FOUND.test(start) || /^(Unknown command|Permission denied|Can't display|Can't show)/.test(start);
   return refused ? replyError(command, body) : undefined;
 }
 
