@@ -43,8 +43,7 @@ export function loadAverage(): string {
 
 /** utime + stime of a process, in seconds (clock ticks of 100 Hz, as on every Linux here). */
 export async function cpuSeconds(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return statCpuSeconds(await readFile(`/proc/${pid}/stat`, 'utf8'));
 }
 
 /** The CPU seconds of every live process named `comm` (e.g. all of a private PostgreSQL's backends). */
@@ -52,7 +51,12 @@ export async function cpuSecondsOfAll(comm: string): Promise<number> {
   let total = 0;
   for (const pid of (await readdir('/proc')).filter((e) => /^\d+$/.test(e))) {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === comm) total += await cpuSeconds(Number(pid)).catch(() => 0);
+    if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === comm) total += statCpuSeconds(stat);
   }
   return total;
+}
+
+function statCpuSeconds(stat: string): number {
+  const fields = stat.replace(/^.*\) /s, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }

@@ -144,7 +144,7 @@ export class Replicas {
     if (fleet.length === 0) return { none: 'no instance is configured or discovered' };
     const since = Date.now() - this.registry.readAt;
     const owners = this.registry.rows.filter((r) => r.id !== this.id && !r.stoppedAt && r.heartbeatAgeMs + since <= r.leaseMs && r.owns.length > 0);
-    if (owners.length === 0) return { none: `no live replica owns an instance (registry read ${since} ms ago)` };
+    if (owners.length === 0) return { none: 'no live replica owns an instance (as the registry was last read)' };
     if (owners.length > 1) return { none: `the instances are split between ${owners.length} replicas` };
     const owner = owners[0]!;
     if (!fleet.every((name) => owner.owns.some((o) => o.instance === name))) return { none: `replica ${owner.id} owns only ${owner.owns.map((o) => o.instance).join(', ')}` };

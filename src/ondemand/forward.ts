@@ -25,11 +25,11 @@ export interface OwnerForwardOptions {
   owner: () => HandOff | undefined;
   /** The on-demand token (every replica has the same). */
   token: string;
-  /** Says why a call was answered here instead (at most once per FALLBACK_LOG_EVERY_MS). */
+  /** Says why a call was answered here instead (see fellBack). */
   log?: Logger;
 }
 
-/** A dead owner turns every handshake's call into a fallback: one line per this, with the count. */
+/** A dead owner turns every handshake's call into a fallback: the same cause is said once per this, with the count. */
 const FALLBACK_LOG_EVERY_MS = 10_000;
 
 /**
@@ -44,7 +44,7 @@ export class OwnerForward {
   /** Kept-alive connections: a forwarded call costs no connect. */
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
-  private fallbacks = { count: 0, loggedAt: 0 };
+  private fallbacks: { count: number; loggedAt: number; why?: string } = { count: 0, loggedAt: 0 };
 
   constructor(private readonly o: OwnerForwardOptions) {}
 
@@ -95,14 +95,14 @@ export class OwnerForward {
     this.agent.destroy();
   }
 
-  /** Answered here: says why, with how many calls fell back since the last line. */
+  /** Answered here: says why (a new cause at once, the same one again at most every FALLBACK_LOG_EVERY_MS), with how many calls fell back. */
   private fellBack(why: string): undefined {
     const f = this.fallbacks;
     f.count++;
     const now = Date.now();
-    if (this.o.log && now - f.loggedAt >= FALLBACK_LOG_EVERY_MS) {
+    if (this.o.log && (why !== f.why || now - f.loggedAt >= FALLBACK_LOG_EVERY_MS)) {
       this.o.log.info({ calls: f.count }, `on-demand answered by this replica: ${why}`);
-      this.fallbacks = { count: 0, loggedAt: now };
+      this.fallbacks = { count: 0, loggedAt: now, why };
     }
     return undefined;
   }
